@@ -1,0 +1,157 @@
+# ahprof - async_hooks for C, profiled with eBPF.
+#
+#   make            build libah (static and shared), ahprof, examples, tests
+#   make test       install missing packages, build, run every test (also under ASan/UBSan, TSan)
+#   make demo       install missing packages, build, profile the bundled example server
+#   make bench      run the benchmarks (figures go to docs/BENCHMARKS.md by hand)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   V=1             show the commands
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+B := build
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+VERSION := 0.1.0
+SONAME := libah.so.0
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -Iinclude -Isrc/lib -MMD -MP
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+CRITERION_LIBS := -lcriterion
+
+LIB_SRCS := $(wildcard src/lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+# Sanitizer builds of the library and its unit tests.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := -fsanitize=thread
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/asan/%.o)
+TSAN_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
+ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
+TSAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%)
+
+-include mk/*.mk
+
+.PHONY: all lib deps test test-unit test-asan test-tsan demo bench install uninstall clean format check-format
+all: lib $(UNIT_BINS) $(EXTRA_ALL)
+lib: $(B)/libah.a $(B)/libah.so $(B)/ah.pc
+
+deps:
+	$(Q)scripts/install-deps.sh $(DEPS_FLAGS)
+
+$(B)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/libah.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/$(SONAME).$(VERSION:0.%=%): $(LIB_OBJS) src/lib/libah.map
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/lib/libah.map \
+		-o $@ $(LIB_OBJS) -lpthread
+$(B)/libah.so: $(B)/$(SONAME).$(VERSION:0.%=%)
+	$(Q)ln -sf $(notdir $<) $(B)/$(SONAME) && ln -sf $(SONAME) $@
+
+$(B)/ah.pc: Makefile
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+		'Name: ah' 'Description: async_hooks for C (libah), traced by ahprof' \
+		'Version: $(VERSION)' 'Libs: -L$${libdir} -lah' 'Libs.private: -lpthread' \
+		'Cflags: -I$${includedir}' > $@
+
+# Unit tests link the static library so that they run without installing anything.
+$(B)/tests/%: tests/unit/%.c $(B)/libah.a
+	$(call msg,TEST-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $< -o $@ $(B)/libah.a $(CRITERION_LIBS) -lpthread
+
+$(B)/asan/%.o: %.c
+	$(call msg,CC-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
+$(B)/asan/libah.a: $(ASAN_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/asan/tests/%: tests/unit/%.c $(B)/asan/libah.a
+	$(call msg,TEST-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -Itests $< -o $@ $(B)/asan/libah.a $(CRITERION_LIBS) -lpthread
+
+$(B)/tsan/%.o: %.c
+	$(call msg,CC-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -O1 -g $(TSAN_FLAGS) -c $< -o $@
+$(B)/tsan/libah.a: $(TSAN_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/tsan/tests/%: tests/unit/%.c $(B)/tsan/libah.a
+	$(call msg,TEST-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) -Itests $< -o $@ $(B)/tsan/libah.a $(CRITERION_LIBS) -lpthread
+
+# Criterion forks a process per test; --jobs 2 matches the CI machine.
+CRITERION_RUN := --jobs 2 --short-filename
+
+test-unit: $(UNIT_BINS)
+	$(Q)set -e; for t in $^; do echo "== $$t"; $$t $(CRITERION_RUN); done
+
+test-asan: $(ASAN_UNIT_BINS)
+	$(Q)set -e; for t in $^; do echo "== $$t (ASan+UBSan)"; \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t $(CRITERION_RUN); done
+
+# TSan needs ASLR within the ranges it knows; setarch -R keeps it happy on new kernels.
+test-tsan: $(TSAN_UNIT_BINS)
+	$(Q)set -e; for t in $^; do echo "== $$t (TSan)"; \
+		TSAN_OPTIONS=halt_on_error=1 setarch $$(uname -m) -R $$t $(CRITERION_RUN); done
+
+test: DEPS_FLAGS := --test
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory test-unit test-asan test-tsan $(EXTRA_TESTS)
+
+install: lib
+	$(Q)install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	$(Q)install -m 644 include/ah.h $(DESTDIR)$(INCLUDEDIR)/
+	$(Q)install -m 644 $(B)/libah.a $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 755 $(B)/$(SONAME).$(VERSION:0.%=%) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf $(SONAME).$(VERSION:0.%=%) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libah.so
+	$(Q)install -m 644 $(B)/ah.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(Q)$(if $(wildcard $(B)/ahprof),install -d $(DESTDIR)$(BINDIR) && install -m 755 $(B)/ahprof $(DESTDIR)$(BINDIR)/,true)
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(INCLUDEDIR)/ah.h $(DESTDIR)$(LIBDIR)/libah.a $(DESTDIR)$(LIBDIR)/libah.so* \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/ah.pc $(DESTDIR)$(BINDIR)/ahprof
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v vmlinux.h)
+format:
+	$(Q)clang-format -i $(FORMAT_FILES)
+check-format:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	$(Q)rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install the Debian packages ahprof needs, only those that are missing (idempotent).
+#   scripts/install-deps.sh          build and run-time packages
+#   scripts/install-deps.sh --test   also the packages only the tests use
+set -eu
+
+PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev \
+systemtap-sdt-dev pkg-config libcriterion-dev bpftrace util-linux"
+if [ "${1:-}" = "--test" ]; then
+    PACKAGES="$PACKAGES libclang-rt-14-dev"
+fi
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root, or install them)" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

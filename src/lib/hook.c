@@ -1,0 +1,144 @@
+/*
+ * hook.c - in-process hooks (Node: async_hooks.createHook).
+ *
+ * The list of enabled hooks changes rarely and is read by every event while any hook is
+ * enabled. Writers serialise on a mutex and publish through a sequence counter; each event
+ * copies the list once when it starts (a seqlock read) and calls that copy, which is what
+ * makes enable/disable inside a callback take effect from the next event, as in Node.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+uint32_t ah__hooks_enabled;
+
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static ah_hook_t *hook_list[AH_HOOK_MAX];
+static uint64_t hook_seq; /* odd while hook_list changes */
+
+static void publish_begin(void)
+{
+    AH_STORE(&hook_seq, hook_seq + 1);
+    atomic_thread_fence(memory_order_release);
+}
+
+static void publish_end(uint32_t count)
+{
+    AH_STORE(&ah__hooks_enabled, count);
+    atomic_thread_fence(memory_order_release);
+    AH_STORE(&hook_seq, hook_seq + 1);
+}
+
+static uint32_t snapshot(ah_hook_t **out)
+{
+    for (;;) {
+        uint64_t seq = __atomic_load_n(&hook_seq, __ATOMIC_ACQUIRE);
+        if (seq & 1)
+            continue;
+        uint32_t n = AH_LOAD(&ah__hooks_enabled);
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = AH_LOAD(&hook_list[i]);
+        atomic_thread_fence(memory_order_acquire);
+        if (AH_LOAD(&hook_seq) == seq)
+            return n;
+    }
+}
+
+void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_id_t id)
+{
+    /* An event raised by a hook callback does not reach hooks again. */
+    if (t->in_hook)
+        return;
+    ah_hook_t *set[AH_HOOK_MAX];
+    uint32_t n = snapshot(set);
+    t->in_hook = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        const ah_hook_callbacks_t *cb = &set[i]->cb;
+        void *data = set[i]->data;
+        switch (ev) {
+        case AH_EV_INIT:
+            if (cb->init)
+                cb->init(id, r->type, r->trigger_id, r, data);
+            break;
+        case AH_EV_BEFORE:
+            if (cb->before)
+                cb->before(id, data);
+            break;
+        case AH_EV_AFTER:
+            if (cb->after)
+                cb->after(id, data);
+            break;
+        case AH_EV_DESTROY:
+            if (cb->destroy)
+                cb->destroy(id, data);
+            break;
+        case AH_EV_RESOLVE:
+            if (cb->resolve)
+                cb->resolve(id, data);
+            break;
+        }
+    }
+    t->in_hook = 0;
+}
+
+AH_EXPORT ah_hook_t *ah_hook_new(const ah_hook_callbacks_t *cb, void *data)
+{
+    if (cb == NULL)
+        return NULL;
+    ah_hook_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->cb = *cb;
+    h->data = data;
+    return h;
+}
+
+AH_EXPORT int ah_hook_enable(ah_hook_t *h)
+{
+    if (h == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&hook_lock);
+    int rc = 0;
+    uint32_t n = ah__hooks_enabled;
+    if (h->enabled) {
+        rc = 0;
+    } else if (n >= AH_HOOK_MAX) {
+        rc = -ENOSPC;
+    } else {
+        publish_begin();
+        AH_STORE(&hook_list[n], h);
+        h->enabled = true;
+        publish_end(n + 1);
+    }
+    pthread_mutex_unlock(&hook_lock);
+    return rc;
+}
+
+AH_EXPORT int ah_hook_disable(ah_hook_t *h)
+{
+    if (h == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&hook_lock);
+    if (h->enabled) {
+        uint32_t n = ah__hooks_enabled, j = 0;
+        publish_begin();
+        for (uint32_t i = 0; i < n; i++) {
+            if (hook_list[i] != h)
+                AH_STORE(&hook_list[j++], hook_list[i]);
+        }
+        h->enabled = false;
+        publish_end(j);
+    }
+    pthread_mutex_unlock(&hook_lock);
+    return 0;
+}
+
+AH_EXPORT void ah_hook_free(ah_hook_t *h)
+{
+    if (h == NULL)
+        return;
+    ah_hook_disable(h);
+    free(h);
+}

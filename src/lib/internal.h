@@ -1,0 +1,116 @@
+/*
+ * internal.h - libah's private state: per-thread execution stacks, the type table, the hook
+ * set and the probe gates. Nothing here is part of the API.
+ */
+#ifndef AH_INTERNAL_H
+#define AH_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ah.h"
+#include "registry.h"
+
+#define AH_EXPORT __attribute__((visibility("default")))
+#define AH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Relaxed atomics: the value is shared, its ordering against other memory is not needed. */
+#define AH_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define AH_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/* Lifecycle states stored in ah_resource_t.state. Distinctive values, so that memory the
+ * caller forgot to zero is very unlikely to pass for a live resource. */
+#define AH_STATE_LIVE 0x4c564841u     /* "AHVL" */
+#define AH_STATE_RESOLVED 0x52564841u /* live and resolved */
+#define AH_STATE_DEAD 0x44444841u     /* destroyed */
+
+static inline bool ah__is_live_state(uint32_t s)
+{
+    return s == AH_STATE_LIVE || s == AH_STATE_RESOLVED;
+}
+
+/* One open callback scope. The ids are copied so that the execution context stays
+ * answerable even if the resource is destroyed and freed inside its own scope. */
+struct ah_frame {
+    ah_resource_t *resource;
+    ah_id_t id;
+    ah_id_t trigger_id;
+    void *saved_context; /* the thread's context before this scope, restored by after */
+};
+
+#define AH_INLINE_STACK 64
+#define AH_ID_BLOCK 4096
+
+/* Everything libah keeps per thread, allocated on the thread's first event. */
+struct ah_thread {
+    struct ah_registry_thread registry; /* first: its address is what ahprof reads */
+    ah_id_t next_id;
+    ah_id_t id_end;
+    struct ah_frame *stack;
+    uint32_t depth;
+    uint32_t capacity;
+    uint32_t in_hook;
+    void *context; /* current context frame (context storage), NULL when none */
+    struct ah_frame inline_stack[AH_INLINE_STACK];
+};
+
+extern __thread struct ah_thread *ah__self __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's state, allocated on first use; NULL only when memory is short. */
+struct ah_thread *ah__thread_create(void);
+
+static inline struct ah_thread *ah__thread(void)
+{
+    struct ah_thread *t = ah__self;
+    return AH_LIKELY(t != NULL) ? t : ah__thread_create();
+}
+
+int ah__thread_refill_ids(struct ah_thread *t);
+int ah__thread_grow_stack(struct ah_thread *t);
+
+static inline ah_id_t ah__current_id(const struct ah_thread *t)
+{
+    return t->depth ? t->stack[t->depth - 1].id : AH_ID_ROOT;
+}
+
+/* Account one init (+1) or destroy (-1) of TYPE in the thread's live counts, as a seqlock
+ * write. Returns the sequence number the event leaves behind. */
+static inline uint64_t ah__count_live(struct ah_thread *t, int type, int delta)
+{
+    uint64_t seq = t->registry.seq;
+    AH_STORE(&t->registry.seq, seq + 1);
+    atomic_signal_fence(memory_order_seq_cst);
+    AH_STORE(&t->registry.live[type], t->registry.live[type] + delta);
+    atomic_signal_fence(memory_order_seq_cst);
+    AH_STORE(&t->registry.seq, seq + 2);
+    return seq + 2;
+}
+
+/* Types */
+extern struct ah_registry ah_registry;
+extern char ah__type_names[AH_TYPE_MAX][AH_REGISTRY_NAME_SIZE];
+
+static inline bool ah__type_valid(int type)
+{
+    return (unsigned)type < (unsigned)__atomic_load_n(&ah_registry.type_count, __ATOMIC_ACQUIRE);
+}
+
+/* Hooks: the set in force is published as an immutable snapshot. */
+struct ah_hook {
+    ah_hook_callbacks_t cb;
+    void *data;
+    bool enabled;
+};
+
+enum ah_event { AH_EV_INIT, AH_EV_BEFORE, AH_EV_AFTER, AH_EV_DESTROY, AH_EV_RESOLVE };
+
+extern uint32_t ah__hooks_enabled; /* number of enabled hooks, read on every event */
+void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_id_t id);
+
+/* Context storage: frames are reference counted and shared by every resource holding them. */
+void ah__context_retain(void *frame);
+void ah__context_release(void *frame);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * thread.c - per-thread state: the execution stack, the block of ids this thread hands out
+ * and its live-resource counts, linked into the registry that ahprof reads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+__thread struct ah_thread *ah__self __attribute__((tls_model("initial-exec")));
+
+/* Guards the registry's thread list and the retired counts. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+/* Counts of the threads that have exited, so that their live resources are not forgotten. */
+static struct ah_registry_thread retired = {.flags = AH_REGISTRY_RETIRED};
+
+/* Ids are handed out in blocks so that creating a resource takes no atomic operation.
+ * Starts above AH_ID_ROOT. */
+static uint64_t id_next_block = AH_ID_ROOT + 1;
+
+static void registry_link(struct ah_registry_thread *block)
+{
+    block->next = ah_registry.threads;
+    AH_STORE(&ah_registry.generation, ah_registry.generation + 1);
+    atomic_thread_fence(memory_order_release);
+    AH_STORE(&ah_registry.threads, (uint64_t)(uintptr_t)block);
+    atomic_thread_fence(memory_order_release);
+    AH_STORE(&ah_registry.generation, ah_registry.generation + 1);
+}
+
+static void registry_unlink(struct ah_registry_thread *block)
+{
+    AH_STORE(&ah_registry.generation, ah_registry.generation + 1);
+    atomic_thread_fence(memory_order_release);
+    uint64_t *link = &ah_registry.threads;
+    while (*link) {
+        struct ah_registry_thread *cur = (struct ah_registry_thread *)(uintptr_t)*link;
+        if (cur == block) {
+            AH_STORE(link, block->next);
+            break;
+        }
+        link = &cur->next;
+    }
+    atomic_thread_fence(memory_order_release);
+    AH_STORE(&ah_registry.generation, ah_registry.generation + 1);
+}
+
+/* Thread exit: fold the thread's live counts into the retired block and free its state. */
+static void thread_exit(void *arg)
+{
+    struct ah_thread *t = arg;
+    pthread_mutex_lock(&registry_lock);
+    registry_unlink(&t->registry);
+    uint64_t seq = retired.seq;
+    AH_STORE(&retired.seq, seq + 1);
+    atomic_thread_fence(memory_order_release);
+    for (int i = 0; i < AH_REGISTRY_TYPE_MAX; i++)
+        AH_STORE(&retired.live[i], retired.live[i] + t->registry.live[i]);
+    atomic_thread_fence(memory_order_release);
+    AH_STORE(&retired.seq, seq + 2);
+    pthread_mutex_unlock(&registry_lock);
+    if (t->stack != t->inline_stack)
+        free(t->stack);
+    /* Events raised later by other TLS destructors of this thread start afresh. */
+    ah__self = NULL;
+    free(t);
+}
+
+static void thread_key_create(void)
+{
+    if (pthread_key_create(&thread_key, thread_exit) != 0)
+        thread_key = (pthread_key_t)-1;
+    pthread_mutex_lock(&registry_lock);
+    registry_link(&retired);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+struct ah_thread *ah__thread_create(void)
+{
+    pthread_once(&thread_key_once, thread_key_create);
+    struct ah_thread *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->registry.tid = (int32_t)syscall(SYS_gettid);
+    t->stack = t->inline_stack;
+    t->capacity = AH_INLINE_STACK;
+    if (thread_key != (pthread_key_t)-1)
+        pthread_setspecific(thread_key, t);
+    pthread_mutex_lock(&registry_lock);
+    registry_link(&t->registry);
+    pthread_mutex_unlock(&registry_lock);
+    ah__self = t;
+    return t;
+}
+
+int ah__thread_refill_ids(struct ah_thread *t)
+{
+    uint64_t first = __atomic_fetch_add(&id_next_block, AH_ID_BLOCK, __ATOMIC_RELAXED);
+    AH_STORE(&ah_registry.id_next, first + AH_ID_BLOCK);
+    t->next_id = first;
+    t->id_end = first + AH_ID_BLOCK;
+    return 0;
+}
+
+int ah__thread_grow_stack(struct ah_thread *t)
+{
+    if (t->capacity > UINT32_MAX / 2)
+        return -ENOMEM;
+    uint32_t capacity = t->capacity * 2;
+    struct ah_frame *stack = malloc(capacity * sizeof(*stack));
+    if (stack == NULL)
+        return -ENOMEM;
+    memcpy(stack, t->stack, t->depth * sizeof(*stack));
+    if (t->stack != t->inline_stack)
+        free(t->stack);
+    t->stack = stack;
+    t->capacity = capacity;
+    return 0;
+}
+
+AH_EXPORT ah_id_t ah_execution_id(void)
+{
+    const struct ah_thread *t = ah__self;
+    return t ? ah__current_id(t) : AH_ID_ROOT;
+}
+
+AH_EXPORT ah_id_t ah_trigger_id(void)
+{
+    const struct ah_thread *t = ah__self;
+    return t && t->depth ? t->stack[t->depth - 1].trigger_id : AH_ID_NONE;
+}
+
+AH_EXPORT ah_resource_t *ah_execution_resource(void)
+{
+    const struct ah_thread *t = ah__self;
+    return t && t->depth ? t->stack[t->depth - 1].resource : NULL;
+}
+
+AH_EXPORT unsigned ah_execution_depth(void)
+{
+    const struct ah_thread *t = ah__self;
+    return t ? t->depth : 0;
+}
