@@ -90,7 +90,7 @@ const char *ah_version(void);
 
 /*
  * Register the type NAME, or look it up if it exists already, and return its id (>= 0).
- * NAME is copied; it must be 1..AH_TYPE_NAME_MAX bytes of printable text. Cache the result:
+ * NAME is copied; it must be 1..AH_TYPE_NAME_MAX bytes (tracers escape what they print). Cache the result:
  * this takes a lock. Returns -EINVAL for NULL or an empty name, -ENOSPC when the table is
  * full or the name is too long.
  */
@@ -129,9 +129,11 @@ int ah_before(ah_resource_t *r);
 int ah_after(ah_resource_t *r);
 
 /*
- * End R's life: emits "destroy" exactly once. A second call returns -EIDRM and emits
- * nothing. Destroying R inside its own callback scope is allowed (the scope still ends
- * with ah_after()); R's memory must stay valid until then.
+ * End R's life: emits "destroy" once. A second call returns -EIDRM and emits nothing.
+ * Destroying R inside its own callback scope is allowed (the scope still ends with
+ * ah_after()); R's memory must stay valid until then. Like free(), destroying the same
+ * resource from two threads at the same instant is a race in the caller: libah keeps the
+ * untraced event path free of atomic read-modify-write instructions (docs/BENCHMARKS.md).
  */
 int ah_destroy(ah_resource_t *r);
 

@@ -102,13 +102,10 @@ AH_EXPORT int ah_destroy(ah_resource_t *r)
 {
     if (AH_UNLIKELY(r == NULL))
         return -EINVAL;
-    /* Exactly once, even when two threads race to destroy the same resource. */
     uint32_t state = AH_LOAD(&r->state);
-    do {
-        if (AH_UNLIKELY(!ah__is_live_state(state)))
-            return state == AH_STATE_DEAD ? -EIDRM : -EINVAL;
-    } while (AH_UNLIKELY(!__atomic_compare_exchange_n(&r->state, &state, AH_STATE_DEAD, false,
-                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)));
+    if (AH_UNLIKELY(!ah__is_live_state(state)))
+        return state == AH_STATE_DEAD ? -EIDRM : -EINVAL;
+    AH_STORE(&r->state, AH_STATE_DEAD);
     struct ah_thread *t = ah__thread();
     if (AH_UNLIKELY(t == NULL))
         return -ENOMEM;
