@@ -48,18 +48,18 @@ struct ahp_type_stats {
     __u64 created;
     __u64 destroyed;
     __u64 resolved;
-    __u64 callbacks;      /* completed before/after pairs */
-    __u64 callback_ns;    /* inclusive time of completed callbacks */
-    __u64 exclusive_ns;   /* callback time minus nested callbacks */
-    __u64 max_ns;         /* longest single callback (per CPU) */
+    __u64 callbacks;    /* completed before/after pairs */
+    __u64 callback_ns;  /* inclusive time of completed callbacks */
+    __u64 exclusive_ns; /* callback time minus nested callbacks */
+    __u64 max_ns;       /* longest single callback (per CPU) */
     __u64 hist[AHP_HIST_SLOTS];
 };
 
 /* Global counters, one copy per CPU. */
 struct ahp_global_stats {
-    __u64 events;       /* probe hits seen */
-    __u64 lost_events;  /* ring buffer full: records dropped */
-    __u64 stack_overflow; /* scopes deeper than AHP_STACK_DEPTH (their time is not split) */
+    __u64 events;          /* probe hits seen */
+    __u64 lost_events;     /* ring buffer full: records dropped */
+    __u64 stack_overflow;  /* scopes deeper than AHP_STACK_DEPTH (their time is not split) */
     __u64 unmatched_after; /* after with no before seen (e.g. attached mid-callback) */
     __u64 live_untracked;  /* inits not tracked in the live map because it was full */
 };

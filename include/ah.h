@@ -90,8 +90,8 @@ const char *ah_version(void);
 
 /*
  * Register the type NAME, or look it up if it exists already, and return its id (>= 0).
- * NAME is copied; it must be 1..AH_TYPE_NAME_MAX bytes (tracers escape what they print). Cache the result:
- * this takes a lock. Returns -EINVAL for NULL or an empty name, -ENOSPC when the table is
+ * NAME is copied; it must be 1..AH_TYPE_NAME_MAX bytes (tracers escape what they print). Cache the
+ * result: this takes a lock. Returns -EINVAL for NULL or an empty name, -ENOSPC when the table is
  * full or the name is too long.
  */
 int ah_type(const char *name);

@@ -5,9 +5,9 @@
  */
 #include "probes.h"
 
-#define AH_DEFINE_SEMAPHORE(name)                                                              \
-    __attribute__((section(".probes"), visibility("hidden"))) volatile unsigned short          \
-        AH_SEMAPHORE(name)
+#define AH_DEFINE_SEMAPHORE(name)                                                                  \
+    __attribute__((section(".probes"), visibility("hidden"))) volatile unsigned short              \
+    AH_SEMAPHORE(name)
 
 AH_DEFINE_SEMAPHORE(init);
 AH_DEFINE_SEMAPHORE(before);

@@ -18,7 +18,7 @@
 #define _SDT_NOP .nops 5
 
 #define AH_SEMAPHORE(name) ah_##name##_semaphore
-#define AH_DECLARE_SEMAPHORE(name)                                                             \
+#define AH_DECLARE_SEMAPHORE(name)                                                                 \
     extern volatile unsigned short AH_SEMAPHORE(name) __attribute__((visibility("hidden")))
 
 AH_DECLARE_SEMAPHORE(init);

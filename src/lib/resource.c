@@ -36,8 +36,7 @@ AH_EXPORT int ah_init(ah_resource_t *r, int type, ah_id_t trigger_id)
     /* The probe fires before the live count changes: a reader that sees the new count in
      * the registry knows the probe has fired (docs/probes.md, "attaching mid-run"). */
     if (AH_PROBE_ENABLED(init))
-        DTRACE_PROBE5(ah, init, id, r->trigger_id, type, ah__type_names[type],
-                      t->registry.seq + 2);
+        DTRACE_PROBE5(ah, init, id, r->trigger_id, type, ah__type_names[type], t->registry.seq + 2);
     atomic_signal_fence(memory_order_seq_cst);
     ah__count_live(t, type, +1);
 
@@ -130,8 +129,8 @@ AH_EXPORT int ah_resolve(ah_resource_t *r)
     if (AH_UNLIKELY(r == NULL))
         return -EINVAL;
     uint32_t state = AH_STATE_LIVE;
-    if (!__atomic_compare_exchange_n(&r->state, &state, AH_STATE_RESOLVED, false,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    if (!__atomic_compare_exchange_n(&r->state, &state, AH_STATE_RESOLVED, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
         if (state == AH_STATE_RESOLVED)
             return -EALREADY;
         return state == AH_STATE_DEAD ? -EIDRM : -EINVAL;
