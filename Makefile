@@ -8,6 +8,7 @@
 #   V=1             show the commands
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 PREFIX ?= /usr/local
@@ -51,16 +52,24 @@ TSAN_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
 ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
 TSAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%)
 
+# ahprof: BPF object -> skeleton -> collector CLI.
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I/usr/include/$(shell uname -m)-linux-gnu \
+	-I$(B)/bpf -Ibpf -Wall -Werror
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
+CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
+CLI_LIBS := -lbpf -lelf -lz -lm
+
 -include mk/*.mk
 
 .PHONY: all lib deps test test-unit test-asan test-tsan demo bench install uninstall clean format check-format
-all: lib $(UNIT_BINS) $(EXTRA_ALL)
+all: lib $(B)/ahprof $(UNIT_BINS) $(EXTRA_ALL)
 lib: $(B)/libah.a $(B)/libah.so $(B)/ah.pc
 
 deps:
 	$(Q)scripts/install-deps.sh $(DEPS_FLAGS)
 
-$(B)/%.o: %.c
+$(B)/src/lib/%.o: src/lib/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
@@ -82,6 +91,30 @@ $(B)/ah.pc: Makefile
 		'Name: ah' 'Description: async_hooks for C (libah), traced by ahprof' \
 		'Version: $(VERSION)' 'Libs: -L$${libdir} -lah' 'Libs.private: -lpthread' \
 		'Cflags: -I$${includedir}' > $@
+
+# vmlinux.h comes from the running kernel's BTF; CO-RE relocates it for other kernels.
+$(B)/bpf/vmlinux.h:
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(B)/bpf/vmlinux.h
+	$(call msg,BPF,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(B)/src/cli/%.o: src/cli/%.c $(B)/bpf/ahprof.skel.h
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/ahprof: $(CLI_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 # Unit tests link the static library so that they run without installing anything.
 $(B)/tests/%: tests/unit/%.c $(B)/libah.a

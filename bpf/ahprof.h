@@ -7,19 +7,15 @@
 #define AHPROF_H
 
 #ifndef __VMLINUX_H__
-#include <stdint.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef int32_t __s32;
-typedef uint64_t __u64;
-typedef int64_t __s64;
+#include <linux/types.h>
 #endif
 
-#define AHP_TYPE_MAX 256   /* = AH_TYPE_MAX in include/ah.h */
-#define AHP_NAME_SIZE 64   /* type name buffer, NUL included */
-#define AHP_HIST_SLOTS 32  /* log2 buckets of callback duration in ns: [2^i, 2^(i+1)) */
-#define AHP_STACK_DEPTH 32 /* nesting tracked per thread in BPF; deeper scopes are counted */
+#define AHP_TYPE_MAX 256  /* = AH_TYPE_MAX in include/ah.h */
+#define AHP_NAME_SIZE 64  /* type name buffer, NUL included */
+#define AHP_HIST_SLOTS 32 /* log2 buckets of callback duration in ns: [2^i, 2^(i+1)) */
+#define AHP_STACK_DEPTH                                                                            \
+    32 /* nesting tracked per thread in BPF (a power of two); deeper                               \
+        * scopes are counted in stack_overflow */
 
 /* Kinds of records in the event stream (ring buffer and recorded files). */
 enum ahp_kind {
@@ -30,6 +26,10 @@ enum ahp_kind {
     AHP_EV_RESOLVE = 5,
 };
 
+/* INIT/DESTROY already counted in the live counts ahprof read from the target when it
+ * attached (docs/probes.md, "Attaching mid-run"): use it to learn the id, not to count. */
+#define AHP_F_IN_SNAPSHOT 0x01
+
 /* One lifecycle event, 48 bytes. */
 struct ahp_event {
     __u64 ts_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
@@ -38,7 +38,8 @@ struct ahp_event {
     __u64 seq;        /* INIT, DESTROY: the thread's registry sequence after the event */
     __u32 tid;        /* thread id (kernel tid) */
     __s32 type;       /* type id, index into the type table */
-    __u16 kind;       /* enum ahp_kind */
+    __u8 kind;        /* enum ahp_kind */
+    __u8 flags;       /* AHP_F_* */
     __u16 depth;      /* BEFORE/AFTER: nesting depth on the thread, 1 = outermost */
     __u32 pid;        /* process id (tgid) */
 };

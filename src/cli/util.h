@@ -3,6 +3,7 @@
 #define AHP_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes of ahprof. */
@@ -23,6 +24,9 @@ int ahp_parse_long(const char *s, long min, long max, long *out);
 
 /* Parse a duration: "250ms", "2s", "1.5" (seconds). 0 on success, -EINVAL otherwise. */
 int ahp_parse_seconds(const char *s, double *out);
+
+/* Copy SRC into DST (SIZE bytes), truncating, always NUL-terminated. Returns strlen(SRC). */
+size_t ahp_strlcpy(char *dst, const char *src, size_t size);
 
 /* CLOCK_MONOTONIC in ns (the clock of bpf_ktime_get_ns). */
 uint64_t ahp_now_ns(void);

@@ -1,0 +1,246 @@
+/* collector.c - the BPF side of ahprof: load, attach, snapshot, read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "ahprof.skel.h"
+#include "collector.h"
+#include "util.h"
+
+static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
+
+static bool counted_in_snapshot(const struct ahp_collector *c, const struct ahp_event *ev)
+{
+    for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
+        if (c->snapshot.threads[i].tid == (int32_t)ev->tid)
+            return ev->seq <= c->snapshot.threads[i].seq;
+    }
+    /* A thread absent from the snapshot either exited before it (its counts were folded into
+     * the retired block) or started after it. */
+    return ev->ts_ns < c->snapshot.taken_ns;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+    struct ahp_collector *c = ctx;
+    if (size < sizeof(struct ahp_event))
+        return 0;
+    struct ahp_event ev;
+    memcpy(&ev, data, sizeof(ev));
+    if (c->have_snapshot && (ev.kind == AHP_EV_INIT || ev.kind == AHP_EV_DESTROY) &&
+        counted_in_snapshot(c, &ev)) {
+        ev.flags |= AHP_F_IN_SNAPSHOT;
+        if (ev.type >= 0 && ev.type < AHP_TYPE_MAX)
+            c->snapshot_adjust[ev.type] -= ev.kind == AHP_EV_INIT ? 1 : -1;
+    }
+    if (!c->on_event)
+        return 0;
+    return c->on_event(&ev, c->ctx);
+}
+
+int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
+                        const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx,
+                        const char **what)
+{
+    memset(c, 0, sizeof(*c));
+    c->on_event = on_event;
+    c->ctx = ctx;
+    c->ncpus = libbpf_num_possible_cpus();
+    if (c->ncpus <= 0) {
+        *what = "count CPUs";
+        return -EINVAL;
+    }
+    *what = "open the BPF object";
+    c->skel = ahprof_bpf__open();
+    if (c->skel == NULL)
+        return errno ? -errno : -EINVAL;
+    c->skel->rodata->target_tgid = (uint32_t)t->pid;
+    c->skel->rodata->record_events = opts->record;
+    c->skel->rodata->track_live = opts->track_live;
+    c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+    int rc = bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
+    if (rc == 0 && opts->max_live)
+        rc = bpf_map__set_max_entries(c->skel->maps.live, opts->max_live);
+    if (rc < 0) {
+        *what = "size the BPF maps";
+        return rc;
+    }
+    *what = "load the BPF programs";
+    rc = ahprof_bpf__load(c->skel);
+    if (rc < 0)
+        return rc;
+    c->skel->bss->calibrating = !t->launched;
+
+    struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_before,
+                                    c->skel->progs.ah_after, c->skel->progs.ah_destroy,
+                                    c->skel->progs.ah_resolve};
+    for (int i = 0; i < 5; i++) {
+        c->links[i] =
+            bpf_program__attach_usdt(progs[i], t->pid, t->lib_path, "ah", probe_names[i], NULL);
+        if (c->links[i] == NULL) {
+            *what = "attach to the ah probes";
+            return errno ? -errno : -EINVAL;
+        }
+    }
+    c->attach_ns = ahp_now_ns();
+    c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
+    if (c->rb == NULL) {
+        *what = "open the ring buffer";
+        return errno ? -errno : -ENOMEM;
+    }
+    if (!t->launched) {
+        *what = "read libah's registry in the target";
+        rc = ahp_target_snapshot(t, &c->snapshot);
+        __atomic_store_n(&c->skel->bss->calibrating, false, __ATOMIC_RELEASE);
+        if (rc < 0)
+            return rc;
+        c->have_snapshot = true;
+        rc = ahp_collector_drain(c);
+        if (rc < 0)
+            return rc;
+    }
+    *what = NULL;
+    return 0;
+}
+
+int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
+{
+    return ring_buffer__poll(c->rb, timeout_ms);
+}
+
+int ahp_collector_drain(struct ahp_collector *c)
+{
+    return ring_buffer__consume(c->rb);
+}
+
+int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[AHP_TYPE_MAX])
+{
+    struct ahp_type_stats *percpu = calloc((size_t)c->ncpus, sizeof(*percpu));
+    if (percpu == NULL)
+        return -ENOMEM;
+    int fd = bpf_map__fd(c->skel->maps.type_stats);
+    memset(out, 0, sizeof(*out) * AHP_TYPE_MAX);
+    for (uint32_t key = 0; key < AHP_TYPE_MAX; key++) {
+        if (bpf_map_lookup_elem(fd, &key, percpu) < 0)
+            continue;
+        struct ahp_type_stats *o = &out[key];
+        for (int cpu = 0; cpu < c->ncpus; cpu++) {
+            const struct ahp_type_stats *s = &percpu[cpu];
+            o->created += s->created;
+            o->destroyed += s->destroyed;
+            o->resolved += s->resolved;
+            o->callbacks += s->callbacks;
+            o->callback_ns += s->callback_ns;
+            o->exclusive_ns += s->exclusive_ns;
+            if (s->max_ns > o->max_ns)
+                o->max_ns = s->max_ns;
+            for (int i = 0; i < AHP_HIST_SLOTS; i++)
+                o->hist[i] += s->hist[i];
+        }
+    }
+    free(percpu);
+    return 0;
+}
+
+int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats *out)
+{
+    struct ahp_global_stats *percpu = calloc((size_t)c->ncpus, sizeof(*percpu));
+    if (percpu == NULL)
+        return -ENOMEM;
+    uint32_t key = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.global_stats), &key, percpu);
+    for (int cpu = 0; rc == 0 && cpu < c->ncpus; cpu++) {
+        out->events += percpu[cpu].events;
+        out->lost_events += percpu[cpu].lost_events;
+        out->stack_overflow += percpu[cpu].stack_overflow;
+        out->unmatched_after += percpu[cpu].unmatched_after;
+        out->live_untracked += percpu[cpu].live_untracked;
+    }
+    free(percpu);
+    return rc < 0 ? -errno : 0;
+}
+
+void ahp_collector_active(struct ahp_collector *c, const struct ahp_type_stats *stats,
+                          int64_t active[AHP_TYPE_MAX])
+{
+    for (int i = 0; i < AHP_TYPE_MAX; i++) {
+        active[i] = (int64_t)stats[i].created - (int64_t)stats[i].destroyed + c->snapshot_adjust[i];
+        if (c->have_snapshot)
+            active[i] += c->snapshot.live[i];
+    }
+}
+
+int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE_MAX],
+                            uint64_t tracked[AHP_TYPE_MAX])
+{
+    enum { BATCH = 4096 };
+    static __u64 keys[BATCH];
+    static struct ahp_live values[BATCH];
+    int fd = bpf_map__fd(c->skel->maps.live);
+    memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
+    for (int i = 0; i < AHP_TYPE_MAX; i++)
+        oldest_ns[i] = UINT64_MAX;
+    __u64 in_batch = 0, out_batch = 0;
+    bool first = true;
+    for (;;) {
+        __u32 count = BATCH;
+        int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, values,
+                                      &count, NULL);
+        int err = rc < 0 ? errno : 0;
+        for (__u32 i = 0; i < count; i++) {
+            int type = values[i].type;
+            if (type < 0 || type >= AHP_TYPE_MAX)
+                continue;
+            tracked[type]++;
+            if (values[i].init_ns < oldest_ns[type])
+                oldest_ns[type] = values[i].init_ns;
+        }
+        if (rc < 0)
+            return err == ENOENT ? 0 : -err;
+        in_batch = out_batch;
+        first = false;
+    }
+}
+
+const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
+                                    char buf[AHP_NAME_SIZE])
+{
+    buf[0] = '\0';
+    if (type < 0 || type >= AHP_TYPE_MAX) {
+        snprintf(buf, AHP_NAME_SIZE, "type#%d", type);
+        return buf;
+    }
+    __u32 key = (__u32)type;
+    if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.type_names), &key, buf) == 0 && buf[0]) {
+        buf[AHP_NAME_SIZE - 1] = '\0';
+        return buf;
+    }
+    if (c->have_snapshot && (uint32_t)type < c->snapshot.type_count && c->snapshot.names[type][0]) {
+        memcpy(buf, c->snapshot.names[type], AHP_NAME_SIZE);
+        buf[AHP_NAME_SIZE - 1] = '\0';
+        return buf;
+    }
+    /* Registered after attach, no init seen yet: ask the target. */
+    if (t && ahp_target_read_names(t, &c->snapshot) == 0 &&
+        (uint32_t)type < c->snapshot.type_count && c->snapshot.names[type][0]) {
+        memcpy(buf, c->snapshot.names[type], AHP_NAME_SIZE);
+        buf[AHP_NAME_SIZE - 1] = '\0';
+        return buf;
+    }
+    snprintf(buf, AHP_NAME_SIZE, "type#%d", type);
+    return buf;
+}
+
+void ahp_collector_stop(struct ahp_collector *c)
+{
+    for (int i = 0; i < 5; i++)
+        bpf_link__destroy(c->links[i]);
+    ring_buffer__free(c->rb);
+    ahprof_bpf__destroy(c->skel);
+    ahp_snapshot_free(&c->snapshot);
+    memset(c, 0, sizeof(*c));
+}

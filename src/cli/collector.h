@@ -1,0 +1,73 @@
+/*
+ * collector.h - loading the BPF programs, attaching them to a target's "ah" probes, and
+ * reading what they collect. Shared by `ahprof top` and `ahprof record`.
+ */
+#ifndef AHP_COLLECTOR_H
+#define AHP_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ahprof.h"
+#include "target.h"
+
+struct ahp_collector_opts {
+    bool record;            /* stream every event (ahprof record) */
+    bool track_live;        /* keep the live map (ages of active resources) */
+    uint32_t ringbuf_bytes; /* power of two, >= 4096 */
+    uint32_t max_live;      /* entries of the live map */
+    uint64_t wakeup_bytes;  /* ring-buffer data that wakes the reader */
+};
+
+/* Called for every event read from the ring buffer, flagged AHP_F_IN_SNAPSHOT when the
+ * attach snapshot already counted it. */
+typedef int (*ahp_event_fn)(const struct ahp_event *ev, void *ctx);
+
+struct ahp_collector {
+    struct ahprof_bpf *skel;
+    struct ring_buffer *rb;
+    struct bpf_link *links[5];
+    int ncpus;
+    ahp_event_fn on_event;
+    void *ctx;
+    struct ahp_snapshot snapshot; /* at attach; all zero for a launched target */
+    bool have_snapshot;
+    int64_t snapshot_adjust[AHP_TYPE_MAX]; /* events counted by BPF and by the snapshot */
+    uint64_t attach_ns;
+};
+
+/* Load the BPF programs for TARGET and attach them. For a running process, also take the
+ * snapshot of what existed before (docs/probes.md, "Attaching mid-run"). Returns a negative
+ * errno; *WHAT names the step that failed. */
+int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
+                        const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx,
+                        const char **what);
+
+/* Wait up to TIMEOUT_MS for ring-buffer data and hand it to on_event. Returns the number
+ * of events or a negative errno. */
+int ahp_collector_poll(struct ahp_collector *c, int timeout_ms);
+
+/* Hand over whatever is in the ring buffer without waiting. */
+int ahp_collector_drain(struct ahp_collector *c);
+
+/* Sums over CPUs. */
+int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[AHP_TYPE_MAX]);
+int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats *out);
+
+/* Resources alive now per type: snapshot + created - destroyed, exactly. */
+void ahp_collector_active(struct ahp_collector *c, const struct ahp_type_stats *stats,
+                          int64_t active[AHP_TYPE_MAX]);
+
+/* Oldest tracked init time and count of tracked live resources per type (live map). */
+int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE_MAX],
+                            uint64_t tracked[AHP_TYPE_MAX]);
+
+/* A type's name: from the BPF side (first init seen), else from the target's registry.
+ * Untrusted bytes; always NUL-terminated; "type#N" when unknown. */
+const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
+                                    char buf[AHP_NAME_SIZE]);
+
+void ahp_collector_stop(struct ahp_collector *c);
+
+#endif

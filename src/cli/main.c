@@ -1,0 +1,54 @@
+/* main.c - ahprof: async_hooks for C programs, profiled from outside with eBPF. */
+#include <stdio.h>
+#include <string.h>
+
+#include "record.h"
+#include "report.h"
+#include "top.h"
+#include "util.h"
+
+#define AHPROF_VERSION "0.1.0"
+
+static const char main_usage[] =
+    "Usage: ahprof COMMAND [OPTIONS]\n"
+    "\n"
+    "Profile the asynchronous resources (timers, requests, tasks...) of C programs that use\n"
+    "libah, from outside the process, with eBPF.\n"
+    "\n"
+    "Commands:\n"
+    "  top      live per-type statistics of a running or launched program\n"
+    "  record   record every async event to a file (default ahprof.data)\n"
+    "  report   per-type table, trigger tree and leaks from a recorded file\n"
+    "  version  print the version\n"
+    "\n"
+    "Quick start:\n"
+    "  sudo ahprof top -p PID              live view of a running process\n"
+    "  sudo ahprof record -- ./server      record a program from its start\n"
+    "  ahprof report ahprof.data           what ran, who created whom, what leaked\n"
+    "\n"
+    "`ahprof COMMAND --help` explains each command.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(main_usage, stderr);
+        return AHP_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "top") == 0)
+        return ahprof_cmd_top(argc - 1, argv + 1);
+    if (strcmp(cmd, "record") == 0)
+        return ahprof_cmd_record(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return ahprof_cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("ahprof %s\n", AHPROF_VERSION);
+        return AHP_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(main_usage, stdout);
+        return AHP_EXIT_OK;
+    }
+    fprintf(stderr, "ahprof: unknown command '%s'\n\n%s", cmd, main_usage);
+    return AHP_EXIT_USAGE;
+}

@@ -1,0 +1,224 @@
+/*
+ * record.c - `ahprof record`: stream every event of a process into an ahprof.data file
+ * (docs/file-format.md) for `ahprof report` and `ahprof flame`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "datafile.h"
+#include "escape.h"
+#include "record.h"
+#include "session.h"
+#include "util.h"
+
+static const char record_usage[] =
+    "Usage: ahprof record [OPTIONS] (-p PID | -- COMMAND [ARGS...])\n"
+    "\n"
+    "Record every async event (init, before, after, destroy, resolve) of a program that\n"
+    "uses libah into a file, until the program exits, Ctrl-C, or --duration.\n"
+    "Read it with `ahprof report` (docs/file-format.md describes the format).\n"
+    "\n"
+    "  -p, --pid PID         attach to a running process (resources that exist already\n"
+    "                        are counted from libah's registry)\n"
+    "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
+    "  -o, --output FILE     output file (default ahprof.data)\n"
+    "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
+    "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two (default 64);\n"
+    "                        events that do not fit are counted as lost, never hidden\n"
+    "  -q, --quiet           no summary line on stderr\n"
+    "  -h, --help            this help\n"
+    "Requires root (CAP_BPF and CAP_PERFMON).\n";
+
+struct record_state {
+    struct ahp_session session;
+    struct ahp_writer *writer;
+    /* Events that arrive while attaching, before the file (which names the pid) exists. */
+    struct ahp_event *pending;
+    size_t npending, pending_cap;
+    bool type_written[AHP_TYPE_MAX];
+    uint64_t events;
+    int error;
+};
+
+static void write_type(struct record_state *st, int type)
+{
+    if (type < 0 || type >= AHP_TYPE_MAX || st->type_written[type])
+        return;
+    char name[AHP_NAME_SIZE];
+    ahp_collector_type_name(&st->session.collector, &st->session.target, type, name);
+    if (ahp_writer_type(st->writer, type, name) == 0)
+        st->type_written[type] = true;
+}
+
+static int on_event(const struct ahp_event *ev, void *ctx)
+{
+    struct record_state *st = ctx;
+    if (st->error)
+        return 0;
+    if (st->writer == NULL) {
+        if (st->npending == st->pending_cap) {
+            size_t cap = st->pending_cap ? st->pending_cap * 2 : 1024;
+            struct ahp_event *grown = realloc(st->pending, cap * sizeof(*grown));
+            if (grown == NULL) {
+                st->error = -ENOMEM;
+                return st->error;
+            }
+            st->pending = grown;
+            st->pending_cap = cap;
+        }
+        st->pending[st->npending++] = *ev;
+        return 0;
+    }
+    write_type(st, ev->type);
+    int rc = ahp_writer_events(st->writer, ev, 1);
+    if (rc < 0) {
+        st->error = rc;
+        return rc;
+    }
+    st->events++;
+    return 0;
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int ahprof_cmd_record(int argc, char **argv)
+{
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"output", required_argument, NULL, 'o'},
+                                              {"duration", required_argument, NULL, 'd'},
+                                              {"buffer", required_argument, NULL, 'b'},
+                                              {"quiet", no_argument, NULL, 'q'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    static struct record_state st;
+    memset(&st, 0, sizeof(st));
+    const char *output = "ahprof.data", *pid_arg = NULL;
+    double duration = 0;
+    long buffer_mib = 64;
+    bool quiet = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+p:o:d:b:qh", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'p':
+            pid_arg = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'd':
+            if (ahp_parse_seconds(optarg, &duration) < 0)
+                return ahp_fail(false, AHP_EXIT_USAGE, "invalid --duration '%s'", optarg);
+            break;
+        case 'b':
+            if (ahp_parse_long(optarg, 1, 4096, &buffer_mib) < 0 ||
+                (buffer_mib & (buffer_mib - 1)) != 0)
+                return ahp_fail(false, AHP_EXIT_USAGE,
+                                "invalid --buffer '%s': a power of two from 1 to 4096", optarg);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            fputs(record_usage, stdout);
+            return AHP_EXIT_OK;
+        default:
+            fputs(record_usage, stderr);
+            return AHP_EXIT_USAGE;
+        }
+    }
+    char **cmd = optind < argc ? &argv[optind] : NULL;
+    if ((pid_arg == NULL) == (cmd == NULL))
+        return ahp_fail(false, AHP_EXIT_USAGE,
+                        "give either -p PID or -- COMMAND (see ahprof record --help)");
+    pid_t pid = 0;
+    if (pid_arg) {
+        int code = ahp_parse_pid(pid_arg, &pid, false);
+        if (code)
+            return code;
+    }
+
+    struct ahp_collector_opts opts = {
+        .record = true,
+        .track_live = false,
+        .ringbuf_bytes = (uint32_t)(buffer_mib << 20),
+        .max_live = 1024,
+        .wakeup_bytes = (uint64_t)(buffer_mib << 20) / 8,
+    };
+    ahp_install_signal_handlers();
+    struct ahp_file_info info;
+    memset(&info, 0, sizeof(info));
+    info.start_mono_ns = ahp_now_ns();
+    info.start_real_ns = realtime_ns();
+    int code = ahp_session_open(&st.session, pid, cmd, &opts, on_event, &st);
+    if (code) {
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return code;
+    }
+    struct ahp_collector *c = &st.session.collector;
+    struct ahp_target *t = &st.session.target;
+    info.pid = (uint32_t)t->pid;
+    memcpy(info.comm, t->comm, sizeof(info.comm));
+    ahp_strlcpy(info.target, t->lib_display, sizeof(info.target));
+    int rc = ahp_writer_open(&st.writer, output, &info);
+    if (rc < 0) {
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return ahp_fail(false, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
+    }
+    if (c->have_snapshot) {
+        for (uint32_t i = 0; i < c->snapshot.type_count && i < AHP_TYPE_MAX; i++)
+            write_type(&st, (int)i);
+        ahp_writer_snapshot(st.writer, c->snapshot.live, AHP_TYPE_MAX);
+    }
+    for (size_t i = 0; i < st.npending && !st.error; i++)
+        on_event(&st.pending[i], &st);
+    free(st.pending);
+    st.pending = NULL;
+    uint64_t deadline = duration > 0 ? ahp_now_ns() + (uint64_t)(duration * 1e9) : UINT64_MAX;
+    uint64_t last_lost = 0;
+    while (!ahp_stop_requested && !st.error) {
+        uint64_t now = ahp_now_ns();
+        if (now >= deadline)
+            break;
+        uint64_t left_ms = (deadline - now) / 1000000ull;
+        int exited = ahp_session_wait(&st.session, left_ms < 200 ? (int)left_ms + 1 : 200);
+        struct ahp_global_stats g;
+        if (ahp_collector_global_stats(c, &g) == 0 && g.lost_events != last_lost) {
+            last_lost = g.lost_events;
+            ahp_writer_lost(st.writer, last_lost);
+        }
+        if (exited)
+            break;
+    }
+    ahp_collector_drain(c);
+    struct ahp_global_stats g;
+    memset(&g, 0, sizeof(g));
+    ahp_collector_global_stats(c, &g);
+    bool exited = st.session.target_exited;
+    pid = st.session.target.pid;
+    ahp_session_close(&st.session);
+    rc = ahp_writer_close(st.writer, ahp_now_ns(), g.lost_events);
+    if (st.error || rc < 0)
+        return ahp_fail(false, AHP_EXIT_ERROR, "writing %s failed: %s", output,
+                        strerror(-(st.error ? st.error : rc)));
+    if (!quiet) {
+        char safe[512];
+        ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
+        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s\n",
+                (unsigned long long)st.events, pid, safe, (unsigned long long)g.lost_events,
+                exited ? ", target exited" : "");
+    }
+    return AHP_EXIT_OK;
+}
