@@ -83,10 +83,11 @@ int ahp_parse_pid(const char *arg, pid_t *pid, bool json)
 int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                      const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx)
 {
+    bool json = s->json;
     memset(s, 0, sizeof(*s));
+    s->json = json;
     s->exit_status = -1;
     s->target.pidfd = s->target.gate_fd = -1;
-    bool json = s->json;
     if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
         return ahp_fail(json, AHP_EXIT_NOTARGET, "no such process: %d", pid);
     int code = ahp_preflight(json);

@@ -15,6 +15,8 @@
  *                          created on its thread and run on the next thread (cross-thread).
  *   workload flood N       N x FLOOD lifecycles (init, before, after, destroy) in a tight loop.
  *   workload wait          "ready", then waits for a line on stdin; raises nothing else.
+ *   workload names         one resource (created, run, destroyed) of each of five types with
+ *                          hostile names: HTML, quotes, ';', a newline, an ESC sequence.
  *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
@@ -95,7 +97,7 @@ static int mode_tree(long n)
         run_once(&req, req_cb, &leaks[i]);
         check(ah_destroy(&req), "destroy REQ");
     }
-    printf("tree done\n");
+    fprintf(stderr, "tree done\n");
     return 0; /* the LEAKs stay alive until exit */
 }
 
@@ -116,7 +118,7 @@ static int mode_burn(long n, long ms)
         check(ah_destroy(&b), "destroy BURN");
         check(ah_destroy(&idle), "destroy IDLE");
     }
-    printf("burn done\n");
+    fprintf(stderr, "burn done\n");
     return 0;
 }
 
@@ -145,7 +147,7 @@ static int mode_hold(long n)
     for (long i = 0; i < n; i++)
         check(ah_destroy(&held[i]), "destroy HOLD");
     free(held);
-    printf("hold done\n");
+    fprintf(stderr, "hold done\n");
     return 0;
 }
 
@@ -202,7 +204,7 @@ static int mode_threads(long t, long n)
         pthread_create(&threads[i], NULL, thread_main, (void *)i);
     for (long i = 0; i < t; i++)
         pthread_join(threads[i], NULL);
-    printf("threads done\n");
+    fprintf(stderr, "threads done\n");
     return 0;
 }
 
@@ -216,7 +218,23 @@ static int mode_flood(long n)
         ah_after(&r);
         ah_destroy(&r);
     }
-    printf("flood done\n");
+    fprintf(stderr, "flood done\n");
+    return 0;
+}
+
+static int mode_names(void)
+{
+    static const char *const names[] = {"<script>alert(1)</script>", "quo\"te'd", "semi;colon 42",
+                                        "new\nline", "esc\x1b[31mred\x1b[0m"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int type = ah_type(names[i]);
+        check(type, "type");
+        ah_resource_t r = {0};
+        check(ah_init(&r, type, 0), "init");
+        run_once(&r, NULL, NULL);
+        check(ah_destroy(&r), "destroy");
+    }
+    fprintf(stderr, "names done\n");
     return 0;
 }
 
@@ -258,6 +276,8 @@ int main(int argc, char **argv)
         return mode_threads(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2));
     if (strcmp(mode, "flood") == 0)
         return mode_flood(arg_long(argc, argv, i + 1));
+    if (strcmp(mode, "names") == 0)
+        return mode_names();
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;

@@ -1,0 +1,28 @@
+# Collector tests: ahprof with real BPF against the workload targets (tests/targets/).
+COLLECTOR_DIR := $(B)/tests/collector
+COLLECTOR_TESTS := $(patsubst tests/collector/%.c,$(COLLECTOR_DIR)/%,$(filter-out tests/collector/run.c,$(wildcard tests/collector/test_*.c)))
+
+$(B)/targets/workload: tests/targets/workload.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+
+$(B)/targets/workload-static: tests/targets/workload.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
+$(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h
+	$(call msg,TEST-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' -Itests/collector \
+		$< tests/collector/run.c -o $@ $(CRITERION_LIBS) -ljson-c
+
+COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static $(COLLECTOR_TESTS)
+EXTRA_ALL += $(COLLECTOR_DEPS)
+
+# One test at a time: each attaches BPF programs and some count events machine-wide.
+.PHONY: test-collector
+test-collector: $(COLLECTOR_DEPS)
+	$(Q)set -e; for t in $(COLLECTOR_TESTS); do echo "== $$t (real BPF)"; $$t --jobs 1 --short-filename; done
+EXTRA_TESTS += test-collector

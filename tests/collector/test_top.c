@@ -1,0 +1,178 @@
+/*
+ * test_top.c - `ahprof top` against real targets with real BPF: counts that must be exact,
+ * attaching mid-run, launching, target exit, signals, threads, hostile names.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+/* Run `ahprof top --json ... -- CMD` to the target's exit; return the final JSON line. */
+static json_object *top_until_exit(char *const argv[])
+{
+    struct proc p;
+    proc_start(&p, argv);
+    char line[1 << 16];
+    json_object *last = NULL;
+    while (proc_read_line(&p, line, sizeof(line), 60000)) {
+        json_object *obj = json_tokener_parse(line);
+        cr_assert_not_null(obj, "not JSON: %s", line);
+        if (last)
+            json_object_put(last);
+        last = obj;
+    }
+    int code = proc_wait(&p, 10000);
+    cr_assert_eq(code, 0, "ahprof top exited with %d", code);
+    cr_assert_not_null(last, "ahprof top printed nothing");
+    json_object *final;
+    cr_assert(json_object_object_get_ex(last, "final", &final) && json_object_get_boolean(final),
+              "the last interval is not marked final");
+    return last;
+}
+
+static void expect_type(json_object *root, const char *name, long long created, long long destroyed,
+                        long long callbacks, long long active)
+{
+    json_object *t = find_named(root, "types", name);
+    cr_assert_not_null(t, "type %s missing", name);
+    cr_expect_eq(get_int(t, "created"), created, "%s created", name);
+    cr_expect_eq(get_int(t, "destroyed"), destroyed, "%s destroyed", name);
+    cr_expect_eq(get_int(t, "callbacks"), callbacks, "%s callbacks", name);
+    cr_expect_eq(get_int(t, "active"), active, "%s active", name);
+}
+
+Test(top, launch_mode_counts_every_event_exactly, .timeout = 60)
+{
+    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "tree", "200", NULL};
+    json_object *last = top_until_exit(argv);
+    expect_type(last, "REQ", 200, 200, 200, 0);
+    expect_type(last, "TIMER", 400, 400, 400, 0);
+    expect_type(last, "WRITE", 400, 400, 400, 0);
+    expect_type(last, "LEAK", 200, 0, 0, 200);
+    cr_expect_eq(get_int(last, "lost_events"), 0);
+    cr_expect_eq(get_int(last, "unmatched_after"), 0);
+    /* 200 REQ x (init, before, after, destroy) + 400 TIMER x 4 + 400 WRITE x 4 + 200 LEAK x 1 */
+    cr_expect_eq(get_int(last, "events"), 200 * 4 + 400 * 4 + 400 * 4 + 200);
+    json_object_put(last);
+}
+
+Test(top, static_executable_is_found, .timeout = 60)
+{
+    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD_STATIC, "tree", "20", NULL};
+    json_object *last = top_until_exit(argv);
+    expect_type(last, "REQ", 20, 20, 20, 0);
+    expect_type(last, "LEAK", 20, 0, 0, 20);
+    json_object_put(last);
+}
+
+Test(top, threads_and_cross_thread_tasks, .timeout = 60)
+{
+    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "threads", "4", "5000", NULL};
+    json_object *last = top_until_exit(argv);
+    expect_type(last, "TASK", 20000, 20000, 20000, 0);
+    cr_expect_eq(get_int(last, "unmatched_after"), 0);
+    json_object_put(last);
+}
+
+Test(top, nested_callback_time_is_split_exclusive, .timeout = 60)
+{
+    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "burn", "4", "25", NULL};
+    json_object *last = top_until_exit(argv);
+    json_object *burn = find_named(last, "types", "BURN"),
+                *idle = find_named(last, "types", "IDLE");
+    expect_type(last, "BURN", 4, 4, 4, 0);
+    expect_type(last, "IDLE", 4, 4, 4, 0);
+    /* The spinning type burned at least 4 x 25 ms; the idle one a tiny fraction of that. */
+    cr_expect_geq(get_int(burn, "exclusive_ns"), 4 * 25 * 1000000LL);
+    cr_expect_lt(get_int(idle, "exclusive_ns") * 100, get_int(burn, "exclusive_ns"));
+    json_object_put(last);
+}
+
+Test(top, attach_mid_run_counts_resources_created_before, .timeout = 60)
+{
+    char *wargv[] = {WORKLOAD, "hold", "1000", NULL};
+    struct proc w;
+    proc_start(&w, wargv);
+    char line[256];
+    cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0);
+
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", w.pid);
+    char *targv[] = {AHPROF, "top", "--json", "-p", pid, "0.2", NULL};
+    struct proc t;
+    proc_start(&t, targv);
+    char out[1 << 16];
+    cr_assert(proc_read_line(&t, out, sizeof(out), 20000), "no interval from ahprof top");
+    json_object *first = json_tokener_parse(out);
+    cr_assert_not_null(first);
+    /* All 1000 were created before ahprof came: none seen, all active at once. */
+    expect_type(first, "HOLD", 0, 0, 0, 1000);
+    json_object_put(first);
+
+    /* Let the target finish: it destroys the HOLDs, runs 10 AFTER and exits. */
+    cr_assert(write(w.in_fd, "go\n", 3) == 3);
+    json_object *last = NULL;
+    while (proc_read_line(&t, out, sizeof(out), 20000)) {
+        if (last)
+            json_object_put(last);
+        last = json_tokener_parse(out);
+        cr_assert_not_null(last);
+    }
+    cr_expect_eq(proc_wait(&t, 10000), 0, "ahprof top must exit 0 when its target exits");
+    cr_expect_eq(proc_wait(&w, 10000), 0);
+    cr_assert_not_null(last);
+    expect_type(last, "HOLD", 0, 1000, 0, 0);
+    expect_type(last, "AFTER", 10, 10, 10, 0);
+    json_object_put(last);
+}
+
+Test(top, sigint_finishes_output_and_exits_zero, .timeout = 60)
+{
+    char *wargv[] = {WORKLOAD, "hold", "5", NULL};
+    struct proc w;
+    proc_start(&w, wargv);
+    char line[256];
+    cr_assert(proc_read_line(&w, line, sizeof(line), 10000));
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", w.pid);
+    char *targv[] = {AHPROF, "top", "--json", "-p", pid, "30", NULL};
+    struct proc t;
+    proc_start(&t, targv);
+    usleep(1500 * 1000); /* attached by then (the interval is 30 s, nothing printed yet) */
+    kill(t.pid, SIGINT);
+    char out[1 << 16];
+    cr_assert(proc_read_line(&t, out, sizeof(out), 10000), "no final interval after SIGINT");
+    json_object *obj = json_tokener_parse(out);
+    cr_assert_not_null(obj);
+    expect_type(obj, "HOLD", 0, 0, 0, 5);
+    json_object_put(obj);
+    cr_expect_eq(proc_wait(&t, 10000), 0);
+    cr_assert(write(w.in_fd, "go\n", 3) == 3);
+    proc_wait(&w, 10000);
+}
+
+Test(top, hostile_type_names_are_escaped, .timeout = 60)
+{
+    char *argv[] = {AHPROF, "top", "-C", "10", "--", WORKLOAD, "names", NULL};
+    char *out = NULL;
+    int code = run_capture(argv, &out, NULL, 30000);
+    cr_assert_eq(code, 0);
+    for (const char *c = out; *c; c++)
+        cr_expect(*c == '\n' || (*c >= 0x20 && *c < 0x7f), "raw byte 0x%02x reached the terminal",
+                  (unsigned char)*c);
+    cr_expect(strstr(out, "esc\\x1b[31mred") != NULL, "ESC shown escaped: %s", out);
+    cr_expect(strstr(out, "new\\x0aline") != NULL, "newline shown escaped");
+    free(out);
+
+    char *jargv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "names", NULL};
+    json_object *last = top_until_exit(jargv);
+    expect_type(last, "new\nline", 1, 1, 1, 0);
+    expect_type(last, "esc\x1b[31mred\x1b[0m", 1, 1, 1, 0);
+    expect_type(last, "<script>alert(1)</script>", 1, 1, 1, 0);
+    expect_type(last, "quo\"te'd", 1, 1, 1, 0);
+    json_object_put(last);
+}
