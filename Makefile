@@ -164,6 +164,10 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit test-asan test-tsan $(EXTRA_TESTS)
 
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(B)
+
 install: lib
 	$(Q)install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	$(Q)install -m 644 include/ah.h $(DESTDIR)$(INCLUDEDIR)/
