@@ -139,10 +139,11 @@ $(B)/tsan/%.o: %.c
 	$(Q)$(CC) $(LIB_CFLAGS) -O1 -g $(TSAN_FLAGS) -c $< -o $@
 $(B)/tsan/libah.a: $(TSAN_LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
-$(B)/tsan/tests/%: tests/unit/%.c $(B)/tsan/libah.a
+$(B)/tsan/tests/%: tests/unit/%.c tests/support/tsan_criterion.c $(B)/tsan/libah.a
 	$(call msg,TEST-TSAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) -Itests $< -o $@ $(B)/tsan/libah.a $(CRITERION_LIBS) -lpthread
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) -Itests $< tests/support/tsan_criterion.c -o $@ \
+		$(B)/tsan/libah.a $(CRITERION_LIBS) -lpthread
 
 # Criterion forks a process per test; --jobs 2 matches the CI machine.
 CRITERION_RUN := --jobs 2 --short-filename
@@ -155,6 +156,7 @@ test-asan: $(ASAN_UNIT_BINS)
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t $(CRITERION_RUN); done
 
 # TSan needs ASLR within the ranges it knows; setarch -R keeps it happy on new kernels.
+# tests/support/tsan_criterion.c keeps Criterion's arena inside TSan's application range.
 test-tsan: $(TSAN_UNIT_BINS)
 	$(Q)set -e; for t in $^; do echo "== $$t (TSan)"; \
 		TSAN_OPTIONS=halt_on_error=1 setarch $$(uname -m) -R $$t $(CRITERION_RUN); done

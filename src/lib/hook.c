@@ -18,30 +18,39 @@ static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static ah_hook_t *hook_list[AH_HOOK_MAX];
 static uint64_t hook_seq; /* odd while hook_list changes */
 
+/* The snapshot the calling thread is running, so that a hook freed by a callback of the same
+ * event is struck out of it instead of being called after free(). Touched only while hooks
+ * run: the untraced path never reads it. */
+static __thread ah_hook_t **emitting __attribute__((tls_model("initial-exec")));
+static __thread uint32_t emitting_n __attribute__((tls_model("initial-exec")));
+
+/* Sequentially consistent accesses make the seqlock correct without standalone fences, which
+ * TSan cannot check (GCC refuses them under -fsanitize=thread). On x86 the loads are plain
+ * moves; the stores are the writers', which are rare. */
+#define SC_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define SC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
 static void publish_begin(void)
 {
-    AH_STORE(&hook_seq, hook_seq + 1);
-    atomic_thread_fence(memory_order_release);
+    SC_STORE(&hook_seq, hook_seq + 1);
 }
 
 static void publish_end(uint32_t count)
 {
-    AH_STORE(&ah__hooks_enabled, count);
-    atomic_thread_fence(memory_order_release);
-    AH_STORE(&hook_seq, hook_seq + 1);
+    SC_STORE(&ah__hooks_enabled, count);
+    SC_STORE(&hook_seq, hook_seq + 1);
 }
 
 static uint32_t snapshot(ah_hook_t **out)
 {
     for (;;) {
-        uint64_t seq = __atomic_load_n(&hook_seq, __ATOMIC_ACQUIRE);
+        uint64_t seq = SC_LOAD(&hook_seq);
         if (seq & 1)
             continue;
-        uint32_t n = AH_LOAD(&ah__hooks_enabled);
+        uint32_t n = SC_LOAD(&ah__hooks_enabled);
         for (uint32_t i = 0; i < n; i++)
-            out[i] = AH_LOAD(&hook_list[i]);
-        atomic_thread_fence(memory_order_acquire);
-        if (AH_LOAD(&hook_seq) == seq)
+            out[i] = SC_LOAD(&hook_list[i]);
+        if (SC_LOAD(&hook_seq) == seq)
             return n;
     }
 }
@@ -54,7 +63,11 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
     ah_hook_t *set[AH_HOOK_MAX];
     uint32_t n = snapshot(set);
     t->in_hook = 1;
+    emitting = set;
+    emitting_n = n;
     for (uint32_t i = 0; i < n; i++) {
+        if (set[i] == NULL)
+            continue;
         const ah_hook_callbacks_t *cb = &set[i]->cb;
         void *data = set[i]->data;
         switch (ev) {
@@ -80,6 +93,8 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
             break;
         }
     }
+    emitting = NULL;
+    emitting_n = 0;
     t->in_hook = 0;
 }
 
@@ -108,7 +123,7 @@ AH_EXPORT int ah_hook_enable(ah_hook_t *h)
         rc = -ENOSPC;
     } else {
         publish_begin();
-        AH_STORE(&hook_list[n], h);
+        SC_STORE(&hook_list[n], h);
         h->enabled = true;
         publish_end(n + 1);
     }
@@ -126,7 +141,7 @@ AH_EXPORT int ah_hook_disable(ah_hook_t *h)
         publish_begin();
         for (uint32_t i = 0; i < n; i++) {
             if (hook_list[i] != h)
-                AH_STORE(&hook_list[j++], hook_list[i]);
+                SC_STORE(&hook_list[j++], hook_list[i]);
         }
         h->enabled = false;
         publish_end(j);
@@ -140,5 +155,10 @@ AH_EXPORT void ah_hook_free(ah_hook_t *h)
     if (h == NULL)
         return;
     ah_hook_disable(h);
+    if (emitting) {
+        for (uint32_t i = 0; i < emitting_n; i++)
+            if (emitting[i] == h)
+                emitting[i] = NULL;
+    }
     free(h);
 }

@@ -83,8 +83,11 @@ AH_EXPORT int ah_after(ah_resource_t *r)
     if (AH_UNLIKELY(t == NULL || t->depth == 0 || t->stack[t->depth - 1].resource != r ||
                     t->stack[t->depth - 1].id != r->id)) {
         /* Not the innermost scope: after without before, after on a resource destroyed
-         * outside its scope, or non-LIFO unwinding. Change nothing. */
-        return AH_LOAD(&r->state) == AH_STATE_DEAD ? -EIDRM : -EPROTO;
+         * outside its scope, non-LIFO unwinding, or no resource at all. Change nothing. */
+        uint32_t state = AH_LOAD(&r->state);
+        if (state == AH_STATE_DEAD)
+            return -EIDRM;
+        return ah__is_live_state(state) ? -EPROTO : -EINVAL;
     }
     struct ah_frame *f = &t->stack[t->depth - 1];
     ah_id_t id = f->id;
