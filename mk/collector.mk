@@ -26,3 +26,9 @@ EXTRA_ALL += $(COLLECTOR_DEPS)
 test-collector: $(COLLECTOR_DEPS)
 	$(Q)set -e; for t in $(COLLECTOR_TESTS); do echo "== $$t (real BPF)"; $$t --jobs 1 --short-filename; done
 EXTRA_TESTS += test-collector
+
+# Requests/s of the example server untraced vs top vs record, ingest rate, report cost.
+.PHONY: bench-collector
+bench: bench-collector
+bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load
+	$(Q)bench/collector.sh $(B)
