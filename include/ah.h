@@ -222,6 +222,104 @@ int ah_hook_disable(ah_hook_t *h);
 /* Disable and free H. No other thread may be running H's callbacks any more. */
 void ah_hook_free(ah_hook_t *h);
 
+/* ---------------------------------------------------------------------------------------
+ * Context storage (Node: AsyncLocalStorage; TC39: AsyncContext.Variable and Snapshot)
+ *
+ * A store holds one value per asynchronous chain: a request, a trace span, a transaction.
+ * The value set by ah_store_run() is seen by the callback and by every resource initialised
+ * inside it, in their callbacks, on whatever thread they run, however late, and by nothing
+ * else. Each thread has a current *context*, an immutable map from stores to values:
+ *
+ *   - ah_init() captures the current context in the resource (one reference count, O(1));
+ *     ah_before() makes it the thread's current context and ah_after() restores the one
+ *     before. A change made inside a callback therefore never flows back to its parent.
+ *   - ah_store_run(s, v, fn, arg) calls fn(arg) with s set to v, then gives s back its
+ *     previous value.
+ *   - ah_store_enter_with(s, v) sets s for the rest of the current execution (up to the
+ *     ah_after() of the innermost scope, or for the thread at top level) and for the
+ *     resources initialised in it; resources initialised earlier keep what they captured.
+ *   - ah_store_exit(s, fn, arg) calls fn(arg) with s unset.
+ *
+ * Values are opaque pointers owned by the caller: libah never reads or frees them. A value
+ * must stay valid while any context holding it can become current again, that is until
+ * every resource initialised while it was set is destroyed and every snapshot or bound
+ * callback taken then is released (docs/context.md, "Lifetimes"). Stores are independent:
+ * setting one never changes another. ah_store_get() and ah_before()/ah_after() never
+ * allocate; setting a value allocates a new context (a copy of the current one, O(number of
+ * stores)). Contexts are freed when the last resource, scope or snapshot holding them goes.
+ *
+ * Functions that return void * and call a callback return the callback's result; when they
+ * cannot call it (NULL argument: EINVAL; no memory: ENOMEM) they return NULL without calling
+ * it and set errno.
+ */
+typedef struct ah_store ah_store_t;
+
+/*
+ * A new store, unset in every context. DEFAULT_VALUE is what ah_store_get() returns where
+ * the store has no value (Node's defaultValue option); it may be NULL. Returns NULL and sets
+ * errno (ENOMEM, or ENOSPC past 262144 live stores) on failure. Stores are cheap to keep
+ * and meant to live as long as the program; creating one takes a lock.
+ */
+ah_store_t *ah_store_new(void *default_value);
+
+/* Free S. Contexts that still hold a value for S keep it unseen until they are freed. S must
+ * not be in use by another thread. NULL is a no-op. */
+void ah_store_free(ah_store_t *s);
+
+/* S's value in the calling thread's current context, or its default value if it has none
+ * there (or S is disabled, or NULL). Never allocates, takes no lock: a few loads. */
+void *ah_store_get(const ah_store_t *s);
+
+/* Call FN(ARG) with S set to VALUE (which may be NULL) and return its result. Afterwards S
+ * has its previous value again; other stores entered with ah_store_enter_with() inside FN
+ * keep their new value, as in Node. */
+void *ah_store_run(ah_store_t *s, void *value, void *(*fn)(void *), void *arg);
+
+/* Set S to VALUE for the rest of the current execution and its continuations (see above).
+ * Returns 0, -EINVAL or -ENOMEM (S keeps its value). */
+int ah_store_enter_with(ah_store_t *s, void *value);
+
+/* Call FN(ARG) with S unset (ah_store_get() returns the default value), then restore S. */
+void *ah_store_exit(ah_store_t *s, void *(*fn)(void *), void *arg);
+
+/* Leave every context of S, on every thread and in every resource: ah_store_get() returns
+ * the default value until ah_store_run() or ah_store_enter_with() sets S again, which
+ * re-enables it; values set before the disable are never seen again. 0 or -EINVAL. */
+int ah_store_disable(ah_store_t *s);
+
+/*
+ * A snapshot of every store at once (Node: AsyncLocalStorage.snapshot(); TC39:
+ * AsyncContext.Snapshot), for code that queues work without creating a resource for it.
+ * ah_snapshot_take() captures the calling thread's current context (no allocation; 0 or
+ * -EINVAL); ah_snapshot_run() calls FN(ARG) in that context, from any thread and as often as
+ * needed, and then restores the caller's context entirely; ah_snapshot_release() lets it go
+ * (releasing twice or a zeroed snapshot is a no-op). The structure is the caller's.
+ */
+typedef struct ah_snapshot {
+    void *frame; /* internal */
+} ah_snapshot_t;
+
+int ah_snapshot_take(ah_snapshot_t *snap);
+void *ah_snapshot_run(const ah_snapshot_t *snap, void *(*fn)(void *), void *arg);
+void ah_snapshot_release(ah_snapshot_t *snap);
+
+/*
+ * A callback bound to the current context (Node: AsyncLocalStorage.bind; TC39:
+ * AsyncContext.Snapshot.wrap). Unlike ah_bind() it creates no resource: it only carries the
+ * context. ah_context_bind() takes a snapshot and remembers FN and ARG (0 or -EINVAL);
+ * ah_context_call() runs FN(ARG) in that context and returns its result; ah_context_unbind()
+ * releases the snapshot.
+ */
+typedef struct ah_context_bound {
+    ah_snapshot_t snapshot;
+    void *(*fn)(void *);
+    void *arg;
+} ah_context_bound_t;
+
+int ah_context_bind(ah_context_bound_t *b, void *(*fn)(void *), void *arg);
+void *ah_context_call(const ah_context_bound_t *b);
+void ah_context_unbind(ah_context_bound_t *b);
+
 #ifdef __cplusplus
 }
 #endif

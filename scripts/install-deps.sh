@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev \
-systemtap-sdt-dev pkg-config libcriterion-dev bpftrace util-linux bc time"
+systemtap-sdt-dev pkg-config libcriterion-dev bpftrace util-linux bc time libsqlite3-dev"
 if [ "${1:-}" = "--test" ]; then
     PACKAGES="$PACKAGES libclang-rt-14-dev libjson-c-dev"
 fi

@@ -18,12 +18,6 @@ static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static ah_hook_t *hook_list[AH_HOOK_MAX];
 static uint64_t hook_seq; /* odd while hook_list changes */
 
-/* The snapshot the calling thread is running, so that a hook freed by a callback of the same
- * event is struck out of it instead of being called after free(). Touched only while hooks
- * run: the untraced path never reads it. */
-static __thread ah_hook_t **emitting __attribute__((tls_model("initial-exec")));
-static __thread uint32_t emitting_n __attribute__((tls_model("initial-exec")));
-
 /* Sequentially consistent accesses make the seqlock correct without standalone fences, which
  * TSan cannot check (GCC refuses them under -fsanitize=thread). On x86 the loads are plain
  * moves; the stores are the writers', which are rare. */
@@ -41,7 +35,7 @@ static void publish_end(uint32_t count)
     SC_STORE(&hook_seq, hook_seq + 1);
 }
 
-static uint32_t snapshot(ah_hook_t **out)
+static uint32_t snapshot(ah_hook_t **out, uint64_t *version)
 {
     for (;;) {
         uint64_t seq = SC_LOAD(&hook_seq);
@@ -50,8 +44,10 @@ static uint32_t snapshot(ah_hook_t **out)
         uint32_t n = SC_LOAD(&ah__hooks_enabled);
         for (uint32_t i = 0; i < n; i++)
             out[i] = SC_LOAD(&hook_list[i]);
-        if (SC_LOAD(&hook_seq) == seq)
+        if (SC_LOAD(&hook_seq) == seq) {
+            *version = seq;
             return n;
+        }
     }
 }
 
@@ -61,10 +57,19 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
     if (t->in_hook)
         return;
     ah_hook_t *set[AH_HOOK_MAX];
-    uint32_t n = snapshot(set);
+    uint64_t version;
+    uint32_t n;
     t->in_hook = 1;
-    emitting = set;
-    emitting_n = n;
+    /* Published before any callback runs, then checked against the list again: either
+     * ah_hook_free() on another thread sees this thread busy and waits, or this thread sees
+     * the list change and takes a new snapshot (both sides use sequentially consistent
+     * accesses, so one of them must see the other). */
+    do {
+        n = snapshot(set, &version);
+        SC_STORE(&t->hooks_in_use, version + 1);
+    } while (SC_LOAD(&hook_seq) != version);
+    t->emitting = set;
+    t->emitting_n = n;
     for (uint32_t i = 0; i < n; i++) {
         if (set[i] == NULL)
             continue;
@@ -93,8 +98,9 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
             break;
         }
     }
-    emitting = NULL;
-    emitting_n = 0;
+    t->emitting = NULL;
+    t->emitting_n = 0;
+    SC_STORE(&t->hooks_in_use, 0);
     t->in_hook = 0;
 }
 
@@ -155,10 +161,14 @@ AH_EXPORT void ah_hook_free(ah_hook_t *h)
     if (h == NULL)
         return;
     ah_hook_disable(h);
-    if (emitting) {
-        for (uint32_t i = 0; i < emitting_n; i++)
-            if (emitting[i] == h)
-                emitting[i] = NULL;
+    /* A callback of this very thread may be freeing H: strike it from the running snapshot. */
+    struct ah_thread *self = ah__self;
+    if (self && self->emitting) {
+        for (uint32_t i = 0; i < self->emitting_n; i++)
+            if (self->emitting[i] == h)
+                self->emitting[i] = NULL;
     }
+    /* Other threads may still run H from a snapshot taken before the disable. */
+    ah__threads_quiesce_hooks(SC_LOAD(&hook_seq), self);
     free(h);
 }

@@ -52,6 +52,11 @@ struct ah_thread {
     uint32_t depth;
     uint32_t capacity;
     uint32_t in_hook;
+    /* While this thread runs hook callbacks: the hook-list version its snapshot was taken at,
+     * plus one (so never 0); 0 otherwise. ah_hook_free() waits on it. */
+    uint64_t hooks_in_use;
+    struct ah_hook **emitting; /* the snapshot being run, so ah_hook_free() can strike out */
+    uint32_t emitting_n;
     void *context; /* current context frame (context storage), NULL when none */
     struct ah_frame inline_stack[AH_INLINE_STACK];
 };
@@ -107,6 +112,10 @@ struct ah_hook {
 enum ah_event { AH_EV_INIT, AH_EV_BEFORE, AH_EV_AFTER, AH_EV_DESTROY, AH_EV_RESOLVE };
 
 extern uint32_t ah__hooks_enabled; /* number of enabled hooks, read on every event */
+
+/* Wait until no thread but SELF runs callbacks from a hook-list snapshot older than
+ * VERSION (thread.c walks the threads). */
+void ah__threads_quiesce_hooks(uint64_t version, const struct ah_thread *self);
 void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_id_t id);
 
 /* Context storage: frames are reference counted and shared by every resource holding them. */

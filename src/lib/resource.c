@@ -64,8 +64,12 @@ AH_EXPORT int ah_before(ah_resource_t *r)
     f->resource = r;
     f->id = r->id;
     f->trigger_id = r->trigger_id;
+    /* The thread's reference to its frame moves to the scope; the thread takes one to r's,
+     * so that destroying r inside its own scope cannot free the current frame. */
     f->saved_context = t->context;
     t->context = r->context;
+    if (t->context)
+        ah__context_retain(t->context);
     t->depth++;
 
     if (AH_PROBE_ENABLED(before))
@@ -95,8 +99,11 @@ AH_EXPORT int ah_after(ah_resource_t *r)
         DTRACE_PROBE2(ah, after, id, r->type);
     if (AH_HOOKS_ON())
         ah__hooks_emit(t, AH_EV_AFTER, r, id);
+    void *context = t->context;
     t->context = f->saved_context;
     t->depth--;
+    if (context)
+        ah__context_release(context);
     return 0;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -64,6 +65,13 @@ static void thread_exit(void *arg)
         AH_STORE_RELEASE(&retired.live[i], retired.live[i] + t->registry.live[i]);
     AH_STORE_RELEASE(&retired.seq, seq + 2);
     pthread_mutex_unlock(&registry_lock);
+    /* The thread's references to context frames: its current frame and those saved by the
+     * scopes it never left. */
+    for (uint32_t i = 0; i < t->depth; i++)
+        if (t->stack[i].saved_context)
+            ah__context_release(t->stack[i].saved_context);
+    if (t->context)
+        ah__context_release(t->context);
     if (t->stack != t->inline_stack)
         free(t->stack);
     /* Events raised later by other TLS destructors of this thread start afresh. */
@@ -96,6 +104,25 @@ struct ah_thread *ah__thread_create(void)
     pthread_mutex_unlock(&registry_lock);
     ah__self = t;
     return t;
+}
+
+void ah__threads_quiesce_hooks(uint64_t version, const struct ah_thread *self)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (uint64_t addr = ah_registry.threads; addr != 0;) {
+        struct ah_registry_thread *block = (struct ah_registry_thread *)(uintptr_t)addr;
+        if (!(block->flags & AH_REGISTRY_RETIRED)) {
+            /* The registry block is the first member of the thread's state. */
+            struct ah_thread *t = (struct ah_thread *)block;
+            uint64_t in_use;
+            while (t != self &&
+                   (in_use = __atomic_load_n(&t->hooks_in_use, __ATOMIC_SEQ_CST)) != 0 &&
+                   in_use <= version)
+                sched_yield();
+        }
+        addr = block->next;
+    }
+    pthread_mutex_unlock(&registry_lock);
 }
 
 int ah__thread_refill_ids(struct ah_thread *t)
