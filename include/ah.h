@@ -124,7 +124,8 @@ int ah_before(ah_resource_t *r);
 /*
  * Leave R's callback scope. R must be the innermost scope entered on this thread; otherwise
  * returns -EPROTO and changes nothing (the stack stays as it was, so the caller may still
- * leave the inner scopes properly). -EIDRM if R was destroyed outside its own scope.
+ * leave the inner scopes properly). -EIDRM if R was destroyed outside its own scope,
+ * -EINVAL if R is NULL or was never initialised.
  */
 int ah_after(ah_resource_t *r);
 
@@ -219,7 +220,9 @@ int ah_hook_enable(ah_hook_t *h);
 /* Disable H. Disabling a disabled hook is a no-op (returns 0). */
 int ah_hook_disable(ah_hook_t *h);
 
-/* Disable and free H. No other thread may be running H's callbacks any more. */
+/* Disable and free H. Safe from inside any hook callback, H's own included (H is not called
+ * again, even for the current event). Waits until other threads have left H's callbacks: do
+ * not call it while holding a lock that one of them takes. */
 void ah_hook_free(ah_hook_t *h);
 
 /* ---------------------------------------------------------------------------------------
