@@ -108,7 +108,8 @@ int ahprof_cmd_record(int argc, char **argv)
     bool quiet = false;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+p:o:d:b:qh", long_opts, NULL)) != -1) {
+    char **cmd = ahp_split_command(argc, argv, &argc);
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -137,7 +138,9 @@ int ahprof_cmd_record(int argc, char **argv)
             return AHP_EXIT_USAGE;
         }
     }
-    char **cmd = optind < argc ? &argv[optind] : NULL;
+    if (optind < argc)
+        return ahp_fail(false, AHP_EXIT_USAGE, "unexpected argument '%s' (a command goes after --)",
+                        argv[optind]);
     if ((pid_arg == NULL) == (cmd == NULL))
         return ahp_fail(false, AHP_EXIT_USAGE,
                         "give either -p PID or -- COMMAND (see ahprof record --help)");

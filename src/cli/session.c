@@ -71,6 +71,19 @@ int ahp_preflight(bool json)
     return 0;
 }
 
+char **ahp_split_command(int argc, char **argv, int *opt_argc)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            argv[i] = NULL;
+            *opt_argc = i;
+            return i + 1 < argc ? &argv[i + 1] : NULL;
+        }
+    }
+    *opt_argc = argc;
+    return NULL;
+}
+
 int ahp_parse_pid(const char *arg, pid_t *pid, bool json)
 {
     long v;

@@ -37,7 +37,12 @@ int ahp_session_wait(struct ahp_session *s, int timeout_ms);
 
 void ahp_session_close(struct ahp_session *s);
 
-/* Shared parsing of "-p PID", "-- CMD": returns 0 or an exit code. */
+/* Split ARGV at the first "--": options and their operands before it (*OPT_ARGC of them,
+ * ARGV[*OPT_ARGC] becomes NULL), the command to launch after it (NULL when absent), so that
+ * getopt may permute the options without touching the command's own arguments. */
+char **ahp_split_command(int argc, char **argv, int *opt_argc);
+
+/* Shared parsing of "-p PID": returns 0 or an exit code. */
 int ahp_parse_pid(const char *arg, pid_t *pid, bool json);
 
 #endif

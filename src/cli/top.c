@@ -247,11 +247,12 @@ int ahprof_cmd_top(int argc, char **argv)
     bool noclear = false;
     int opt;
     optind = 1;
+    char **cmd = ahp_split_command(argc, argv, &argc);
     /* First pass for --json, so that usage errors are reported in the right format. */
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
             st.json = true;
-    while ((opt = getopt_long(argc, argv, "+p:Cjn:h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
         long v;
         switch (opt) {
         case 'p':
@@ -282,9 +283,7 @@ int ahprof_cmd_top(int argc, char **argv)
     }
     double interval = 1.0;
     long count = -1;
-    int positional = 0;
-    while (optind < argc && strcmp(argv[optind - 1], "--") != 0 &&
-           strcmp(argv[optind], "--") != 0) {
+    for (int positional = 0; optind < argc; positional++, optind++) {
         if (positional == 0) {
             if (ahp_parse_seconds(argv[optind], &interval) < 0 || interval < 0.01)
                 return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid interval '%s'", argv[optind]);
@@ -294,14 +293,7 @@ int ahprof_cmd_top(int argc, char **argv)
         } else {
             return ahp_fail(st.json, AHP_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
         }
-        positional++;
-        optind++;
     }
-    char **cmd = NULL;
-    if (optind < argc && strcmp(argv[optind], "--") == 0)
-        optind++;
-    if (optind < argc)
-        cmd = &argv[optind];
     if ((pid_arg == NULL) == (cmd == NULL))
         return ahp_fail(st.json, AHP_EXIT_USAGE,
                         "give either -p PID or -- COMMAND (see ahprof top --help)");

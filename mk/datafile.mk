@@ -1,0 +1,58 @@
+# The recorded file format (src/cli/datafile.c), its analysis (model.c) and `ahprof report`
+# (report.c): unit tests, also under ASan/UBSan, and the libFuzzer target of the reader.
+#
+#   make test-datafile   unit tests (normal and ASan+UBSan builds)
+#   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
+
+DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c src/cli/util.c
+DF_HDRS := src/cli/datafile.h src/cli/model.h src/cli/report.h src/cli/escape.h \
+	src/cli/util.h bpf/ahprof.h
+DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
+DF_TEST_NAMES := test_datafile test_report
+DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
+DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
+FUZZ_TIME ?= 20
+
+EXTRA_ALL += $(DF_TESTS)
+EXTRA_TESTS += test-datafile test-fuzz
+
+$(B)/tests/cli/%: tests/cli/%.c $(DF_SRCS) $(DF_HDRS)
+	$(call msg,TEST-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz
+
+$(B)/asan/tests/cli/%: tests/cli/%.c $(DF_SRCS) $(DF_HDRS)
+	$(call msg,TEST-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz
+
+.PHONY: test-datafile test-fuzz
+test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
+	$(Q)set -e; for t in $(DF_TESTS); do echo "== $$t"; $$t $(CRITERION_RUN); done
+	$(Q)set -e; for t in $(DF_ASAN_TESTS); do echo "== $$t (ASan+UBSan)"; \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t $(CRITERION_RUN); done
+
+# libFuzzer needs clang and libclang-rt-14-dev (scripts/install-deps.sh --test).
+$(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS)
+	$(call msg,FUZZ-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Ibpf \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$< $(DF_SRCS) -o $@ -lz
+
+$(B)/fuzz/gen_corpus: tests/fuzz/gen_corpus.c src/cli/datafile.c $(DF_HDRS)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< src/cli/datafile.c -o $@ -lz
+
+# Seeds are written by the current writer, so they follow the format as it is. The run starts
+# from them every time (a stale corpus from an older format would only waste the time).
+# -close_fd_mask=3: the report's output and error lines would drown libFuzzer's own.
+test-fuzz: $(B)/fuzz/fuzz_datafile $(B)/fuzz/gen_corpus
+	$(Q)rm -rf $(B)/fuzz/corpus $(B)/fuzz/work && mkdir -p $(B)/fuzz/corpus $(B)/fuzz/work
+	$(Q)$(B)/fuzz/gen_corpus $(B)/fuzz/corpus
+	$(Q)echo "== $(B)/fuzz/fuzz_datafile ($(FUZZ_TIME) s)"
+	$(Q)if ! $(B)/fuzz/fuzz_datafile -max_total_time=$(FUZZ_TIME) -max_len=65536 -close_fd_mask=3 \
+		-print_final_stats=1 -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/work $(B)/fuzz/corpus \
+		>$(B)/fuzz/log 2>&1; then tail -n 80 $(B)/fuzz/log; exit 1; fi
+	$(Q)grep -E '^(Done|stat::peak_rss_mb)' $(B)/fuzz/log

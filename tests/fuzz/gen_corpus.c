@@ -1,0 +1,108 @@
+/* gen_corpus.c - seed files for fuzz_datafile, written by the real writer: gen_corpus DIR. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datafile.h"
+
+static struct ahp_event ev(uint8_t kind, uint64_t ts, uint64_t id, uint64_t trig, int32_t type,
+                           uint32_t tid, uint8_t flags)
+{
+    return (struct ahp_event){.ts_ns = ts,
+                              .id = id,
+                              .trigger_id = trig,
+                              .tid = tid,
+                              .type = type,
+                              .kind = kind,
+                              .flags = flags,
+                              .pid = 1};
+}
+
+static int seed(const char *dir, const char *name, int variant)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct ahp_file_info fi = {.pid = 42, .start_mono_ns = 5, .start_real_ns = 7};
+    strcpy(fi.comm, "seed");
+    strcpy(fi.target, "/bin/seed");
+    struct ahp_writer *w;
+    if (ahp_writer_open(&w, path, &fi) != 0)
+        return -1;
+    static const char *names[] = {"TCPCONN", "REQ", "TIMER", "<b>\"x\"\x1b;\n"};
+    for (int i = 0; i < 4; i++)
+        ahp_writer_type(w, i, names[i]);
+    int64_t live[4] = {2, 1, 0, 0};
+    if (variant != 2)
+        ahp_writer_snapshot(w, live, 4);
+    struct ahp_event e[] = {
+        ev(AHP_EV_INIT, 10, 100, 1, 0, 1, 0),
+        ev(AHP_EV_INIT, 11, 99, 1, 1, 1, AHP_F_IN_SNAPSHOT),
+        ev(AHP_EV_BEFORE, 12, 100, 0, 0, 1, 0),
+        ev(AHP_EV_INIT, 13, 101, 100, 1, 1, 0),
+        ev(AHP_EV_BEFORE, 14, 500, 0, 0, 2, 0),
+        ev(AHP_EV_INIT, 15, 102, 500, 2, 2, 0),
+        ev(AHP_EV_AFTER, 16, 500, 0, 0, 2, 0),
+        ev(AHP_EV_AFTER, 17, 100, 0, 0, 1, 0),
+        ev(AHP_EV_BEFORE, 18, 101, 0, 1, 1, 0),
+        ev(AHP_EV_INIT, 19, 103, 101, 1, 1, 0),
+        ev(AHP_EV_DESTROY, 20, 101, 0, 1, 1, 0),
+        ev(AHP_EV_AFTER, 21, 101, 0, 1, 1, 0),
+        ev(AHP_EV_RESOLVE, 22, 102, 0, 2, 1, 0),
+        ev(AHP_EV_INIT, 23, 104, 103, 3, 3, 0),
+        ev(AHP_EV_DESTROY, 24, 700, 0, 0, 3, 0),
+        ev(AHP_EV_AFTER, 25, 900, 0, 2, 3, 0),
+    };
+    size_t n = sizeof(e) / sizeof(e[0]);
+    ahp_writer_events(w, e, n / 2);
+    ahp_writer_flush(w);
+    ahp_writer_lost(w, 3);
+    ahp_writer_events(w, e + n / 2, n - n / 2);
+    if (variant == 1) {
+        /* Cut off: no end chunk, and half an events chunk. */
+        ahp_writer_flush(w);
+        ahp_writer_close(w, 30, 3);
+        FILE *f = fopen(path, "r+");
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        return truncate(path, size - 48 - 20);
+    }
+    return ahp_writer_close(w, 30, 3);
+}
+
+/* Rewrite DIR/NAME as fuzz inputs: one per mode byte (see fuzz_datafile.c), then remove it. */
+static int as_inputs(const char *dir, const char *name)
+{
+    char path[512], out[600];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    static uint8_t buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    for (int mode = 0; mode < 4; mode++) {
+        snprintf(out, sizeof(out), "%s/%s.m%d", dir, name, mode);
+        FILE *o = fopen(out, "wb");
+        if (o == NULL)
+            return -1;
+        fputc(mode, o);
+        fwrite(buf, 1, n, o);
+        fclose(o);
+    }
+    return unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_corpus DIR\n");
+        return 2;
+    }
+    const char *names[] = {"complete.data", "truncated.data", "nosnapshot.data"};
+    int rc = 0;
+    for (int i = 0; i < 3; i++)
+        rc |= seed(argv[1], names[i], i) | as_inputs(argv[1], names[i]);
+    return rc != 0;
+}
