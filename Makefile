@@ -58,7 +58,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I/usr/include/$(shell 
 CLI_SRCS := $(wildcard src/cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
 CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
-CLI_LIBS := -lbpf -lelf -lz -lm
+CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 
 -include mk/*.mk
 

@@ -20,6 +20,7 @@ const volatile __u32 target_tgid = 0;           /* only this process (0: any) */
 const volatile bool record_events = false;      /* stream every event to the ring buffer */
 const volatile bool track_live = true;          /* keep the live map (ages of active resources) */
 const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader past this much data */
+const volatile bool capture_stacks = false;     /* user stack of every init (record --stacks) */
 
 /* While set, init/destroy events are also streamed (even without record_events) so that the
  * collector can tell which of them its attach snapshot already counted. */
@@ -54,6 +55,14 @@ struct {
     __type(key, __u64);
     __type(value, struct ahp_live);
 } live SEC(".maps");
+
+/* User stacks at init, walked with frame pointers; resized by the collector. */
+struct {
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
+    __uint(value_size, AHP_USER_STACK_FRAMES * sizeof(__u64));
+} user_stacks SEC(".maps");
 
 /* Type names as the probes passed them, read once per type (the first init seen). */
 struct type_name {
@@ -148,8 +157,19 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
                 g->live_untracked++;
         }
     }
+    __u16 stack = 0;
+    if (capture_stacks) {
+        long sid = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK);
+        if (sid >= 0 && sid < 0xffff) {
+            stack = (__u16)(sid + 1);
+        } else {
+            struct ahp_global_stats *g = globals();
+            if (g)
+                g->stack_errors++;
+        }
+    }
     if (record_events || calibrating)
-        emit(AHP_EV_INIT, now, id, trigger_id, seq, type, 0);
+        emit(AHP_EV_INIT, now, id, trigger_id, seq, type, stack);
     return 0;
 }
 

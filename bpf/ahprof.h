@@ -13,9 +13,11 @@
 #define AHP_TYPE_MAX 256  /* = AH_TYPE_MAX in include/ah.h */
 #define AHP_NAME_SIZE 64  /* type name buffer, NUL included */
 #define AHP_HIST_SLOTS 32 /* log2 buckets of callback duration in ns: [2^i, 2^(i+1)) */
-#define AHP_STACK_DEPTH                                                                            \
-    32 /* nesting tracked per thread in BPF (a power of two); deeper                               \
-        * scopes are counted in stack_overflow */
+/* Nesting tracked per thread in BPF (a power of two); deeper scopes are counted in
+ * stack_overflow. */
+#define AHP_STACK_DEPTH 32
+/* Frames of a user stack captured at init (record --stacks). */
+#define AHP_USER_STACK_FRAMES 32
 
 /* Kinds of records in the event stream (ring buffer and recorded files). */
 enum ahp_kind {
@@ -40,7 +42,8 @@ struct ahp_event {
     __s32 type;       /* type id, index into the type table */
     __u8 kind;        /* enum ahp_kind */
     __u8 flags;       /* AHP_F_* */
-    __u16 depth;      /* BEFORE/AFTER: nesting depth on the thread, 1 = outermost */
+    __u16 depth;      /* BEFORE/AFTER: nesting depth on the thread, 1 = outermost;
+                       * INIT: user stack id + 1 (record --stacks), 0 = no stack */
     __u32 pid;        /* process id (tgid) */
 };
 
@@ -63,6 +66,7 @@ struct ahp_global_stats {
     __u64 stack_overflow;  /* scopes deeper than AHP_STACK_DEPTH (their time is not split) */
     __u64 unmatched_after; /* after with no before seen (e.g. attached mid-callback) */
     __u64 live_untracked;  /* inits not tracked in the live map because it was full */
+    __u64 stack_errors;    /* --stacks: user stacks that could not be captured */
 };
 
 /* Value of the live-resource map: what top needs for the oldest active age. */

@@ -61,7 +61,12 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel->rodata->record_events = opts->record;
     c->skel->rodata->track_live = opts->track_live;
     c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+    c->skel->rodata->capture_stacks = opts->capture_stacks;
     int rc = bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
+    if (rc == 0)
+        rc = bpf_map__set_max_entries(c->skel->maps.user_stacks,
+                                      opts->capture_stacks && opts->max_stacks ? opts->max_stacks
+                                                                               : 1);
     if (rc == 0 && opts->max_live)
         rc = bpf_map__set_max_entries(c->skel->maps.live, opts->max_live);
     if (rc < 0) {
@@ -159,6 +164,7 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
         out->stack_overflow += percpu[cpu].stack_overflow;
         out->unmatched_after += percpu[cpu].unmatched_after;
         out->live_untracked += percpu[cpu].live_untracked;
+        out->stack_errors += percpu[cpu].stack_errors;
     }
     free(percpu);
     return rc < 0 ? -errno : 0;
@@ -233,6 +239,18 @@ const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *
     }
     snprintf(buf, AHP_NAME_SIZE, "type#%d", type);
     return buf;
+}
+
+int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
+                             uint64_t ips[AHP_USER_STACK_FRAMES])
+{
+    memset(ips, 0, sizeof(uint64_t) * AHP_USER_STACK_FRAMES);
+    if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.user_stacks), &stack_id, ips) < 0)
+        return -errno;
+    int n = 0;
+    while (n < AHP_USER_STACK_FRAMES && ips[n] != 0)
+        n++;
+    return n;
 }
 
 void ahp_collector_stop(struct ahp_collector *c)

@@ -18,6 +18,8 @@ struct ahp_collector_opts {
     uint32_t ringbuf_bytes; /* power of two, >= 4096 */
     uint32_t max_live;      /* entries of the live map */
     uint64_t wakeup_bytes;  /* ring-buffer data that wakes the reader */
+    bool capture_stacks;    /* user stack of every init (record --stacks) */
+    uint32_t max_stacks;    /* entries of the stack map */
 };
 
 /* Called for every event read from the ring buffer, flagged AHP_F_IN_SNAPSHOT when the
@@ -67,6 +69,11 @@ int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE
  * Untrusted bytes; always NUL-terminated; "type#N" when unknown. */
 const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
                                     char buf[AHP_NAME_SIZE]);
+
+/* The user stack STACK_ID (an INIT event's depth - 1): fills IPS (innermost first) and returns
+ * how many frames, or a negative errno. */
+int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
+                             uint64_t ips[AHP_USER_STACK_FRAMES]);
 
 void ahp_collector_stop(struct ahp_collector *c);
 

@@ -22,6 +22,9 @@
 #define AHPROF_VERSION_STRING                                                                      \
     STR(AH_VERSION_MAJOR) "." STR(AH_VERSION_MINOR) "." STR(AH_VERSION_PATCH)
 
+/* u64 fields per type in a counters chunk (struct ahp_type_counters). */
+#define COUNTER_FIELDS 7
+
 static const uint8_t file_magic[8] = {'A', 'H', 'P', 'R', 'O', 'F', '\0', '\n'};
 
 #define FILE_HEADER_SIZE 24
@@ -290,6 +293,60 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
     return 0;
 }
 
+int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
+                     uint32_t n)
+{
+    if (w == NULL || (frames == NULL && n > 0))
+        return -EINVAL;
+    if (n > AHP_STACK_FRAMES_MAX)
+        n = AHP_STACK_FRAMES_MAX;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    uint8_t chunk[CHUNK_HEADER_SIZE + 8 + AHP_STACK_FRAMES_MAX * (16 + 2 * AHP_SYM_SIZE)];
+    uint8_t *p = chunk + CHUNK_HEADER_SIZE;
+    put32(p, stack_id);
+    put32(p + 4, n);
+    size_t off = 8;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t func_len = (uint16_t)strnlen(frames[i].func, AHP_SYM_SIZE - 1);
+        uint16_t file_len = (uint16_t)strnlen(frames[i].file, AHP_SYM_SIZE - 1);
+        put64(p + off, frames[i].ip);
+        put32(p + off + 8, frames[i].line);
+        put16(p + off + 12, func_len);
+        put16(p + off + 14, file_len);
+        memcpy(p + off + 16, frames[i].func, func_len);
+        memcpy(p + off + 16 + func_len, frames[i].file, file_len);
+        off += 16 + (size_t)func_len + file_len;
+    }
+    return write_chunk(w, AHP_CHUNK_STACK, chunk, (uint32_t)off);
+}
+
+int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *counters)
+{
+    if (w == NULL || counters == NULL)
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    uint8_t chunk[CHUNK_HEADER_SIZE + 8 + AHP_TYPE_MAX * 8 * COUNTER_FIELDS];
+    uint8_t *p = chunk + CHUNK_HEADER_SIZE;
+    put32(p, AHP_TYPE_MAX);
+    put32(p + 4, 0);
+    for (uint32_t i = 0; i < AHP_TYPE_MAX; i++) {
+        uint8_t *q = p + 8 + (size_t)i * 8 * COUNTER_FIELDS;
+        const struct ahp_type_counters *c = &counters[i];
+        put64(q, c->created);
+        put64(q + 8, c->destroyed);
+        put64(q + 16, c->resolved);
+        put64(q + 24, c->callbacks);
+        put64(q + 32, c->callback_ns);
+        put64(q + 40, c->exclusive_ns);
+        put64(q + 48, (uint64_t)c->active);
+    }
+    return write_chunk(w, AHP_CHUNK_COUNTERS, chunk, 8 + AHP_TYPE_MAX * 8 * COUNTER_FIELDS);
+}
+
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total)
 {
     if (w == NULL)
@@ -357,6 +414,7 @@ struct ahp_reader {
     struct ahp_event *evs;
     size_t evcap;
     size_t ev_n, ev_i;
+    struct ahp_stack_frame frames[AHP_STACK_FRAMES_MAX];
 };
 
 static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
@@ -492,6 +550,52 @@ static int check_header(const uint8_t *h, uint32_t *type, uint32_t *len)
     return *len <= AHP_CHUNK_MAX ? 0 : -1;
 }
 
+static bool parse_counters(const uint8_t *p, uint32_t len, struct ahp_type_counters *out)
+{
+    if (len < 8)
+        return false;
+    uint32_t n = get32(p);
+    if (n > AHP_TYPE_MAX || len < 8 + (uint64_t)n * 8 * COUNTER_FIELDS)
+        return false;
+    memset(out, 0, sizeof(*out) * AHP_TYPE_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *q = p + 8 + (size_t)i * 8 * COUNTER_FIELDS;
+        out[i] = (struct ahp_type_counters){
+            get64(q),      get64(q + 8),  get64(q + 16),         get64(q + 24),
+            get64(q + 32), get64(q + 40), (int64_t)get64(q + 48)};
+    }
+    return true;
+}
+
+/* A stack chunk: u32 id, u32 n, then n x {u64 ip, u32 line, u16 func_len, u16 file_len,
+ * func bytes, file bytes}. Every length is checked against what is left. */
+static bool parse_stack(const uint8_t *p, uint32_t len, uint32_t *id,
+                        struct ahp_stack_frame *frames, uint32_t *n)
+{
+    if (len < 8)
+        return false;
+    *id = get32(p);
+    uint32_t count = get32(p + 4);
+    if (count > AHP_STACK_FRAMES_MAX)
+        return false;
+    size_t off = 8;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < 16)
+            return false;
+        const uint8_t *q = p + off;
+        uint16_t func_len = get16(q + 12), file_len = get16(q + 14);
+        if (len - off - 16 < (size_t)func_len + file_len)
+            return false;
+        frames[i].ip = get64(q);
+        frames[i].line = get32(q + 8);
+        copy_field(frames[i].func, AHP_SYM_SIZE, q + 16, func_len);
+        copy_field(frames[i].file, AHP_SYM_SIZE, q + 16 + func_len, file_len);
+        off += 16 + (size_t)func_len + file_len;
+    }
+    *n = count;
+    return true;
+}
+
 /* Absorb one metadata chunk into META; false when its payload is unusable. */
 static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uint32_t len)
 {
@@ -548,6 +652,11 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
             m->lost_events = e.lost;
         return true;
     }
+    case AHP_CHUNK_COUNTERS:
+        if (!parse_counters(p, len, m->counters))
+            return false;
+        m->has_counters = true;
+        return true;
     default:
         return true;
     }
@@ -580,7 +689,9 @@ static int scan(struct ahp_reader *r)
                 got >= CHUNK_HEADER_SIZE + 8 ? events_count(h + CHUNK_HEADER_SIZE, len, &rs) : -1;
             if (n > 0)
                 m->events += (uint64_t)n;
-        } else if (type >= AHP_CHUNK_INFO && type <= AHP_CHUNK_END) {
+        } else if (type == AHP_CHUNK_STACK) {
+            m->stacks++; /* parsed while walking: there may be many */
+        } else if (type >= AHP_CHUNK_FIRST && type <= AHP_CHUNK_LAST) {
             if (len > paycap) {
                 uint8_t *np = realloc(payload, len);
                 if (np == NULL) {
@@ -736,7 +847,7 @@ static int next_chunk(struct ahp_reader *r, struct chunk *c)
             return -EIO;
         uint64_t at = r->pos;
         r->pos += CHUNK_HEADER_SIZE + (uint64_t)len;
-        if (type < AHP_CHUNK_INFO || type > AHP_CHUNK_END)
+        if (type < AHP_CHUNK_FIRST || type > AHP_CHUNK_LAST)
             continue;
         const uint8_t *p;
         rc = window(r, at + CHUNK_HEADER_SIZE, len, &p);
@@ -828,6 +939,12 @@ static int walk(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg)
             struct end_info e;
             if (ops->end != NULL && parse_end(c.p, c.len, &e))
                 cb = ops->end(arg, e.end_mono_ns, e.lost);
+            break;
+        }
+        case AHP_CHUNK_STACK: {
+            uint32_t id, n;
+            if (ops->stack != NULL && parse_stack(c.p, c.len, &id, r->frames, &n))
+                cb = ops->stack(arg, id, r->frames, n);
             break;
         }
         }

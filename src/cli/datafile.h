@@ -23,7 +23,7 @@
 
 /* Format version this code writes; it reads every minor version of this major. */
 #define AHP_FILE_MAJOR 1
-#define AHP_FILE_MINOR 0
+#define AHP_FILE_MINOR 1
 
 /* Chunk types (docs/file-format.md). Readers skip types they do not know. */
 enum ahp_chunk_type {
@@ -33,6 +33,27 @@ enum ahp_chunk_type {
     AHP_CHUNK_EVENTS = 4,
     AHP_CHUNK_LOST = 5,
     AHP_CHUNK_END = 6,
+    AHP_CHUNK_STACK = 7,    /* 1.1: a symbolized user stack (record --stacks) */
+    AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
+};
+#define AHP_CHUNK_FIRST AHP_CHUNK_INFO
+#define AHP_CHUNK_LAST AHP_CHUNK_COUNTERS
+
+/* One frame of a symbolized user stack; strings are untrusted (they come from the target's
+ * symbol tables), bounded and NUL-terminated; empty when unknown. */
+#define AHP_STACK_FRAMES_MAX 64
+#define AHP_SYM_SIZE 128
+struct ahp_stack_frame {
+    uint64_t ip;
+    uint32_t line; /* 0 when unknown */
+    char func[AHP_SYM_SIZE];
+    char file[AHP_SYM_SIZE]; /* source file (basename) or, without DWARF, the ELF file */
+};
+
+/* Exact per-type totals counted in BPF: true even when ring-buffer records were lost. */
+struct ahp_type_counters {
+    uint64_t created, destroyed, resolved, callbacks, callback_ns, exclusive_ns;
+    int64_t active; /* alive at the end, resources from before the attach included */
 };
 
 /* A chunk payload larger than this is treated as corruption (the writer stays far below). */
@@ -79,6 +100,14 @@ int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
 /* Write the buffered events to the file (no fsync). After it a crash loses nothing written. */
 int ahp_writer_flush(struct ahp_writer *w);
 
+/* The user stack STACK_ID (the id carried by INIT events, see bpf/ahprof.h), innermost frame
+ * first; at most AHP_STACK_FRAMES_MAX frames are kept. */
+int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
+                     uint32_t n);
+
+/* The in-kernel counters of every type, COUNTERS[0..AHP_TYPE_MAX), once, before closing. */
+int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *counters);
+
 /* Flush, write the end chunk (clean-close marker), fsync and close. W is freed even when an
  * error is returned. */
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total);
@@ -106,6 +135,11 @@ struct ahp_file_meta {
     bool has_snapshot;
     uint32_t snapshot_ntypes;
     int64_t snapshot[AHP_TYPE_MAX];
+
+    /* In-kernel counters (exact even when events were lost); zeros when !has_counters. */
+    bool has_counters;
+    struct ahp_type_counters counters[AHP_TYPE_MAX];
+    uint64_t stacks; /* stack chunks */
 
     /* Lost events: the largest cumulative value of any lost or end chunk. */
     uint64_t lost_events;
@@ -166,6 +200,7 @@ struct ahp_read_ops {
     int (*events)(void *arg, const struct ahp_event *ev, size_t n);
     int (*lost)(void *arg, uint64_t lost_total);
     int (*end)(void *arg, uint64_t end_mono_ns, uint64_t lost_total);
+    int (*stack)(void *arg, uint32_t stack_id, const struct ahp_stack_frame *frames, uint32_t n);
 };
 int ahp_reader_foreach(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg);
 

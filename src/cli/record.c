@@ -14,6 +14,7 @@
 #include "escape.h"
 #include "record.h"
 #include "session.h"
+#include "symbolize.h"
 #include "util.h"
 
 static const char record_usage[] =
@@ -30,6 +31,10 @@ static const char record_usage[] =
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
     "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two (default 64);\n"
     "                        events that do not fit are counted as lost, never hidden\n"
+    "  -s, --stacks          also capture the user stack where each resource is created,\n"
+    "                        symbolized (function, file:line) for `ahprof flame`; the\n"
+    "                        program and its libraries need frame pointers\n"
+    "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g)\n"
     "  -q, --quiet           no summary line on stderr\n"
     "  -h, --help            this help\n"
     "Requires root (CAP_BPF and CAP_PERFMON).\n";
@@ -41,6 +46,9 @@ struct record_state {
     struct ahp_event *pending;
     size_t npending, pending_cap;
     bool type_written[AHP_TYPE_MAX];
+    struct ahp_symbolizer *symbolizer; /* with --stacks */
+    uint8_t stack_written[65536 / 8];
+    uint64_t stacks_written;
     uint64_t events;
     int error;
 };
@@ -53,6 +61,25 @@ static void write_type(struct record_state *st, int type)
     ahp_collector_type_name(&st->session.collector, &st->session.target, type, name);
     if (ahp_writer_type(st->writer, type, name) == 0)
         st->type_written[type] = true;
+}
+
+/* Symbolize and write the stack of an INIT the first time its id is seen. The stack map keeps
+ * the addresses; the symbolizer knows the modules even after the process exited. */
+static void write_stack(struct record_state *st, uint16_t stack_plus_one)
+{
+    uint32_t id = (uint32_t)stack_plus_one - 1;
+    if (st->stack_written[id / 8] & (1u << (id % 8)))
+        return;
+    st->stack_written[id / 8] |= (uint8_t)(1u << (id % 8));
+    uint64_t ips[AHP_USER_STACK_FRAMES];
+    int n = ahp_collector_user_stack(&st->session.collector, id, ips);
+    if (n <= 0)
+        return;
+    static struct ahp_stack_frame frames[AHP_USER_STACK_FRAMES];
+    for (int i = 0; i < n; i++)
+        ahp_symbolize(st->symbolizer, ips[i], i > 0, &frames[i]);
+    if (ahp_writer_stack(st->writer, id, frames, (uint32_t)n) == 0)
+        st->stacks_written++;
 }
 
 static int on_event(const struct ahp_event *ev, void *ctx)
@@ -75,6 +102,8 @@ static int on_event(const struct ahp_event *ev, void *ctx)
         return 0;
     }
     write_type(st, ev->type);
+    if (ev->kind == AHP_EV_INIT && ev->depth != 0 && st->symbolizer)
+        write_stack(st, ev->depth);
     int rc = ahp_writer_events(st->writer, ev, 1);
     if (rc < 0) {
         st->error = rc;
@@ -82,6 +111,26 @@ static int on_event(const struct ahp_event *ev, void *ctx)
     }
     st->events++;
     return 0;
+}
+
+/* The in-kernel counters: exact per-type totals even when the ring buffer lost records. */
+static void write_counters(struct record_state *st)
+{
+    static struct ahp_type_stats stats[AHP_TYPE_MAX];
+    static struct ahp_type_counters counters[AHP_TYPE_MAX];
+    int64_t active[AHP_TYPE_MAX];
+    struct ahp_collector *c = &st->session.collector;
+    if (ahp_collector_type_stats(c, stats) < 0)
+        return;
+    ahp_collector_active(c, stats, active);
+    for (int i = 0; i < AHP_TYPE_MAX; i++) {
+        counters[i] = (struct ahp_type_counters){
+            stats[i].created,     stats[i].destroyed,    stats[i].resolved, stats[i].callbacks,
+            stats[i].callback_ns, stats[i].exclusive_ns, active[i]};
+        if (stats[i].created || stats[i].destroyed || stats[i].callbacks || active[i])
+            write_type(st, i);
+    }
+    ahp_writer_counters(st->writer, counters);
 }
 
 static uint64_t realtime_ns(void)
@@ -99,17 +148,18 @@ int ahprof_cmd_record(int argc, char **argv)
                                               {"buffer", required_argument, NULL, 'b'},
                                               {"quiet", no_argument, NULL, 'q'},
                                               {"help", no_argument, NULL, 'h'},
+                                              {"stacks", no_argument, NULL, 's'},
                                               {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
     double duration = 0;
     long buffer_mib = 64;
-    bool quiet = false;
+    bool quiet = false, stacks = false;
     int opt;
     optind = 1;
     char **cmd = ahp_split_command(argc, argv, &argc);
-    while ((opt = getopt_long(argc, argv, "p:o:d:b:qh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -129,6 +179,9 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
         case 'q':
             quiet = true;
+            break;
+        case 's':
+            stacks = true;
             break;
         case 'h':
             fputs(record_usage, stdout);
@@ -157,6 +210,8 @@ int ahprof_cmd_record(int argc, char **argv)
         .ringbuf_bytes = (uint32_t)(buffer_mib << 20),
         .max_live = 1024,
         .wakeup_bytes = (uint64_t)(buffer_mib << 20) / 8,
+        .capture_stacks = stacks,
+        .max_stacks = 16384,
     };
     ahp_install_signal_handlers();
     struct ahp_file_info info;
@@ -173,7 +228,16 @@ int ahprof_cmd_record(int argc, char **argv)
     struct ahp_target *t = &st.session.target;
     info.pid = (uint32_t)t->pid;
     memcpy(info.comm, t->comm, sizeof(info.comm));
-    ahp_strlcpy(info.target, t->lib_display, sizeof(info.target));
+    ahp_strlcpy(info.target, t->exe[0] ? t->exe : t->lib_display, sizeof(info.target));
+    if (stacks) {
+        st.symbolizer = ahp_symbolizer_new(t->pid);
+        if (st.symbolizer == NULL) {
+            ahp_session_close(&st.session);
+            free(st.pending);
+            return ahp_fail(false, AHP_EXIT_ERROR, "cannot start the symbolizer (libdwfl)");
+        }
+        ahp_symbolizer_refresh(st.symbolizer);
+    }
     int rc = ahp_writer_open(&st.writer, output, &info);
     if (rc < 0) {
         ahp_session_close(&st.session);
@@ -196,7 +260,14 @@ int ahprof_cmd_record(int argc, char **argv)
         if (now >= deadline)
             break;
         uint64_t left_ms = (deadline - now) / 1000000ull;
-        int exited = ahp_session_wait(&st.session, left_ms < 200 ? (int)left_ms + 1 : 200);
+        /* A launched program maps its libraries right after we let it go: learn them early,
+         * while it is alive, so that stacks resolve even if it exits quickly. */
+        int slice = st.symbolizer && !ahp_symbolizer_ready(st.symbolizer) ? 5 : 200;
+        int exited =
+            ahp_session_wait(&st.session, left_ms < (uint64_t)slice ? (int)left_ms + 1 : slice);
+        if (st.symbolizer && !ahp_symbolizer_ready(st.symbolizer) &&
+            ahp_target_locate_registry(t) == 0)
+            ahp_symbolizer_refresh(st.symbolizer);
         struct ahp_global_stats g;
         if (ahp_collector_global_stats(c, &g) == 0 && g.lost_events != last_lost) {
             last_lost = g.lost_events;
@@ -209,9 +280,11 @@ int ahprof_cmd_record(int argc, char **argv)
     struct ahp_global_stats g;
     memset(&g, 0, sizeof(g));
     ahp_collector_global_stats(c, &g);
+    write_counters(&st);
     bool exited = st.session.target_exited;
     pid = st.session.target.pid;
     ahp_session_close(&st.session);
+    ahp_symbolizer_free(st.symbolizer);
     rc = ahp_writer_close(st.writer, ahp_now_ns(), g.lost_events);
     if (st.error || rc < 0)
         return ahp_fail(false, AHP_EXIT_ERROR, "writing %s failed: %s", output,
@@ -222,6 +295,9 @@ int ahprof_cmd_record(int argc, char **argv)
         fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s\n",
                 (unsigned long long)st.events, pid, safe, (unsigned long long)g.lost_events,
                 exited ? ", target exited" : "");
+        if (stacks)
+            fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
+                    (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
     }
     return AHP_EXIT_OK;
 }

@@ -135,6 +135,10 @@ int ahp_target_open_pid(struct ahp_target *t, pid_t pid)
     if (rc < 0)
         return rc;
     read_comm(t);
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+    ssize_t n = readlink(link, t->exe, sizeof(t->exe) - 1);
+    t->exe[n > 0 ? n : 0] = '\0';
     t->pidfd = pidfd_open_compat(pid);
     if (t->pidfd < 0)
         return errno == ESRCH ? -ESRCH : -errno;
@@ -218,6 +222,7 @@ int ahp_target_launch(struct ahp_target *t, char *const argv[])
     int rc = resolve_exe(argv[0], exe, sizeof(exe));
     if (rc < 0)
         return rc == -ENOENT ? -ENOEXEC : rc;
+    ahp_strlcpy(t->exe, exe, sizeof(t->exe));
     if (ahp_elf_has_usdt(exe, "ah")) {
         ahp_strlcpy(t->lib_path, exe, sizeof(t->lib_path));
     } else if (!ahp_elf_is_dynamic(exe) ||

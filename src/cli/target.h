@@ -18,6 +18,7 @@ struct ahp_target {
     bool launched;              /* started by ahprof (a child) */
     int gate_fd;                /* launched child waits for a byte here before exec */
     char comm[16];              /* untrusted */
+    char exe[PATH_MAX];         /* the program (untrusted for a running process) */
     char lib_path[PATH_MAX];    /* the ELF file with the probes, as ahprof opens it */
     char lib_display[PATH_MAX]; /* the same, as the target sees it (untrusted) */
     uint64_t registry_addr;     /* run-time address of ah_registry, 0 until mapped */
