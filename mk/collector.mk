@@ -12,11 +12,12 @@ $(B)/targets/workload-static: tests/targets/workload.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-$(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h
+$(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h src/cli/datafile.c
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' -Itests/collector \
-		$< tests/collector/run.c -o $@ $(CRITERION_LIBS) -ljson-c
+		-Isrc/cli -Ibpf $< tests/collector/run.c src/cli/datafile.c src/cli/util.c \
+		src/cli/escape.c -o $@ $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static $(COLLECTOR_TESTS)
 EXTRA_ALL += $(COLLECTOR_DEPS)

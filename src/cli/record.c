@@ -27,14 +27,16 @@ static const char record_usage[] =
     "  -p, --pid PID         attach to a running process (resources that exist already\n"
     "                        are counted from libah's registry)\n"
     "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
-    "  -o, --output FILE     output file (default ahprof.data)\n"
+    "  -o, --output FILE     output file (default ahprof.data; - for stdout)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
     "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two (default 64);\n"
     "                        events that do not fit are counted as lost, never hidden\n"
     "  -s, --stacks          also capture the user stack where each resource is created,\n"
     "                        symbolized (function, file:line) for `ahprof flame`; the\n"
     "                        program and its libraries need frame pointers\n"
-    "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g)\n"
+    "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g);\n"
+    "                        a launched program that exits within a few ms of its start\n"
+    "                        leaves its frames as raw addresses\n"
     "  -q, --quiet           no summary line on stderr\n"
     "  -h, --help            this help\n"
     "Requires root (CAP_BPF and CAP_PERFMON).\n";
@@ -142,14 +144,11 @@ static uint64_t realtime_ns(void)
 
 int ahprof_cmd_record(int argc, char **argv)
 {
-    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
-                                              {"output", required_argument, NULL, 'o'},
-                                              {"duration", required_argument, NULL, 'd'},
-                                              {"buffer", required_argument, NULL, 'b'},
-                                              {"quiet", no_argument, NULL, 'q'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {"stacks", no_argument, NULL, 's'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"output", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'}, {"buffer", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"stacks", no_argument, NULL, 's'},         {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
@@ -165,7 +164,7 @@ int ahprof_cmd_record(int argc, char **argv)
             pid_arg = optarg;
             break;
         case 'o':
-            output = optarg;
+            output = strcmp(optarg, "-") == 0 ? "/dev/stdout" : optarg;
             break;
         case 'd':
             if (ahp_parse_seconds(optarg, &duration) < 0)
@@ -236,7 +235,9 @@ int ahprof_cmd_record(int argc, char **argv)
             free(st.pending);
             return ahp_fail(false, AHP_EXIT_ERROR, "cannot start the symbolizer (libdwfl)");
         }
-        ahp_symbolizer_refresh(st.symbolizer);
+        /* A launched program has not run exec yet: its map is learnt once libah is mapped. */
+        if (!t->launched)
+            ahp_symbolizer_refresh(st.symbolizer);
     }
     int rc = ahp_writer_open(&st.writer, output, &info);
     if (rc < 0) {

@@ -163,7 +163,10 @@ static void text_header(FILE *out, const struct opts *o, const struct ahp_model 
     fprintf(out, "duration:    %.3f s\n", (double)m->duration_ns / 1e9);
     fprintf(out, "events:      %" PRIu64 "\n", m->events);
     fprintf(out, "lost events: %" PRIu64 "%s\n", f->lost_events,
-            f->lost_events ? " (the ring buffer overflowed: figures below may be inexact)" : "");
+            f->lost_events ? (f->has_counters ? " (the ring buffer overflowed: see EXACT COUNTS)"
+                                              : " (the ring buffer overflowed: figures below "
+                                                "may be inexact)")
+                           : "");
     if (f->truncated)
         fprintf(out,
                 "file:        TRUNCATED: the recording did not end cleanly; read up to the last "
@@ -208,6 +211,27 @@ static void text_types(FILE *out, const struct ahp_model *m)
                 safe(sb, sizeof(sb), ahp_model_class_name(m, cls[i], nb), AHP_NAME_SIZE),
                 t->created, t->destroyed, t->active, t->callbacks, ms(t->callback_ns),
                 ms(t->exclusive_ns), us(t->p50_ns), us(t->p99_ns), us(t->max_ns));
+    }
+}
+
+/* When events were lost, the in-kernel counters still hold the exact totals. */
+static void text_counters(FILE *out, const struct ahp_model *m, const struct ahp_file_meta *f)
+{
+    if (!f->has_counters || f->lost_events == 0)
+        return;
+    fprintf(out,
+            "\nEXACT COUNTS (in-kernel counters; the tables around them come from the %" PRIu64
+            " recorded events, %" PRIu64 " were lost)\n%-24s %10s %10s %10s %10s %12s\n",
+            m->events, f->lost_events, "TYPE", "CREATED", "DESTROYED", "ACTIVE", "CALLBACKS",
+            "CB_TOTAL_MS");
+    for (int32_t c = 0; c < AHP_TYPE_MAX; c++) {
+        const struct ahp_type_counters *k = &f->counters[c];
+        if (!k->created && !k->destroyed && !k->callbacks && !k->active)
+            continue;
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%-24s %10" PRIu64 " %10" PRIu64 " %10" PRId64 " %10" PRIu64 " %12.3f\n",
+                safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE), k->created,
+                k->destroyed, k->active, k->callbacks, ms(k->callback_ns));
     }
 }
 
@@ -373,10 +397,11 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
             ", \"start_mono_ns\": %" PRIu64 ", \"end_mono_ns\": %" PRIu64
             ", \"duration_ns\": %" PRIu64 ", \"events\": %" PRIu64 ", \"lost_events\": %" PRIu64
             ", \"truncated\": %s, \"clean_end\": %s, \"damaged_chunks\": %" PRIu64
-            ", \"trailing_bytes\": %" PRIu64 ", \"unknown_chunks\": %" PRIu64,
+            ", \"trailing_bytes\": %" PRIu64 ", \"unknown_chunks\": %" PRIu64
+            ", \"counters_exact\": %s",
             m->start_ns, m->end_ns, m->duration_ns, m->events, f->lost_events,
             f->truncated ? "true" : "false", f->clean_end ? "true" : "false", f->bad_chunks,
-            f->trailing_bytes, f->unknown_chunks);
+            f->trailing_bytes, f->unknown_chunks, f->has_counters ? "true" : "false");
     fprintf(out,
             ", \"anomalies\": {\"unmatched_after\": %" PRIu64 ", \"unclosed_before\": %" PRIu64
             ", \"duplicate_init\": %" PRIu64 ", \"unknown_kind\": %" PRIu64
@@ -403,9 +428,20 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
                 ", \"snapshot_live\": %" PRId64 ", \"resolved\": %" PRIu64
                 ", \"callbacks\": %" PRIu64 ", \"callback_ns\": %" PRIu64
                 ", \"exclusive_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
-                ", \"max_ns\": %" PRIu64 "}",
+                ", \"max_ns\": %" PRIu64,
                 t->created, t->destroyed, t->active, t->snapshot_live, t->resolved, t->callbacks,
                 t->callback_ns, t->exclusive_ns, t->p50_ns, t->p99_ns, t->max_ns);
+        if (f->has_counters && c < AHP_TYPE_MAX) {
+            const struct ahp_type_counters *k = &f->counters[c];
+            fprintf(out,
+                    ", \"counters\": {\"created\": %" PRIu64 ", \"destroyed\": %" PRIu64
+                    ", \"active\": %" PRId64 ", \"callbacks\": %" PRIu64
+                    ", \"callback_ns\": %" PRIu64 ", \"exclusive_ns\": %" PRIu64 "}}",
+                    k->created, k->destroyed, k->active, k->callbacks, k->callback_ns,
+                    k->exclusive_ns);
+        } else {
+            fputs(", \"counters\": null}", out);
+        }
     }
     fputs("],\n \"edges\": [", out);
     first = true;
@@ -596,6 +632,7 @@ int ahprof_cmd_report(int argc, char **argv)
     } else {
         text_header(stdout, &o, m);
         text_types(stdout, m);
+        text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
         text_leaks(stdout, m, o.top);
     }
