@@ -408,24 +408,6 @@ void ahp_snapshot_free(struct ahp_snapshot *s)
     s->nthreads = 0;
 }
 
-bool ahp_target_alive(struct ahp_target *t)
-{
-    if (t->launched) {
-        int status;
-        pid_t r = waitpid(t->pid, &status, WNOHANG);
-        return r == 0;
-    }
-    return kill(t->pid, 0) == 0 || errno != ESRCH;
-}
-
-int ahp_target_reap(struct ahp_target *t)
-{
-    int status = 0;
-    if (!t->launched || waitpid(t->pid, &status, 0) < 0)
-        return -1;
-    return status;
-}
-
 void ahp_target_close(struct ahp_target *t)
 {
     if (t->pidfd >= 0)

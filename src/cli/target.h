@@ -59,12 +59,6 @@ void ahp_snapshot_free(struct ahp_snapshot *s);
 /* Read type names only (types registered after attach whose init the BPF side missed). */
 int ahp_target_read_names(struct ahp_target *t, struct ahp_snapshot *s);
 
-/* Non-zero while the process exists (and, for a launched child, has not been reaped). */
-bool ahp_target_alive(struct ahp_target *t);
-
-/* Reap a launched child; returns its wait status or -1. */
-int ahp_target_reap(struct ahp_target *t);
-
 void ahp_target_close(struct ahp_target *t);
 
 #endif
