@@ -12,11 +12,23 @@
 
 static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
 
-static bool counted_in_snapshot(const struct ahp_collector *c, const struct ahp_event *ev)
+static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event *ev)
 {
     for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
-        if (c->snapshot.threads[i].tid == (int32_t)ev->tid)
-            return ev->seq <= c->snapshot.threads[i].seq;
+        struct ahp_snapshot_thread *th = &c->snapshot.threads[i];
+        if (th->tid != (int32_t)ev->tid)
+            continue;
+        if (ev->seq <= th->seq)
+            return true;
+        /* The first event after the snapshot must follow it directly (seq grows by 2 per
+         * init/destroy): a gap is an event that raced the attach and reached neither side
+         * (docs/probes.md, "What is not exact"). Only a stream of every event can tell. */
+        if (!th->followed && c->skel->rodata->record_events) {
+            th->followed = true;
+            if (ev->seq > th->seq + 2)
+                c->attach_missed += (ev->seq - th->seq - 2) / 2;
+        }
+        return false;
     }
     /* A thread absent from the snapshot either exited before it (its counts were folded into
      * the retired block) or started after it. */

@@ -37,6 +37,7 @@ struct ahp_collector {
     bool have_snapshot;
     int64_t snapshot_adjust[AHP_TYPE_MAX]; /* events counted by BPF and by the snapshot */
     uint64_t attach_ns;
+    uint64_t attach_missed; /* record: events that raced the attach and were seen nowhere */
 };
 
 /* Load the BPF programs for TARGET and attach them. For a running process, also take the

@@ -270,8 +270,9 @@ int ahprof_cmd_record(int argc, char **argv)
             ahp_target_locate_registry(t) == 0)
             ahp_symbolizer_refresh(st.symbolizer);
         struct ahp_global_stats g;
-        if (ahp_collector_global_stats(c, &g) == 0 && g.lost_events != last_lost) {
-            last_lost = g.lost_events;
+        if (ahp_collector_global_stats(c, &g) == 0 &&
+            g.lost_events + c->attach_missed != last_lost) {
+            last_lost = g.lost_events + c->attach_missed;
             ahp_writer_lost(st.writer, last_lost);
         }
         if (exited)
@@ -281,6 +282,7 @@ int ahprof_cmd_record(int argc, char **argv)
     struct ahp_global_stats g;
     memset(&g, 0, sizeof(g));
     ahp_collector_global_stats(c, &g);
+    g.lost_events += c->attach_missed; /* lost all the same, only differently */
     write_counters(&st);
     bool exited = st.session.target_exited;
     pid = st.session.target.pid;

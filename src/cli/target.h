@@ -28,6 +28,7 @@ struct ahp_target {
 struct ahp_snapshot_thread {
     int32_t tid;
     uint64_t seq;
+    bool followed; /* the collector saw this thread's first init/destroy after the snapshot */
 };
 
 /* What libah's registry said at one instant: live counts and type names. */
