@@ -1,0 +1,24 @@
+# Benchmarks of libah's event path (docs/BENCHMARKS.md). `make bench` runs every target listed
+# as a prerequisite of `bench`; other fragments may add theirs.
+BENCH_DIR := $(B)/bench
+
+$(BENCH_DIR)/bench_lifecycle_static: bench/bench_lifecycle.c bench/bench_empty.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DBENCH_STATIC bench/bench_lifecycle.c bench/bench_empty.c \
+		-o $@ $(B)/libah.a -lpthread
+
+$(BENCH_DIR)/bench_lifecycle_shared: bench/bench_lifecycle.c bench/bench_empty.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) bench/bench_lifecycle.c bench/bench_empty.c -o $@ \
+		-L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+
+BENCH_LIFECYCLE_BINS := $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/bench_lifecycle_shared
+
+.PHONY: bench bench-lifecycle
+bench: bench-lifecycle
+bench-lifecycle: $(BENCH_LIFECYCLE_BINS)
+	$(Q)bench/run-lifecycle.sh $(BENCH_DIR)
+
+EXTRA_ALL += $(BENCH_LIFECYCLE_BINS)
