@@ -160,3 +160,14 @@ long long get_int(json_object *obj, const char *key)
     cr_assert(json_object_object_get_ex(obj, key, &v), "missing key '%s'", key);
     return json_object_get_int64(v);
 }
+
+void expect_type(json_object *root, const char *name, long long created, long long destroyed,
+                 long long callbacks, long long active)
+{
+    json_object *t = find_named(root, "types", name);
+    cr_assert_not_null(t, "type %s missing", name);
+    cr_expect_eq(get_int(t, "created"), created, "%s created", name);
+    cr_expect_eq(get_int(t, "destroyed"), destroyed, "%s destroyed", name);
+    cr_expect_eq(get_int(t, "callbacks"), callbacks, "%s callbacks", name);
+    cr_expect_eq(get_int(t, "active"), active, "%s active", name);
+}

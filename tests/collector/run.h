@@ -43,4 +43,8 @@ int run_capture(char *const argv[], char **out, char **err, int timeout_ms);
 json_object *find_named(json_object *root, const char *key, const char *name);
 long long get_int(json_object *obj, const char *key);
 
+/* Expect type NAME in ROOT's "types" with exactly these counts. */
+void expect_type(json_object *root, const char *name, long long created, long long destroyed,
+                 long long callbacks, long long active);
+
 #endif

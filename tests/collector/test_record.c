@@ -58,17 +58,6 @@ static json_object *report_json(void)
     return root;
 }
 
-static void expect_type(json_object *root, const char *name, long long created, long long destroyed,
-                        long long callbacks, long long active)
-{
-    json_object *t = find_named(root, "types", name);
-    cr_assert_not_null(t, "type %s missing", name);
-    cr_expect_eq(get_int(t, "created"), created, "%s created", name);
-    cr_expect_eq(get_int(t, "destroyed"), destroyed, "%s destroyed", name);
-    cr_expect_eq(get_int(t, "callbacks"), callbacks, "%s callbacks", name);
-    cr_expect_eq(get_int(t, "active"), active, "%s active", name);
-}
-
 static long long edge(json_object *root, const char *parent, const char *child)
 {
     json_object *edges;

@@ -34,17 +34,6 @@ static json_object *top_until_exit(char *const argv[])
     return last;
 }
 
-static void expect_type(json_object *root, const char *name, long long created, long long destroyed,
-                        long long callbacks, long long active)
-{
-    json_object *t = find_named(root, "types", name);
-    cr_assert_not_null(t, "type %s missing", name);
-    cr_expect_eq(get_int(t, "created"), created, "%s created", name);
-    cr_expect_eq(get_int(t, "destroyed"), destroyed, "%s destroyed", name);
-    cr_expect_eq(get_int(t, "callbacks"), callbacks, "%s callbacks", name);
-    cr_expect_eq(get_int(t, "active"), active, "%s active", name);
-}
-
 Test(top, launch_mode_counts_every_event_exactly, .timeout = 60)
 {
     char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "tree", "200", NULL};
