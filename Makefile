@@ -163,6 +163,7 @@ test-tsan: $(TSAN_UNIT_BINS)
 
 test: DEPS_FLAGS := --test
 test: deps
+	$(Q)tests/flame/install-test-deps.sh $(B)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit test-asan test-tsan $(EXTRA_TESTS)
 

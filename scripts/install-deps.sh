@@ -7,7 +7,14 @@ set -eu
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev \
 systemtap-sdt-dev pkg-config libcriterion-dev bpftrace util-linux bc time libsqlite3-dev"
 if [ "${1:-}" = "--test" ]; then
-    PACKAGES="$PACKAGES libclang-rt-14-dev libjson-c-dev"
+    # libFuzzer's runtime, json-c for the collector tests, and the real consumers of the
+    # flame exports: chromium (SVG), graphviz (DOT), xmllint; node and npm run speedscope's
+    # importer (tests/flame/install-test-deps.sh installs the npm packages).
+    PACKAGES="$PACKAGES libclang-rt-14-dev libjson-c-dev chromium graphviz libxml2-utils"
+    # A working node and npm from elsewhere (nodesource, nvm) will do.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        PACKAGES="$PACKAGES nodejs npm"
+    fi
 fi
 
 missing=""

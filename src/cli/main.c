@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flame.h"
 #include "record.h"
 #include "report.h"
 #include "top.h"
@@ -19,12 +20,14 @@ static const char main_usage[] =
     "  top      live per-type statistics of a running or launched program\n"
     "  record   record every async event to a file (default ahprof.data)\n"
     "  report   per-type table, trigger tree and leaks from a recorded file\n"
+    "  flame    async flame graphs and exports (folded, svg, chrome, speedscope, dot)\n"
     "  version  print the version\n"
     "\n"
     "Quick start:\n"
     "  sudo ahprof top -p PID              live view of a running process\n"
     "  sudo ahprof record -- ./server      record a program from its start\n"
     "  ahprof report ahprof.data           what ran, who created whom, what leaked\n"
+    "  ahprof flame -f svg -o flame.svg    an async flame graph to open in a browser\n"
     "\n"
     "`ahprof COMMAND --help` explains each command.\n";
 
@@ -41,6 +44,8 @@ int main(int argc, char **argv)
         return ahprof_cmd_record(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return ahprof_cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "flame") == 0)
+        return ahprof_cmd_flame(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("ahprof %s\n", AHPROF_VERSION);
         return AHP_EXIT_OK;

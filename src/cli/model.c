@@ -194,7 +194,7 @@ struct build {
     struct map live;     /* id -> struct live */
     struct map threads;  /* tid -> struct tstack * */
     struct map dead;     /* id >> DEAD_BITS -> uint32_t[4096] of node + 1 */
-    struct map children; /* parent << 16 | cls -> node | FOLDED */
+    struct map children; /* parent << 40 | site << 16 | cls -> node | FOLDED */
     uint64_t *hist[AHP_M_TYPES];
     uint32_t cached_tid;
     struct tstack *cached;
@@ -207,7 +207,7 @@ static int32_t class_of(int32_t type)
     return type >= 0 && type < AHP_TYPE_MAX ? type : AHP_M_INVALID;
 }
 
-static uint32_t new_node(struct build *b, uint32_t parent, int32_t cls)
+static uint32_t new_node(struct build *b, uint32_t parent, int32_t cls, uint32_t site)
 {
     struct ahp_model *m = b->m;
     if (m->nnodes == b->nodes_cap) {
@@ -224,17 +224,24 @@ static uint32_t new_node(struct build *b, uint32_t parent, int32_t cls)
     memset(n, 0, sizeof(*n));
     n->parent = parent;
     n->cls = cls;
+    n->site = site;
     n->depth = parent == AHP_NODE_NONE ? 0 : m->nodes[parent].depth + 1;
     n->first_child = n->next_sibling = AHP_NODE_NONE;
     n->oldest_init_ns = UINT64_MAX;
     return m->nnodes++;
 }
 
-/* The node of a resource of class CLS created on behalf of node PARENT. */
-static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, bool *folded)
+static uint64_t child_key(uint32_t parent, int32_t cls, uint32_t site)
+{
+    return (uint64_t)parent << 40 | (uint64_t)site << 16 | (uint32_t)cls;
+}
+
+/* The node of a resource of class CLS created at SITE on behalf of node PARENT. */
+static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, uint32_t site,
+                           bool *folded)
 {
     struct ahp_model *m = b->m;
-    uint64_t key = (uint64_t)parent << 16 | (uint32_t)cls;
+    uint64_t key = child_key(parent, cls, site);
     uint32_t *v = map_get(&b->children, key);
     if (v != NULL) {
         *folded = (*v & FOLDED) != 0;
@@ -243,7 +250,7 @@ static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, bool *
     uint32_t target = AHP_NODE_NONE;
     *folded = false;
     for (uint32_t a = parent; a != AHP_NODE_NONE; a = m->nodes[a].parent) {
-        if (m->nodes[a].cls == cls) {
+        if (m->nodes[a].cls == cls && m->nodes[a].site == site) {
             target = a;
             *folded = true;
             break;
@@ -254,14 +261,14 @@ static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, bool *
         if (m->nnodes >= b->node_cap && parent != AHP_NODE_OTHER) {
             overflow = true;
             parent = AHP_NODE_OTHER;
-            key = (uint64_t)parent << 16 | (uint32_t)cls;
+            key = child_key(parent, cls, site);
             v = map_get(&b->children, key);
             if (v != NULL) {
                 b->m->paths_overflowed++;
                 return *v & ~FOLDED;
             }
         }
-        target = new_node(b, parent, cls);
+        target = new_node(b, parent, cls, site);
         if (target == AHP_NODE_NONE)
             return AHP_NODE_ROOT;
         if (overflow)
@@ -339,11 +346,19 @@ static void on_init(struct build *b, const struct ahp_event *e)
     }
     m->edges[pcls][cls]++;
 
+    uint32_t site = 0;
+    if (b->o.site_of != NULL && e->depth != 0) {
+        site = b->o.site_of(b->o.arg, (uint32_t)e->depth - 1);
+        if (site > AHP_SITE_MAX)
+            site = 0;
+    }
     bool folded;
-    uint32_t node = child_node(b, parent, cls, &folded);
+    uint32_t node = child_node(b, parent, cls, site, &folded);
     m->nodes[node].created++;
     if (folded)
         m->nodes[node].folded++;
+    if (b->o.on_init != NULL)
+        b->o.on_init(b->o.arg, m, e, node);
 
     bool fresh;
     struct live *l = map_put(&b->live, e->id, &fresh);
@@ -427,7 +442,7 @@ static void on_before(struct build *b, const struct ahp_event *e)
         /* It existed before the recording. Its callback tells its type: remember it, so
          * that what it creates gets a path ((before attach) > ITS TYPE > ...) and an edge. */
         bool folded, fresh;
-        node = child_node(b, AHP_NODE_BEFORE, cls, &folded);
+        node = child_node(b, AHP_NODE_BEFORE, cls, 0, &folded);
         l = b->err == 0 ? map_put(&b->live, e->id, &fresh) : NULL;
         if (l == NULL) {
             b->err = -ENOMEM;
@@ -458,6 +473,16 @@ static void on_before(struct build *b, const struct ahp_event *e)
     }
     s->frames[s->depth++] =
         (struct frame){.id = e->id, .start_ns = e->ts_ns, .node = node, .cls = cls};
+    if (b->o.on_before != NULL) {
+        struct ahp_callback cb = {.id = e->id,
+                                  .tid = e->tid,
+                                  .node = node,
+                                  .cls = cls,
+                                  .depth = s->depth,
+                                  .start_ns = e->ts_ns,
+                                  .model = b->m};
+        b->o.on_before(b->o.arg, &cb);
+    }
 }
 
 static void on_after(struct build *b, const struct ahp_event *e)
@@ -514,7 +539,8 @@ static void on_after(struct build *b, const struct ahp_event *e)
                                   .depth = k + 1,
                                   .start_ns = f->start_ns,
                                   .end_ns = e->ts_ns,
-                                  .exclusive_ns = excl};
+                                  .exclusive_ns = excl,
+                                  .model = m};
         b->o.on_callback(b->o.arg, &cb);
     }
     s->depth = k;
@@ -655,7 +681,7 @@ static int finish(struct build *b)
         /* Alive at the end but never seen created: they predate the recording. */
         if (t->active > 0 && (uint64_t)t->active > t->live_seen) {
             bool folded;
-            uint32_t node = child_node(b, AHP_NODE_BEFORE, c, &folded);
+            uint32_t node = child_node(b, AHP_NODE_BEFORE, c, 0, &folded);
             if (b->err != 0)
                 return b->err;
             m->nodes[node].live_unattributed += (uint64_t)t->active - t->live_seen;
@@ -733,9 +759,9 @@ int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ah
         map_init(&b.dead, sizeof(uint32_t *), 16) < 0 ||
         map_init(&b.children, sizeof(uint32_t), 16) < 0)
         goto out;
-    new_node(&b, AHP_NODE_NONE, -1);
-    new_node(&b, AHP_NODE_NONE, -1);
-    new_node(&b, AHP_NODE_NONE, -1);
+    new_node(&b, AHP_NODE_NONE, -1, 0);
+    new_node(&b, AHP_NODE_NONE, -1, 0);
+    new_node(&b, AHP_NODE_NONE, -1, 0);
     if (b.err != 0)
         goto out;
 

@@ -3,7 +3,9 @@
  * statistics, type-level trigger edges, the trigger tree aggregated by type path and the
  * resources alive at the end. `ahprof report` prints it; exporters (flame graphs) can reuse
  * the tree: node->exclusive_ns is the "time" weight, node->created the "count" weight and
- * node->live + node->live_unattributed the "live" weight.
+ * node->live + node->live_unattributed the "live" weight. With ahp_model_opts.site_of (the
+ * creation sites of `record --stacks`, asyncstack.h), tree nodes are keyed by type *and*
+ * creation site, so the tree is the tree of async stacks (`ahprof flame`).
  *
  * Memory is bounded by what is alive, not by the file: per-resource state is kept only for
  * live resources, plus 4 bytes per destroyed id (in blocks of 4096 ids, capped) so that a
@@ -56,12 +58,15 @@ struct ahp_node {
     uint32_t parent; /* AHP_NODE_NONE for a root */
     int32_t cls;     /* type class; -1 for a root */
     uint32_t depth;  /* 0 for a root */
+    /* Creation site (ahp_model_opts.site_of), 0 when unknown: nodes with the same type but
+     * different sites are different frames of an async stack. */
+    uint32_t site;
     /* Children, largest callback time first, then most created. */
     uint32_t first_child, next_sibling, nchildren;
     uint64_t created; /* resources created with this type path */
     /* Of those, resources whose type already appears on the path: a chain that re-arms
      * itself (TIMER > TIMER > ...) is folded into the first node of its type. */
-    uint64_t folded;
+    uint64_t folded; /* with sites: the same type *and* site appears on the path */
     uint64_t callbacks, callback_ns, exclusive_ns;
     uint64_t live;              /* alive at the end, creation seen */
     uint64_t oldest_init_ns;    /* creation time of the oldest of them */
@@ -77,6 +82,8 @@ struct ahp_leak {
     uint64_t oldest_age_ns;
 };
 
+struct ahp_model;
+
 /* One completed callback, for consumers that want more than the aggregates. */
 struct ahp_callback {
     uint64_t id;
@@ -85,12 +92,30 @@ struct ahp_callback {
     int32_t cls;
     uint32_t depth; /* 1 = outermost on its thread */
     uint64_t start_ns, end_ns, exclusive_ns;
+    /* The model being built: its nodes up to here (NODE and its ancestors among them) and
+     * its meta are valid during the call. */
+    const struct ahp_model *model;
 };
+
+/* Largest site number site_of may return (node keys hold it in 24 bits). */
+#define AHP_SITE_MAX ((1u << 24) - 1)
 
 struct ahp_model_opts {
     uint32_t max_nodes;      /* 0: default (65536) */
     uint32_t max_dead_pages; /* blocks of 4096 destroyed ids remembered; 0: default (4096) */
+    /* A completed callback (at its AFTER). CB->depth is its depth on the thread: callbacks
+     * above it whose AFTER never came (lost events) are dropped by the model without a call;
+     * a consumer that mirrors the thread's stack closes them here. */
     void (*on_callback)(void *arg, const struct ahp_callback *cb);
+    /* A callback that starts (at its BEFORE, once the model tracks it): end_ns and
+     * exclusive_ns are 0. Every on_callback is preceded by its on_before. */
+    void (*on_before)(void *arg, const struct ahp_callback *cb);
+    /* An INIT event, with the tree node the resource was put on (M as in ahp_callback). */
+    void (*on_init)(void *arg, const struct ahp_model *m, const struct ahp_event *e, uint32_t node);
+    /* The creation site of a resource whose INIT carries user stack STACK_ID (record
+     * --stacks: the event's depth field is the stack id + 1): a number in 1..AHP_SITE_MAX,
+     * or 0 for none. NULL: no sites, resources are told apart by type only. */
+    uint32_t (*site_of)(void *arg, uint32_t stack_id);
     void *arg;
 };
 
