@@ -1,5 +1,5 @@
 /*
- * breadcrumbs.c - breadcrumbs as a persistent list in a context store, and the demo.
+ * breadcrumbs.c - breadcrumbs as a persistent list in a context store.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +9,6 @@
 
 #include "ah.h"
 #include "breadcrumbs.h"
-#include "evloop.h"
 #include "jsonw.h"
 
 struct crumb {
@@ -40,6 +39,7 @@ void crumbs_close(void)
 {
     ah_store_free(crumb_store);
     crumb_store = NULL;
+    report_out = NULL;
 }
 
 static struct crumb *crumb_new(struct crumbs_trail *trail, const struct crumb *prev,
@@ -68,7 +68,7 @@ static void *begin_body(void *arg)
 {
     struct begin_call *b = arg;
     b->fn(b->arg);
-    return NULL;
+    return b; /* not NULL: NULL from ah_store_run() means FN did not run */
 }
 
 struct crumbs_trail *crumbs_begin(void (*fn)(void *), void *arg)
@@ -84,7 +84,10 @@ struct crumbs_trail *crumbs_begin(void (*fn)(void *), void *arg)
         return NULL;
     }
     struct begin_call b = {fn, arg};
-    ah_store_run(crumb_store, start, begin_body, &b);
+    if (ah_store_run(crumb_store, start, begin_body, &b) == NULL) {
+        crumbs_trail_free(trail); /* no context could be made: nothing holds the crumb */
+        return NULL;
+    }
     return trail;
 }
 
@@ -121,6 +124,8 @@ void crumb(const char *fmt, ...)
 
 void crumbs_report(const char *error)
 {
+    if (report_out == NULL)
+        return;
     const struct crumb *trail[64];
     int n = 0;
     for (const struct crumb *c = ah_store_get(crumb_store); c && c->prev && n < 64; c = c->prev)
@@ -147,107 +152,4 @@ void crumbs_report(const char *error)
     jsonw_json(&w, "breadcrumbs", list);
     jsonw_end(&w);
     fwrite(w.buf, 1, w.len, report_out);
-}
-
-/*
- * The demo: each request asks the cache and the database in parallel. Odd orders do not
- * exist (the last branch to finish reports "order not found"); for orders 3, 7, 11... the
- * database fails on the pool thread, which reports at once.
- *
- * Note where crumbs go: a crumb recorded in the pool thread's work is part of that
- * callback's trail but not of the completion callback's, since both are callbacks of one
- * resource and each starts from the context the resource captured (as in Node's
- * AsyncContextFrame and TC39 AsyncContext). Anything the completion must see is recorded
- * before the work is queued, or passed in the request.
- */
-
-struct order_request {
-    struct ev_loop *loop;
-    int order;
-    int outstanding; /* branches still running; loop thread only */
-    int found;
-    int db_failed;
-    struct crumbs_trail *trail;
-};
-
-static void request_done(struct order_request *r)
-{
-    if (--r->outstanding > 0 || r->found || r->db_failed)
-        return;
-    crumb("render 404");
-    crumbs_report("order not found");
-}
-
-static void cache_lookup(void *arg)
-{
-    struct order_request *r = arg;
-    crumb("cache: miss for order %d", r->order);
-    request_done(r);
-}
-
-static void db_query(void *arg)
-{
-    struct order_request *r = arg; /* a pool thread */
-    crumb("db: SELECT order %d on a pool thread", r->order);
-    if (r->order % 4 == 3) {
-        r->db_failed = 1;
-        crumbs_report("db: connection reset");
-        return;
-    }
-    r->found = r->order % 2 == 0;
-}
-
-static void db_done(void *arg)
-{
-    struct order_request *r = arg;
-    if (!r->db_failed)
-        crumb("db: %d rows", r->found);
-    request_done(r);
-}
-
-static void handle(void *arg)
-{
-    struct order_request *r = arg;
-    crumb("GET /orders/%d", r->order);
-    r->outstanding = 2;
-    ev_timeout(r->loop, 1, cache_lookup, r);
-    crumb("db: querying"); /* after the cache lookup was scheduled: not in its trail */
-    ev_queue_work(r->loop, db_query, db_done, r);
-    crumb("waiting for cache and db"); /* nothing is scheduled after it: in no trail */
-}
-
-static void on_request(void *arg)
-{
-    struct order_request *r = arg;
-    r->trail = crumbs_begin(handle, r);
-}
-
-int crumbs_demo(FILE *out, int requests)
-{
-    int rc = crumbs_open(out);
-    if (rc < 0)
-        return rc;
-    struct ev_loop *loop = ev_loop_new(2);
-    struct order_request *reqs = calloc((size_t)requests, sizeof(*reqs));
-    if (loop == NULL || reqs == NULL) {
-        if (loop)
-            ev_loop_free(loop);
-        free(reqs);
-        crumbs_close();
-        return -ENOMEM;
-    }
-    for (int i = 0; i < requests; i++) {
-        reqs[i].loop = loop;
-        reqs[i].order = i;
-        ev_request(loop, (unsigned)(i % 2), on_request, &reqs[i]);
-    }
-    ev_run(loop);
-    /* Every callback of every request has run and its resource is gone: no context can
-     * show a crumb any more. */
-    for (int i = 0; i < requests; i++)
-        crumbs_trail_free(reqs[i].trail);
-    free(reqs);
-    ev_loop_free(loop);
-    crumbs_close();
-    return 0;
 }

@@ -7,6 +7,8 @@
  * another request. The trail is an immutable linked list in a context store: adding a
  * crumb makes a new head pointing at the old one, so a branch never changes what another
  * branch sees.
+ *
+ * The example server uses it with --crumbs (examples/server/patterns.c).
  */
 #ifndef CONTEXT_BREADCRUMBS_H
 #define CONTEXT_BREADCRUMBS_H
@@ -26,12 +28,9 @@ void crumbs_trail_free(struct crumbs_trail *trail);
 /* Add a crumb (printf format) to the current trail; outside any trail it is dropped. */
 void crumb(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Write an error report: one JSON line with the error and the current trail,
- *   {"error":"order not found","breadcrumbs":["GET /orders/7","db: query orders", ...]} */
+/* Write an error report: one JSON line with the error and the current trail, oldest first,
+ *   {"error":"db: connection reset","breadcrumbs":["request 7: GET /fail", ...]}
+ * Safe from any thread; does nothing while crumbs are not open. */
 void crumbs_report(const char *error);
-
-/* The demo: REQUESTS requests for orders; odd ones fail after a cache lookup and a database
- * query that run in parallel. Reports go to OUT. */
-int crumbs_demo(FILE *out, int requests);
 
 #endif

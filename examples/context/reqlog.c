@@ -1,5 +1,5 @@
 /*
- * reqlog.c - request-id logging through context storage, and its demo.
+ * reqlog.c - request-id logging through context storage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "ah.h"
-#include "evloop.h"
 #include "jsonw.h"
 #include "reqlog.h"
 
@@ -54,12 +53,21 @@ const char *reqlog_request_id(void)
 
 void log_info(const char *fmt, ...)
 {
+    /* Checked first: a closed logger costs a call and a branch, not a format. */
+    if (log_out == NULL)
+        return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    log_message(msg);
+}
 
+void log_message(const char *msg)
+{
+    if (log_out == NULL)
+        return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     struct jsonw w;
@@ -72,76 +80,4 @@ void log_info(const char *fmt, ...)
     jsonw_end(&w);
     /* One write per line: lines from several threads never interleave. */
     fwrite(w.buf, 1, w.len, log_out);
-}
-
-/* The demo: a request handler and the functions it calls, none of which is given the
- * request id. */
-
-struct request {
-    char id[32];
-    int item;
-    struct ev_loop *loop;
-    int stock;
-};
-
-static void render(void *arg)
-{
-    struct request *req = arg;
-    log_info("GET /item/%d responded stock=%d", req->item, req->stock);
-    free(req); /* the request's last callback: nothing reads its id any more */
-}
-
-static void load_stock(void *arg)
-{
-    struct request *req = arg;
-    log_info("GET /item/%d querying stock on a pool thread", req->item);
-    req->stock = req->item * 10;
-}
-
-static void stock_loaded(void *arg)
-{
-    struct request *req = arg;
-    log_info("GET /item/%d stock loaded", req->item);
-    ev_timeout(req->loop, 1, render, req);
-}
-
-static void *handle(void *arg)
-{
-    struct request *req = arg;
-    log_info("GET /item/%d received", req->item);
-    ev_queue_work(req->loop, load_stock, stock_loaded, req);
-    return NULL;
-}
-
-static void on_request(void *arg)
-{
-    struct request *req = arg;
-    reqlog_with_request(req->id, handle, req);
-}
-
-int reqlog_demo(FILE *out, int requests)
-{
-    int rc = reqlog_open(out);
-    if (rc < 0)
-        return rc;
-    struct ev_loop *loop = ev_loop_new(2);
-    if (loop == NULL) {
-        reqlog_close();
-        return -ENOMEM;
-    }
-    log_info("serving %d requests", requests);
-    for (int i = 0; i < requests; i++) {
-        struct request *req = calloc(1, sizeof(*req));
-        if (req == NULL)
-            break;
-        snprintf(req->id, sizeof(req->id), "req-%d", i);
-        req->item = i;
-        req->loop = loop;
-        ev_request(loop, (unsigned)(i % 3), on_request, req);
-    }
-    ev_run(loop);
-    log_info("done");
-    ev_loop_free(loop);
-    reqlog_close();
-    return 0;
 }

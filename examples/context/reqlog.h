@@ -6,9 +6,10 @@
  * in the call chain, in a timer or on a pool thread, finds it there. Nothing passes it
  * down. Output: one JSON object per line,
  *
- *   {"ts_ns":123,"level":"info","request_id":"req-7","thread":2,"msg":"..."}
+ *   {"ts_ns":123,"level":"info","request_id":"7","thread":2,"msg":"..."}
  *
- * with "request_id":null for lines logged outside any request.
+ * with "request_id":null for lines logged outside any request. The example server uses it
+ * with --log FILE (examples/server/patterns.c).
  */
 #ifndef CONTEXT_REQLOG_H
 #define CONTEXT_REQLOG_H
@@ -23,14 +24,13 @@ void reqlog_close(void);
  * REQUEST_ID is not copied: it must stay valid until that work is done. */
 void *reqlog_with_request(const char *request_id, void *(*fn)(void *), void *arg);
 
-/* The current request's id, or NULL. */
+/* The current request's id, or NULL (also when the logger is not open). */
 const char *reqlog_request_id(void);
 
-/* Log one line (printf format) stamped with the current request's id. */
+/* Log one line (printf format) stamped with the current request's id. Does nothing while the
+ * logger is not open, so that code may log unconditionally. Safe from any thread. */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* The demo: REQUESTS requests served at once by a loop with a worker pool, each logging
- * from its handler, from a pool thread and from a timer. 0 on success. */
-int reqlog_demo(FILE *out, int requests);
+/* The same for a message formatted already. */
+void log_message(const char *msg);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * tracer.c - spans in a context store, W3C traceparent propagation, and the demo.
+ * tracer.c - spans in a context store and W3C traceparent propagation.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -9,14 +9,13 @@
 #include <time.h>
 
 #include "ah.h"
-#include "evloop.h"
 #include "jsonw.h"
 #include "tracer.h"
 
 static ah_store_t *span_store;
 static FILE *span_out;
 static pthread_mutex_t spans_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct span *all_spans; /* every span, freed by tracer_close() */
+static struct span *all_spans; /* every span not freed yet, for tracer_close() */
 
 static uint64_t now_ns(void)
 {
@@ -25,26 +24,40 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Random lowercase hex, never all zeros (the spec makes all-zero ids invalid). */
+/*
+ * Random 64-bit numbers: splitmix64 over a per-thread state seeded once from getrandom(), so
+ * that a span costs no system call (servers start spans on their hot path). Ids only need to
+ * be unique, not secret.
+ */
+static uint64_t random_u64(void)
+{
+    static __thread uint64_t state;
+    static __thread int seeded;
+    if (!seeded) {
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state))
+            state = now_ns() ^ (uintptr_t)&state; /* no entropy: still distinct per thread */
+        seeded = 1;
+    }
+    uint64_t z = (state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* DIGITS (16 or 32) random lowercase hex digits, never all zeros (the spec makes all-zero
+ * ids invalid). */
 static void random_hex(char *out, size_t digits)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char bytes[16];
-    size_t n = digits / 2;
     int nonzero = 0;
+    /* splitmix64's output is a bijection of a state that moves on: at most one more round. */
     while (!nonzero) {
-        if (getrandom(bytes, n, 0) != (ssize_t)n) {
-            /* No entropy: time and address still make ids unique enough for a demo. */
-            uint64_t x = now_ns() ^ (uintptr_t)out;
-            for (size_t i = 0; i < n; i++, x = x * 6364136223846793005u + 1)
-                bytes[i] = (unsigned char)(x >> 56);
+        for (size_t i = 0; i < digits; i += 16) {
+            uint64_t x = random_u64();
+            nonzero |= x != 0;
+            for (size_t j = 0; j < 16; j++, x >>= 4)
+                out[i + j] = hex[x & 15];
         }
-        for (size_t i = 0; i < n; i++)
-            nonzero |= bytes[i];
-    }
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[bytes[i] >> 4];
-        out[2 * i + 1] = hex[bytes[i] & 15];
     }
     out[digits] = '\0';
 }
@@ -89,9 +102,26 @@ static struct span *span_new(const char *name, const char *trace_id, const char 
     s->start_ns = now_ns();
     pthread_mutex_lock(&spans_lock);
     s->next = all_spans;
+    if (all_spans)
+        all_spans->prev = s;
     all_spans = s;
     pthread_mutex_unlock(&spans_lock);
     return s;
+}
+
+void span_free(struct span *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&spans_lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        all_spans = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&spans_lock);
+    free(s);
 }
 
 struct span *span_start(const char *name)
@@ -171,189 +201,5 @@ int traceparent_parse(const char *h, char trace_id[TRACE_ID_HEX + 1],
     trace_id[TRACE_ID_HEX] = '\0';
     memcpy(parent_id, h + 36, SPAN_ID_HEX);
     parent_id[SPAN_ID_HEX] = '\0';
-    return 0;
-}
-
-/*
- * The demo: two services in one process. The "network" between them carries nothing but the
- * request's traceparent header: it delivers in a context taken before any request existed,
- * so the inventory service cannot see the caller's span and must continue the trace from
- * the header, as a separate process would.
- */
-
-char tracer_demo_headers[64][TRACEPARENT_LEN + 1];
-int tracer_demo_header_count;
-int tracer_demo_leaks; /* inventory handlers that saw a span they were not sent */
-
-static ah_snapshot_t network;
-
-struct packet {
-    struct ev_loop *loop;
-    ev_cb deliver;
-    void *arg;
-};
-
-static void *network_schedule(void *arg)
-{
-    struct packet *p = arg;
-    ev_request(p->loop, 1, p->deliver, p->arg);
-    return NULL;
-}
-
-static void network_send(struct ev_loop *loop, ev_cb deliver, void *arg)
-{
-    struct packet p = {loop, deliver, arg};
-    ah_snapshot_run(&network, network_schedule, &p);
-}
-
-struct checkout {
-    struct ev_loop *loop;
-    const char *incoming_traceparent;
-    struct span *root;
-    int outstanding; /* branches still running; loop thread only */
-    /* The call to the inventory service. */
-    char traceparent[TRACEPARENT_LEN + 1]; /* what goes over the network */
-    ah_context_bound_t on_reply;           /* runs in the client span, like a socket read */
-    struct span *inventory_span;           /* the inventory side's own state */
-};
-
-static void branch_done(struct checkout *c)
-{
-    if (--c->outstanding == 0) {
-        span_end(c->root);
-        free(c);
-    }
-}
-
-/* Checkout, database branch. */
-
-static void db_query(void *arg)
-{
-    (void)arg; /* a pool thread, in the db.query span */
-}
-
-static void db_done(void *arg)
-{
-    span_end(span_current()); /* db.query: the span this work was queued in */
-    branch_done(arg);
-}
-
-static void *db_start(void *arg)
-{
-    struct checkout *c = arg;
-    ev_queue_work(c->loop, db_query, db_done, c);
-    return NULL;
-}
-
-/* Inventory service. */
-
-static void inventory_reply(void *arg)
-{
-    struct checkout *c = arg; /* arrived at the checkout service */
-    /* The callback may free C: the binding moves to the stack first. */
-    ah_context_bound_t on_reply = c->on_reply;
-    ah_context_call(&on_reply);
-    ah_context_unbind(&on_reply);
-}
-
-static void inventory_lookup(void *arg)
-{
-    (void)arg; /* a pool thread, in the inventory.lookup span */
-}
-
-static void inventory_lookup_done(void *arg)
-{
-    struct checkout *c = arg;
-    span_end(span_current()); /* inventory.lookup */
-    span_end(c->inventory_span);
-    network_send(c->loop, inventory_reply, c);
-}
-
-static void *inventory_lookup_start(void *arg)
-{
-    struct checkout *c = arg;
-    ev_queue_work(c->loop, inventory_lookup, inventory_lookup_done, c);
-    return NULL;
-}
-
-static void *inventory_handle(void *arg)
-{
-    span_run(span_start("inventory.lookup"), inventory_lookup_start, arg);
-    return NULL;
-}
-
-static void inventory_receive(void *arg)
-{
-    struct checkout *c = arg;
-    if (span_current() != NULL)
-        __atomic_fetch_add(&tracer_demo_leaks, 1, __ATOMIC_RELAXED);
-    int i = tracer_demo_header_count++;
-    if (i < 64)
-        memcpy(tracer_demo_headers[i], c->traceparent, sizeof(c->traceparent));
-    c->inventory_span = span_start_remote("GET /inventory", c->traceparent);
-    span_run(c->inventory_span, inventory_handle, c);
-}
-
-/* Checkout, inventory branch: an outgoing request with its traceparent header. */
-
-static void *reply_received(void *arg)
-{
-    span_end(span_current()); /* the client span, current again thanks to the binding */
-    branch_done(arg);
-    return NULL;
-}
-
-static void *inventory_send(void *arg)
-{
-    struct checkout *c = arg;
-    tracer_traceparent(c->traceparent);
-    ah_context_bind(&c->on_reply, reply_received, c);
-    network_send(c->loop, inventory_receive, c);
-    return NULL;
-}
-
-/* Checkout service. */
-
-static void *checkout_handle(void *arg)
-{
-    struct checkout *c = arg;
-    c->outstanding = 2;
-    span_run(span_start("db.query"), db_start, c);
-    span_run(span_start("HTTP GET inventory"), inventory_send, c);
-    return NULL;
-}
-
-static void checkout_receive(void *arg)
-{
-    struct checkout *c = arg;
-    c->root = span_start_remote("GET /checkout", c->incoming_traceparent);
-    span_run(c->root, checkout_handle, c);
-}
-
-int tracer_demo(FILE *out, int requests, const char *first_traceparent)
-{
-    int rc = tracer_open(out);
-    if (rc < 0)
-        return rc;
-    struct ev_loop *loop = ev_loop_new(2);
-    if (loop == NULL) {
-        tracer_close();
-        return -ENOMEM;
-    }
-    tracer_demo_header_count = 0;
-    tracer_demo_leaks = 0;
-    ah_snapshot_take(&network); /* top level: the empty context */
-    for (int i = 0; i < requests; i++) {
-        struct checkout *c = calloc(1, sizeof(*c));
-        if (c == NULL)
-            break;
-        c->loop = loop;
-        c->incoming_traceparent = i == 0 ? first_traceparent : NULL;
-        ev_request(loop, (unsigned)(i % 3), checkout_receive, c);
-    }
-    ev_run(loop);
-    ah_snapshot_release(&network);
-    ev_loop_free(loop);
-    tracer_close();
     return 0;
 }

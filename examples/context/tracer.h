@@ -7,8 +7,10 @@
  * tracer_traceparent() for its header, and the receiving side continues the trace with
  * span_start_remote(). Finished spans are exported as JSON lines:
  *
- *   {"trace_id":"4bf9...","span_id":"00f0...","parent_id":"...","name":"GET /checkout",
+ *   {"trace_id":"4bf9...","span_id":"00f0...","parent_id":"...","name":"GET /fast",
  *    "start_ns":1,"end_ns":2,"duration_ns":1}
+ *
+ * The example server uses it with --trace FILE (examples/server/patterns.c).
  */
 #ifndef CONTEXT_TRACER_H
 #define CONTEXT_TRACER_H
@@ -26,13 +28,14 @@ struct span {
     char parent_id[SPAN_ID_HEX + 1]; /* "" for the root of a trace */
     char name[64];
     uint64_t start_ns;
-    uint64_t end_ns; /* 0 while running */
+    uint64_t end_ns;   /* 0 while running */
+    struct span *prev; /* internal: the tracer's list of live spans */
     struct span *next;
 };
 
 /* Finished spans are written to OUT (not closed by the tracer). 0 or -ENOMEM. */
 int tracer_open(FILE *out);
-/* Free every span. Nothing may use them any more. */
+/* Free every span not freed yet. Nothing may use them any more. */
 void tracer_close(void);
 
 /* A new running span: a child of the current span, or the root of a new trace. */
@@ -42,6 +45,11 @@ struct span *span_start(const char *name);
 struct span *span_start_remote(const char *name, const char *traceparent);
 /* End S and export it. */
 void span_end(struct span *s);
+/* Free S (ended or not). Like any context value, S must stay valid while a context holding it
+ * can become current again: free it once every resource initialised while it was current is
+ * destroyed (or will never run again) and every snapshot taken then is released. NULL is a
+ * no-op. Spans not freed are freed by tracer_close(). */
+void span_free(struct span *s);
 
 /* Run FN(ARG) with S as the current span, for FN and all it schedules. */
 void *span_run(struct span *s, void *(*fn)(void *), void *arg);
@@ -54,18 +62,5 @@ int tracer_traceparent(char out[TRACEPARENT_LEN + 1]);
 /* Parse a traceparent header (version 00). 0 or -EINVAL. */
 int traceparent_parse(const char *header, char trace_id[TRACE_ID_HEX + 1],
                       char parent_id[SPAN_ID_HEX + 1]);
-
-/* The demo: a "checkout" service handles REQUESTS requests; each queries a database on
- * the worker pool and calls an "inventory" service whose handler runs in the same process
- * but only knows what the traceparent header tells it. The first request arrives with a
- * traceparent of its own (FIRST_TRACEPARENT, may be NULL). Spans go to OUT. */
-int tracer_demo(FILE *out, int requests, const char *first_traceparent);
-
-/* What the inventory service received, for the tests: the traceparent header of each call
- * in arrival order (up to 64). */
-extern char tracer_demo_headers[64][TRACEPARENT_LEN + 1];
-extern int tracer_demo_header_count;
-/* Inventory handlers that saw a span nobody sent them: 0 unless context leaked across. */
-extern int tracer_demo_leaks;
 
 #endif

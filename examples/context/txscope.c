@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "ah.h"
-#include "evloop.h"
 #include "txscope.h"
 
 struct tx {
@@ -138,7 +137,7 @@ static void *run_body(void *arg)
 {
     struct body_call *b = arg;
     b->body(b->arg);
-    return NULL;
+    return b; /* not NULL: NULL from ah_store_run() means the body did not run */
 }
 
 int tx_run(const char *path, void (*body)(void *), void *arg, tx_done_cb done, void *done_arg)
@@ -158,7 +157,8 @@ int tx_run(const char *path, void (*body)(void *), void *arg, tx_done_cb done, v
     tx->done = done;
     tx->done_arg = done_arg;
     struct body_call b = {body, arg};
-    ah_store_run(tx_store, tx, run_body, &b);
+    if (ah_store_run(tx_store, tx, run_body, &b) == NULL)
+        tx_fail_tx(tx, "out of memory"); /* the body never ran: nothing to commit */
     tx_release(tx);
     return 0;
 }
@@ -214,100 +214,5 @@ int db_query_int(long long *out, const char *fmt, ...)
         tx_fail("query failed");
         return -EIO;
     }
-    return 0;
-}
-
-/*
- * The demo's business code: none of these functions is given a connection or a
- * transaction, and they run on the loop thread, a pool thread and a timer.
- */
-
-struct step {
-    struct ev_loop *loop;
-    struct transfer *t;
-    long long balance;
-};
-
-static void credit(void *arg)
-{
-    struct step *s = arg;
-    db_exec("UPDATE accounts SET balance = balance + %lld WHERE name = %Q", s->t->amount, s->t->to);
-    db_exec("INSERT INTO audit(note) VALUES (%Q)", "credited");
-    free(s);
-}
-
-static void check_balance(void *arg)
-{
-    struct step *s = arg; /* a pool thread */
-    db_query_int(&s->balance, "SELECT balance FROM accounts WHERE name = %Q", s->t->from);
-}
-
-static void balance_checked(void *arg)
-{
-    struct step *s = arg;
-    if (s->balance < 0) {
-        tx_fail("insufficient funds");
-        free(s);
-        return;
-    }
-    ev_timeout(s->loop, 1, credit, s);
-}
-
-static void transfer_body(void *arg)
-{
-    struct step *s = arg;
-    db_exec("UPDATE accounts SET balance = balance - %lld WHERE name = %Q", s->t->amount,
-            s->t->from);
-    db_exec("INSERT INTO audit(note) VALUES (%Q)", "debited");
-    ev_queue_work(s->loop, check_balance, balance_checked, s);
-}
-
-static void transfer_done(int committed, const char *error, void *arg)
-{
-    struct transfer *t = arg;
-    t->done = 1;
-    t->committed = committed;
-    t->error = error;
-}
-
-struct start {
-    struct ev_loop *loop;
-    struct transfer *t;
-};
-
-static void start_transfer(void *arg)
-{
-    struct start *st = arg;
-    struct step *s = calloc(1, sizeof(*s));
-    if (s) {
-        s->loop = st->loop;
-        s->t = st->t;
-        if (tx_run(st->t->db_path, transfer_body, s, transfer_done, st->t) < 0)
-            free(s);
-    }
-    free(st);
-}
-
-int tx_demo(struct transfer *transfers, int count)
-{
-    int rc = tx_open();
-    if (rc < 0)
-        return rc;
-    struct ev_loop *loop = ev_loop_new(2);
-    if (loop == NULL) {
-        tx_close();
-        return -ENOMEM;
-    }
-    for (int i = 0; i < count; i++) {
-        struct start *st = malloc(sizeof(*st));
-        if (st == NULL)
-            break;
-        st->loop = loop;
-        st->t = &transfers[i];
-        ev_request(loop, 0, start_transfer, st);
-    }
-    ev_run(loop);
-    ev_loop_free(loop);
-    tx_close();
     return 0;
 }

@@ -7,6 +7,8 @@
  * store: no function is given the connection. The transaction ends when the last piece of
  * asynchronous work started inside it has finished (a hook counts the resources created in
  * its context): COMMIT, or ROLLBACK if any statement failed or tx_fail() was called.
+ *
+ * The example server uses it with --db FILE for GET /tx (examples/server/orders.c).
  */
 #ifndef CONTEXT_TXSCOPE_H
 #define CONTEXT_TXSCOPE_H
@@ -34,19 +36,5 @@ int db_query_int(long long *out, const char *fmt, ...);
 
 /* Make the current transaction roll back with REASON (a static string). */
 void tx_fail(const char *reason);
-
-/* The demo: transfers between accounts of two banks, run concurrently. Each transfer debits
- * first, checks the balance on a pool thread, and credits from a timer; a transfer that
- * overdraws rolls back. Each result is written into its transfer. */
-struct transfer {
-    const char *db_path;
-    const char *from, *to;
-    long long amount;
-    /* result */
-    int done;
-    int committed;
-    const char *error;
-};
-int tx_demo(struct transfer *transfers, int count);
 
 #endif

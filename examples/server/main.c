@@ -3,10 +3,12 @@
  * instrumented with libah so that ahprof can profile it from outside.
  *
  *   ah-server [--port P] [--threads N] [--duration S] [--idle-timeout S]
+ *             [--log FILE] [--trace FILE] [--crumbs] [--db FILE]
  *
  * Prints "listening on 127.0.0.1:PORT" and "pid PID" (flushed) once it accepts connections
  * and a one-line summary when it stops: after --duration seconds, on SIGINT/SIGTERM or on a
  * SHUTDOWN request. Everything it created is destroyed by then, except the LEAK resources.
+ * --log, --trace, --crumbs and --db turn on the context storage patterns (patterns.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 
 #include "../common/clock.h"
 #include "loop.h"
+#include "patterns.h"
 #include "pool.h"
 #include "resources.h"
 #include "server.h"
@@ -30,17 +33,24 @@ struct options {
     int threads;
     double duration_s;
     double idle_timeout_s;
+    struct patterns_config patterns;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ah-server [--port P] [--threads N] [--duration S] [--idle-timeout S]\n"
+                 "                 [--log FILE] [--trace FILE] [--crumbs] [--db FILE]\n"
                  "  --port P          TCP port on 127.0.0.1 (default 0: any free port)\n"
                  "  --threads N       worker threads for /work (default 4)\n"
                  "  --duration S      stop after S seconds (default 0: run until signalled)\n"
                  "  --idle-timeout S  close connections idle for S seconds (default 30, 0: never)\n"
+                 "  --log FILE        JSON log lines, each with its request's id\n"
+                 "  --trace FILE      JSON spans; W3C traceparent continued and propagated\n"
+                 "  --crumbs          error reports with their breadcrumbs on stderr\n"
+                 "  --db FILE         SQLite database for GET /tx (created if missing)\n"
                  "protocol, one line each: GET /fast | GET /work?ms=N | GET /sleep?ms=N | "
-                 "GET /leak | QUIT | SHUTDOWN\n");
+                 "GET /leak | GET /call?port=P | GET /fail[?ms=N] | GET /tx?n=N[&fail=0|1] | "
+                 "QUIT | SHUTDOWN\n");
 }
 
 static double parse_number(const char *name, const char *text, double min, double max)
@@ -72,9 +82,12 @@ static int parse_integer(const char *name, const char *text, long min, long max)
 static struct options parse_options(int argc, char **argv)
 {
     struct options o = {.port = 0, .threads = 4, .duration_s = 0, .idle_timeout_s = 30};
+    enum { OPT_LOG = 256, OPT_TRACE, OPT_CRUMBS, OPT_DB };
     static const struct option long_options[] = {
         {"port", required_argument, NULL, 'p'},     {"threads", required_argument, NULL, 't'},
         {"duration", required_argument, NULL, 'd'}, {"idle-timeout", required_argument, NULL, 'i'},
+        {"log", required_argument, NULL, OPT_LOG},  {"trace", required_argument, NULL, OPT_TRACE},
+        {"crumbs", no_argument, NULL, OPT_CRUMBS},  {"db", required_argument, NULL, OPT_DB},
         {"help", no_argument, NULL, 'h'},           {0},
     };
     int opt;
@@ -91,6 +104,18 @@ static struct options parse_options(int argc, char **argv)
             break;
         case 'i':
             o.idle_timeout_s = parse_number("--idle-timeout", optarg, 0, 1e6);
+            break;
+        case OPT_LOG:
+            o.patterns.log_path = optarg;
+            break;
+        case OPT_TRACE:
+            o.patterns.trace_path = optarg;
+            break;
+        case OPT_CRUMBS:
+            o.patterns.crumbs = 1;
+            break;
+        case OPT_DB:
+            o.patterns.db_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -139,6 +164,9 @@ int main(int argc, char **argv)
 {
     struct options o = parse_options(argc, argv);
     resource_types_register();
+    /* Before any thread starts: the patterns' flags are read without a lock. */
+    if (patterns_open(&o.patterns) < 0)
+        exit(1);
 
     /* Blocked before any thread starts so that only the loop's signalfd sees them. A shell
      * starts background jobs with SIGINT ignored, and an ignored signal never reaches a
@@ -175,6 +203,7 @@ int main(int argc, char **argv)
 
     printf("listening on 127.0.0.1:%d\npid %d\n", server.port, (int)getpid());
     fflush(stdout);
+    note("listening on 127.0.0.1:%d", server.port);
 
     uint64_t started_ns = clock_now_ns();
     uint64_t deadline_ns = o.duration_s > 0 ? started_ns + (uint64_t)(o.duration_s * 1e9) : 0;
@@ -190,11 +219,15 @@ int main(int argc, char **argv)
                 st->requests_in_flight);
     server_free(&server);
     loop_free(&loop);
+    note("stopped");
+    patterns_close();
 
     printf("ah-server: requests=%lu connections=%lu fast=%lu work=%lu sleep=%lu leak=%lu "
-           "quit=%lu bad=%lu write_errors=%lu idle_closes=%lu seconds=%.3f\n",
+           "quit=%lu bad=%lu write_errors=%lu idle_closes=%lu call=%lu fail=%lu tx=%lu "
+           "seconds=%.3f\n",
            st->requests, st->connections, st->fast, st->work, st->sleep, st->leak, st->quit,
-           st->bad_requests, st->write_errors, st->idle_closes, seconds);
+           st->bad_requests, st->write_errors, st->idle_closes, st->call, st->fail, st->tx,
+           seconds);
     fflush(stdout);
     return 0;
 }

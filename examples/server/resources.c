@@ -27,6 +27,7 @@ void resource_types_register(void)
     resource_types.work = register_type("WORK");
     resource_types.write = register_type("WRITE");
     resource_types.leak = register_type("LEAK");
+    resource_types.call = register_type("CALL");
 }
 
 void ah_check_result(int rc, const char *call, const char *file, int line)

@@ -9,8 +9,9 @@
  *   TIMER      a delayed response (/sleep)                trigger: REQ
  *              a connection's idle timeout                trigger: TCPCONN
  *   WORK       a task run on the worker pool (/work)      trigger: REQ
- *   WRITE      one response written to the socket        trigger: REQ, TIMER or WORK
+ *   WRITE      one response written to the socket        trigger: REQ, TIMER, WORK or CALL
  *   LEAK       created by /leak and never destroyed       trigger: REQ
+ *   CALL       an outgoing request (/call)                trigger: REQ
  */
 #ifndef SERVER_RESOURCES_H
 #define SERVER_RESOURCES_H
@@ -25,6 +26,7 @@ struct resource_types {
     int work;
     int write;
     int leak;
+    int call;
 };
 
 /* Filled once by resource_types_register(), before any other thread starts. */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "conn.h"
 #include "leak.h"
 #include "resources.h"
@@ -90,6 +91,7 @@ void server_close(struct server *s)
         close(s->listen_fd);
         s->listen_fd = -1;
     }
+    call_cancel_all(s);
     while (s->conns)
         conn_close(s->conns);
 }

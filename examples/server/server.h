@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "pool.h"
 
+struct call;
 struct conn;
 struct leak;
 
@@ -25,6 +26,9 @@ struct server_stats {
     unsigned long bad_requests;
     unsigned long write_errors;
     unsigned long idle_closes;
+    unsigned long call;
+    unsigned long tx;
+    unsigned long fail;
     unsigned long requests_in_flight;
 };
 
@@ -37,6 +41,7 @@ struct server {
     int port;
     uint64_t idle_timeout_ns; /* 0: connections never time out */
     struct conn *conns;       /* open connections, to close them at shutdown */
+    struct call *calls;       /* outgoing calls in flight, to cancel them at shutdown */
     struct leak *leaks;
     struct server_stats stats;
 };
@@ -46,7 +51,8 @@ struct server {
 int server_listen(struct server *s, struct loop *loop, struct pool *pool, int port,
                   uint64_t idle_timeout_ns);
 
-/* Stop accepting and close every connection; requests in flight finish with errors. */
+/* Stop accepting, cancel outgoing calls and close every connection; requests in flight
+ * finish with errors. */
 void server_close(struct server *s);
 
 /* Destroy the TCPSERVER resource and release what is left. Call after the loop drained. */

@@ -1,48 +1,101 @@
-/* Error breadcrumbs (examples/context/breadcrumbs.c): a report shows the crumbs of its own
- * causal chain, oldest first, never those of a sibling branch or another request. */
+/* Error breadcrumbs (examples/context/breadcrumbs.c) on the example server (--crumbs): the
+ * error report of a failing request shows the crumbs of its own causal chain, oldest first,
+ * never those of a sibling branch or of another request. */
 #include "breadcrumbs.h"
-#include "context/ctx_test.h"
+#include "context/server_test.h"
 
-CTX_TEST(breadcrumbs, reports_carry_their_own_trail)
+#define CONNS 3
+
+/* Error reports on the server's stderr: one JSON line per failed request. */
+CTX_TEST(breadcrumbs, server_reports_carry_their_own_trail)
 {
-    struct lines l;
-    FILE *out = lines_open(&l);
-    const int requests = 20;
-    cr_assert_eq(crumbs_demo(out, requests), 0);
-    lines_close(&l, out);
-    cr_assert_eq(l.n, requests / 2); /* one report per odd order */
-    int seen[20] = {0};
-    for (int i = 0; i < l.n; i++) {
-        char error[64], trail[1024];
-        cr_assert(json_get(l.line[i], "error", error, sizeof(error)));
-        cr_assert(json_get(l.line[i], "breadcrumbs", trail, sizeof(trail)));
-        int order;
-        cr_assert_eq(sscanf(trail, "[\"GET /orders/%d\"", &order), 1, "%s", trail);
-        cr_assert(order % 2 == 1 && order < requests);
-        seen[order]++;
-        char want[3][512];
-        if (order % 4 == 3) {
-            /* Reported on the pool thread, with the crumb recorded there. */
-            cr_assert_str_eq(error, "db: connection reset");
-            snprintf(want[0], sizeof(want[0]),
-                     "[\"GET /orders/%d\",\"db: querying\","
-                     "\"db: SELECT order %d on a pool thread\"]",
-                     order, order);
-            cr_assert_str_eq(trail, want[0]);
-            continue;
-        }
-        /* Reported by whichever branch finished last: the request's crumbs up to the fork
-         * of that branch, then the branch's own. */
-        cr_assert_str_eq(error, "order not found");
-        snprintf(want[1], sizeof(want[1]),
-                 "[\"GET /orders/%d\",\"db: querying\",\"db: 0 rows\",\"render 404\"]", order);
-        snprintf(want[2], sizeof(want[2]),
-                 "[\"GET /orders/%d\",\"cache: miss for order %d\",\"render 404\"]", order, order);
-        cr_assert(strcmp(trail, want[1]) == 0 || strcmp(trail, want[2]) == 0, "%s", trail);
+    struct server s;
+    server_init(&s);
+    const char *args[] = {"--crumbs", NULL};
+    server_start(&s, args);
+    /* Failing requests among others on three connections at once, all adding crumbs. */
+    static const char *const text[CONNS] = {
+        "GET /fail?ms=2\nGET /work?ms=1\nGET /fail\nGET /sleep?ms=1\n",
+        "GET /sleep?ms=2\nGET /fail?ms=1\nGET /fast\nGET /fail?ms=3\n",
+        "GET /fail\nGET /work?ms=2\nGET /fail?ms=1\nGET /nope\n",
+    };
+    struct client c[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        client_open(&c[i], s.port);
+        client_send(&c[i], text[i]);
     }
-    for (int i = 1; i < requests; i += 2)
-        cr_assert_eq(seen[i], 1);
+    unsigned long long failed[16];
+    int nfailed = 0;
+    for (int i = 0; i < CONNS; i++) {
+        for (int r = 0; r < 4; r++) {
+            char line[256];
+            client_line(&c[i], line, sizeof(line));
+            if (strncmp(line, "500 failed ", 11) == 0)
+                failed[nfailed++] = response_id(line);
+        }
+        client_close(&c[i]);
+    }
+    cr_assert_eq(nfailed, 6);
+    server_stop(&s);
+
+    struct lines l;
+    server_lines(&s, "err", &l);
+    cr_assert_eq(l.n, nfailed, "one report per failed request");
+    int seen[16] = {0};
+    for (int i = 0; i < l.n; i++) {
+        char error[64], trail[1024], first[128];
+        cr_assert(json_get(l.line[i], "error", error, sizeof(error)), "%s", l.line[i]);
+        cr_assert(json_get(l.line[i], "breadcrumbs", trail, sizeof(trail)), "%s", l.line[i]);
+        cr_assert_str_eq(error, "db: connection reset");
+        unsigned long long id;
+        cr_assert_eq(sscanf(trail, "[\"request %llu: %127[^\"]\"", &id, first), 2, "%s", trail);
+        int k = -1;
+        for (int j = 0; j < nfailed; j++)
+            if (failed[j] == id)
+                k = j;
+        cr_assert_geq(k, 0, "a report for request %llu, which did not fail: %s", id, trail);
+        seen[k]++;
+        /* Reported on the pool thread: the request's crumbs up to the fork of the query,
+         * then the query's own. Not the cache branch's ("fail: cache miss"), whether it ran
+         * before or not; not what the request noted after forking; nothing of another
+         * request. */
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "[\"request %llu: %s\",\"fail: looking up the cache\","
+                 "\"fail: querying the database\","
+                 "\"fail: database query failed on a pool thread\"]",
+                 id, first);
+        cr_assert_str_eq(trail, want);
+        cr_assert(strncmp(first, "GET /fail", 9) == 0, "%s", first);
+    }
+    for (int j = 0; j < nfailed; j++)
+        cr_assert_eq(seen[j], 1, "request %llu: %d reports", failed[j], seen[j]);
     lines_free(&l);
+    server_cleanup(&s);
+}
+
+/* Without --crumbs a failing request is answered the same, and reports nothing. */
+CTX_TEST(breadcrumbs, server_without_crumbs)
+{
+    struct server s;
+    char line[256];
+    server_init(&s);
+    server_start(&s, NULL);
+    struct client c;
+    client_open(&c, s.port);
+    client_send(&c, "GET /fail?ms=1\nGET /fail?ms=x\n");
+    /* In completion order: the malformed one at once. */
+    client_line(&c, line, sizeof(line));
+    cr_assert(strncmp(line, "400 bad request ", 16) == 0, "%s", line);
+    client_line(&c, line, sizeof(line));
+    cr_assert(strncmp(line, "500 failed ", 11) == 0, "%s", line);
+    client_close(&c);
+    server_stop(&s);
+    char path[128];
+    char *err = read_all(server_file(&s, "err", path, sizeof(path)));
+    cr_assert_str_eq(err, "");
+    free(err);
+    server_cleanup(&s);
 }
 
 static FILE *report_file;

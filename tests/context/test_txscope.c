@@ -1,10 +1,12 @@
-/* The transaction scope (examples/context/txscope.c): business code that never sees the
- * connection commits or rolls back a real SQLite transaction, across a pool thread and a
- * timer, with two transactions interleaved on one loop. */
+/* The transaction scope (examples/context/txscope.c) on the example server (--db FILE):
+ * GET /tx writes an order over the loop thread, a pool thread and a timer with code that is
+ * never given the connection (examples/server/orders.c); the transaction commits when the
+ * last of those is done, or rolls back if a statement failed or the server stopped first.
+ * The database is checked afterwards. */
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "context/ctx_test.h"
+#include "context/server_test.h"
 #include "txscope.h"
 
 static void make_bank(char *path, long long alice, long long bob)
@@ -38,47 +40,139 @@ static long long query(const char *path, const char *sql)
 }
 
 #define BALANCE(path, who) query(path, "SELECT balance FROM accounts WHERE name = '" who "'")
-#define AUDIT_ROWS(path) query(path, "SELECT count(*) FROM audit")
 
-CTX_TEST(txscope, commit_and_rollback_interleaved)
+static long long queryf(const char *path, const char *fmt, unsigned long long id)
 {
-    char a[] = "/tmp/ah-test-bank-a-XXXXXX", b[] = "/tmp/ah-test-bank-b-XXXXXX";
-    make_bank(a, 100, 50);
-    make_bank(b, 100, 50);
-    struct transfer t[] = {
-        {.db_path = a, .from = "alice", .to = "bob", .amount = 30},
-        {.db_path = b, .from = "bob", .to = "alice", .amount = 500},
-    };
-    cr_assert_eq(tx_demo(t, 2), 0);
-    cr_assert(t[0].done && t[1].done);
-    /* Committed: debit, credit and both audit rows, all from code without the connection. */
-    cr_assert_eq(t[0].committed, 1);
-    cr_assert_null(t[0].error);
-    cr_assert_eq(BALANCE(a, "alice"), 70);
-    cr_assert_eq(BALANCE(a, "bob"), 80);
-    cr_assert_eq(AUDIT_ROWS(a), 2);
-    /* Rolled back after the debit had been written: nothing of it is left. */
-    cr_assert_eq(t[1].committed, 0);
-    cr_assert_str_eq(t[1].error, "insufficient funds");
-    cr_assert_eq(BALANCE(b, "alice"), 100);
-    cr_assert_eq(BALANCE(b, "bob"), 50);
-    cr_assert_eq(AUDIT_ROWS(b), 0);
-    unlink(a);
-    unlink(b);
+    char sql[256];
+    snprintf(sql, sizeof(sql), fmt, id);
+    return query(path, sql);
 }
 
-CTX_TEST(txscope, single_transfer_and_outside)
+/* What the server wrote for request ID: 1 order row (state 'done'), ITEMS item rows, 1 audit
+ * row if committed; nothing at all otherwise. */
+static void assert_order(const char *db, unsigned long long id, int committed, long long items)
 {
-    char a[] = "/tmp/ah-test-bank-c-XXXXXX";
-    make_bank(a, 100, 50);
-    struct transfer t = {.db_path = a, .from = "alice", .to = "bob", .amount = 10};
-    cr_assert_eq(tx_demo(&t, 1), 0);
-    cr_assert_eq(t.committed, 1);
-    cr_assert_eq(BALANCE(a, "alice"), 90);
-    cr_assert_eq(tx_open(), 0);
-    cr_assert_eq(db_exec("SELECT 1"), -ENOENT); /* outside any transaction */
-    tx_close();
-    unlink(a);
+    cr_assert_eq(queryf(db, "SELECT count(*) FROM orders WHERE request_id = %llu", id), committed,
+                 "order %llu", id);
+    cr_assert_eq(queryf(db, "SELECT count(*) FROM items WHERE request_id = %llu", id),
+                 committed ? items : 0, "items of %llu", id);
+    cr_assert_eq(queryf(db, "SELECT count(*) FROM audit WHERE request_id = %llu", id), committed,
+                 "audit of %llu", id);
+    if (committed) {
+        cr_assert_eq(queryf(db,
+                            "SELECT count(*) FROM orders WHERE request_id = %llu "
+                            "AND state = 'done'",
+                            id),
+                     1);
+        cr_assert_eq(queryf(db, "SELECT items FROM orders WHERE request_id = %llu", id), items);
+    }
+}
+
+static unsigned long long expect_response(struct client *c, const char *want)
+{
+    char line[256];
+    client_line(c, line, sizeof(line));
+    cr_assert(strncmp(line, want, strlen(want)) == 0, "'%s', expected '%s'", line, want);
+    return response_id(line);
+}
+
+CTX_TEST(txscope, server_commits_and_rolls_back)
+{
+    struct server s;
+    char db[128];
+    server_init(&s);
+    server_file(&s, "db", db, sizeof(db));
+    const char *args[] = {"--db", db, NULL};
+    server_start(&s, args);
+    struct client c;
+    client_open(&c, s.port);
+    /* One at a time: each transaction holds the database until it ends. */
+    client_send(&c, "GET /tx?n=3\n");
+    unsigned long long ok1 = expect_response(&c, "200 tx committed items=3 ");
+    client_send(&c, "GET /tx?n=5&fail=1\n");
+    unsigned long long bad1 = expect_response(&c, "500 tx rolled back error=\"statement failed\" ");
+    client_send(&c, "GET /tx?fail=0&n=0\n");
+    unsigned long long ok2 = expect_response(&c, "200 tx committed items=0 ");
+    client_send(&c, "GET /tx?n=1000&fail=1\n");
+    unsigned long long bad2 = expect_response(&c, "500 tx rolled back error=\"statement failed\" ");
+    /* Two at once on one connection (one read): the second cannot begin while the first
+     * holds the database, and the loop does not wait for the lock. */
+    client_send(&c, "GET /tx?n=4\nGET /tx?n=6\n");
+    unsigned long long busy = expect_response(&c, "503 busy ");
+    unsigned long long ok3 = expect_response(&c, "200 tx committed items=4 ");
+    /* Requests of other kinds around a transaction are not part of it. */
+    client_send(&c, "GET /work?ms=1\nGET /tx?n=2\nGET /sleep?ms=1\nGET /fast\n");
+    unsigned long long ok4 = 0;
+    for (int i = 0; i < 4; i++) {
+        char line[256];
+        client_line(&c, line, sizeof(line));
+        if (strncmp(line, "200 tx committed items=2 ", 25) == 0)
+            ok4 = response_id(line);
+        else
+            cr_assert(strncmp(line, "200 ", 4) == 0, "%s", line);
+    }
+    cr_assert_neq(ok4, 0);
+    client_send(&c, "GET /tx?n=1001\nGET /tx?n=1&fail=2\nGET /tx?fail=1\n");
+    for (int i = 0; i < 3; i++)
+        expect_response(&c, "400 bad request ");
+    client_close(&c);
+    server_stop(&s);
+
+    assert_order(db, ok1, 1, 3);
+    assert_order(db, ok2, 1, 0);
+    assert_order(db, ok3, 1, 4);
+    assert_order(db, ok4, 1, 2);
+    /* Rolled back after the order row and the items had been written. */
+    assert_order(db, bad1, 0, 0);
+    assert_order(db, bad2, 0, 0);
+    assert_order(db, busy, 0, 0);
+    cr_assert_eq(query(db, "SELECT count(*) FROM orders"), 4);
+    cr_assert_eq(query(db, "SELECT count(*) FROM items"), 3 + 0 + 4 + 2);
+    cr_assert_eq(query(db, "SELECT count(*) FROM audit"), 4);
+    server_cleanup(&s);
+}
+
+/* The server stops with a transaction in flight: its pool task never runs (the only pool
+ * thread is busy), the transaction rolls back, and the server still exits cleanly. */
+CTX_TEST(txscope, server_stops_with_a_transaction_in_flight)
+{
+    struct server s;
+    char db[128], line[256];
+    server_init(&s);
+    server_file(&s, "db", db, sizeof(db));
+    const char *args[] = {"--db", db, "--threads", "1", NULL};
+    server_start(&s, args);
+    struct client c;
+    client_open(&c, s.port);
+    client_send(&c, "GET /work?ms=1500\nGET /tx?n=2\nGET /fast\n");
+    /* The answer to /fast: the transaction before it has begun. */
+    client_line(&c, line, sizeof(line));
+    cr_assert(strncmp(line, "200 fast ", 9) == 0, "%s", line);
+    kill(s.pid, SIGTERM);
+    server_wait(&s);
+    client_close(&c);
+    cr_assert_eq(query(db, "SELECT count(*) FROM orders"), 0);
+    cr_assert_eq(query(db, "SELECT count(*) FROM items"), 0);
+    char path[128];
+    char *out = read_all(server_file(&s, "out", path, sizeof(path)));
+    cr_assert_not_null(strstr(out, " tx=1 "), "%s", out);
+    free(out);
+    server_cleanup(&s);
+}
+
+/* Without --db, GET /tx says so. */
+CTX_TEST(txscope, server_without_db)
+{
+    struct server s;
+    server_init(&s);
+    server_start(&s, NULL);
+    struct client c;
+    client_open(&c, s.port);
+    client_send(&c, "GET /tx?n=1\n");
+    expect_response(&c, "503 no database ");
+    client_close(&c);
+    server_stop(&s);
+    server_cleanup(&s);
 }
 
 static int committed = -1;
@@ -98,16 +192,36 @@ static void bad_body(void *arg)
     cr_assert_eq(db_exec("UPDATE nosuchtable SET x = 1"), -EIO);
 }
 
+static void good_body(void *arg)
+{
+    (void)arg;
+    long long balance = 0;
+    cr_assert_eq(
+        db_exec("UPDATE accounts SET balance = balance - %lld WHERE name = %Q", 10LL, "alice"), 0);
+    cr_assert_eq(db_query_int(&balance, "SELECT balance FROM accounts WHERE name = %Q", "alice"),
+                 0);
+    cr_assert_eq(balance, 90);
+}
+
 CTX_TEST(txscope, synchronous_body)
 {
     char a[] = "/tmp/ah-test-bank-d-XXXXXX";
     make_bank(a, 100, 50);
     cr_assert_eq(tx_open(), 0);
+    /* Outside any transaction there is no connection to find. */
+    long long v;
+    cr_assert_eq(db_exec("SELECT 1"), -ENOENT);
+    cr_assert_eq(db_query_int(&v, "SELECT 1"), -ENOENT);
+    tx_fail("ignored");
+    cr_assert_eq(tx_run(a, good_body, NULL, on_done, NULL), 0);
+    cr_assert_eq(committed, 1);
+    cr_assert_null(error);
+    cr_assert_eq(BALANCE(a, "alice"), 90);
     cr_assert_eq(tx_run(a, bad_body, NULL, on_done, NULL), 0);
     /* No asynchronous work: the transaction ended when the body returned. */
     cr_assert_eq(committed, 0);
     cr_assert_str_eq(error, "statement failed");
-    cr_assert_eq(BALANCE(a, "alice"), 100);
+    cr_assert_eq(BALANCE(a, "alice"), 90);
     cr_assert_eq(tx_run("/nonexistent/dir/db", bad_body, NULL, on_done, NULL), -EIO);
     tx_close();
     unlink(a);
