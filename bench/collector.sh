@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Collector benchmarks (issue 3), side by side in one run:
-#   1. requests/s of the example server: no tracer, `ahprof top` attached, `ahprof record`;
-#      ROUNDS interleaved rounds of SECS seconds each, medians reported;
+#   1. requests/s of the example server (GET /fast) and its CPU time per request: no tracer,
+#      `ahprof top` attached, `ahprof record` attached; ROUNDS rounds of SECS seconds, the
+#      order rotating, medians reported (CPU time per request is steadier than req/s on a
+#      shared machine);
 #   2. events/s that `ahprof record` ingests, and how many it lost, on a tight event loop;
 #   3. `ahprof report` wall time and peak memory on a file of 10 M events.
 # Usage: bench/collector.sh BUILD_DIR   (env: ROUNDS=3 SECS=5 CONNS=4 EVENTS=10000000)
@@ -28,31 +30,49 @@ server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -1)
 
-load() { # prints requests/s
-    "$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
-        --mix fast=90,sleep=10 | sed -n 's/.*rps=\([0-9.]*\).*/\1/p'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# One measured run: prints "req/s server_cpu_us_per_req tracer_cpu_us_per_req".
+load() {
+    local tracer=${1:-} s0 t0 out req rps s1 t1
+    s0=$(cpu_ticks "$server_pid"); t0=0
+    [ -n "$tracer" ] && t0=$(cpu_ticks "$tracer")
+    out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
+        --mix fast=100)
+    s1=$(cpu_ticks "$server_pid"); t1=0
+    [ -n "$tracer" ] && t1=$(cpu_ticks "$tracer")
+    req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+    rps=$(echo "$out" | sed -n 's/.*rps=\([0-9.]*\).*/\1/p')
+    echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l)"
+}
+
+run_case() { # CASE: none | top | record; appends "req/s cpu tracer_cpu" to $work/CASE
+    local tracer=""
+    case $1 in
+    top) "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 & tracer=$! ;;
+    record) "$AHPROF" record -q -p "$server_pid" -o "$work/rec.data" >/dev/null 2>&1 & tracer=$! ;;
+    esac
+    [ -n "$tracer" ] && sleep 1
+    load "$tracer" >>"$work/$1"
+    if [ -n "$tracer" ]; then kill -INT "$tracer"; wait "$tracer" || true; fi
 }
 
 : >"$work/none"; : >"$work/top"; : >"$work/record"
+orders=("none top record" "top record none" "record none top")
 for round in $(seq "$ROUNDS"); do
-    load >>"$work/none"
-    "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
-    tracer=$!; sleep 1
-    load >>"$work/top"
-    kill -INT "$tracer"; wait "$tracer" || true
-    "$AHPROF" record -q -p "$server_pid" -o "$work/rec.data" >/dev/null 2>&1 &
-    tracer=$!; sleep 1
-    load >>"$work/record"
-    kill -INT "$tracer"; wait "$tracer" || true
-    echo "round $round: none $(tail -1 "$work/none")  top $(tail -1 "$work/top")  record $(tail -1 "$work/record") req/s" >&2
+    # The order rotates: the machine's speed drifts, and no case should always go first.
+    for c in ${orders[$(( (round - 1) % 3 ))]}; do run_case "$c"; done
+    echo "round $round: none $(tail -1 "$work/none" | cut -d' ' -f1)  top $(tail -1 "$work/top" | cut -d' ' -f1)  record $(tail -1 "$work/record" | cut -d' ' -f1) req/s" >&2
 done
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-none=$(median <"$work/none"); top=$(median <"$work/top"); rec=$(median <"$work/record")
-echo "== example server, $CONNS connections, $SECS s x $ROUNDS rounds (median req/s)"
-printf '%-28s %12s %8s\n' "case" "req/s" "ratio"
-printf '%-28s %12.0f %8s\n' "no tracer" "$none" "1.000"
-printf '%-28s %12.0f %8.3f\n' "ahprof top attached" "$top" "$(echo "$top / $none" | bc -l)"
-printf '%-28s %12.0f %8.3f\n' "ahprof record attached" "$rec" "$(echo "$rec / $none" | bc -l)"
+col() { cut -d' ' -f"$1" <"$work/$2" | median; }
+none=$(col 1 none); top=$(col 1 top); rec=$(col 1 record)
+echo "== example server, GET /fast, $CONNS connections, $SECS s x $ROUNDS rounds (medians)"
+printf '%-24s %10s %8s %18s %18s\n' "case" "req/s" "ratio" "server CPU us/req" "ahprof CPU us/req"
+printf '%-24s %10.0f %8s %18.2f %18s\n' "no tracer" "$none" "1.000" "$(col 2 none)" "-"
+printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof top attached" "$top" "$(echo "$top / $none" | bc -l)" "$(col 2 top)" "$(col 3 top)"
+printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof record attached" "$rec" "$(echo "$rec / $none" | bc -l)" "$(col 2 record)" "$(col 3 record)"
 
 echo "== ahprof record ingest: workload flood (1 thread, init+before+after+destroy per lifecycle)"
 lifecycles=$((EVENTS / 4))
