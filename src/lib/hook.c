@@ -7,8 +7,11 @@
  * makes enable/disable inside a callback take effect from the next event, as in Node.
  */
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -23,6 +26,47 @@ static uint64_t hook_seq; /* odd while hook_list changes */
  * moves; the stores are the writers', which are rare. */
 #define SC_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define SC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+/*
+ * ah_hook_free() must not free a hook that another thread is about to call. An emitting
+ * thread publishes "busy since version V" and then re-reads the version; the freeing thread
+ * publishes a new version and then reads every thread's "busy". Both sides need a store-load
+ * fence. The emitting side is every event while hooks are enabled, so it gets only a
+ * compiler barrier, and the freeing side, which is rare, makes every running thread of the
+ * process execute a full barrier with membarrier(2) (an asymmetric fence). Where membarrier
+ * is missing, and under TSan (which cannot see it), both sides use sequentially consistent
+ * accesses instead.
+ */
+static int asymmetric_fence; /* 1 once MEMBARRIER_CMD_PRIVATE_EXPEDITED is registered */
+
+static void register_asymmetric_fence(void)
+{
+#if !defined(__SANITIZE_THREAD__)
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        SC_STORE(&asymmetric_fence, 1);
+#endif
+}
+
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+
+/* The emitting side: publish BUSY, then read the hook-list version. */
+static uint64_t publish_busy_then_read_version(struct ah_thread *t, uint64_t busy)
+{
+    if (AH_LOAD(&asymmetric_fence)) {
+        AH_STORE(&t->hooks_in_use, busy);
+        atomic_signal_fence(memory_order_seq_cst);
+        return AH_LOAD(&hook_seq);
+    }
+    SC_STORE(&t->hooks_in_use, busy);
+    return SC_LOAD(&hook_seq);
+}
+
+/* The freeing side, after publishing a new version: pair with every emitting thread. */
+static void fence_against_emitters(void)
+{
+    if (SC_LOAD(&asymmetric_fence))
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
 
 static void publish_begin(void)
 {
@@ -66,8 +110,7 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
      * accesses, so one of them must see the other). */
     do {
         n = snapshot(set, &version);
-        SC_STORE(&t->hooks_in_use, version + 1);
-    } while (SC_LOAD(&hook_seq) != version);
+    } while (publish_busy_then_read_version(t, version + 1) != version);
     t->emitting = set;
     t->emitting_n = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -100,7 +143,7 @@ void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_
     }
     t->emitting = NULL;
     t->emitting_n = 0;
-    SC_STORE(&t->hooks_in_use, 0);
+    AH_STORE_RELEASE(&t->hooks_in_use, 0);
     t->in_hook = 0;
 }
 
@@ -120,6 +163,7 @@ AH_EXPORT int ah_hook_enable(ah_hook_t *h)
 {
     if (h == NULL)
         return -EINVAL;
+    pthread_once(&fence_once, register_asymmetric_fence);
     pthread_mutex_lock(&hook_lock);
     int rc = 0;
     uint32_t n = ah__hooks_enabled;
@@ -169,6 +213,7 @@ AH_EXPORT void ah_hook_free(ah_hook_t *h)
                 self->emitting[i] = NULL;
     }
     /* Other threads may still run H from a snapshot taken before the disable. */
+    fence_against_emitters();
     ah__threads_quiesce_hooks(SC_LOAD(&hook_seq), self);
     free(h);
 }

@@ -19,6 +19,9 @@
 /* Relaxed atomics: the value is shared, its ordering against other memory is not needed. */
 #define AH_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define AH_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* Release stores rather than release fences: they order the same stores for a reader, and
+ * TSan can check them (GCC refuses atomic_thread_fence under -fsanitize=thread). */
+#define AH_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 /* Lifecycle states stored in ah_resource_t.state. Distinctive values, so that memory the
  * caller forgot to zero is very unlikely to pass for a live resource. */

@@ -22,10 +22,6 @@ static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 /* Counts of the threads that have exited, so that their live resources are not forgotten. */
 static struct ah_registry_thread retired = {.flags = AH_REGISTRY_RETIRED};
 
-/* Release stores instead of release fences: they order the same stores for a reader, and TSan
- * can check them (GCC refuses atomic_thread_fence under -fsanitize=thread). */
-#define AH_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-
 /* Ids are handed out in blocks so that creating a resource takes no atomic operation.
  * Starts above AH_ID_ROOT. */
 static uint64_t id_next_block = AH_ID_ROOT + 1;
