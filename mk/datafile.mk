@@ -4,7 +4,8 @@
 #   make test-datafile   unit tests (normal and ASan+UBSan builds)
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
-DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c src/cli/util.c
+DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c src/cli/util.c \
+	src/cli/recording.c
 DF_HDRS := src/cli/datafile.h src/cli/model.h src/cli/report.h src/cli/escape.h \
 	src/cli/util.h bpf/ahprof.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf

@@ -9,7 +9,7 @@
 
 FLAME_DIR := $(B)/tests/flame
 FLAME_SRCS := $(wildcard src/cli/flame*.c) src/cli/asyncstack.c src/cli/model.c \
-	src/cli/datafile.c src/cli/escape.c src/cli/util.c
+	src/cli/datafile.c src/cli/escape.c src/cli/util.c src/cli/recording.c
 FLAME_HDRS := $(wildcard src/cli/flame*.h) src/cli/asyncstack.h src/cli/model.h \
 	src/cli/datafile.h src/cli/escape.h src/cli/util.h bpf/ahprof.h
 FLAME_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf

@@ -15,6 +15,7 @@
 
 #include "escape.h"
 #include "flame.h"
+#include "recording.h"
 #include "flame_int.h"
 #include "util.h"
 
@@ -81,25 +82,6 @@ void flame_safe(char *dst, size_t dstsz, const char *s, size_t max)
     dst[0] = '\0';
     ahp_label_append(dst, dstsz, &pos, s, strnlen(s, max));
     ahp_label_finish(dst, dstsz, &pos);
-}
-
-static int open_error(const struct flame_opts *o, int rc)
-{
-    if (rc == AHP_E_NOT_AHPROF) {
-        struct stat st;
-        bool empty = stat(o->path, &st) == 0 && st.st_size == 0;
-        return ahp_fail(o->json, AHP_EXIT_ERROR, "%s is not an ahprof data file%s", o->path,
-                        empty ? " (it is empty)" : "");
-    }
-    if (rc == AHP_E_NEWER)
-        return ahp_fail(o->json, AHP_EXIT_ERROR,
-                        "%s was written by a newer ahprof (file format version above %d): "
-                        "upgrade ahprof to read it",
-                        o->path, AHP_FILE_MAJOR);
-    if (rc == -ENOENT)
-        return ahp_fail(o->json, AHP_EXIT_ERROR,
-                        "cannot open %s: no such file (record one with `ahprof record`)", o->path);
-    return ahp_fail(o->json, AHP_EXIT_ERROR, "cannot read %s: %s", o->path, ahp_file_strerror(rc));
 }
 
 static void warnings(const struct flame_opts *o, const struct ahp_file_meta *f,
@@ -286,28 +268,19 @@ int ahprof_cmd_flame(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return AHP_EXIT_OK;
-        default: {
-            const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-            if (optopt != 0 && strchr("fwoiTWM", optopt) != NULL)
-                return ahp_fail(o.json, AHP_EXIT_USAGE, "option %s needs a value", bad);
-            return ahp_fail(o.json, AHP_EXIT_USAGE, "unknown option %s (see ahprof flame --help)",
-                            bad);
-        }
+        default:
+            return ahp_bad_option(argc, argv, o.json, "fwoiTWM", "flame");
         }
     }
-    if (optind < argc) {
-        if (o.path != NULL || argc - optind > 1)
-            return ahp_fail(o.json, AHP_EXIT_USAGE,
-                            "one recording at a time (see ahprof flame --help)");
-        o.path = argv[optind];
-    }
-    if (o.path == NULL)
-        o.path = AHP_FILE_DEFAULT;
+    int code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "flame");
+    if (code != 0)
+        return code;
 
     struct flame_run run = {.o = &o};
-    int rc = ahp_reader_open(&run.r, o.path);
-    if (rc < 0)
-        return open_error(&o, rc);
+    code = ahp_recording_open(o.path, o.json, &run.r);
+    if (code != 0)
+        return code;
+    int rc;
     run.meta = ahp_reader_meta(run.r);
 
     /* A regular OUT is written to a temporary file next to it, renamed over it at the end: a
@@ -350,7 +323,7 @@ int ahprof_cmd_flame(int argc, char **argv)
     }
     free(tmp_path);
 
-    int code = AHP_EXIT_OK;
+    code = AHP_EXIT_OK;
     if (rc != 0) {
         const char *target = strcmp(what, "writing") == 0 && o.out_path != NULL ? o.out_path
                              : strcmp(what, "writing") == 0                     ? "the output"

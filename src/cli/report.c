@@ -16,6 +16,7 @@
 #include "datafile.h"
 #include "escape.h"
 #include "model.h"
+#include "recording.h"
 #include "report.h"
 #include "util.h"
 
@@ -521,25 +522,6 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
  * Command
  */
 
-static int open_error(const struct opts *o, int rc)
-{
-    if (rc == AHP_E_NOT_AHPROF) {
-        struct stat st;
-        bool empty = stat(o->path, &st) == 0 && st.st_size == 0;
-        return ahp_fail(o->json, AHP_EXIT_ERROR, "%s is not an ahprof data file%s", o->path,
-                        empty ? " (it is empty)" : "");
-    }
-    if (rc == AHP_E_NEWER)
-        return ahp_fail(o->json, AHP_EXIT_ERROR,
-                        "%s was written by a newer ahprof (file format version above %d): "
-                        "upgrade ahprof to read it",
-                        o->path, AHP_FILE_MAJOR);
-    if (rc == -ENOENT)
-        return ahp_fail(o->json, AHP_EXIT_ERROR,
-                        "cannot open %s: no such file (record one with `ahprof record`)", o->path);
-    return ahp_fail(o->json, AHP_EXIT_ERROR, "cannot read %s: %s", o->path, ahp_file_strerror(rc));
-}
-
 static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64_t events)
 {
     char p[1100];
@@ -595,30 +577,20 @@ int ahprof_cmd_report(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return AHP_EXIT_OK;
-        default: {
-            const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-            if (optopt != 0 && strchr("in", optopt) != NULL)
-                return ahp_fail(o.json, AHP_EXIT_USAGE, "option %s needs a value", bad);
-            return ahp_fail(o.json, AHP_EXIT_USAGE, "unknown option %s (see ahprof report --help)",
-                            bad);
-        }
+        default:
+            return ahp_bad_option(argc, argv, o.json, "in", "report");
         }
     }
-    if (optind < argc) {
-        if (o.path != NULL || argc - optind > 1)
-            return ahp_fail(o.json, AHP_EXIT_USAGE,
-                            "report reads one file (see ahprof report --help)");
-        o.path = argv[optind];
-    }
-    if (o.path == NULL)
-        o.path = AHP_FILE_DEFAULT;
+    int code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "report");
+    if (code != 0)
+        return code;
 
     struct ahp_reader *r;
-    int rc = ahp_reader_open(&r, o.path);
-    if (rc < 0)
-        return open_error(&o, rc);
+    code = ahp_recording_open(o.path, o.json, &r);
+    if (code != 0)
+        return code;
     struct ahp_model *m;
-    rc = ahp_model_build(&m, r, NULL);
+    int rc = ahp_model_build(&m, r, NULL);
     if (rc < 0) {
         ahp_reader_close(r);
         return ahp_fail(o.json, AHP_EXIT_ERROR, "cannot read %s: %s", o.path,
