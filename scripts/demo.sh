@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: start the example server, put it under load, show
-# `ahprof top` for a few seconds, record a few seconds, print the report.
+# `ahprof top` for a few seconds, record a few seconds with creation stacks, print the
+# report and draw the async flame graph.
 #   scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 B=${1:-build}
@@ -40,11 +41,16 @@ sleep 1
 echo "== ahprof top -C -p $server_pid 1 4"
 "$AHPROF" top -C -p "$server_pid" 1 4
 
-echo "== ahprof record -p $server_pid --duration 4 -o $DATA"
-"$AHPROF" record -p "$server_pid" --duration 4 -o "$DATA"
+echo "== ahprof record --stacks -p $server_pid --duration 4 -o $DATA"
+"$AHPROF" record --stacks -p "$server_pid" --duration 4 -o "$DATA"
 
 echo "== ahprof report $DATA"
 "$AHPROF" report "$DATA"
+
+echo "== ahprof flame $DATA -f svg -o $B/demo-flame.svg (open it in a browser)"
+"$AHPROF" flame "$DATA" -f svg -o "$B/demo-flame.svg"
+echo "== ahprof flame $DATA -f folded (the busiest async stacks, ns of callback time)"
+"$AHPROF" flame "$DATA" -f folded | awk '{ print $NF "\t" $0 }' | sort -n -r | cut -f2- | head -5
 
 wait "$load_pid" || true
 load_pid=""
