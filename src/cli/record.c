@@ -27,6 +27,7 @@ static const char record_usage[] =
     "  -p, --pid PID         attach to a running process (resources that exist already\n"
     "                        are counted from libah's registry)\n"
     "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
+    "                        (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
     "  -o, --output FILE     output file (default ahprof.data; - for stdout)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
     "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two (default 64);\n"

@@ -24,6 +24,7 @@ static const char top_usage[] =
     "\n"
     "  -p, --pid PID       attach to a running process\n"
     "  -- COMMAND ARGS     launch COMMAND and attach before its first event\n"
+    "                      (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
     "  -C, --noclear       do not clear the screen between intervals\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
