@@ -165,3 +165,47 @@ Test(top, hostile_type_names_are_escaped, .timeout = 60)
     expect_type(last, "quo\"te'd", 1, 1, 1, 0);
     json_object_put(last);
 }
+
+Test(top, target_in_another_mount_namespace, .timeout = 60)
+{
+    /* Like a container: the target's libah lives on a tmpfs only its mount namespace sees, so
+     * ahprof must read it through /proc/PID/root. */
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/ahprof-ns-%d", getpid());
+    char *wargv[] = {"/usr/bin/unshare",
+                     "-m",
+                     "--propagation",
+                     "private",
+                     "/bin/sh",
+                     "-c",
+                     "mkdir -p \"$0\" && mount -t tmpfs none \"$0\" && "
+                     "cp \"$1/libah.so.0\" \"$1/targets/workload\" \"$0/\" && "
+                     "LD_LIBRARY_PATH=\"$0\" exec \"$0/workload\" hold 50",
+                     dir,
+                     AHP_BUILD,
+                     NULL};
+    struct proc w;
+    proc_start(&w, wargv);
+    char line[256];
+    cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0,
+              "target did not start");
+    char path[128];
+    snprintf(path, sizeof(path), "%s/libah.so.0", dir);
+    cr_assert(access(path, F_OK) != 0, "the library must be invisible from here");
+
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", w.pid); /* unshare exec'ed sh, which exec'ed workload */
+    char *targv[] = {AHPROF, "top", "--json", "-p", pid, "0.2", "1", NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(targv, &out, &err, 30000);
+    cr_assert_eq(code, 0, "ahprof top failed: %s", err);
+    json_object *obj = json_tokener_parse(out);
+    cr_assert_not_null(obj, "not JSON: %s", out);
+    expect_type(obj, "HOLD", 0, 0, 0, 50);
+    json_object_put(obj);
+    free(out);
+    free(err);
+    cr_assert(write(w.in_fd, "go\n", 3) == 3);
+    cr_expect_eq(proc_wait(&w, 10000), 0);
+    rmdir(dir);
+}
