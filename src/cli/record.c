@@ -255,6 +255,11 @@ int ahprof_cmd_record(int argc, char **argv)
         on_event(&st.pending[i], &st);
     free(st.pending);
     st.pending = NULL;
+    if (!quiet) {
+        char safe[512];
+        ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
+        fprintf(stderr, "ahprof: recording pid %d to %s (Ctrl-C to stop)\n", t->pid, safe);
+    }
     uint64_t deadline = duration > 0 ? ahp_now_ns() + (uint64_t)(duration * 1e9) : UINT64_MAX;
     uint64_t last_lost = 0;
     while (!ahp_stop_requested && !st.error) {

@@ -70,6 +70,32 @@ bool proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms)
     }
 }
 
+bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms)
+{
+    char seen[8192];
+    size_t len = 0;
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        seen[len] = '\0';
+        if (strstr(seen, needle) != NULL)
+            return true;
+        long long left = deadline - now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            return false;
+        if (len > sizeof(seen) / 2) { /* keep the tail: the needle may straddle reads */
+            memmove(seen, seen + len - 256, 256);
+            len = 256;
+        }
+        ssize_t n = read(p->err_fd, seen + len, sizeof(seen) - len - 1);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+    }
+}
+
 char *proc_read_all(int fd, int timeout_ms)
 {
     size_t cap = 1 << 16, len = 0;

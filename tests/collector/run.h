@@ -25,6 +25,9 @@ void proc_start(struct proc *p, char *const argv[]);
  * Returns false on EOF or timeout. */
 bool proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms);
 
+/* Wait up to TIMEOUT_MS until P's stderr has printed NEEDLE (what came before is dropped). */
+bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms);
+
 /* Read all remaining stdout (until EOF or TIMEOUT_MS) and stderr; returns malloc'ed text. */
 char *proc_read_all(int fd, int timeout_ms);
 

@@ -106,15 +106,16 @@ Test(record, deterministic_tree_gives_exact_counts_and_edges)
 
 Test(record, callback_time_lands_on_the_type_that_burned_it)
 {
-    char *cmd[] = {WORKLOAD, "burn", "4", "25", NULL};
+    char *cmd[] = {WORKLOAD, "burn", "4", "50", NULL};
     record_cmd(cmd, NULL);
     json_object *r = report_json();
     expect_type(r, "BURN", 4, 4, 4, 0);
     expect_type(r, "IDLE", 4, 4, 4, 0);
     long long burn = get_int(find_named(r, "types", "BURN"), "exclusive_ns");
     long long idle = get_int(find_named(r, "types", "IDLE"), "exclusive_ns");
-    cr_expect_geq(burn, 4 * 25 * 1000000LL, "BURN spun 4 x 25 ms");
-    cr_expect_lt(idle * 100, burn);
+    cr_expect_geq(burn, 4 * 50 * 1000000LL, "BURN spun 4 x 50 ms");
+    /* Empty callbacks; 10% leaves room for a preempted one or a probe's first hit. */
+    cr_expect_lt(idle * 10, burn);
     json_object_put(r);
 }
 
@@ -147,10 +148,10 @@ Test(record, attach_mid_run_keeps_resources_from_before)
     cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0);
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", w.pid);
-    char *argv[] = {AHPROF, "record", "-q", "-p", pid, "-o", data_path, NULL};
+    char *argv[] = {AHPROF, "record", "-p", pid, "-o", data_path, NULL};
     struct proc rec;
     proc_start(&rec, argv);
-    usleep(1500 * 1000); /* attached by then */
+    cr_assert(proc_wait_stderr(&rec, "ahprof: recording pid", 30000), "ahprof did not attach");
     cr_assert(write(w.in_fd, "go\n", 3) == 3);
     cr_expect_eq(proc_wait(&w, 10000), 0);
     cr_expect_eq(proc_wait(&rec, 20000), 0, "record must end when its target exits");

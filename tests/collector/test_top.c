@@ -69,15 +69,16 @@ Test(top, threads_and_cross_thread_tasks, .timeout = 60)
 
 Test(top, nested_callback_time_is_split_exclusive, .timeout = 60)
 {
-    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "burn", "4", "25", NULL};
+    char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "burn", "4", "50", NULL};
     json_object *last = top_until_exit(argv);
     json_object *burn = find_named(last, "types", "BURN"),
                 *idle = find_named(last, "types", "IDLE");
     expect_type(last, "BURN", 4, 4, 4, 0);
     expect_type(last, "IDLE", 4, 4, 4, 0);
-    /* The spinning type burned at least 4 x 25 ms; the idle one a tiny fraction of that. */
-    cr_expect_geq(get_int(burn, "exclusive_ns"), 4 * 25 * 1000000LL);
-    cr_expect_lt(get_int(idle, "exclusive_ns") * 100, get_int(burn, "exclusive_ns"));
+    /* The spinning type burned at least 4 x 50 ms; the idle one a small fraction of that. */
+    cr_expect_geq(get_int(burn, "exclusive_ns"), 4 * 50 * 1000000LL);
+    /* Empty callbacks; 10% leaves room for a preempted one or a probe's first hit. */
+    cr_expect_lt(get_int(idle, "exclusive_ns") * 10, get_int(burn, "exclusive_ns"));
     json_object_put(last);
 }
 

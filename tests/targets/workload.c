@@ -43,7 +43,8 @@ static void spin_ms(long ms)
     clock_gettime(CLOCK_MONOTONIC, &start);
     do
         clock_gettime(CLOCK_MONOTONIC, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L < ms);
+    while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) <
+           ms * 1000000L);
 }
 
 static void run_once(ah_resource_t *r, void (*fn)(void *), void *arg)
