@@ -17,12 +17,12 @@ FUZZ_TIME ?= 20
 EXTRA_ALL += $(DF_TESTS)
 EXTRA_TESTS += test-datafile test-fuzz
 
-$(B)/tests/cli/%: tests/cli/%.c $(DF_SRCS) $(DF_HDRS)
+$(B)/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(DF_SRCS) $(DF_HDRS)
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz
 
-$(B)/asan/tests/cli/%: tests/cli/%.c $(DF_SRCS) $(DF_HDRS)
+$(B)/asan/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(DF_SRCS) $(DF_HDRS)
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz

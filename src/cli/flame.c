@@ -210,13 +210,7 @@ int ahprof_cmd_flame(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct flame_opts o = {.format = FMT_FOLDED, .weight = W_TIME, .width = 1200, .min_width = 0.1};
-    /* Errors before --json is parsed must still come out as JSON when it is given. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--json") == 0)
-            o.json = true;
-    }
+    o.json = ahp_wants_json(argc, argv, NULL);
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;

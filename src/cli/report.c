@@ -550,13 +550,7 @@ int ahprof_cmd_report(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
-    /* Errors before --json is parsed must still come out as JSON when it is given. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--json") == 0)
-            o.json = true;
-    }
+    o.json = ahp_wants_json(argc, argv, NULL);
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;

@@ -249,10 +249,7 @@ int ahprof_cmd_top(int argc, char **argv)
     int opt;
     optind = 1;
     char **cmd = ahp_split_command(argc, argv, &argc);
-    /* First pass for --json, so that usage errors are reported in the right format. */
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
-            st.json = true;
+    st.json = ahp_wants_json(argc, argv, "-j");
     while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
         long v;
         switch (opt) {

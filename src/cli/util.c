@@ -29,6 +29,14 @@ int ahp_fail(bool json, int code, const char *fmt, ...)
     return code;
 }
 
+bool ahp_wants_json(int argc, char **argv, const char *short_flag)
+{
+    for (int i = 1; i < argc && argv[i] != NULL && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0 || (short_flag && strcmp(argv[i], short_flag) == 0))
+            return true;
+    return false;
+}
+
 int ahp_parse_long(const char *s, long min, long max, long *out)
 {
     if (s == NULL || *s == '\0')

@@ -19,6 +19,10 @@ enum {
  * JSON set, {"error": "MESSAGE"} on stdout. Returns CODE so callers can `return ahp_fail()`. */
 int ahp_fail(bool json, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Whether ARGV (up to a "--") asks for --json, or SHORT_FLAG (e.g. "-j") when not NULL: read
+ * before getopt so that errors in the options themselves already come out as JSON. */
+bool ahp_wants_json(int argc, char **argv, const char *short_flag);
+
 /* Parse a whole decimal number in [MIN, MAX]; 0 on success, -EINVAL otherwise. */
 int ahp_parse_long(const char *s, long min, long max, long *out);
 

@@ -14,31 +14,9 @@
 
 #include "datafile.h"
 
-static char dir[64];
-
-static void setup(void)
-{
-    strcpy(dir, "/tmp/ahp-df-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
+#include "tmpdir.h"
 
 TestSuite(datafile, .init = setup, .fini = teardown);
-
-static const char *path_of(const char *name)
-{
-    static char p[4][128];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
 
 static struct ahp_event mk(uint64_t i)
 {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "datafile.h"
 #include "model.h"
 #include "report.h"
@@ -303,31 +304,7 @@ static const struct jv *tree_at(const struct jv *doc, const char *const *path)
  * Synthetic recordings
  */
 
-static char dir[64];
-
-static void setup(void)
-{
-    strcpy(dir, "/tmp/ahp-rep-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
-
 TestSuite(report, .init = setup, .fini = teardown);
-
-static const char *path_of(const char *name)
-{
-    static char p[4][128];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
 
 struct stream {
     struct ahp_event *ev;

@@ -86,50 +86,39 @@ Test(errors, neither_pid_nor_command)
     expect_failure(argv, 2, "give either -p PID or -- COMMAND");
 }
 
+/* Run `ahprof top -- workload` through setpriv with OPTIONS (real credentials, real caps). */
+static void expect_denied(const char *const options[], const char *want)
+{
+    char *argv[16];
+    int n = 0;
+    argv[n++] = "/usr/bin/setpriv";
+    for (int i = 0; options[i]; i++)
+        argv[n++] = (char *)options[i];
+    char *rest[] = {AHPROF, "top", "--", WORKLOAD, "tree", "1", NULL};
+    for (int i = 0; rest[i]; i++)
+        argv[n++] = rest[i];
+    argv[n] = NULL;
+    expect_failure(argv, 3, want);
+}
+
 Test(errors, not_root_names_both_capabilities)
 {
-    char *argv[] = {"/usr/bin/setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    AHPROF,
-                    "top",
-                    "--",
-                    WORKLOAD,
-                    "tree",
-                    "1",
-                    NULL};
-    expect_failure(argv, 3, "missing CAP_BPF and CAP_PERFMON");
+    const char *const nobody[] = {"--reuid=65534", "--regid=65534", "--clear-groups", NULL};
+    expect_denied(nobody, "missing CAP_BPF and CAP_PERFMON");
 }
 
 Test(errors, root_without_cap_bpf_names_it)
 {
-    char *argv[] = {"/usr/bin/setpriv",
-                    "--inh-caps=-bpf,-sys_admin",
-                    "--bounding-set=-bpf,-sys_admin",
-                    AHPROF,
-                    "top",
-                    "--",
-                    WORKLOAD,
-                    "tree",
-                    "1",
-                    NULL};
-    expect_failure(argv, 3, "missing CAP_BPF (");
+    const char *const no_bpf[] = {"--inh-caps=-bpf,-sys_admin", "--bounding-set=-bpf,-sys_admin",
+                                  NULL};
+    expect_denied(no_bpf, "missing CAP_BPF (");
 }
 
 Test(errors, root_without_cap_perfmon_names_it)
 {
-    char *argv[] = {"/usr/bin/setpriv",
-                    "--inh-caps=-perfmon,-sys_admin",
-                    "--bounding-set=-perfmon,-sys_admin",
-                    AHPROF,
-                    "top",
-                    "--",
-                    WORKLOAD,
-                    "tree",
-                    "1",
-                    NULL};
-    expect_failure(argv, 3, "missing CAP_PERFMON (");
+    const char *const no_perfmon[] = {"--inh-caps=-perfmon,-sys_admin",
+                                      "--bounding-set=-perfmon,-sys_admin", NULL};
+    expect_denied(no_perfmon, "missing CAP_PERFMON (");
 }
 
 Test(errors, kernel_without_btf)
