@@ -5,7 +5,9 @@
  * Per event: per-type counters (per-CPU), a per-thread execution stack giving inclusive
  * and exclusive callback time, a log2 histogram of callback durations, the set of live
  * resources (for ages), and optionally one record per event in a ring buffer (ahprof
- * record). Configuration is read-only data set by the collector before loading.
+ * record). Configuration is read-only data set by the collector before loading. The
+ * collector attaches with the target's pid, so the kernel runs these programs for that
+ * process only: there is no pid filter here.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -16,7 +18,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_tgid = 0;           /* only this process (0: any) */
 const volatile bool record_events = false;      /* stream every event to the ring buffer */
 const volatile bool track_live = true;          /* keep the live map (ages of active resources) */
 const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader past this much data */
@@ -87,11 +88,6 @@ static __always_inline struct ahp_global_stats *globals(void)
     return bpf_map_lookup_elem(&global_stats, &zero);
 }
 
-static __always_inline bool wanted(void)
-{
-    return target_tgid == 0 || (bpf_get_current_pid_tgid() >> 32) == target_tgid;
-}
-
 static __always_inline void emit(__u8 kind, __u64 ts, __u64 id, __u64 aux, __u64 seq, __s32 type,
                                  __u16 depth)
 {
@@ -137,8 +133,6 @@ static __always_inline void count_event(void)
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
-    if (!wanted())
-        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_type_stats *s = stats_of(type);
@@ -176,8 +170,6 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
 SEC("usdt")
 int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 {
-    if (!wanted())
-        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_type_stats *s = stats_of(type);
@@ -193,8 +185,6 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 SEC("usdt")
 int BPF_USDT(ah_resolve, __u64 id, int type)
 {
-    if (!wanted())
-        return 0;
     count_event();
     struct ahp_type_stats *s = stats_of(type);
     if (s)
@@ -207,8 +197,6 @@ int BPF_USDT(ah_resolve, __u64 id, int type)
 SEC("usdt")
 int BPF_USDT(ah_before, __u64 id, int type)
 {
-    if (!wanted())
-        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_thread_stack *st = bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(),
@@ -266,8 +254,6 @@ static __always_inline __u32 log2_slot(__u64 v)
 SEC("usdt")
 int BPF_USDT(ah_after, __u64 id, int type)
 {
-    if (!wanted())
-        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_thread_stack *st =

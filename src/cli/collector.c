@@ -69,7 +69,6 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel = ahprof_bpf__open();
     if (c->skel == NULL)
         return errno ? -errno : -EINVAL;
-    c->skel->rodata->target_tgid = (uint32_t)t->pid;
     c->skel->rodata->record_events = opts->record;
     c->skel->rodata->track_live = opts->track_live;
     c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;

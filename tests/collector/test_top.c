@@ -210,3 +210,33 @@ Test(top, target_in_another_mount_namespace, .timeout = 60)
     cr_expect_eq(proc_wait(&w, 10000), 0);
     rmdir(dir);
 }
+
+Test(top, other_processes_using_libah_are_not_counted, .timeout = 60)
+{
+    /* The BPF programs have no pid filter of their own: the per-pid attach must keep a
+     * neighbour that maps the same libah out of the figures. */
+    char *wargv[] = {WORKLOAD, "hold", "5", NULL};
+    struct proc w;
+    proc_start(&w, wargv);
+    char line[256];
+    cr_assert(proc_read_line(&w, line, sizeof(line), 10000));
+    char *nargv[] = {WORKLOAD, "-s", "1", "flood", "300000", NULL};
+    struct proc neighbour;
+    proc_start(&neighbour, nargv);
+
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", w.pid);
+    char *targv[] = {AHPROF, "top", "--json", "-p", pid, "3", "1", NULL};
+    char *out = NULL;
+    cr_assert_eq(run_capture(targv, &out, NULL, 30000), 0);
+    json_object *obj = json_tokener_parse(out);
+    cr_assert_not_null(obj, "not JSON: %s", out);
+    cr_expect_null(find_named(obj, "types", "FLOOD"), "the neighbour's events were counted");
+    cr_expect_eq(get_int(obj, "events"), 0);
+    expect_type(obj, "HOLD", 0, 0, 0, 5);
+    json_object_put(obj);
+    free(out);
+    cr_expect_eq(proc_wait(&neighbour, 30000), 0);
+    cr_assert(write(w.in_fd, "go\n", 3) == 3);
+    proc_wait(&w, 10000);
+}
