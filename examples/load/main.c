@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/args.h"
 #include "client.h"
 
 static void usage(FILE *out)
@@ -37,33 +38,6 @@ static void usage(FILE *out)
             "  --json           print one JSON object\n");
 }
 
-static double parse_number(const char *name, const char *text, double min, double max)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno || end == text || *end || !(value >= min && value <= max)) {
-        fprintf(stderr, "ah-load: %s: expected a number from %g to %g, got '%s'\n", name, min, max,
-                text);
-        exit(2);
-    }
-    return value;
-}
-
-static unsigned long parse_integer(const char *name, const char *text, unsigned long min,
-                                   unsigned long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || value < min || value > max) {
-        fprintf(stderr, "ah-load: %s: expected an integer from %lu to %lu, got '%s'\n", name, min,
-                max, text);
-        exit(2);
-    }
-    return (unsigned long)value;
-}
-
 static struct load_config parse_options(int argc, char **argv, int *json)
 {
     struct load_config cfg = {.connections = 4, .duration_s = -1, .stall_s = 10};
@@ -81,28 +55,28 @@ static struct load_config parse_options(int argc, char **argv, int *json)
     while ((opt = getopt_long(argc, argv, "p:c:d:n:m:h", long_options, NULL)) != -1) {
         switch (opt) {
         case 'p':
-            cfg.port = (int)parse_integer("--port", optarg, 1, 65535);
+            cfg.port = (int)parse_integer("ah-load", "--port", optarg, 1, 65535);
             break;
         case 'c':
-            cfg.connections = (int)parse_integer("--connections", optarg, 1, 10000);
+            cfg.connections = (int)parse_integer("ah-load", "--connections", optarg, 1, 10000);
             break;
         case 'd':
-            cfg.duration_s = parse_number("--duration", optarg, 0, 1e6);
+            cfg.duration_s = parse_number("ah-load", "--duration", optarg, 0, 1e6);
             break;
         case 'n':
-            cfg.requests = parse_integer("--requests", optarg, 1, ULONG_MAX);
+            cfg.requests = parse_integer("ah-load", "--requests", optarg, 1, ULONG_MAX);
             break;
         case 'm':
             mix = optarg;
             break;
         case 'w':
-            work_ms = (unsigned)parse_integer("--work-ms", optarg, 0, 60000);
+            work_ms = (unsigned)parse_integer("ah-load", "--work-ms", optarg, 0, 60000);
             break;
         case 's':
-            sleep_ms = (unsigned)parse_integer("--sleep-ms", optarg, 0, 60000);
+            sleep_ms = (unsigned)parse_integer("ah-load", "--sleep-ms", optarg, 0, 60000);
             break;
         case 'S':
-            cfg.stall_s = parse_number("--stall", optarg, 0.001, 1e6);
+            cfg.stall_s = parse_number("ah-load", "--stall", optarg, 0.001, 1e6);
             break;
         case 'x':
             cfg.shutdown = 1;

@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "../common/clock.h"
 #include "loop.h"
 #include "patterns.h"
@@ -53,32 +54,6 @@ static void usage(FILE *out)
                  "QUIT | SHUTDOWN\n");
 }
 
-static double parse_number(const char *name, const char *text, double min, double max)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno || end == text || *end || !(value >= min && value <= max)) {
-        fprintf(stderr, "ah-server: %s: expected a number from %g to %g, got '%s'\n", name, min,
-                max, text);
-        exit(2);
-    }
-    return value;
-}
-
-static int parse_integer(const char *name, const char *text, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno || end == text || *end || value < min || value > max) {
-        fprintf(stderr, "ah-server: %s: expected an integer from %ld to %ld, got '%s'\n", name, min,
-                max, text);
-        exit(2);
-    }
-    return (int)value;
-}
-
 static struct options parse_options(int argc, char **argv)
 {
     struct options o = {.port = 0, .threads = 4, .duration_s = 0, .idle_timeout_s = 30};
@@ -94,16 +69,16 @@ static struct options parse_options(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "p:t:d:i:h", long_options, NULL)) != -1) {
         switch (opt) {
         case 'p':
-            o.port = parse_integer("--port", optarg, 0, 65535);
+            o.port = (int)parse_integer("ah-server", "--port", optarg, 0, 65535);
             break;
         case 't':
-            o.threads = parse_integer("--threads", optarg, 1, 256);
+            o.threads = (int)parse_integer("ah-server", "--threads", optarg, 1, 256);
             break;
         case 'd':
-            o.duration_s = parse_number("--duration", optarg, 0, 1e6);
+            o.duration_s = parse_number("ah-server", "--duration", optarg, 0, 1e6);
             break;
         case 'i':
-            o.idle_timeout_s = parse_number("--idle-timeout", optarg, 0, 1e6);
+            o.idle_timeout_s = parse_number("ah-server", "--idle-timeout", optarg, 0, 1e6);
             break;
         case OPT_LOG:
             o.patterns.log_path = optarg;
