@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -68,6 +69,15 @@ bool proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms)
             return false;
         p->buf_len += (size_t)n;
     }
+}
+
+void start_ready_target(struct proc *p, char *const argv[], char pid[32])
+{
+    proc_start(p, argv);
+    char line[256];
+    cr_assert(proc_read_line(p, line, sizeof(line), 10000) && strcmp(line, "ready") == 0,
+              "%s did not get ready", argv[0]);
+    snprintf(pid, 32, "%d", p->pid);
 }
 
 bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms)

@@ -25,6 +25,10 @@ void proc_start(struct proc *p, char *const argv[]);
  * Returns false on EOF or timeout. */
 bool proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms);
 
+/* Start a workload that prints "ready" once it holds its resources (hold/wait modes) and
+ * wait for that line; PID gets its process id as text, for `-p`. */
+void start_ready_target(struct proc *p, char *const argv[], char pid[32]);
+
 /* Wait up to TIMEOUT_MS until P's stderr has printed NEEDLE (what came before is dropped). */
 bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms);
 

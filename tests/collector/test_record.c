@@ -143,11 +143,8 @@ Test(record, attach_mid_run_keeps_resources_from_before)
 {
     char *wargv[] = {WORKLOAD, "hold", "1000", NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0);
     char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid);
+    start_ready_target(&w, wargv, pid);
     char *argv[] = {AHPROF, "record", "-p", pid, "-o", data_path, NULL};
     struct proc rec;
     proc_start(&rec, argv);
@@ -169,11 +166,8 @@ Test(record, leak_view_shows_resources_from_before_attach)
 {
     char *wargv[] = {WORKLOAD, "hold", "300", NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000));
     char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid);
+    start_ready_target(&w, wargv, pid);
     char *argv[] = {AHPROF, "record", "-q", "-p", pid, "-d", "1", "-o", data_path, NULL};
     cr_assert_eq(run_capture(argv, NULL, NULL, 30000), 0);
     json_object *r = report_json();

@@ -86,12 +86,8 @@ Test(top, attach_mid_run_counts_resources_created_before, .timeout = 60)
 {
     char *wargv[] = {WORKLOAD, "hold", "1000", NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0);
-
     char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid);
+    start_ready_target(&w, wargv, pid);
     char *targv[] = {AHPROF, "top", "--json", "-p", pid, "0.2", NULL};
     struct proc t;
     proc_start(&t, targv);
@@ -124,11 +120,8 @@ Test(top, sigint_finishes_output_and_exits_zero, .timeout = 60)
 {
     char *wargv[] = {WORKLOAD, "hold", "5", NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000));
     char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid);
+    start_ready_target(&w, wargv, pid);
     char *targv[] = {AHPROF, "top", "--json", "-p", pid, "30", NULL};
     struct proc t;
     proc_start(&t, targv);
@@ -186,16 +179,12 @@ Test(top, target_in_another_mount_namespace, .timeout = 60)
                      AHP_BUILD,
                      NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000) && strcmp(line, "ready") == 0,
-              "target did not start");
+    char pid[32]; /* unshare exec'ed sh, which exec'ed workload: the same process */
+    start_ready_target(&w, wargv, pid);
     char path[128];
     snprintf(path, sizeof(path), "%s/libah.so.0", dir);
     cr_assert(access(path, F_OK) != 0, "the library must be invisible from here");
 
-    char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid); /* unshare exec'ed sh, which exec'ed workload */
     char *targv[] = {AHPROF, "top", "--json", "-p", pid, "0.2", "1", NULL};
     char *out = NULL, *err = NULL;
     int code = run_capture(targv, &out, &err, 30000);
@@ -217,15 +206,12 @@ Test(top, other_processes_using_libah_are_not_counted, .timeout = 60)
      * neighbour that maps the same libah out of the figures. */
     char *wargv[] = {WORKLOAD, "hold", "5", NULL};
     struct proc w;
-    proc_start(&w, wargv);
-    char line[256];
-    cr_assert(proc_read_line(&w, line, sizeof(line), 10000));
+    char pid[32];
+    start_ready_target(&w, wargv, pid);
     char *nargv[] = {WORKLOAD, "-s", "1", "flood", "300000", NULL};
     struct proc neighbour;
     proc_start(&neighbour, nargv);
 
-    char pid[32];
-    snprintf(pid, sizeof(pid), "%d", w.pid);
     char *targv[] = {AHPROF, "top", "--json", "-p", pid, "3", "1", NULL};
     char *out = NULL;
     cr_assert_eq(run_capture(targv, &out, NULL, 30000), 0);
