@@ -2,11 +2,15 @@
 /*
  * ahprof.bpf.c - BPF programs on libah's USDT probes (provider "ah").
  *
- * Per event: per-type counters (per-CPU), a per-thread execution stack giving inclusive
- * and exclusive callback time, a log2 histogram of callback durations, the set of live
- * resources (for ages), and optionally one record per event in a ring buffer (ahprof
- * record). Configuration is read-only data set by the collector before loading. The
- * collector attaches with the target's pid, so the kernel runs these programs for that
+ * Two ways in. The batch probe ah:batch (the default) hands over up to AHP_BATCH_RECORDS
+ * events at once: `top` reads the batch with one bulk copy and aggregates it in a bounded
+ * loop; `record` copies it into the ring buffer with one reserve. The per-event probes
+ * (ah:init, ah:before, ...; ahprof --per-event) do the same work one event at a time.
+ *
+ * Aggregates: per-type counters (per-CPU), a per-thread execution stack giving inclusive and
+ * exclusive callback time, a log2 histogram of callback durations, and the table of live
+ * resources (for ages). Configuration is read-only data set by the collector before loading.
+ * The collector attaches with the target's pid, so the kernel runs these programs for that
  * process only: there is no pid filter here.
  */
 #include "vmlinux.h"
@@ -23,9 +27,15 @@ const volatile bool track_live = true;          /* keep the live map (ages of ac
 const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader past this much data */
 const volatile bool capture_stacks = false;     /* user stack of every init (record --stacks) */
 
-/* While set, init/destroy events are also streamed (even without record_events) so that the
- * collector can tell which of them its attach snapshot already counted. */
-bool calibrating = false;
+/* Ticks of the TSC to ns: ns = ticks * tick_mult >> tick_shift (measured by the collector). */
+const volatile __u64 tick_mult = 1;
+const volatile __u32 tick_shift = 0;
+const volatile __u64 live_mask = (1 << 18) - 1; /* slots of the live table - 1 */
+
+/* Init/destroy events that happened before this time are also streamed (even without
+ * record_events) so that the collector can tell which of them its attach snapshot already
+ * counted. U64_MAX while it reads the snapshot, the time it finished after. */
+__u64 calib_end_ns = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -50,12 +60,20 @@ struct {
 } thread_stacks SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __uint(max_entries, 1 << 18); /* resized by the collector (--max-live) */
-    __type(key, __u64);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE); /* the collector scans it without a syscall per slot */
+    __uint(max_entries, 1 << 18);      /* resized by the collector (--max-live) */
+    __type(key, __u32);
     __type(value, struct ahp_live);
 } live SEC(".maps");
+
+/* One batch read from the target, per CPU (too big for the BPF stack). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct ahp_batch);
+} batch_scratch SEC(".maps");
 
 /* User stacks at init, walked with frame pointers; resized by the collector. */
 struct {
@@ -130,6 +148,52 @@ static __always_inline void count_event(void)
         g->events++;
 }
 
+static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 tid)
+{
+    __u32 key = (__u32)(id & live_mask);
+    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
+    if (!slot)
+        return;
+    if (slot->id == id && slot->type == AHP_LIVE_DESTROYED) {
+        slot->id = 0; /* its destroy came first, from another thread's batch */
+        return;
+    }
+    if (slot->id != 0 && slot->type != AHP_LIVE_DESTROYED) {
+        struct ahp_global_stats *g = globals();
+        if (g)
+            g->live_untracked++;
+        return;
+    }
+    slot->init_ns = now;
+    slot->type = type;
+    slot->tid = tid;
+    slot->id = id;
+}
+
+static __always_inline void live_remove(__u64 id)
+{
+    __u32 key = (__u32)(id & live_mask);
+    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
+    if (!slot)
+        return;
+    if (slot->id == id) {
+        slot->id = 0;
+    } else if (slot->id == 0) {
+        /* Either the resource predates the attach or its init is still in another thread's
+         * buffer: leave a mark that only that init will match. */
+        slot->type = AHP_LIVE_DESTROYED;
+        slot->id = id;
+    }
+}
+
+static __always_inline void learn_type_name(__s32 type, const void *name)
+{
+    __u32 key = (__u32)type;
+    struct type_name *tn = bpf_map_lookup_elem(&type_names, &key);
+    if (tn && tn->name[0] == '\0')
+        bpf_probe_read_user_str(tn->name, sizeof(tn->name), name);
+}
+
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
@@ -138,19 +202,9 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
     struct ahp_type_stats *s = stats_of(type);
     if (s)
         s->created++;
-    __u32 key = (__u32)type;
-    struct type_name *tn = bpf_map_lookup_elem(&type_names, &key);
-    if (tn && tn->name[0] == '\0')
-        bpf_probe_read_user_str(tn->name, sizeof(tn->name), name);
-    if (track_live) {
-        struct ahp_live v = {
-            .init_ns = now, .type = type, .tid = (__u32)bpf_get_current_pid_tgid()};
-        if (bpf_map_update_elem(&live, &id, &v, BPF_ANY) != 0) {
-            struct ahp_global_stats *g = globals();
-            if (g)
-                g->live_untracked++;
-        }
-    }
+    learn_type_name(type, name);
+    if (track_live)
+        live_insert(id, now, type, (__u32)bpf_get_current_pid_tgid());
     __u16 stack = 0;
     if (capture_stacks) {
         long sid = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK);
@@ -162,7 +216,7 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
                 g->stack_errors++;
         }
     }
-    if (record_events || calibrating)
+    if (record_events || now < calib_end_ns)
         emit(AHP_EV_INIT, now, id, trigger_id, seq, type, stack);
     return 0;
 }
@@ -176,8 +230,8 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
     if (s)
         s->destroyed++;
     if (track_live)
-        bpf_map_delete_elem(&live, &id);
-    if (record_events || calibrating)
+        live_remove(id);
+    if (record_events || now < calib_end_ns)
         emit(AHP_EV_DESTROY, now, id, 0, seq, type, 0);
     return 0;
 }
@@ -191,34 +245,6 @@ int BPF_USDT(ah_resolve, __u64 id, int type)
         s->resolved++;
     if (record_events)
         emit(AHP_EV_RESOLVE, bpf_ktime_get_ns(), id, 0, 0, type, 0);
-    return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(ah_before, __u64 id, int type)
-{
-    __u64 now = bpf_ktime_get_ns();
-    count_event();
-    struct ahp_thread_stack *st = bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(),
-                                                       0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    __u32 depth = 0;
-    if (st) {
-        depth = st->depth;
-        if (depth < AHP_STACK_DEPTH) {
-            struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
-            f->id = id;
-            f->start_ns = now;
-            f->child_ns = 0;
-            f->type = type;
-        } else {
-            struct ahp_global_stats *g = globals();
-            if (g)
-                g->stack_overflow++;
-        }
-        st->depth = depth + 1;
-    }
-    if (record_events)
-        emit(AHP_EV_BEFORE, now, id, 0, 0, type, (__u16)(depth + 1));
     return 0;
 }
 
@@ -251,52 +277,269 @@ static __always_inline __u32 log2_slot(__u64 v)
     return slot < AHP_HIST_SLOTS ? slot : AHP_HIST_SLOTS - 1;
 }
 
-SEC("usdt")
-int BPF_USDT(ah_after, __u64 id, int type)
+/* TSC ticks to ns without overflowing 64 bits: tick_mult < 2^32 and tick_shift <= 32. */
+static __always_inline __u64 ticks_to_ns(__u64 ticks, bool tsc)
 {
-    __u64 now = bpf_ktime_get_ns();
-    count_event();
-    struct ahp_thread_stack *st =
-        bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(), 0, 0);
+    if (!tsc)
+        return ticks;
+    return ((ticks >> 32) * tick_mult << (32 - tick_shift)) +
+           (((ticks & 0xffffffffull) * tick_mult) >> tick_shift);
+}
+
+/* A callback scope opens at START (ns or ticks, the same unit as the end passed to
+ * scope_close). Returns the new depth. */
+static __always_inline __u32 scope_open(struct ahp_thread_stack *st, __u64 id, __s32 type,
+                                        __u64 start)
+{
+    __u32 depth = st->depth;
+    if (depth < AHP_STACK_DEPTH) {
+        struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
+        f->id = id;
+        f->start_ns = start;
+        f->child_ns = 0;
+        f->type = type;
+    } else {
+        struct ahp_global_stats *g = globals();
+        if (g)
+            g->stack_overflow++;
+    }
+    st->depth = depth + 1;
+    return depth + 1;
+}
+
+/* The scope ID closes at END: account its time to TYPE. Returns its exclusive ns; *DEPTH is
+ * the depth it had (0 when its start was never seen). */
+static __always_inline __u64 scope_close(struct ahp_thread_stack *st, __u64 id, __s32 type,
+                                         __u64 end, bool tsc, __u32 *depth_out)
+{
     struct ahp_global_stats *g;
+    *depth_out = 0;
     if (!st || st->depth == 0) {
         /* Attached while this callback was running: its start was never seen. */
         g = globals();
         if (g)
             g->unmatched_after++;
-        if (record_events)
-            emit(AHP_EV_AFTER, now, id, 0, 0, type, 0);
         return 0;
     }
     __u32 depth = st->depth - 1;
     st->depth = depth;
-    __u64 exclusive = 0;
-    if (depth < AHP_STACK_DEPTH) {
-        struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
-        if (f->id == id) {
-            __u64 inclusive = now - f->start_ns;
-            exclusive = inclusive > f->child_ns ? inclusive - f->child_ns : 0;
-            struct ahp_type_stats *s = stats_of(type);
-            if (s) {
-                s->callbacks++;
-                s->callback_ns += inclusive;
-                s->exclusive_ns += exclusive;
-                if (inclusive > s->max_ns)
-                    s->max_ns = inclusive;
-                __u32 slot = log2_slot(inclusive);
-                if (slot < AHP_HIST_SLOTS)
-                    s->hist[slot]++;
-            }
-            /* The mask keeps the verifier certain of the bound; depth > 0 keeps it exact. */
-            if (depth > 0)
-                st->frames[(depth - 1) & (AHP_STACK_DEPTH - 1)].child_ns += inclusive;
-        } else {
-            g = globals();
-            if (g)
-                g->unmatched_after++;
-        }
+    *depth_out = depth + 1;
+    if (depth >= AHP_STACK_DEPTH)
+        return 0;
+    struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
+    if (f->id != id) {
+        g = globals();
+        if (g)
+            g->unmatched_after++;
+        return 0;
     }
+    __u64 inclusive = ticks_to_ns(end > f->start_ns ? end - f->start_ns : 0, tsc);
+    __u64 exclusive = inclusive > f->child_ns ? inclusive - f->child_ns : 0;
+    struct ahp_type_stats *s = stats_of(type);
+    if (s) {
+        s->callbacks++;
+        s->callback_ns += inclusive;
+        s->exclusive_ns += exclusive;
+        if (inclusive > s->max_ns)
+            s->max_ns = inclusive;
+        __u32 slot = log2_slot(inclusive);
+        if (slot < AHP_HIST_SLOTS)
+            s->hist[slot]++;
+    }
+    /* The mask keeps the verifier certain of the bound; depth > 0 keeps it exact. */
+    if (depth > 0)
+        st->frames[(depth - 1) & (AHP_STACK_DEPTH - 1)].child_ns += inclusive;
+    return exclusive;
+}
+
+static __always_inline struct ahp_thread_stack *thread_stack(bool create)
+{
+    return bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(), 0,
+                                create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+SEC("usdt")
+int BPF_USDT(ah_before, __u64 id, int type)
+{
+    __u64 now = bpf_ktime_get_ns();
+    count_event();
+    struct ahp_thread_stack *st = thread_stack(true);
+    __u32 depth = st ? scope_open(st, id, type, now) : 0;
     if (record_events)
-        emit(AHP_EV_AFTER, now, id, exclusive, 0, type, (__u16)(depth + 1));
+        emit(AHP_EV_BEFORE, now, id, 0, 0, type, (__u16)depth);
+    return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(ah_after, __u64 id, int type)
+{
+    __u64 now = bpf_ktime_get_ns();
+    count_event();
+    __u32 depth;
+    __u64 exclusive = scope_close(thread_stack(false), id, type, now, false, &depth);
+    if (record_events)
+        emit(AHP_EV_AFTER, now, id, exclusive, 0, type, (__u16)depth);
+    return 0;
+}
+
+/* ---- The batch probe ---- */
+
+struct batch_walk {
+    struct ahp_batch *b;
+    struct ahp_thread_stack *st;
+    __u64 seq; /* the thread's registry seq after the record being walked */
+    __u32 tid;
+    bool tsc;
+    bool counts_only; /* a batch the ring buffer had no room for: keep the counters exact */
+};
+
+static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
+{
+    const struct ahp_batch_header *h = &w->b->hdr;
+    if (ticks <= h->anchor_ticks)
+        return h->anchor_ns - ticks_to_ns(h->anchor_ticks - ticks, w->tsc);
+    return h->anchor_ns + ticks_to_ns(ticks - h->anchor_ticks, w->tsc);
+}
+
+static long walk_record(__u32 i, void *data)
+{
+    struct batch_walk *w = data;
+    struct ahp_batch_record *r = &w->b->rec[i & (AHP_BATCH_RECORDS - 1)];
+    __s32 type = r->type;
+    struct ahp_type_stats *s;
+    __u32 depth;
+    __u64 now;
+
+    switch (r->kind) {
+    case AHP_EV_INIT:
+        w->seq += 2;
+        s = stats_of(type);
+        if (s)
+            s->created++;
+        if (w->counts_only)
+            break;
+        now = batch_ns(w, r->ticks);
+        if (track_live)
+            live_insert(r->id, now, type, w->tid);
+        if (now < calib_end_ns)
+            emit(AHP_EV_INIT, now, r->id, r->arg, w->seq, type, 0);
+        break;
+    case AHP_EV_DESTROY:
+        w->seq += 2;
+        s = stats_of(type);
+        if (s)
+            s->destroyed++;
+        if (w->counts_only)
+            break;
+        if (track_live)
+            live_remove(r->id);
+        now = batch_ns(w, r->ticks);
+        if (now < calib_end_ns)
+            emit(AHP_EV_DESTROY, now, r->id, 0, w->seq, type, 0);
+        break;
+    case AHP_EV_RESOLVE:
+        s = stats_of(type);
+        if (s)
+            s->resolved++;
+        break;
+    case AHP_EV_BEFORE:
+        if (w->st)
+            scope_open(w->st, r->id, type, r->ticks);
+        break;
+    case AHP_EV_AFTER:
+        if (w->counts_only) {
+            /* Its start may be in a batch the collector got: count it, time unknown. */
+            s = stats_of(type);
+            if (s)
+                s->callbacks++;
+            break;
+        }
+        scope_close(w->st, r->id, type, r->ticks, w->tsc, &depth);
+        break;
+    }
+    return 0;
+}
+
+/* Type names, read from libah once each: the first batch that says a type exists. */
+__u32 types_known = 0;
+
+struct name_walk {
+    __u64 names;
+};
+
+static long learn_name(__u32 i, void *data)
+{
+    struct name_walk *nw = data;
+    __u32 type = i;
+    if (type >= AHP_TYPE_MAX)
+        return 1;
+    learn_type_name((__s32)type, (const void *)(nw->names + (__u64)type * AHP_NAME_SIZE));
+    return 0;
+}
+
+static __always_inline void learn_type_names(const struct ahp_batch_header *h)
+{
+    __u32 known = types_known, count = h->type_count;
+    if (count <= known || h->names == 0)
+        return;
+    if (count > AHP_TYPE_MAX)
+        count = AHP_TYPE_MAX;
+    struct name_walk nw = {.names = h->names};
+    bpf_loop(count, learn_name, &nw, 0); /* names already known are kept as they are */
+    types_known = count;
+}
+
+static __always_inline void walk_batch(struct ahp_batch *b, bool counts_only)
+{
+    __u32 n = b->hdr.count;
+    if (n > AHP_BATCH_RECORDS)
+        n = AHP_BATCH_RECORDS;
+    struct batch_walk w = {
+        .b = b,
+        .st = counts_only ? NULL : thread_stack(true),
+        .seq = b->hdr.seq,
+        .tid = (__u32)bpf_get_current_pid_tgid(),
+        .tsc = b->hdr.clock == AHP_CLOCK_TSC,
+        .counts_only = counts_only,
+    };
+    bpf_loop(n, walk_record, &w, 0);
+}
+
+SEC("usdt")
+int BPF_USDT(ah_batch, void *addr, __u32 count)
+{
+    struct ahp_global_stats *g = globals();
+    if (!g)
+        return 0;
+    g->batches++;
+    g->events += count <= AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
+    if (record_events) {
+        /* One reserve and one bulk copy per batch; the collector decodes it. */
+        struct ahp_ring_batch *m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
+        if (m) {
+            m->pid = bpf_get_current_pid_tgid() >> 32;
+            m->pad = 0;
+            if (bpf_probe_read_user(&m->batch, sizeof(m->batch), addr) != 0) {
+                g->batch_errors++;
+                bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
+                return 0;
+            }
+            learn_type_names(&m->batch.hdr);
+            __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+            bpf_ringbuf_submit(m, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+            return 0;
+        }
+        g->lost_events += count <= AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
+    }
+    __u32 zero = 0;
+    struct ahp_batch *b = bpf_map_lookup_elem(&batch_scratch, &zero);
+    if (!b)
+        return 0;
+    if (bpf_probe_read_user(b, sizeof(*b), addr) != 0) {
+        g->batch_errors++;
+        return 0;
+    }
+    learn_type_names(&b->hdr);
+    walk_batch(b, record_events);
     return 0;
 }

@@ -47,6 +47,61 @@ struct ahp_event {
     __u32 pid;        /* process id (tgid) */
 };
 
+/*
+ * The batch path (docs/probes.md, "The batch probe"). While a tracer holds the ah:batch
+ * semaphore, libah appends one fixed-size record per event to a buffer of the calling thread
+ * and fires ah:batch(batch, count) once per buffer: when it is full, when the thread returns
+ * to its top level holding records older than AHP_BATCH_BOUND_NS, at ah_flush(), at thread
+ * exit and at process exit. libah writes these structures; the BPF programs read them with
+ * one bulk copy.
+ */
+#define AHP_BATCH_RECORDS 64 /* a power of two */
+#define AHP_BATCH_BOUND_NS 1000000ull
+
+/* How a batch's ticks relate to CLOCK_MONOTONIC. */
+enum ahp_batch_clock {
+    AHP_CLOCK_MONOTONIC = 1, /* ticks are CLOCK_MONOTONIC ns */
+    AHP_CLOCK_TSC = 2,       /* ticks are the x86 TSC, the clocksource of CLOCK_MONOTONIC */
+};
+
+struct ahp_batch_record {
+    __u64 ticks; /* when the event happened, in the header's clock */
+    __u64 id;
+    __u64 arg; /* INIT: trigger id; else 0 */
+    __s32 type;
+    __u8 kind; /* enum ahp_kind */
+    __u8 pad[3];
+};
+
+struct ahp_batch_header {
+    __u64 anchor_ticks; /* the clock read just before anchor_ns: converts ticks to ns */
+    __u64 anchor_ns;    /* CLOCK_MONOTONIC at the flush */
+    __u64 seq;          /* the thread's registry seq before its first record; every INIT
+                         * and DESTROY record adds 2 (what the per-event probes pass) */
+    __u64 names;        /* address of libah's type names, char[AHP_TYPE_MAX][AHP_NAME_SIZE] */
+    __u64 gen;          /* batches this thread flushed before this one: a gap is a lost batch */
+    __u32 count;        /* records in use */
+    __u32 tid;          /* kernel tid of the thread the records belong to */
+    __u32 type_count;   /* types registered when the batch was flushed */
+    __u16 clock;        /* enum ahp_batch_clock */
+    __u16 version;      /* AHP_BATCH_VERSION */
+};
+
+#define AHP_BATCH_VERSION 1
+
+struct ahp_batch {
+    struct ahp_batch_header hdr;
+    struct ahp_batch_record rec[AHP_BATCH_RECORDS];
+};
+
+/* A batch as `ahprof record` streams it through the ring buffer, one reserve per batch; its
+ * size tells it from a struct ahp_event record. */
+struct ahp_ring_batch {
+    __u32 pid;
+    __u32 pad;
+    struct ahp_batch batch;
+};
+
 /* Per-type counters, one copy per CPU; userspace sums them. */
 struct ahp_type_stats {
     __u64 created;
@@ -67,14 +122,22 @@ struct ahp_global_stats {
     __u64 unmatched_after; /* after with no before seen (e.g. attached mid-callback) */
     __u64 live_untracked;  /* inits not tracked in the live map because it was full */
     __u64 stack_errors;    /* --stacks: user stacks that could not be captured */
+    __u64 batches;         /* ah:batch probe hits */
+    __u64 batch_errors;    /* batches that could not be read from the target */
 };
 
-/* Value of the live-resource map: what top needs for the oldest active age. */
+/* A slot of the live-resource table, indexed by id modulo its size: what top needs for the
+ * oldest active age. A direct-mapped array, not a hash: an update costs a few stores instead
+ * of an allocation, which the batch path cannot afford per event. */
 struct ahp_live {
-    __u64 init_ns;
-    __s32 type;
+    __u64 id;      /* 0: free */
+    __u64 init_ns; /* CLOCK_MONOTONIC */
+    __s32 type;    /* AHP_LIVE_DESTROYED: destroyed before its init was seen (the two came
+                    * from different threads' batches); free for any other id */
     __u32 tid;
 };
+
+#define AHP_LIVE_DESTROYED (-1)
 
 /* Per-thread execution stack kept in BPF. */
 struct ahp_frame {

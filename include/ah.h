@@ -188,6 +188,21 @@ ah_resource_t *ah_execution_resource(void);
 unsigned ah_execution_depth(void);
 
 /* ---------------------------------------------------------------------------------------
+ * Tracing
+ *
+ * While ahprof (or any tracer of the ah:batch probe) is attached, each thread buffers its
+ * events and hands them over in batches: when its buffer is full, when it returns to its top
+ * level holding events older than 1 ms, when it exits, and when the process exits. A thread
+ * that is about to block (epoll_wait, a condition variable) should call ah_flush() first, so
+ * that what it did last reaches the tracer now rather than when it wakes up. Untraced, this
+ * costs one predictable branch. See docs/probes.md, "The batch probe".
+ */
+
+/* Hand the calling thread's buffered events to the tracer. Returns how many were handed
+ * over (0 when untraced or when none were held). Never blocks. */
+int ah_flush(void);
+
+/* ---------------------------------------------------------------------------------------
  * In-process hooks (Node: async_hooks.createHook)
  *
  * Callbacks run synchronously on the thread that raises the event, in the order the hooks

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -35,22 +36,79 @@ static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event 
     return ev->ts_ns < c->snapshot.taken_ns;
 }
 
+/* Flag (and discount) an init or destroy that the attach snapshot counted already. */
+static void classify(struct ahp_collector *c, struct ahp_event *ev)
+{
+    if (c->have_snapshot && (ev->kind == AHP_EV_INIT || ev->kind == AHP_EV_DESTROY) &&
+        counted_in_snapshot(c, ev)) {
+        ev->flags |= AHP_F_IN_SNAPSHOT;
+        if (ev->type >= 0 && ev->type < AHP_TYPE_MAX)
+            c->snapshot_adjust[ev->type] -= ev->kind == AHP_EV_INIT ? 1 : -1;
+    }
+}
+
+static int on_decoded(const struct ahp_event *decoded, void *ctx)
+{
+    struct ahp_collector *c = ctx;
+    struct ahp_event ev = *decoded;
+    classify(c, &ev);
+    if (c->on_event == NULL)
+        return 0;
+    return ahp_merge_push(&c->merge, &ev);
+}
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
     struct ahp_collector *c = ctx;
+    if (size >= sizeof(struct ahp_ring_batch)) {
+        static struct ahp_ring_batch m;
+        memcpy(&m, data, sizeof(m));
+        int rc = ahp_decode_batch(&c->decoder, &m, on_decoded, c);
+        if (rc < 0)
+            c->deliver_error = rc;
+        return 0;
+    }
     if (size < sizeof(struct ahp_event))
         return 0;
     struct ahp_event ev;
     memcpy(&ev, data, sizeof(ev));
-    if (c->have_snapshot && (ev.kind == AHP_EV_INIT || ev.kind == AHP_EV_DESTROY) &&
-        counted_in_snapshot(c, &ev)) {
-        ev.flags |= AHP_F_IN_SNAPSHOT;
-        if (ev.type >= 0 && ev.type < AHP_TYPE_MAX)
-            c->snapshot_adjust[ev.type] -= ev.kind == AHP_EV_INIT ? 1 : -1;
-    }
-    if (!c->on_event)
+    classify(c, &ev);
+    if (!c->on_event || !c->skel->rodata->record_events)
         return 0;
     return c->on_event(&ev, c->ctx);
+}
+
+static int deliver(void *ctx, const struct ahp_event *ev)
+{
+    struct ahp_collector *c = ctx;
+    return c->on_event(ev, c->ctx);
+}
+
+static int deliver_fn(const struct ahp_event *ev, void *ctx)
+{
+    return deliver(ctx, ev);
+}
+
+/* Pass on the merged events older than HORIZON. */
+static int release(struct ahp_collector *c, uint64_t horizon)
+{
+    if (c->deliver_error)
+        return c->deliver_error;
+    if (c->merge.held == 0)
+        return 0;
+    return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
+}
+
+static int map_live_table(struct ahp_collector *c)
+{
+    struct bpf_map *map = c->skel->maps.live;
+    size_t bytes = (size_t)bpf_map__max_entries(map) * sizeof(struct ahp_live);
+    void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    c->live_table = p;
+    c->live_slots = bpf_map__max_entries(map);
+    return 0;
 }
 
 int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
@@ -73,13 +131,22 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel->rodata->track_live = opts->track_live;
     c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
     c->skel->rodata->capture_stacks = opts->capture_stacks;
+    c->per_event = opts->per_event;
+    /* The batch path's timestamps are TSC ticks; the BPF side converts callback times. */
+    ahp_tick_rate_measure(&c->decoder.rate, 20000000);
+    c->skel->rodata->tick_mult = c->decoder.rate.mult;
+    c->skel->rodata->tick_shift = c->decoder.rate.shift;
+    uint32_t live_slots = 1024;
+    while (live_slots < opts->max_live && live_slots < (1u << 26))
+        live_slots *= 2;
+    c->skel->rodata->live_mask = live_slots - 1;
     int rc = bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
     if (rc == 0)
         rc = bpf_map__set_max_entries(c->skel->maps.user_stacks,
                                       opts->capture_stacks && opts->max_stacks ? opts->max_stacks
                                                                                : 1);
-    if (rc == 0 && opts->max_live)
-        rc = bpf_map__set_max_entries(c->skel->maps.live, opts->max_live);
+    if (rc == 0)
+        rc = bpf_map__set_max_entries(c->skel->maps.live, opts->track_live ? live_slots : 1);
     if (rc < 0) {
         *what = "size the BPF maps";
         return rc;
@@ -88,16 +155,25 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     rc = ahprof_bpf__load(c->skel);
     if (rc < 0)
         return rc;
-    c->skel->bss->calibrating = !t->launched;
+    if (opts->track_live && (rc = map_live_table(c)) < 0) {
+        *what = "map the live-resource table";
+        return rc;
+    }
+    /* Until the snapshot is read, every init and destroy is also streamed for it. */
+    c->skel->bss->calib_end_ns = t->launched ? 0 : UINT64_MAX;
 
     struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_before,
                                     c->skel->progs.ah_after, c->skel->progs.ah_destroy,
                                     c->skel->progs.ah_resolve};
-    for (int i = 0; i < 5; i++) {
-        c->links[i] =
-            bpf_program__attach_usdt(progs[i], t->pid, t->lib_path, "ah", probe_names[i], NULL);
+    for (int i = 0; i < (opts->per_event ? 5 : 1); i++) {
+        c->links[i] = opts->per_event ? bpf_program__attach_usdt(progs[i], t->pid, t->lib_path,
+                                                                 "ah", probe_names[i], NULL)
+                                      : bpf_program__attach_usdt(c->skel->progs.ah_batch, t->pid,
+                                                                 t->lib_path, "ah", "batch", NULL);
         if (c->links[i] == NULL) {
-            *what = "attach to the ah probes";
+            *what = opts->per_event || errno != ENOENT
+                        ? "attach to the ah probes"
+                        : "attach to the ah:batch probe (libah older than 0.2? try --per-event)";
             return errno ? -errno : -EINVAL;
         }
     }
@@ -110,11 +186,12 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     if (!t->launched) {
         *what = "read libah's registry in the target";
         rc = ahp_target_snapshot(t, &c->snapshot);
-        __atomic_store_n(&c->skel->bss->calibrating, false, __ATOMIC_RELEASE);
+        /* Events after this instant change the counts after the snapshot was read. */
+        __atomic_store_n(&c->skel->bss->calib_end_ns, ahp_now_ns(), __ATOMIC_RELEASE);
         if (rc < 0)
             return rc;
         c->have_snapshot = true;
-        rc = ahp_collector_drain(c);
+        rc = ring_buffer__consume(c->rb);
         if (rc < 0)
             return rc;
     }
@@ -124,12 +201,26 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
 
 int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
 {
-    return ring_buffer__poll(c->rb, timeout_ms);
+    int n = ring_buffer__poll(c->rb, timeout_ms);
+    if (n < 0)
+        return n;
+    uint64_t now = ahp_now_ns();
+    int rc = release(c, now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0);
+    return rc < 0 ? rc : n;
 }
 
 int ahp_collector_drain(struct ahp_collector *c)
 {
-    return ring_buffer__consume(c->rb);
+    int n = ring_buffer__consume(c->rb);
+    if (n < 0)
+        return n;
+    int rc = release(c, UINT64_MAX);
+    return rc < 0 ? rc : n;
+}
+
+uint64_t ahp_collector_late_events(const struct ahp_collector *c)
+{
+    return c->merge.late;
 }
 
 int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[AHP_TYPE_MAX])
@@ -156,6 +247,19 @@ int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[
             for (int i = 0; i < AHP_HIST_SLOTS; i++)
                 o->hist[i] += s->hist[i];
         }
+        /* record on the batch path: what was decoded in userspace (the BPF side counted only
+         * the batches the ring buffer had no room for). */
+        const struct ahp_type_stats *d = &c->decoder.stats[key];
+        o->created += d->created;
+        o->destroyed += d->destroyed;
+        o->resolved += d->resolved;
+        o->callbacks += d->callbacks;
+        o->callback_ns += d->callback_ns;
+        o->exclusive_ns += d->exclusive_ns;
+        if (d->max_ns > o->max_ns)
+            o->max_ns = d->max_ns;
+        for (int i = 0; i < AHP_HIST_SLOTS; i++)
+            o->hist[i] += d->hist[i];
     }
     free(percpu);
     return 0;
@@ -176,7 +280,11 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
         out->unmatched_after += percpu[cpu].unmatched_after;
         out->live_untracked += percpu[cpu].live_untracked;
         out->stack_errors += percpu[cpu].stack_errors;
+        out->batches += percpu[cpu].batches;
+        out->batch_errors += percpu[cpu].batch_errors;
     }
+    out->stack_overflow += c->decoder.stack_overflow;
+    out->unmatched_after += c->decoder.unmatched_after;
     free(percpu);
     return rc < 0 ? -errno : 0;
 }
@@ -194,33 +302,23 @@ void ahp_collector_active(struct ahp_collector *c, const struct ahp_type_stats *
 int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE_MAX],
                             uint64_t tracked[AHP_TYPE_MAX])
 {
-    enum { BATCH = 4096 };
-    static __u64 keys[BATCH];
-    static struct ahp_live values[BATCH];
-    int fd = bpf_map__fd(c->skel->maps.live);
     memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
     for (int i = 0; i < AHP_TYPE_MAX; i++)
         oldest_ns[i] = UINT64_MAX;
-    __u64 in_batch = 0, out_batch = 0;
-    bool first = true;
-    for (;;) {
-        __u32 count = BATCH;
-        int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, values,
-                                      &count, NULL);
-        int err = rc < 0 ? errno : 0;
-        for (__u32 i = 0; i < count; i++) {
-            int type = values[i].type;
-            if (type < 0 || type >= AHP_TYPE_MAX)
-                continue;
-            tracked[type]++;
-            if (values[i].init_ns < oldest_ns[type])
-                oldest_ns[type] = values[i].init_ns;
-        }
-        if (rc < 0)
-            return err == ENOENT ? 0 : -err;
-        in_batch = out_batch;
-        first = false;
+    if (c->live_table == NULL)
+        return -ENODATA;
+    /* Slots change under the scan; a torn slot can at worst misplace one age by a moment. */
+    for (size_t i = 0; i < c->live_slots; i++) {
+        const volatile struct ahp_live *slot = &c->live_table[i];
+        uint64_t id = slot->id, init_ns = slot->init_ns;
+        int32_t type = slot->type;
+        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
+            continue;
+        tracked[type]++;
+        if (init_ns < oldest_ns[type])
+            oldest_ns[type] = init_ns;
     }
+    return 0;
 }
 
 const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
@@ -266,6 +364,10 @@ int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
 
 void ahp_collector_stop(struct ahp_collector *c)
 {
+    if (c->live_table)
+        munmap(c->live_table, c->live_slots * sizeof(struct ahp_live));
+    ahp_decoder_free(&c->decoder);
+    ahp_merge_free(&c->merge);
     for (int i = 0; i < 5; i++)
         bpf_link__destroy(c->links[i]);
     ring_buffer__free(c->rb);

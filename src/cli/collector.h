@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "ahprof.h"
+#include "decode.h"
+#include "merge.h"
 #include "target.h"
 
 struct ahp_collector_opts {
@@ -20,7 +22,11 @@ struct ahp_collector_opts {
     uint64_t wakeup_bytes;  /* ring-buffer data that wakes the reader */
     bool capture_stacks;    /* user stack of every init (record --stacks) */
     uint32_t max_stacks;    /* entries of the stack map */
+    bool per_event;         /* attach the per-event probes instead of ah:batch */
 };
+
+/* How long events of the batch path wait to be put in time order (merge.h). */
+#define AHP_REORDER_NS 100000000ull
 
 /* Called for every event read from the ring buffer, flagged AHP_F_IN_SNAPSHOT when the
  * attach snapshot already counted it. */
@@ -31,6 +37,12 @@ struct ahp_collector {
     struct ring_buffer *rb;
     struct bpf_link *links[5];
     int ncpus;
+    bool per_event;
+    struct ahp_decoder decoder; /* record on the batch path: batches to events */
+    struct ahp_merge merge;     /* ... put in time order */
+    int deliver_error;
+    struct ahp_live *live_table; /* the live map, mapped read-only */
+    size_t live_slots;
     ahp_event_fn on_event;
     void *ctx;
     struct ahp_snapshot snapshot; /* at attach; all zero for a launched target */
@@ -51,8 +63,12 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
  * of events or a negative errno. */
 int ahp_collector_poll(struct ahp_collector *c, int timeout_ms);
 
-/* Hand over whatever is in the ring buffer without waiting. */
+/* Hand over whatever is in the ring buffer without waiting, and every event still waiting to
+ * be put in time order: what comes after is late (the end of a session). */
 int ahp_collector_drain(struct ahp_collector *c);
+
+/* Events passed on out of time order (arrived later than the reorder window). */
+uint64_t ahp_collector_late_events(const struct ahp_collector *c);
 
 /* Sums over CPUs. */
 int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[AHP_TYPE_MAX]);

@@ -28,7 +28,10 @@ static const char top_usage[] =
     "  -C, --noclear       do not clear the screen between intervals\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
-    "      --max-live N    live resources tracked for ages (default 262144)\n"
+    "      --max-live N    slots of the table of live resources kept for ages\n"
+    "                      (default 262144, rounded up to a power of two)\n"
+    "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
+    "                      the batch probe: ~50x the cost per event, for comparison\n"
     "  -h, --help          this help\n"
     "\n"
     "Columns: ACTIVE resources alive now (including those created before ahprof\n"
@@ -232,20 +235,18 @@ static void print_interval(struct top_state *st, bool final)
 
 int ahprof_cmd_top(int argc, char **argv)
 {
-    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
-                                              {"noclear", no_argument, NULL, 'C'},
-                                              {"json", no_argument, NULL, 'j'},
-                                              {"top", required_argument, NULL, 'n'},
-                                              {"max-live", required_argument, NULL, 'L'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"noclear", no_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 'n'},
+        {"max-live", required_argument, NULL, 'L'}, {"per-event", no_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     static struct top_state st;
     memset(&st, 0, sizeof(st));
     st.max_rows = 30;
     pid_t pid = 0;
     long max_live = 1 << 18;
     const char *pid_arg = NULL;
-    bool noclear = false;
+    bool noclear = false, per_event = false;
     int opt;
     optind = 1;
     char **cmd = ahp_split_command(argc, argv, &argc);
@@ -270,6 +271,9 @@ int ahprof_cmd_top(int argc, char **argv)
         case 'L':
             if (ahp_parse_long(optarg, 1024, 1L << 26, &max_live) < 0)
                 return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --max-live '%s'", optarg);
+            break;
+        case 'E':
+            per_event = true;
             break;
         case 'h':
             fputs(top_usage, stdout);
@@ -308,6 +312,7 @@ int ahprof_cmd_top(int argc, char **argv)
         .ringbuf_bytes = 1 << 20,
         .max_live = (uint32_t)max_live,
         .wakeup_bytes = 64 * 1024,
+        .per_event = per_event,
     };
     ahp_install_signal_handlers();
     st.session.json = st.json;

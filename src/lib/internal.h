@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ah.h"
+#include "ahprof.h" /* the batch records ahprof's BPF programs read */
 #include "registry.h"
 
 #define AH_EXPORT __attribute__((visibility("default")))
@@ -62,6 +63,8 @@ struct ah_thread {
     uint32_t emitting_n;
     void *context; /* current context frame (context storage), NULL when none */
     struct ah_frame inline_stack[AH_INLINE_STACK];
+    /* Events not yet handed to the ah:batch probe (batch.c); hdr.count is 0 when none. */
+    struct ahp_batch batch;
 };
 
 extern __thread struct ah_thread *ah__self __attribute__((tls_model("initial-exec")));
@@ -94,6 +97,43 @@ static inline uint64_t ah__count_live(struct ah_thread *t, int type, int delta)
     atomic_signal_fence(memory_order_seq_cst);
     AH_STORE(&t->registry.seq, seq + 2);
     return seq + 2;
+}
+
+/* The batch path (batch.c): records are appended only while a tracer holds the ah:batch
+ * semaphore. */
+extern int ah__batch_clock;            /* enum ahp_batch_clock, 0 until the first batch */
+extern uint64_t ah__batch_bound_ticks; /* AHP_BATCH_BOUND_NS in ticks */
+void ah__batch_open(struct ah_thread *t);
+void ah__batch_flush(struct ah_thread *t);
+uint64_t ah__clock_ns(void);
+
+static inline uint64_t ah__ticks(void)
+{
+#if defined(__x86_64__)
+    if (AH_LIKELY(ah__batch_clock == AHP_CLOCK_TSC))
+        return __builtin_ia32_rdtsc();
+#endif
+    return ah__clock_ns();
+}
+
+/* Append one event to the thread's batch; returns its ticks. */
+static inline uint64_t ah__batch_add(struct ah_thread *t, uint8_t kind, ah_id_t id, uint64_t arg,
+                                     int type)
+{
+    uint32_t n = t->batch.hdr.count;
+    if (n == 0)
+        ah__batch_open(t);
+    struct ahp_batch_record *rec = &t->batch.rec[n & (AHP_BATCH_RECORDS - 1)];
+    uint64_t ticks = ah__ticks();
+    rec->ticks = ticks;
+    rec->id = id;
+    rec->arg = arg;
+    rec->type = type;
+    rec->kind = kind;
+    t->batch.hdr.count = n + 1;
+    if (AH_UNLIKELY(n + 1 == AHP_BATCH_RECORDS))
+        ah__batch_flush(t);
+    return ticks;
 }
 
 /* Types */

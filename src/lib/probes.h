@@ -26,7 +26,10 @@ AH_DECLARE_SEMAPHORE(before);
 AH_DECLARE_SEMAPHORE(after);
 AH_DECLARE_SEMAPHORE(destroy);
 AH_DECLARE_SEMAPHORE(resolve);
+AH_DECLARE_SEMAPHORE(batch);
 
 #define AH_PROBE_ENABLED(name) __builtin_expect(AH_SEMAPHORE(name) != 0, 0)
+/* The batch path: records are appended while a tracer holds ah:batch (batch.c). */
+#define AH_BATCHING() AH_PROBE_ENABLED(batch)
 
 #endif

@@ -37,6 +37,8 @@ AH_EXPORT int ah_init(ah_resource_t *r, int type, ah_id_t trigger_id)
      * the registry knows the probe has fired (docs/probes.md, "attaching mid-run"). */
     if (AH_PROBE_ENABLED(init))
         DTRACE_PROBE5(ah, init, id, r->trigger_id, type, ah__type_names[type], t->registry.seq + 2);
+    if (AH_BATCHING())
+        ah__batch_add(t, AHP_EV_INIT, id, r->trigger_id, type);
     atomic_signal_fence(memory_order_seq_cst);
     ah__count_live(t, type, +1);
 
@@ -74,6 +76,8 @@ AH_EXPORT int ah_before(ah_resource_t *r)
 
     if (AH_PROBE_ENABLED(before))
         DTRACE_PROBE2(ah, before, f->id, r->type);
+    if (AH_BATCHING())
+        ah__batch_add(t, AHP_EV_BEFORE, f->id, 0, r->type);
     if (AH_HOOKS_ON())
         ah__hooks_emit(t, AH_EV_BEFORE, r, f->id);
     return 0;
@@ -97,6 +101,13 @@ AH_EXPORT int ah_after(ah_resource_t *r)
     ah_id_t id = f->id;
     if (AH_PROBE_ENABLED(after))
         DTRACE_PROBE2(ah, after, id, r->type);
+    if (AH_BATCHING()) {
+        uint64_t now = ah__batch_add(t, AHP_EV_AFTER, id, 0, r->type);
+        /* Back at the top level: hand over records held longer than the bound. */
+        if (t->depth == 1 && t->batch.hdr.count != 0 &&
+            now - t->batch.rec[0].ticks > AH_LOAD(&ah__batch_bound_ticks))
+            ah__batch_flush(t);
+    }
     if (AH_HOOKS_ON())
         ah__hooks_emit(t, AH_EV_AFTER, r, id);
     void *context = t->context;
@@ -122,6 +133,8 @@ AH_EXPORT int ah_destroy(ah_resource_t *r)
     int type = r->type;
     if (AH_PROBE_ENABLED(destroy))
         DTRACE_PROBE3(ah, destroy, id, type, t->registry.seq + 2);
+    if (AH_BATCHING())
+        ah__batch_add(t, AHP_EV_DESTROY, id, 0, type);
     atomic_signal_fence(memory_order_seq_cst);
     ah__count_live(t, type, -1);
     if (AH_HOOKS_ON())
@@ -150,6 +163,8 @@ AH_EXPORT int ah_resolve(ah_resource_t *r)
         return -ENOMEM;
     if (AH_PROBE_ENABLED(resolve))
         DTRACE_PROBE2(ah, resolve, r->id, r->type);
+    if (AH_BATCHING())
+        ah__batch_add(t, AHP_EV_RESOLVE, r->id, 0, r->type);
     if (AH_HOOKS_ON())
         ah__hooks_emit(t, AH_EV_RESOLVE, r, r->id);
     return 0;

@@ -53,6 +53,9 @@ static void registry_unlink(struct ah_registry_thread *block)
 static void thread_exit(void *arg)
 {
     struct ah_thread *t = arg;
+    /* Before the counts move to the retired block: a tracer reading the registry must find
+     * the events of this thread either in its block or already handed over. */
+    ah__batch_flush(t);
     pthread_mutex_lock(&registry_lock);
     registry_unlink(&t->registry);
     uint64_t seq = retired.seq;

@@ -1,0 +1,212 @@
+/* decode.c - batches to events, keeping per-thread execution stacks like the BPF side does. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "decode.h"
+
+struct ahp_decode_thread {
+    uint32_t tid; /* 0: free slot */
+    uint32_t depth;
+    uint64_t next_gen; /* gen of the batch expected next */
+    bool seen;
+    bool after_gap; /* a batch was lost: scopes opened in it close unseen */
+    struct ahp_frame frames[AHP_STACK_DEPTH];
+};
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#if defined(__x86_64__)
+/* One reading of both clocks: the ticks around the ns reading, taken where they are closest. */
+static void read_clocks(uint64_t *ticks, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        uint64_t a = __builtin_ia32_rdtsc();
+        uint64_t n = monotonic_ns();
+        uint64_t b = __builtin_ia32_rdtsc();
+        if (b - a < best) {
+            best = b - a;
+            *ticks = a + (b - a) / 2;
+            *ns = n;
+        }
+    }
+}
+#endif
+
+void ahp_tick_rate_measure(struct ahp_tick_rate *rate, uint64_t span_ns)
+{
+    rate->ns_per_tick = 1.0;
+    rate->mult = 1;
+    rate->shift = 0;
+#if defined(__x86_64__)
+    uint64_t t0, n0, t1, n1;
+    read_clocks(&t0, &n0);
+    while (monotonic_ns() - n0 < span_ns)
+        ;
+    read_clocks(&t1, &n1);
+    if (t1 <= t0 || n1 <= n0)
+        return;
+    rate->ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
+    /* The largest shift that keeps mult below 2^32 keeps the most precision. */
+    uint32_t shift = 32;
+    while (shift > 0 && rate->ns_per_tick * (double)(1ull << shift) >= 4294967296.0)
+        shift--;
+    rate->shift = shift;
+    rate->mult = (uint64_t)(rate->ns_per_tick * (double)(1ull << shift) + 0.5);
+#endif
+}
+
+static struct ahp_decode_thread *thread_of(struct ahp_decoder *d, uint32_t tid)
+{
+    if (d->nthreads * 2 >= d->cap) {
+        uint32_t cap = d->cap ? d->cap * 2 : 64;
+        struct ahp_decode_thread *grown = calloc(cap, sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < d->cap; i++) {
+            if (d->threads[i].tid == 0)
+                continue;
+            uint32_t j = (d->threads[i].tid * 2654435761u) & (cap - 1);
+            while (grown[j].tid != 0)
+                j = (j + 1) & (cap - 1);
+            grown[j] = d->threads[i];
+        }
+        free(d->threads);
+        d->threads = grown;
+        d->cap = cap;
+    }
+    uint32_t j = (tid * 2654435761u) & (d->cap - 1);
+    while (d->threads[j].tid != 0 && d->threads[j].tid != tid)
+        j = (j + 1) & (d->cap - 1);
+    if (d->threads[j].tid == 0) {
+        d->threads[j].tid = tid;
+        d->nthreads++;
+    }
+    return &d->threads[j];
+}
+
+static uint64_t to_ns(const struct ahp_decoder *d, const struct ahp_batch_header *h, uint64_t ticks)
+{
+    double scale = h->clock == AHP_CLOCK_TSC ? d->rate.ns_per_tick : 1.0;
+    if (ticks <= h->anchor_ticks)
+        return h->anchor_ns - (uint64_t)((double)(h->anchor_ticks - ticks) * scale + 0.5);
+    return h->anchor_ns + (uint64_t)((double)(ticks - h->anchor_ticks) * scale + 0.5);
+}
+
+static void account(struct ahp_decoder *d, int32_t type, uint64_t inclusive, uint64_t exclusive)
+{
+    if (type < 0 || type >= AHP_TYPE_MAX)
+        return;
+    struct ahp_type_stats *s = &d->stats[type];
+    s->callbacks++;
+    s->callback_ns += inclusive;
+    s->exclusive_ns += exclusive;
+    if (inclusive > s->max_ns)
+        s->max_ns = inclusive;
+    int slot = 0;
+    while (slot < AHP_HIST_SLOTS - 1 && (inclusive >> (slot + 1)) != 0)
+        slot++;
+    s->hist[slot]++;
+}
+
+static void count(struct ahp_decoder *d, int32_t type, uint8_t kind)
+{
+    if (type < 0 || type >= AHP_TYPE_MAX)
+        return;
+    if (kind == AHP_EV_INIT)
+        d->stats[type].created++;
+    else if (kind == AHP_EV_DESTROY)
+        d->stats[type].destroyed++;
+    else if (kind == AHP_EV_RESOLVE)
+        d->stats[type].resolved++;
+}
+
+int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_decoded_fn fn,
+                     void *ctx)
+{
+    const struct ahp_batch_header *h = &m->batch.hdr;
+    struct ahp_decode_thread *th = thread_of(d, h->tid);
+    if (th == NULL)
+        return -ENOMEM;
+    uint32_t n = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+    uint64_t seq = h->seq;
+    if (th->seen && h->gen != th->next_gen) {
+        /* The ring buffer had no room for a batch of this thread (counted by the BPF side):
+         * the scopes open now may have closed in it. */
+        th->depth = 0;
+        th->after_gap = true;
+    }
+    th->seen = true;
+    th->next_gen = h->gen + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct ahp_batch_record *r = &m->batch.rec[i];
+        struct ahp_event ev = {
+            .ts_ns = to_ns(d, h, r->ticks),
+            .id = r->id,
+            .tid = h->tid,
+            .pid = m->pid,
+            .type = r->type,
+            .kind = r->kind,
+        };
+        switch (r->kind) {
+        case AHP_EV_INIT:
+            ev.trigger_id = r->arg;
+            /* fall through */
+        case AHP_EV_DESTROY:
+            seq += 2;
+            ev.seq = seq;
+            break;
+        case AHP_EV_BEFORE:
+            if (th->depth < AHP_STACK_DEPTH)
+                th->frames[th->depth] =
+                    (struct ahp_frame){.id = r->id, .start_ns = ev.ts_ns, .type = r->type};
+            else
+                d->stack_overflow++;
+            ev.depth = (uint16_t)++th->depth;
+            break;
+        case AHP_EV_AFTER:
+            if (th->depth == 0) {
+                if (th->after_gap)
+                    account(d, r->type, 0, 0); /* opened in a lost batch: count, untimed */
+                else
+                    d->unmatched_after++; /* attached while it ran */
+                break;
+            }
+            ev.depth = (uint16_t)th->depth--;
+            if (th->depth >= AHP_STACK_DEPTH)
+                break;
+            struct ahp_frame *f = &th->frames[th->depth];
+            if (f->id != r->id) {
+                d->unmatched_after++;
+                break;
+            }
+            uint64_t incl = ev.ts_ns > f->start_ns ? ev.ts_ns - f->start_ns : 0;
+            uint64_t excl = incl > f->child_ns ? incl - f->child_ns : 0;
+            ev.trigger_id = excl;
+            account(d, r->type, incl, excl);
+            if (th->depth > 0)
+                th->frames[th->depth - 1].child_ns += incl;
+            break;
+        }
+        count(d, r->type, r->kind);
+        int rc = fn ? fn(&ev, ctx) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void ahp_decoder_free(struct ahp_decoder *d)
+{
+    free(d->threads);
+    d->threads = NULL;
+    d->nthreads = d->cap = 0;
+}

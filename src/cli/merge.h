@@ -1,0 +1,39 @@
+/*
+ * merge.h - one time-ordered stream out of per-thread batches.
+ *
+ * Each thread's events arrive in its own order, but a thread hands its batch over only when
+ * it flushes, so events of different threads arrive out of time order (a resource created on
+ * one thread may run on another before the first thread's batch shows up). Events wait in a
+ * queue per thread and leave in timestamp order once they are older than the reorder window;
+ * an event that arrives later than that is passed on at once and counted as late.
+ */
+#ifndef AHP_MERGE_H
+#define AHP_MERGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ahprof.h"
+
+struct ahp_merge_queue;
+
+struct ahp_merge {
+    struct ahp_merge_queue *queues;
+    size_t nqueues, cap;
+    uint64_t last_ts; /* timestamp of the last event passed on */
+    uint64_t late;    /* events passed on out of order */
+    size_t held;      /* events waiting */
+};
+
+typedef int (*ahp_merge_fn)(const struct ahp_event *ev, void *ctx);
+
+/* Queue one event (in its thread's order). Returns 0 or -ENOMEM. */
+int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev);
+
+/* Pass on, in timestamp order, every queued event with ts_ns <= HORIZON (UINT64_MAX: all).
+ * Returns 0 or FN's first non-zero result. */
+int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx);
+
+void ahp_merge_free(struct ahp_merge *m);
+
+#endif
