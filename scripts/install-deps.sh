@@ -2,6 +2,7 @@
 # Install the Debian packages ahprof needs, only those that are missing (idempotent).
 #   scripts/install-deps.sh          build and run-time packages
 #   scripts/install-deps.sh --test   also the packages only the tests use
+#   scripts/install-deps.sh --bench  also the packages only the benchmarks use
 set -eu
 
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev \
@@ -15,6 +16,10 @@ if [ "${1:-}" = "--test" ]; then
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         PACKAGES="$PACKAGES nodejs npm"
     fi
+elif [ "${1:-}" = "--bench" ]; then
+    # The LTTng-UST comparison (bench/lttng/): the tracer's library and headers, the session
+    # daemon and lttng, and babeltrace2 to count the events a session recorded.
+    PACKAGES="$PACKAGES liblttng-ust-dev lttng-tools babeltrace2"
 fi
 
 missing=""
