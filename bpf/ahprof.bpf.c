@@ -384,10 +384,22 @@ int BPF_USDT(ah_after, __u64 id, int type)
 
 /* ---- The batch probe ---- */
 
+/* Where each thread's buffer is, and how much of it was handed over: filled by the ah:batch
+ * program (and by the collector for threads that existed before it attached). */
+struct {
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct ahp_batch_thread);
+} batch_threads SEC(".maps");
+
+const volatile __u32 target_tgid = 0; /* the process whose threads are read at switch-out */
+
 struct batch_walk {
     struct ahp_batch *b;
     struct ahp_thread_stack *st;
     __u64 seq; /* the thread's registry seq after the record being walked */
+    __u32 first;
     __u32 tid;
     bool tsc;
     bool counts_only; /* a batch the ring buffer had no room for: keep the counters exact */
@@ -410,6 +422,12 @@ static long walk_record(__u32 i, void *data)
     __u32 depth;
     __u64 now;
 
+    /* Records before FIRST were handed over already: only their registry seq counts. */
+    if (i < w->first) {
+        if (r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY)
+            w->seq += 2;
+        return 0;
+    }
     switch (r->kind) {
     case AHP_EV_INIT:
         w->seq += 2;
@@ -489,15 +507,13 @@ static __always_inline void learn_type_names(const struct ahp_batch_header *h)
     types_known = count;
 }
 
-static __always_inline void walk_batch(struct ahp_batch *b, bool counts_only)
+static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n, bool counts_only)
 {
-    __u32 n = b->hdr.count;
-    if (n > AHP_BATCH_RECORDS)
-        n = AHP_BATCH_RECORDS;
     struct batch_walk w = {
         .b = b,
         .st = counts_only ? NULL : thread_stack(true),
         .seq = b->hdr.seq,
+        .first = first,
         .tid = (__u32)bpf_get_current_pid_tgid(),
         .tsc = b->hdr.clock == AHP_CLOCK_TSC,
         .counts_only = counts_only,
@@ -505,41 +521,110 @@ static __always_inline void walk_batch(struct ahp_batch *b, bool counts_only)
     bpf_loop(n, walk_record, &w, 0);
 }
 
-SEC("usdt")
-int BPF_USDT(ah_batch, void *addr, __u32 count)
+/* Hand over the records of the current thread's batch at ADDR that were not handed over yet:
+ * in `record` one ring-buffer reserve and one bulk copy, in `top` one bulk copy and a
+ * bounded loop. FLUSHED: the thread is done with this batch. */
+static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed)
 {
     struct ahp_global_stats *g = globals();
     if (!g)
-        return 0;
-    g->batches++;
-    g->events += count <= AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
+        return;
+    __u32 zero = 0;
     if (record_events) {
-        /* One reserve and one bulk copy per batch; the collector decodes it. */
         struct ahp_ring_batch *m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
         if (m) {
-            m->pid = bpf_get_current_pid_tgid() >> 32;
-            m->pad = 0;
             if (bpf_probe_read_user(&m->batch, sizeof(m->batch), addr) != 0) {
                 g->batch_errors++;
                 bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
-                return 0;
+                return;
             }
+            __u32 n = m->batch.hdr.count, first = 0;
+            if (n > AHP_BATCH_RECORDS)
+                n = AHP_BATCH_RECORDS;
+            if (bt->gen == m->batch.hdr.gen && bt->consumed <= n)
+                first = bt->consumed;
+            if (first >= n) {
+                bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
+                return;
+            }
+            bt->gen = m->batch.hdr.gen;
+            bt->consumed = n;
+            m->pid = bpf_get_current_pid_tgid() >> 32;
+            m->first = (__u16)first;
+            m->flags = flushed ? AHP_RING_FLUSHED : 0;
+            g->events += n - first;
             learn_type_names(&m->batch.hdr);
             __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
             bpf_ringbuf_submit(m, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-            return 0;
+            return;
         }
-        g->lost_events += count <= AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
     }
-    __u32 zero = 0;
     struct ahp_batch *b = bpf_map_lookup_elem(&batch_scratch, &zero);
     if (!b)
-        return 0;
+        return;
     if (bpf_probe_read_user(b, sizeof(*b), addr) != 0) {
         g->batch_errors++;
-        return 0;
+        return;
     }
+    __u32 n = b->hdr.count, first = 0;
+    if (n > AHP_BATCH_RECORDS)
+        n = AHP_BATCH_RECORDS;
+    if (bt->gen == b->hdr.gen && bt->consumed <= n)
+        first = bt->consumed;
+    if (first >= n)
+        return;
+    bt->gen = b->hdr.gen;
+    bt->consumed = n;
+    g->events += n - first;
+    if (record_events)
+        g->lost_events += n - first; /* no room in the ring buffer */
     learn_type_names(&b->hdr);
-    walk_batch(b, record_events);
+    walk_batch(b, first, n, record_events);
+}
+
+SEC("usdt")
+int BPF_USDT(ah_batch, void *addr, __u32 count)
+{
+    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, bpf_get_current_task_btf(),
+                                                       0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!bt)
+        return 0;
+    bt->addr = (__u64)addr;
+    if (count == 0)
+        return 0; /* the thread's first batch: now we know where its buffer is */
+    struct ahp_global_stats *g = globals();
+    if (g)
+        g->batches++;
+    /* A switch-out while this runs must leave the buffer alone (see drain_on_switch). */
+    *(volatile __u32 *)&bt->busy = 1;
+    barrier();
+    take_batch(bt, addr, true);
+    barrier();
+    *(volatile __u32 *)&bt->busy = 0;
+    return 0;
+}
+
+/* A thread of the target is switched out (it blocks, or is preempted): hand over what its
+ * buffer holds now, so that an idle thread's last events do not wait for its next flush. It
+ * runs in the context of the thread being switched out, whose memory bpf_probe_read_user
+ * reads; the thread cannot write its buffer meanwhile. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    if (prev->tgid != target_tgid)
+        return 0;
+    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, prev, 0, 0);
+    if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
+        return 0;
+    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
+    struct {
+        __u64 gen;
+        __u32 count;
+    } head;
+    if (bpf_probe_read_user(
+            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
+        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
+        return 0;
+    take_batch(bt, (const void *)bt->addr, false);
     return 0;
 }

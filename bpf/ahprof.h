@@ -98,8 +98,21 @@ struct ahp_batch {
  * size tells it from a struct ahp_event record. */
 struct ahp_ring_batch {
     __u32 pid;
-    __u32 pad;
+    __u16 first; /* records before this index were streamed already */
+    __u16 flags; /* AHP_RING_FLUSHED */
     struct ahp_batch batch;
+};
+
+/* The thread flushed this batch: its next records start a new generation. Without it, the
+ * records were read while the thread was switched out and more may follow in the batch. */
+#define AHP_RING_FLUSHED 1
+
+/* What the BPF side knows of a thread's batch buffer. */
+struct ahp_batch_thread {
+    __u64 addr;     /* its struct ahp_batch in the target */
+    __u64 gen;      /* generation of the batch read last */
+    __u32 consumed; /* records of that generation already handed over */
+    __u32 busy;     /* the ah:batch program runs for this thread (it may be preempted) */
 };
 
 /* Per-type counters, one copy per CPU; userspace sums them. */

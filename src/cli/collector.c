@@ -1,8 +1,11 @@
 /* collector.c - the BPF side of ahprof: load, attach, snapshot, read. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,6 +13,9 @@
 #include "ahprof.skel.h"
 #include "collector.h"
 #include "util.h"
+
+/* pidfd_open() of a thread rather than a process (Linux 6.9). */
+#define AHP_PIDFD_THREAD O_EXCL
 
 static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
 
@@ -99,6 +105,25 @@ static int release(struct ahp_collector *c, uint64_t horizon)
     return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
 }
 
+/* Threads that existed before the attach announced their batch buffers to an earlier tracer,
+ * or never: tell the BPF side where they are, so that it can read them at switch-out. A thread
+ * that cannot be reached this way (gone, or a kernel without PIDFD_THREAD) is learnt at its
+ * first flush. */
+static void tell_buffers(struct ahp_collector *c)
+{
+    int fd = bpf_map__fd(c->skel->maps.batch_threads);
+    for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
+        const struct ahp_snapshot_thread *th = &c->snapshot.threads[i];
+        int pidfd = (int)syscall(SYS_pidfd_open, th->tid, AHP_PIDFD_THREAD);
+        if (pidfd < 0)
+            continue;
+        /* gen is unknown: the first read takes the whole batch as new. */
+        struct ahp_batch_thread bt = {.addr = th->batch_addr, .gen = UINT64_MAX};
+        bpf_map_update_elem(fd, &pidfd, &bt, BPF_NOEXIST);
+        close(pidfd);
+    }
+}
+
 static int map_live_table(struct ahp_collector *c)
 {
     struct bpf_map *map = c->skel->maps.live;
@@ -140,6 +165,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     while (live_slots < opts->max_live && live_slots < (1u << 26))
         live_slots *= 2;
     c->skel->rodata->live_mask = live_slots - 1;
+    c->skel->rodata->target_tgid = (uint32_t)t->pid;
     int rc = bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
     if (rc == 0)
         rc = bpf_map__set_max_entries(c->skel->maps.user_stacks,
@@ -177,6 +203,13 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
             return errno ? -errno : -EINVAL;
         }
     }
+    if (!opts->per_event) {
+        c->links[5] = bpf_program__attach(c->skel->progs.drain_on_switch);
+        if (c->links[5] == NULL) {
+            *what = "attach to the sched_switch tracepoint";
+            return errno ? -errno : -EINVAL;
+        }
+    }
     c->attach_ns = ahp_now_ns();
     c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
     if (c->rb == NULL) {
@@ -191,6 +224,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
         if (rc < 0)
             return rc;
         c->have_snapshot = true;
+        if (!opts->per_event)
+            tell_buffers(c);
         rc = ring_buffer__consume(c->rb);
         if (rc < 0)
             return rc;
@@ -368,7 +403,7 @@ void ahp_collector_stop(struct ahp_collector *c)
         munmap(c->live_table, c->live_slots * sizeof(struct ahp_live));
     ahp_decoder_free(&c->decoder);
     ahp_merge_free(&c->merge);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         bpf_link__destroy(c->links[i]);
     ring_buffer__free(c->rb);
     ahprof_bpf__destroy(c->skel);

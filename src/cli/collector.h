@@ -35,7 +35,7 @@ typedef int (*ahp_event_fn)(const struct ahp_event *ev, void *ctx);
 struct ahp_collector {
     struct ahprof_bpf *skel;
     struct ring_buffer *rb;
-    struct bpf_link *links[5];
+    struct bpf_link *links[6]; /* per-event probes, or ah:batch and the switch-out drain */
     int ncpus;
     bool per_event;
     struct ahp_decoder decoder; /* record on the batch path: batches to events */

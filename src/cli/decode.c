@@ -10,7 +10,9 @@
 struct ahp_decode_thread {
     uint32_t tid; /* 0: free slot */
     uint32_t depth;
-    uint64_t next_gen; /* gen of the batch expected next */
+    uint64_t gen;  /* generation of the last batch seen */
+    uint32_t next; /* index of the record expected next in it */
+    bool flushed;  /* ... and the thread was done with it */
     bool seen;
     bool after_gap; /* a batch was lost: scopes opened in it close unseen */
     struct ahp_frame frames[AHP_STACK_DEPTH];
@@ -137,17 +139,28 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
     if (th == NULL)
         return -ENOMEM;
     uint32_t n = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+    uint32_t first = m->first;
     uint64_t seq = h->seq;
-    if (th->seen && h->gen != th->next_gen) {
+    bool follows = (h->gen == th->gen && first == th->next) ||
+                   (h->gen == th->gen + 1 && first == 0 && th->flushed);
+    if (th->seen && !follows) {
         /* The ring buffer had no room for a batch of this thread (counted by the BPF side):
          * the scopes open now may have closed in it. */
         th->depth = 0;
         th->after_gap = true;
     }
     th->seen = true;
-    th->next_gen = h->gen + 1;
+    th->gen = h->gen;
+    th->next = n;
+    th->flushed = m->flags & AHP_RING_FLUSHED;
     for (uint32_t i = 0; i < n; i++) {
         const struct ahp_batch_record *r = &m->batch.rec[i];
+        if (i < first) {
+            /* Streamed before, when the thread was switched out. */
+            if (r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY)
+                seq += 2;
+            continue;
+        }
         struct ahp_event ev = {
             .ts_ns = to_ns(d, h, r->ticks),
             .id = r->id,

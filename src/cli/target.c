@@ -386,8 +386,8 @@ int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s)
                 if (grown == NULL)
                     return -ENOMEM;
                 s->threads = grown;
-                s->threads[s->nthreads++] =
-                    (struct ahp_snapshot_thread){block.tid, block.seq, false};
+                s->threads[s->nthreads++] = (struct ahp_snapshot_thread){
+                    block.tid, block.seq, false, addr + reg.batch_offset};
             }
             addr = block.next;
         }

@@ -28,7 +28,8 @@ struct ahp_target {
 struct ahp_snapshot_thread {
     int32_t tid;
     uint64_t seq;
-    bool followed; /* the collector saw this thread's first init/destroy after the snapshot */
+    bool followed;       /* the collector saw this thread's first init/destroy after the snapshot */
+    uint64_t batch_addr; /* its struct ahp_batch in the target */
 };
 
 /* What libah's registry said at one instant: live counts and type names. */

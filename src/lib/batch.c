@@ -69,15 +69,35 @@ __attribute__((constructor)) static void clock_at_load(void)
     load_ns = ah__clock_ns();
 }
 
+static void anchor_now(struct ahp_batch_header *h)
+{
+    /* Both clocks at one instant: the ticks before and after the ns reading, halved. */
+    uint64_t before = ah__ticks();
+    uint64_t ns = ah__clock_ns();
+    h->anchor_ticks = before + (ah__ticks() - before) / 2;
+    h->anchor_ns = ns;
+}
+
 void ah__batch_open(struct ah_thread *t)
 {
     if (AH_UNLIKELY(__atomic_load_n(&ah__batch_clock, __ATOMIC_ACQUIRE) == 0))
         pthread_once(&clock_once, clock_choose);
+    /* A tracer may read records before the first flush (when the thread is switched out):
+     * give it an anchor to convert their ticks. */
+    if (t->batch.hdr.anchor_ns == 0 || t->batch.hdr.clock != (uint16_t)ah__batch_clock) {
+        t->batch.hdr.clock = (uint16_t)ah__batch_clock;
+        anchor_now(&t->batch.hdr);
+    }
     t->batch.hdr.seq = t->registry.seq;
-    t->batch.hdr.clock = (uint16_t)ah__batch_clock;
     t->batch.hdr.tid = (uint32_t)t->registry.tid;
     t->batch.hdr.names = (uint64_t)(uintptr_t)ah__type_names;
     t->batch.hdr.version = AHP_BATCH_VERSION;
+    t->batch.hdr.type_count = (uint32_t)__atomic_load_n(&ah_registry.type_count, __ATOMIC_ACQUIRE);
+    if (!t->batch_announced) {
+        /* A probe with no records tells the tracer where this thread's buffer is. */
+        t->batch_announced = true;
+        DTRACE_PROBE2(ah, batch, &t->batch, 0);
+    }
 }
 
 /* The tick rate from the load-time reading and this one; refined while the span grows. */
@@ -98,17 +118,16 @@ void ah__batch_flush(struct ah_thread *t)
     uint32_t n = t->batch.hdr.count;
     if (n == 0)
         return;
-    /* Both clocks at one instant: the ticks before and after the ns reading, halved. */
-    uint64_t before = ah__ticks();
-    uint64_t ns = ah__clock_ns();
-    uint64_t ticks = before + (ah__ticks() - before) / 2;
-    t->batch.hdr.anchor_ticks = ticks;
-    t->batch.hdr.anchor_ns = ns;
+    anchor_now(&t->batch.hdr);
+    uint64_t ticks = t->batch.hdr.anchor_ticks, ns = t->batch.hdr.anchor_ns;
     t->batch.hdr.type_count = (uint32_t)__atomic_load_n(&ah_registry.type_count, __ATOMIC_ACQUIRE);
     bound_update(ticks, ns);
     if (AH_BATCHING())
         DTRACE_PROBE2(ah, batch, &t->batch, n);
+    /* Count first, then generation: whenever the tracer looks in between (this thread
+     * switched out), it sees no record it has not been handed already. */
     t->batch.hdr.count = 0;
+    atomic_signal_fence(memory_order_seq_cst);
     t->batch.hdr.gen++;
 }
 

@@ -64,6 +64,7 @@ struct ah_thread {
     void *context; /* current context frame (context storage), NULL when none */
     struct ah_frame inline_stack[AH_INLINE_STACK];
     /* Events not yet handed to the ah:batch probe (batch.c); hdr.count is 0 when none. */
+    bool batch_announced; /* the tracer was told where this buffer is */
     struct ahp_batch batch;
 };
 
@@ -130,6 +131,9 @@ static inline uint64_t ah__batch_add(struct ah_thread *t, uint8_t kind, ah_id_t 
     rec->arg = arg;
     rec->type = type;
     rec->kind = kind;
+    /* The tracer may read the buffer whenever this thread is switched out: the record must
+     * be complete before the count says so. Same thread, same CPU: a compiler barrier. */
+    atomic_signal_fence(memory_order_seq_cst);
     t->batch.hdr.count = n + 1;
     if (AH_UNLIKELY(n + 1 == AHP_BATCH_RECORDS))
         ah__batch_flush(t);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define AH_REGISTRY_MAGIC 0x3176474552484141ull /* "AAHREGv1" little-endian */
-#define AH_REGISTRY_VERSION 1
+#define AH_REGISTRY_VERSION 2
 #define AH_REGISTRY_SYMBOL "ah_registry"
 #define AH_REGISTRY_TYPE_MAX 256
 #define AH_REGISTRY_NAME_SIZE 64
@@ -40,12 +40,14 @@ struct ah_registry {
     uint64_t magic;
     uint32_t version;
     uint32_t type_max;
-    uint64_t generation;  /* even when the list below is stable; +2 per change */
-    uint64_t threads;     /* address of the first struct ah_registry_thread */
-    uint64_t type_count;  /* types registered; names[0 .. type_count) are valid */
-    uint64_t names;       /* address of char[AH_REGISTRY_TYPE_MAX][AH_REGISTRY_NAME_SIZE] */
-    uint64_t thread_size; /* sizeof(struct ah_registry_thread) */
-    uint64_t id_next;     /* first id of the next block of ids to be handed out */
+    uint64_t generation;   /* even when the list below is stable; +2 per change */
+    uint64_t threads;      /* address of the first struct ah_registry_thread */
+    uint64_t type_count;   /* types registered; names[0 .. type_count) are valid */
+    uint64_t names;        /* address of char[AH_REGISTRY_TYPE_MAX][AH_REGISTRY_NAME_SIZE] */
+    uint64_t thread_size;  /* sizeof(struct ah_registry_thread) */
+    uint64_t id_next;      /* first id of the next block of ids to be handed out */
+    uint64_t batch_offset; /* where a thread's struct ahp_batch (bpf/ahprof.h) lies, from the
+                            * address of its struct ah_registry_thread */
 };
 
 #endif

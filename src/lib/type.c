@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -20,6 +21,7 @@ AH_EXPORT struct ah_registry ah_registry = {
     .names = 0, /* set by the constructor: a relocation here would need a dynamic reloc */
     .thread_size = sizeof(struct ah_registry_thread),
     .id_next = AH_ID_ROOT + 1,
+    .batch_offset = offsetof(struct ah_thread, batch),
 };
 
 static pthread_mutex_t type_lock = PTHREAD_MUTEX_INITIALIZER;
