@@ -18,6 +18,7 @@
  * --traced (only in the statically linked build, which can see libah's semaphores) the program
  * prints "ready PID" and waits until a tracer has raised the semaphores of the four lifecycle
  * probes and of ahbench:hit before it times anything, so that every timed event is traced.
+ * --traced-batch waits for the ah:batch semaphore instead (ahprof top/record on the batch path).
  *
  * Output: a table on stderr and one machine-readable line per case on stdout:
  *   bench name=lifecycle linkage=static traced=0 median_ns=9.51 min_ns=9.43 max_ns=9.87
@@ -47,7 +48,7 @@ __attribute__((section(".probes"))) volatile unsigned short ahbench_hit_semaphor
 /* Hidden in libah but visible to an executable linked with libah.a: the kernel raises them
  * while a tracer is attached (src/lib/probes.h). */
 extern volatile unsigned short ah_init_semaphore, ah_before_semaphore, ah_after_semaphore,
-    ah_destroy_semaphore;
+    ah_destroy_semaphore, ah_batch_semaphore;
 #else
 #define LINKAGE "shared"
 #endif
@@ -182,15 +183,21 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void wait_until_traced(void)
+static void wait_until_traced(int batch)
 {
 #ifdef BENCH_STATIC
     printf("ready %d\n", (int)getpid());
     fflush(stdout);
+    if (batch) {
+        while (!ah_batch_semaphore)
+            usleep(10000);
+        return;
+    }
     while (!(ah_init_semaphore && ah_before_semaphore && ah_after_semaphore &&
              ah_destroy_semaphore && ahbench_hit_semaphore))
         usleep(10000);
 #else
+    (void)batch;
     fprintf(stderr, "bench_lifecycle: --traced needs the statically linked build\n");
     exit(2);
 #endif
@@ -210,6 +217,8 @@ int main(int argc, char **argv)
             raw = 1;
         } else if (strcmp(argv[i], "--traced") == 0) {
             traced = 1;
+        } else if (strcmp(argv[i], "--traced-batch") == 0) {
+            traced = 2;
         } else {
             first_case = i;
             break;
@@ -217,7 +226,8 @@ int main(int argc, char **argv)
     }
     if (reps < 1 || iters < 1 || first_case == argc) {
         fprintf(stderr,
-                "usage: bench_lifecycle [--reps R] [--iters N] [--raw] [--traced] CASE...\n");
+                "usage: bench_lifecycle [--reps R] [--iters N] [--raw] [--traced|--traced-batch] "
+                "CASE...\n");
         return 2;
     }
 
@@ -231,7 +241,7 @@ int main(int argc, char **argv)
     if (bench_type < 0)
         die("ah_type", bench_type);
     if (traced)
-        wait_until_traced();
+        wait_until_traced(traced == 2);
 
     int n = argc - first_case;
     const struct bench_case **run = calloc((size_t)n, sizeof(*run));

@@ -22,3 +22,10 @@ bench-lifecycle: $(BENCH_LIFECYCLE_BINS)
 	$(Q)bench/run-lifecycle.sh $(BENCH_DIR)
 
 EXTRA_ALL += $(BENCH_LIFECYCLE_BINS)
+
+$(BENCH_DIR)/paced: bench/paced.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
+EXTRA_ALL += $(BENCH_DIR)/paced

@@ -63,6 +63,22 @@ static int on_decoded(const struct ahp_event *decoded, void *ctx)
     return ahp_merge_push(&c->merge, &ev);
 }
 
+/* Events held for time order: beyond this many, the oldest go anyway (and any event older
+ * than them that arrives later counts as late). 48 MiB; 200 ms at 5 M events/s. */
+#define AHP_MERGE_MAX_HELD (1u << 20)
+#define AHP_MERGE_BATCH (1u << 16)
+
+static int release(struct ahp_collector *c, uint64_t horizon);
+
+static uint64_t merge_horizon(struct ahp_collector *c)
+{
+    uint64_t now = ahp_now_ns();
+    uint64_t horizon = now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0;
+    if (c->merge.held > AHP_MERGE_MAX_HELD)
+        horizon = UINT64_MAX - 1; /* release() passes on the oldest half */
+    return horizon;
+}
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
     struct ahp_collector *c = ctx;
@@ -72,6 +88,10 @@ static int on_ring_record(void *ctx, void *data, size_t size)
         int rc = ahp_decode_batch(&c->decoder, &m, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
+        /* The ring buffer is read until it is empty, which with a busy target may be for a
+         * long time: pass on what is old enough as we go, so that memory stays bounded. */
+        if (c->merge.held >= AHP_MERGE_BATCH)
+            release(c, merge_horizon(c));
         return 0;
     }
     if (size < sizeof(struct ahp_event))
@@ -84,15 +104,10 @@ static int on_ring_record(void *ctx, void *data, size_t size)
     return c->on_event(&ev, c->ctx);
 }
 
-static int deliver(void *ctx, const struct ahp_event *ev)
+static int deliver_fn(const struct ahp_event *ev, void *ctx)
 {
     struct ahp_collector *c = ctx;
     return c->on_event(ev, c->ctx);
-}
-
-static int deliver_fn(const struct ahp_event *ev, void *ctx)
-{
-    return deliver(ctx, ev);
 }
 
 /* Pass on the merged events older than HORIZON. */
@@ -102,6 +117,8 @@ static int release(struct ahp_collector *c, uint64_t horizon)
         return c->deliver_error;
     if (c->merge.held == 0)
         return 0;
+    if (horizon == UINT64_MAX - 1) /* too many held: the oldest half goes */
+        return ahp_merge_release_count(&c->merge, c->merge.held / 2, deliver_fn, c);
     return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
 }
 
@@ -239,8 +256,7 @@ int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
     int n = ring_buffer__poll(c->rb, timeout_ms);
     if (n < 0)
         return n;
-    uint64_t now = ahp_now_ns();
-    int rc = release(c, now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0);
+    int rc = release(c, merge_horizon(c));
     return rc < 0 ? rc : n;
 }
 

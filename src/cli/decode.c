@@ -10,9 +10,10 @@
 struct ahp_decode_thread {
     uint32_t tid; /* 0: free slot */
     uint32_t depth;
-    uint64_t gen;  /* generation of the last batch seen */
-    uint32_t next; /* index of the record expected next in it */
-    bool flushed;  /* ... and the thread was done with it */
+    uint64_t last_ns; /* timestamps of a thread never go back (see ahp_decode_batch) */
+    uint64_t gen;     /* generation of the last batch seen */
+    uint32_t next;    /* index of the record expected next in it */
+    bool flushed;     /* ... and the thread was done with it */
     bool seen;
     bool after_gap; /* a batch was lost: scopes opened in it close unseen */
     struct ahp_frame frames[AHP_STACK_DEPTH];
@@ -149,6 +150,19 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
         th->depth = 0;
         th->after_gap = true;
     }
+    /* The start-up measure of the tick rate is good to ~1e-6; two anchors a second or more
+     * apart are good to ~1e-8. Without this, records of one thread converted from anchors
+     * far apart could come out a few us out of order. */
+    if (h->clock == AHP_CLOCK_TSC && h->anchor_ns != 0) {
+        if (d->first_anchor_ns == 0) {
+            d->first_anchor_ticks = h->anchor_ticks;
+            d->first_anchor_ns = h->anchor_ns;
+        } else if (h->anchor_ns > d->first_anchor_ns + 1000000000ull &&
+                   h->anchor_ticks > d->first_anchor_ticks) {
+            d->rate.ns_per_tick = (double)(h->anchor_ns - d->first_anchor_ns) /
+                                  (double)(h->anchor_ticks - d->first_anchor_ticks);
+        }
+    }
     th->seen = true;
     th->gen = h->gen;
     th->next = n;
@@ -161,8 +175,12 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
                 seq += 2;
             continue;
         }
+        uint64_t ts = to_ns(d, h, r->ticks);
+        if (ts < th->last_ns)
+            ts = th->last_ns; /* conversion noise between two anchors, ns at most */
+        th->last_ns = ts;
         struct ahp_event ev = {
-            .ts_ns = to_ns(d, h, r->ticks),
+            .ts_ns = ts,
             .id = r->id,
             .tid = h->tid,
             .pid = m->pid,

@@ -24,6 +24,8 @@ struct ahp_decode_thread;
 
 struct ahp_decoder {
     struct ahp_tick_rate rate;
+    /* The first TSC anchor seen: with each later one, a rate measured over the recording. */
+    uint64_t first_anchor_ticks, first_anchor_ns;
     struct ahp_decode_thread *threads; /* open addressing on tid */
     uint32_t nthreads, cap;
     struct ahp_type_stats stats[AHP_TYPE_MAX]; /* what the BPF side counts for top */

@@ -56,9 +56,9 @@ int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
     return 0;
 }
 
-int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx)
+static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_fn fn, void *ctx)
 {
-    for (;;) {
+    for (; count > 0; count--) {
         /* Threads are few next to events: a scan of the queue heads is enough. */
         struct ahp_merge_queue *min = NULL;
         for (size_t i = 0; i < m->nqueues; i++) {
@@ -80,6 +80,17 @@ int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, vo
         if (rc != 0)
             return rc;
     }
+    return 0;
+}
+
+int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx)
+{
+    return release(m, horizon, SIZE_MAX, fn, ctx);
+}
+
+int ahp_merge_release_count(struct ahp_merge *m, size_t count, ahp_merge_fn fn, void *ctx)
+{
+    return release(m, UINT64_MAX, count, fn, ctx);
 }
 
 void ahp_merge_free(struct ahp_merge *m)

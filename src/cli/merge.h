@@ -34,6 +34,9 @@ int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev);
  * Returns 0 or FN's first non-zero result. */
 int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx);
 
+/* Pass on the COUNT oldest queued events, whatever their age. */
+int ahp_merge_release_count(struct ahp_merge *m, size_t count, ahp_merge_fn fn, void *ctx);
+
 void ahp_merge_free(struct ahp_merge *m);
 
 #endif

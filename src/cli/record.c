@@ -319,8 +319,9 @@ int ahprof_cmd_record(int argc, char **argv)
                 exited ? ", target exited" : "");
         if (late)
             fprintf(stderr,
-                    "ahprof: %llu events arrived more than %llu ms late and are out of time "
-                    "order (a thread held them; see ah_flush() in ah.h)\n",
+                    "ahprof: %llu events reached ahprof more than %llu ms after later events "
+                    "of other threads and are out of time order (a busy thread held them: "
+                    "see ah_flush() in ah.h)\n",
                     (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
