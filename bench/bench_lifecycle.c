@@ -18,7 +18,8 @@
  * --traced (only in the statically linked build, which can see libah's semaphores) the program
  * prints "ready PID" and waits until a tracer has raised the semaphores of the four lifecycle
  * probes and of ahbench:hit before it times anything, so that every timed event is traced.
- * --traced-batch waits for the ah:batch semaphore instead (ahprof top/record on the batch path).
+ * --traced-batch waits for the ah:batch semaphore instead (ahprof top/record on the batch path),
+ * --traced-events for the four lifecycle probes only (ahprof --per-event).
  *
  * Output: a table on stderr and one machine-readable line per case on stdout:
  *   bench name=lifecycle linkage=static traced=0 median_ns=9.51 min_ns=9.43 max_ns=9.87
@@ -183,13 +184,19 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void wait_until_traced(int batch)
+static void wait_until_traced(int batch) /* 1: every probe, 2: ah:batch, 3: lifecycle probes */
 {
 #ifdef BENCH_STATIC
     printf("ready %d\n", (int)getpid());
     fflush(stdout);
-    if (batch) {
+    if (batch == 2) {
         while (!ah_batch_semaphore)
+            usleep(10000);
+        return;
+    }
+    if (batch == 3) {
+        while (!(ah_init_semaphore && ah_before_semaphore && ah_after_semaphore &&
+                 ah_destroy_semaphore))
             usleep(10000);
         return;
     }
@@ -219,15 +226,17 @@ int main(int argc, char **argv)
             traced = 1;
         } else if (strcmp(argv[i], "--traced-batch") == 0) {
             traced = 2;
+        } else if (strcmp(argv[i], "--traced-events") == 0) {
+            traced = 3;
         } else {
             first_case = i;
             break;
         }
     }
     if (reps < 1 || iters < 1 || first_case == argc) {
-        fprintf(stderr,
-                "usage: bench_lifecycle [--reps R] [--iters N] [--raw] [--traced|--traced-batch] "
-                "CASE...\n");
+        fprintf(stderr, "usage: bench_lifecycle [--reps R] [--iters N] [--raw] "
+                        "[--traced|--traced-batch|--traced-events] "
+                        "CASE...\n");
         return 2;
     }
 
@@ -241,7 +250,7 @@ int main(int argc, char **argv)
     if (bench_type < 0)
         die("ah_type", bench_type);
     if (traced)
-        wait_until_traced(traced == 2);
+        wait_until_traced(traced);
 
     int n = argc - first_case;
     const struct bench_case **run = calloc((size_t)n, sizeof(*run));

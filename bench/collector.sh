@@ -52,27 +52,29 @@ run_case() { # CASE: none | top | record; appends "req/s cpu tracer_cpu" to $wor
     case $1 in
     top) "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 & tracer=$! ;;
     record) "$AHPROF" record -q -p "$server_pid" -o "$work/rec.data" >/dev/null 2>&1 & tracer=$! ;;
+    top-pe) "$AHPROF" top -C --per-event -p "$server_pid" 1 >/dev/null 2>&1 & tracer=$! ;;
     esac
     [ -n "$tracer" ] && sleep 1
     load "$tracer" >>"$work/$1"
     if [ -n "$tracer" ]; then kill -INT "$tracer"; wait "$tracer" || true; fi
 }
 
-: >"$work/none"; : >"$work/top"; : >"$work/record"
-orders=("none top record" "top record none" "record none top")
+: >"$work/none"; : >"$work/top"; : >"$work/record"; : >"$work/top-pe"
+orders=("none top record top-pe" "top record top-pe none" "record top-pe none top")
 for round in $(seq "$ROUNDS"); do
     # The order rotates: the machine's speed drifts, and no case should always go first.
     for c in ${orders[$(( (round - 1) % 3 ))]}; do run_case "$c"; done
-    echo "round $round: none $(tail -1 "$work/none" | cut -d' ' -f1)  top $(tail -1 "$work/top" | cut -d' ' -f1)  record $(tail -1 "$work/record" | cut -d' ' -f1) req/s" >&2
+    echo "round $round: none $(tail -1 "$work/none" | cut -d' ' -f1)  top $(tail -1 "$work/top" | cut -d' ' -f1)  record $(tail -1 "$work/record" | cut -d' ' -f1)  top --per-event $(tail -1 "$work/top-pe" | cut -d' ' -f1) req/s" >&2
 done
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 col() { cut -d' ' -f"$1" <"$work/$2" | median; }
-none=$(col 1 none); top=$(col 1 top); rec=$(col 1 record)
+none=$(col 1 none); top=$(col 1 top); rec=$(col 1 record); tpe=$(col 1 top-pe)
 echo "== example server, GET /fast, $CONNS connections, $SECS s x $ROUNDS rounds (medians)"
 printf '%-24s %10s %8s %18s %18s\n' "case" "req/s" "ratio" "server CPU us/req" "ahprof CPU us/req"
 printf '%-24s %10.0f %8s %18.2f %18s\n' "no tracer" "$none" "1.000" "$(col 2 none)" "-"
 printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof top attached" "$top" "$(echo "$top / $none" | bc -l)" "$(col 2 top)" "$(col 3 top)"
 printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof record attached" "$rec" "$(echo "$rec / $none" | bc -l)" "$(col 2 record)" "$(col 3 record)"
+printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "top --per-event" "$tpe" "$(echo "$tpe / $none" | bc -l)" "$(col 2 top-pe)" "$(col 3 top-pe)"
 
 echo "== ahprof record ingest: workload flood (1 thread, init+before+after+destroy per lifecycle)"
 lifecycles=$((EVENTS / 4))

@@ -192,10 +192,12 @@ unsigned ah_execution_depth(void);
  *
  * While ahprof (or any tracer of the ah:batch probe) is attached, each thread buffers its
  * events and hands them over in batches: when its buffer is full, when it returns to its top
- * level holding events older than 1 ms, when it exits, and when the process exits. A thread
- * that is about to block (epoll_wait, a condition variable) should call ah_flush() first, so
- * that what it did last reaches the tracer now rather than when it wakes up. Untraced, this
- * costs one predictable branch. See docs/probes.md, "The batch probe".
+ * level holding events older than 1 ms, when it exits, and when the process exits. ahprof
+ * also reads a thread's buffer whenever the thread is switched out (it blocks in epoll_wait
+ * or on a lock, or is preempted), so an idle thread's last events are not held back.
+ * ah_flush() hands them over at a point of the caller's choosing, for tracers that do not
+ * read buffers at switch-out. Untraced, all of this costs one predictable branch per event.
+ * See docs/probes.md, "The batch probe".
  */
 
 /* Hand the calling thread's buffered events to the tracer. Returns how many were handed

@@ -72,7 +72,9 @@ static int release(struct ahp_collector *c, uint64_t horizon);
 
 static uint64_t merge_horizon(struct ahp_collector *c)
 {
-    uint64_t now = ahp_now_ns();
+    /* Everything handed over before READ_NS has been read: younger events may still be
+     * held by threads, older ones no longer (up to the window). */
+    uint64_t now = c->read_ns;
     uint64_t horizon = now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0;
     if (c->merge.held > AHP_MERGE_MAX_HELD)
         horizon = UINT64_MAX - 1; /* release() passes on the oldest half */
@@ -90,8 +92,12 @@ static int on_ring_record(void *ctx, void *data, size_t size)
             c->deliver_error = rc;
         /* The ring buffer is read until it is empty, which with a busy target may be for a
          * long time: pass on what is old enough as we go, so that memory stays bounded. */
-        if (c->merge.held >= AHP_MERGE_BATCH)
+        if (c->merge.held >= AHP_MERGE_BATCH) {
+            /* Whatever is being read now was handed over before this instant. */
+            if (c->read_ns == 0)
+                c->read_ns = ahp_now_ns();
             release(c, merge_horizon(c));
+        }
         return 0;
     }
     if (size < sizeof(struct ahp_event))
@@ -256,6 +262,14 @@ int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
     int n = ring_buffer__poll(c->rb, timeout_ms);
     if (n < 0)
         return n;
+    /* Batches are submitted without a wakeup until a share of the buffer is full: read what
+     * is there before deciding what is old enough to pass on, or a batch handed over a moment
+     * ago would wait unread while younger events of other threads went out. */
+    c->read_ns = ahp_now_ns();
+    int more = ring_buffer__consume(c->rb);
+    if (more < 0)
+        return more;
+    n += more;
     int rc = release(c, merge_horizon(c));
     return rc < 0 ? rc : n;
 }

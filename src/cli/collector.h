@@ -40,6 +40,7 @@ struct ahp_collector {
     bool per_event;
     struct ahp_decoder decoder; /* record on the batch path: batches to events */
     struct ahp_merge merge;     /* ... put in time order */
+    uint64_t read_ns;           /* the ring buffer held everything handed over before this */
     int deliver_error;
     struct ahp_live *live_table; /* the live map, mapped read-only */
     size_t live_slots;

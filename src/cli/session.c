@@ -195,7 +195,13 @@ int ahp_session_wait(struct ahp_session *s, int timeout_ms)
 void ahp_session_close(struct ahp_session *s)
 {
     if (s->target.launched && !s->target_exited && s->target.pid > 0) {
-        /* The launched program belongs to this session: do not leave it behind. */
+        /* The launched program belongs to this session: do not leave it behind. One never
+         * let go is still reading the gate (with ahprof's handlers, which ignore SIGTERM's
+         * EINTR): closing the gate is what ends it. */
+        if (s->target.gate_fd >= 0) {
+            close(s->target.gate_fd);
+            s->target.gate_fd = -1;
+        }
         kill(s->target.pid, SIGTERM);
         waitpid(s->target.pid, NULL, 0);
     }

@@ -18,9 +18,41 @@
  *   workload names         one resource (created, run, destroyed) of each of five types with
  *                          hostile names: HTML, quotes, ';', a newline, an ESC sequence.
  *
+ * Modes for the batch-path flush rules (tests/collector/test_flush.c). All but handoff print
+ * "ready" once their types are registered and raise nothing before the first line on stdin:
+ *   workload flush N       (N <= 15) on a line: 1 x SCOPE (init, before), inside its callback
+ *                          N x FLUSHED lifecycles (init, before, after, destroy), then
+ *                          R1 = ah_flush() still inside SCOPE; then SCOPE's after and destroy
+ *                          and R2 = ah_flush(). Prints "flushed R1 R2" (traced: 4N+2 and 2,
+ *                          untraced: 0 0), then waits for a line and exits.
+ *                          SCOPE: 1, FLUSHED: N.
+ *   workload idle N        on a line: N x DRAIN lifecycles at top level, no ah_flush();
+ *                          prints "done", waits for a line and exits. DRAIN: N.
+ *   workload spin N MS GAP on a line: prints "started", then N x SPIN lifecycles at top level,
+ *                          lifecycle i starting i x (MS + GAP) ms after "started" (at once when
+ *                          late); each callback spins MS ms, and the thread spins outside any
+ *                          callback until the next start (clock_gettime, no syscall: the thread
+ *                          never blocks); prints "spun" and exits. SPIN: N (4N records in
+ *                          N x (MS + GAP) ms).
+ *   workload thread-exit N on a line: starts a thread that raises N x EXITED lifecycles at
+ *                          top level and returns; joins it, prints "done" (the main thread
+ *                          raises nothing), waits for a line and exits. EXITED: N.
+ *   workload handoff K F MS
+ *                          (K < 64) thread A creates K x HANDOFF (K INIT) and hands them to
+ *                          thread B, which runs (before, after) and destroys each, then raises
+ *                          F x FILL lifecycles (to make `record -b 1` read the ring buffer
+ *                          while A still holds its records) and returns. A moves to the last
+ *                          online CPU (best effort) and, until the main thread has joined B,
+ *                          busy-waits there (no syscall: it holds its INITs). Then
+ *                          with MS = 0 A returns at once; with MS > 0 it blocks on a condition
+ *                          variable until the main thread releases it, MS ms later.
+ *                          HANDOFF: K, each created on A, run and destroyed on B. FILL: F.
+ *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +275,185 @@ static int mode_names(void)
     return 0;
 }
 
+/* Wait for a line on stdin without printing anything (the second wait of the flush modes). */
+static void read_line(void)
+{
+    char line[64];
+    if (fgets(line, sizeof(line), stdin) == NULL)
+        return;
+}
+
+static void lifecycle(int type, void (*fn)(void *), void *arg)
+{
+    ah_resource_t r = {0};
+    check(ah_init(&r, type, 0), "init");
+    run_once(&r, fn, arg);
+    check(ah_destroy(&r), "destroy");
+}
+
+static int mode_flush(long n)
+{
+    if (n > 15) {
+        fprintf(stderr, "workload: flush N must be <= 15 (one buffer)\n");
+        return 2;
+    }
+    int t_scope = ah_type("SCOPE"), t_flushed = ah_type("FLUSHED");
+    wait_for_line();
+    ah_resource_t scope = {0};
+    check(ah_init(&scope, t_scope, 0), "init SCOPE");
+    check(ah_before(&scope), "before SCOPE");
+    for (long i = 0; i < n; i++)
+        lifecycle(t_flushed, NULL, NULL); /* nested: no top-level return until SCOPE's after */
+    int held_in_scope = ah_flush();
+    check(ah_after(&scope), "after SCOPE");
+    check(ah_destroy(&scope), "destroy SCOPE");
+    int held_after = ah_flush();
+    printf("flushed %d %d\n", held_in_scope, held_after);
+    read_line();
+    return 0;
+}
+
+static int mode_idle(long n)
+{
+    int t_drain = ah_type("DRAIN");
+    wait_for_line();
+    for (long i = 0; i < n; i++)
+        lifecycle(t_drain, NULL, NULL);
+    printf("done\n");
+    read_line(); /* blocks holding the records: no ah_flush() */
+    return 0;
+}
+
+static int mode_spin(long n, long ms, long gap)
+{
+    int t_spin = ah_type("SPIN");
+    wait_for_line();
+    printf("started\n");
+    /* Lifecycle i starts i x (MS + GAP) ms after "started" (or at once when late): a delay
+     * does not push back the ones after it. */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long i = 0; i < n; i++) {
+        lifecycle(t_spin, burn_cb, &ms);
+        long long next = (long long)start.tv_sec * 1000000000LL + start.tv_nsec +
+                         (i + 1) * (ms + gap) * 1000000LL;
+        struct timespec now;
+        do
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        while ((long long)now.tv_sec * 1000000000LL + now.tv_nsec < next);
+    }
+    printf("spun\n");
+    return 0;
+}
+
+static int t_exited;
+
+static void *exiting_thread(void *arg)
+{
+    long n = *(long *)arg;
+    for (long i = 0; i < n; i++)
+        lifecycle(t_exited, NULL, NULL);
+    return NULL;
+}
+
+static int mode_thread_exit(long n)
+{
+    t_exited = ah_type("EXITED");
+    wait_for_line();
+    pthread_t th;
+    if (pthread_create(&th, NULL, exiting_thread, &n) != 0) {
+        fprintf(stderr, "workload: pthread_create failed\n");
+        return 1;
+    }
+    pthread_join(th, NULL);
+    printf("done\n");
+    read_line();
+    return 0;
+}
+
+/* handoff: A creates, B runs and destroys; A waits until the main thread releases it. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    ah_resource_t *res;
+    long k, fill, ms;
+    int type, t_fill;
+    int produced, b_joined, released; /* __atomic */
+} handoff = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *handoff_a(void *arg)
+{
+    (void)arg;
+    /* A CPU of its own if it can (the test keeps everything else off it), so that nothing
+     * switches A out while it holds its records. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus >= 2) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)(cpus - 1), &set);
+        sched_setaffinity(0, sizeof(set), &set); /* best effort */
+    }
+    for (long i = 0; i < handoff.k; i++)
+        check(ah_init(&handoff.res[i], handoff.type, 0), "init HANDOFF");
+    __atomic_store_n(&handoff.produced, 1, __ATOMIC_RELEASE);
+    /* Hold the records while B works: no syscall, no return to a top level. */
+    while (!__atomic_load_n(&handoff.b_joined, __ATOMIC_ACQUIRE))
+        ;
+    if (handoff.ms == 0)
+        return NULL;
+    pthread_mutex_lock(&handoff.lock);
+    while (!__atomic_load_n(&handoff.released, __ATOMIC_ACQUIRE))
+        pthread_cond_wait(&handoff.cond, &handoff.lock);
+    pthread_mutex_unlock(&handoff.lock);
+    return NULL;
+}
+
+static void *handoff_b(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&handoff.produced, __ATOMIC_ACQUIRE))
+        ;
+    for (long i = 0; i < handoff.k; i++) {
+        run_once(&handoff.res[i], NULL, NULL);
+        check(ah_destroy(&handoff.res[i]), "destroy HANDOFF");
+    }
+    for (long i = 0; i < handoff.fill; i++)
+        lifecycle(handoff.t_fill, NULL, NULL);
+    return NULL;
+}
+
+static int mode_handoff(long k, long fill, long ms)
+{
+    if (k > 63) {
+        fprintf(stderr, "workload: handoff K must be < 64 (one buffer on thread A)\n");
+        return 2;
+    }
+    handoff.type = ah_type("HANDOFF");
+    handoff.t_fill = ah_type("FILL");
+    handoff.k = k;
+    handoff.fill = fill;
+    handoff.ms = ms;
+    handoff.res = calloc((size_t)(k ? k : 1), sizeof(ah_resource_t));
+    pthread_t a, b;
+    if (pthread_create(&b, NULL, handoff_b, NULL) != 0 ||
+        pthread_create(&a, NULL, handoff_a, NULL) != 0) {
+        fprintf(stderr, "workload: pthread_create failed\n");
+        return 1;
+    }
+    pthread_join(b, NULL);
+    __atomic_store_n(&handoff.b_joined, 1, __ATOMIC_RELEASE);
+    if (ms)
+        usleep((useconds_t)(ms * 1000));
+    pthread_mutex_lock(&handoff.lock);
+    __atomic_store_n(&handoff.released, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&handoff.cond);
+    pthread_mutex_unlock(&handoff.lock);
+    pthread_join(a, NULL);
+    free(handoff.res);
+    fprintf(stderr, "handoff done\n");
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -267,7 +478,10 @@ int main(int argc, char **argv)
         i = 3;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: workload [-s SECONDS] tree|burn|hold|threads|flood|wait ...\n");
+        fprintf(
+            stderr,
+            "usage: workload [-s SECONDS] "
+            "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|handoff ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -283,6 +497,18 @@ int main(int argc, char **argv)
         return mode_flood(arg_long(argc, argv, i + 1));
     if (strcmp(mode, "names") == 0)
         return mode_names();
+    if (strcmp(mode, "flush") == 0)
+        return mode_flush(arg_long(argc, argv, i + 1));
+    if (strcmp(mode, "idle") == 0)
+        return mode_idle(arg_long(argc, argv, i + 1));
+    if (strcmp(mode, "spin") == 0)
+        return mode_spin(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
+                         arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "thread-exit") == 0)
+        return mode_thread_exit(arg_long(argc, argv, i + 1));
+    if (strcmp(mode, "handoff") == 0)
+        return mode_handoff(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
+                            arg_long(argc, argv, i + 3));
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;
