@@ -96,7 +96,7 @@ void ah__batch_open(struct ah_thread *t)
     if (!t->batch_announced) {
         /* A probe with no records tells the tracer where this thread's buffer is. */
         t->batch_announced = true;
-        DTRACE_PROBE2(ah, batch, &t->batch, 0);
+        DTRACE_PROBE2(ah, batch, &t->batch, (uint32_t)0);
     }
 }
 

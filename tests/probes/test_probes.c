@@ -49,8 +49,9 @@
  * Probe notes, read like a tracer (readelf -n) does.
  */
 
-static const char *const probe_names[] = {"init", "before", "after", "destroy", "resolve"};
-#define N_PROBES 5
+static const char *const probe_names[] = {"init",    "before",  "after",
+                                          "destroy", "resolve", "batch"};
+#define N_PROBES 6
 
 /* Argument sizes from the notes ("8@..." unsigned 64-bit, "-4@..." signed 32-bit). */
 static const int probe_arg_sizes[N_PROBES][6] = {
@@ -59,6 +60,7 @@ static const int probe_arg_sizes[N_PROBES][6] = {
     {8, -4, 0},          /* after: id, type */
     {8, -4, 8, 0},       /* destroy: id, type, seq */
     {8, -4, 0},          /* resolve: id, type */
+    {8, 4, 0},           /* batch: struct ahp_batch *, count */
 };
 
 /* A probe may have several sites (a compiler may duplicate one); they share the semaphore,
