@@ -404,6 +404,7 @@ struct batch_walk {
     __u32 tid;
     bool tsc;
     bool counts_only; /* a batch the ring buffer had no room for: keep the counters exact */
+    bool calibrating; /* calib_end_ns set: some records may have to be streamed */
 };
 
 static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
@@ -434,7 +435,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         s = stats_of(type);
         if (s)
             s->created++;
-        if (w->counts_only)
+        if (w->counts_only || !(track_live || w->calibrating))
             break;
         now = batch_ns(w, r->ticks);
         if (track_live)
@@ -451,6 +452,8 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             break;
         if (track_live)
             live_remove(r->id);
+        if (!w->calibrating)
+            break;
         now = batch_ns(w, r->ticks);
         if (now < calib_end_ns)
             emit(AHP_EV_DESTROY, now, r->id, 0, w->seq, type, 0);
@@ -535,9 +538,26 @@ static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n
         .tid = (__u32)bpf_get_current_pid_tgid(),
         .tsc = b->hdr.clock == AHP_CLOCK_TSC,
         .counts_only = counts_only,
+        .calibrating = calib_end_ns != 0,
     };
     w.n = n;
     bpf_loop((n + AHP_WALK_CHUNK - 1) / AHP_WALK_CHUNK, walk_chunk, &w, 0);
+}
+
+/* Records [*FIRST, *N) of the batch are new: the part of its generation not handed over
+ * yet. Marks them handed over; false when there are none. */
+static __always_inline bool take_range(struct ahp_batch_thread *bt,
+                                       const struct ahp_batch_header *h, __u32 *first, __u32 *n)
+{
+    __u32 count = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+    __u32 from = bt->gen == h->gen && bt->consumed <= count ? bt->consumed : 0;
+    if (from >= count)
+        return false;
+    bt->gen = h->gen;
+    bt->consumed = count;
+    *first = from;
+    *n = count;
+    return true;
 }
 
 /* Hand over the records of the current thread's batch at ADDR that were not handed over yet:
@@ -557,17 +577,11 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
                 bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
                 return;
             }
-            __u32 n = m->batch.hdr.count, first = 0;
-            if (n > AHP_BATCH_RECORDS)
-                n = AHP_BATCH_RECORDS;
-            if (bt->gen == m->batch.hdr.gen && bt->consumed <= n)
-                first = bt->consumed;
-            if (first >= n) {
+            __u32 first, n;
+            if (!take_range(bt, &m->batch.hdr, &first, &n)) {
                 bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
                 return;
             }
-            bt->gen = m->batch.hdr.gen;
-            bt->consumed = n;
             m->pid = bpf_get_current_pid_tgid() >> 32;
             m->first = (__u16)first;
             m->flags = flushed ? AHP_RING_FLUSHED : 0;
@@ -585,15 +599,9 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
         g->batch_errors++;
         return;
     }
-    __u32 n = b->hdr.count, first = 0;
-    if (n > AHP_BATCH_RECORDS)
-        n = AHP_BATCH_RECORDS;
-    if (bt->gen == b->hdr.gen && bt->consumed <= n)
-        first = bt->consumed;
-    if (first >= n)
+    __u32 first, n;
+    if (!take_range(bt, &b->hdr, &first, &n))
         return;
-    bt->gen = b->hdr.gen;
-    bt->consumed = n;
     g->events += n - first;
     if (record_events)
         g->lost_events += n - first; /* no room in the ring buffer */

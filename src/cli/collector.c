@@ -68,26 +68,14 @@ static int on_decoded(const struct ahp_event *decoded, void *ctx)
 #define AHP_MERGE_MAX_HELD (1u << 20)
 #define AHP_MERGE_BATCH (1u << 16)
 
-static int release(struct ahp_collector *c, uint64_t horizon);
-
-static uint64_t merge_horizon(struct ahp_collector *c)
-{
-    /* Everything handed over before READ_NS has been read: younger events may still be
-     * held by threads, older ones no longer (up to the window). */
-    uint64_t now = c->read_ns;
-    uint64_t horizon = now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0;
-    if (c->merge.held > AHP_MERGE_MAX_HELD)
-        horizon = UINT64_MAX - 1; /* release() passes on the oldest half */
-    return horizon;
-}
+static int release_old(struct ahp_collector *c);
 
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
     struct ahp_collector *c = ctx;
     if (size >= sizeof(struct ahp_ring_batch)) {
-        static struct ahp_ring_batch m;
-        memcpy(&m, data, sizeof(m));
-        int rc = ahp_decode_batch(&c->decoder, &m, on_decoded, c);
+        /* Ring-buffer records are 8-byte aligned: decode in place. */
+        int rc = ahp_decode_batch(&c->decoder, data, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
         /* The ring buffer is read until it is empty, which with a busy target may be for a
@@ -96,7 +84,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
             /* Whatever is being read now was handed over before this instant. */
             if (c->read_ns == 0)
                 c->read_ns = ahp_now_ns();
-            release(c, merge_horizon(c));
+            release_old(c);
         }
         return 0;
     }
@@ -123,9 +111,20 @@ static int release(struct ahp_collector *c, uint64_t horizon)
         return c->deliver_error;
     if (c->merge.held == 0)
         return 0;
-    if (horizon == UINT64_MAX - 1) /* too many held: the oldest half goes */
-        return ahp_merge_release_count(&c->merge, c->merge.held / 2, deliver_fn, c);
     return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
+}
+
+/* Pass on what is older than the reorder window: everything handed over before READ_NS has
+ * been read, so younger events may still be held by threads, older ones no longer. Past
+ * AHP_MERGE_MAX_HELD events, the oldest half goes whatever its age. */
+static int release_old(struct ahp_collector *c)
+{
+    if (c->deliver_error)
+        return c->deliver_error;
+    if (c->merge.held > AHP_MERGE_MAX_HELD)
+        return ahp_merge_release_count(&c->merge, c->merge.held / 2, deliver_fn, c);
+    uint64_t now = c->read_ns;
+    return release(c, now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0);
 }
 
 /* Threads that existed before the attach announced their batch buffers to an earlier tracer,
@@ -181,9 +180,11 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel->rodata->capture_stacks = opts->capture_stacks;
     c->per_event = opts->per_event;
     /* The batch path's timestamps are TSC ticks; the BPF side converts callback times. */
-    ahp_tick_rate_measure(&c->decoder.rate, 20000000);
-    c->skel->rodata->tick_mult = c->decoder.rate.mult;
-    c->skel->rodata->tick_shift = c->decoder.rate.shift;
+    if (!opts->per_event) {
+        ahp_tick_rate_measure(&c->decoder.rate, 20000000);
+        c->skel->rodata->tick_mult = c->decoder.rate.mult;
+        c->skel->rodata->tick_shift = c->decoder.rate.shift;
+    }
     uint32_t live_slots = 1024;
     while (live_slots < opts->max_live && live_slots < (1u << 26))
         live_slots *= 2;
@@ -270,7 +271,7 @@ int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
     if (more < 0)
         return more;
     n += more;
-    int rc = release(c, merge_horizon(c));
+    int rc = release_old(c);
     return rc < 0 ? rc : n;
 }
 

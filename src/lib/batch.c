@@ -89,12 +89,13 @@ void ah__batch_open(struct ah_thread *t)
         anchor_now(&t->batch.hdr);
     }
     t->batch.hdr.seq = t->registry.seq;
-    t->batch.hdr.tid = (uint32_t)t->registry.tid;
-    t->batch.hdr.names = (uint64_t)(uintptr_t)ah__type_names;
-    t->batch.hdr.version = AHP_BATCH_VERSION;
     t->batch.hdr.type_count = (uint32_t)__atomic_load_n(&ah_registry.type_count, __ATOMIC_ACQUIRE);
     if (!t->batch_announced) {
-        /* A probe with no records tells the tracer where this thread's buffer is. */
+        /* What never changes for this thread, then a probe with no records that tells the
+         * tracer where its buffer is. */
+        t->batch.hdr.tid = (uint32_t)t->registry.tid;
+        t->batch.hdr.names = (uint64_t)(uintptr_t)ah__type_names;
+        t->batch.hdr.version = AHP_BATCH_VERSION;
         t->batch_announced = true;
         DTRACE_PROBE2(ah, batch, &t->batch, (uint32_t)0);
     }

@@ -207,3 +207,15 @@ void expect_type(json_object *root, const char *name, long long created, long lo
     cr_expect_eq(get_int(t, "callbacks"), callbacks, "%s callbacks", name);
     cr_expect_eq(get_int(t, "active"), active, "%s active", name);
 }
+
+char data_path[64];
+
+void make_data_path(void)
+{
+    snprintf(data_path, sizeof(data_path), "/tmp/ahprof-test-%d.data", getpid());
+}
+
+void remove_data(void)
+{
+    unlink(data_path);
+}

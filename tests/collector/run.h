@@ -41,6 +41,12 @@ int proc_wait(struct proc *p, int timeout_ms);
 /* Run ARGV to completion; *OUT and *ERR get malloc'ed stdout/stderr. Returns exit code. */
 int run_capture(char *const argv[], char **out, char **err, int timeout_ms);
 
+/* A recorded file's path, per test process: suites set make_data_path / remove_data as
+ * their .init / .fini. */
+extern char data_path[64];
+void make_data_path(void);
+void remove_data(void);
+
 /* Paths of the binaries under test (set from the build). */
 #define AHPROF AHP_BUILD "/ahprof"
 #define WORKLOAD AHP_BUILD "/targets/workload"

@@ -317,18 +317,6 @@ Test(flush, thread_exit_flushes, .timeout = 90)
 
 /* ---- record: per-thread batches merged into one time-ordered stream ---- */
 
-static char data_path[64];
-
-static void make_data_path(void)
-{
-    snprintf(data_path, sizeof(data_path), "/tmp/ahprof-flush-%d.data", getpid());
-}
-
-static void remove_data(void)
-{
-    unlink(data_path);
-}
-
 TestSuite(flush_record, .init = make_data_path, .fini = remove_data, .timeout = 120);
 
 /* `ahprof record -b 1 -o DATA -- CMD...` to the end; returns its stderr (malloc'ed). A 1 MiB

@@ -15,18 +15,6 @@
 #include "datafile.h"
 #include "run.h"
 
-static char data_path[64];
-
-static void make_data_path(void)
-{
-    snprintf(data_path, sizeof(data_path), "/tmp/ahprof-test-%d.data", getpid());
-}
-
-static void remove_data(void)
-{
-    unlink(data_path);
-}
-
 TestSuite(record, .init = make_data_path, .fini = remove_data, .timeout = 120);
 
 static void record_cmd(char *const cmd[], const char *extra)
