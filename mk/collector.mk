@@ -12,6 +12,16 @@ $(B)/targets/workload-static: tests/targets/workload.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
+$(B)/targets/forker: tests/targets/forker.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+
+$(B)/targets/forker-static: tests/targets/forker.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
 $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h src/cli/datafile.c
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
@@ -19,7 +29,8 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 		-Isrc/cli -Ibpf $< tests/collector/run.c src/cli/datafile.c src/cli/util.c \
 		src/cli/escape.c -o $@ $(CRITERION_LIBS) -ljson-c -lz
 
-COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static $(COLLECTOR_TESTS)
+COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
+	$(B)/targets/forker $(B)/targets/forker-static $(COLLECTOR_TESTS)
 EXTRA_ALL += $(COLLECTOR_DEPS)
 
 # One test at a time: each attaches BPF programs and some count events machine-wide.

@@ -142,6 +142,11 @@ static void drop_from_current(uint32_t slot)
         replace_current(t, f);
 }
 
+void ah__context_after_fork(void)
+{
+    pthread_mutex_init(&store_lock, NULL);
+}
+
 AH_EXPORT ah_store_t *ah_store_new(void *default_value)
 {
     ah_store_t *s = malloc(sizeof(*s));

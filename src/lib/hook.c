@@ -159,6 +159,11 @@ AH_EXPORT ah_hook_t *ah_hook_new(const ah_hook_callbacks_t *cb, void *data)
     return h;
 }
 
+void ah__hooks_after_fork(void)
+{
+    pthread_mutex_init(&hook_lock, NULL);
+}
+
 AH_EXPORT int ah_hook_enable(ah_hook_t *h)
 {
     if (h == NULL)

@@ -165,6 +165,14 @@ extern uint32_t ah__hooks_enabled; /* number of enabled hooks, read on every eve
 void ah__threads_quiesce_hooks(uint64_t version, const struct ah_thread *self);
 void ah__hooks_emit(struct ah_thread *t, enum ah_event ev, ah_resource_t *r, ah_id_t id);
 
+/* fork(): the child re-initialises the locks a thread of the parent may have held, drops the
+ * parent's other threads from the registry and starts untraced (fork.c). */
+void ah__fork_install(void);
+void ah__types_after_fork(void);
+void ah__hooks_after_fork(void);
+void ah__context_after_fork(void);
+void ah__threads_after_fork(void);
+
 /* Context storage: frames are reference counted and shared by every resource holding them. */
 void ah__context_retain(void *frame);
 void ah__context_release(void *frame);

@@ -85,6 +85,38 @@ static void thread_key_create(void)
     pthread_mutex_lock(&registry_lock);
     registry_link(&retired);
     pthread_mutex_unlock(&registry_lock);
+    ah__fork_install();
+}
+
+/* In a fork child only the forking thread exists: the others' live counts move to the
+ * retired block (their resources are in the child's memory too), their blocks leave the
+ * registry (ahprof would look for threads that are not there, ah_hook_free() would wait for
+ * them), and the forking thread gets its new tid and an empty, unannounced batch buffer: the
+ * records it held are the parent's to hand over. */
+void ah__threads_after_fork(void)
+{
+    pthread_mutex_init(&registry_lock, NULL);
+    struct ah_thread *self = ah__self;
+    uint64_t *link = &ah_registry.threads;
+    AH_STORE(&ah_registry.generation, ah_registry.generation + 1);
+    while (*link) {
+        struct ah_registry_thread *block = (struct ah_registry_thread *)(uintptr_t)*link;
+        if (block->flags & AH_REGISTRY_RETIRED || (self && block == &self->registry)) {
+            link = &block->next;
+            continue;
+        }
+        for (int i = 0; i < AH_REGISTRY_TYPE_MAX; i++)
+            retired.live[i] += block->live[i];
+        retired.seq += 2;
+        *link = block->next;
+    }
+    AH_STORE_RELEASE(&ah_registry.generation, ah_registry.generation + 1);
+    if (self) {
+        self->registry.tid = (int32_t)syscall(SYS_gettid);
+        self->batch.hdr.count = 0;
+        self->batch.hdr.tid = (uint32_t)self->registry.tid;
+        self->batch_announced = false;
+    }
 }
 
 struct ah_thread *ah__thread_create(void)

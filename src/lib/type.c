@@ -31,6 +31,11 @@ __attribute__((constructor)) static void registry_init(void)
     ah_registry.names = (uint64_t)(uintptr_t)ah__type_names;
 }
 
+void ah__types_after_fork(void)
+{
+    pthread_mutex_init(&type_lock, NULL);
+}
+
 AH_EXPORT int ah_type(const char *name)
 {
     if (name == NULL || name[0] == '\0')
