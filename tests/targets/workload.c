@@ -48,11 +48,21 @@
  *                          variable until the main thread releases it, MS ms later.
  *                          HANDOFF: K, each created on A, run and destroyed on B. FILL: F.
  *
+ * Modes for the limits of `record` (tests/collector/test_record_limits.c). Both print
+ * "ready" once their type is registered and stop at the first line on stdin or its EOF (so
+ * that a test that dies takes them along), or after 60 s:
+ *   workload stream        STREAM lifecycles in a tight loop, as fast as the thread goes
+ *                          (stdin is polled every 4096 lifecycles, without blocking).
+ *   workload trickle MS    one TRICKLE lifecycle every MS ms, sleeping in between.
+ *                          Both print "N lifecycles" on stderr when they stop.
+ *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +464,54 @@ static int mode_handoff(long k, long fill, long ms)
     return 0;
 }
 
+/* True once stdin has a line or is closed, waiting up to MS ms. */
+static bool stdin_says_stop(int ms)
+{
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    return poll(&pfd, 1, ms) != 0;
+}
+
+static bool past_60s(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec - start->tv_sec >= 60;
+}
+
+static int mode_stream(void)
+{
+    int t_stream = ah_type("STREAM");
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    printf("ready\n");
+    fflush(stdout);
+    long n = 0;
+    for (;;) {
+        for (int i = 0; i < 4096; i++, n++)
+            lifecycle(t_stream, NULL, NULL);
+        if (stdin_says_stop(0) || past_60s(&start))
+            break;
+    }
+    fprintf(stderr, "%ld lifecycles\n", n);
+    return 0;
+}
+
+static int mode_trickle(long ms)
+{
+    int t_trickle = ah_type("TRICKLE");
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    printf("ready\n");
+    fflush(stdout);
+    long n = 0;
+    do {
+        lifecycle(t_trickle, NULL, NULL);
+        n++;
+    } while (!stdin_says_stop((int)ms) && !past_60s(&start));
+    fprintf(stderr, "%ld lifecycles\n", n);
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -478,10 +536,9 @@ int main(int argc, char **argv)
         i = 3;
     }
     if (i >= argc) {
-        fprintf(
-            stderr,
-            "usage: workload [-s SECONDS] "
-            "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|handoff ...\n");
+        fprintf(stderr, "usage: workload [-s SECONDS] "
+                        "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
+                        "handoff|stream|trickle ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -513,6 +570,10 @@ int main(int argc, char **argv)
         wait_for_line();
         return 0;
     }
+    if (strcmp(mode, "stream") == 0)
+        return mode_stream();
+    if (strcmp(mode, "trickle") == 0)
+        return mode_trickle(arg_long(argc, argv, i + 1));
     fprintf(stderr, "workload: unknown mode '%s'\n", mode);
     return 2;
 }
