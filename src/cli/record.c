@@ -45,6 +45,13 @@ static const char record_usage[] =
     "  -h, --help            this help\n"
     "Requires root (CAP_BPF and CAP_PERFMON).\n";
 
+/* How often buffered events go to the file while recording: what a kill -9 of ahprof can
+ * lose, with the reorder window (AHP_REORDER_NS) and what the ring buffer holds. */
+#define RECORD_FLUSH_NS 500000000ull
+/* How long ahprof may take to detach and read the ring buffer once told to stop; what is
+ * still unread then is counted as lost. */
+#define RECORD_FINISH_NS 500000000ull
+
 struct record_state {
     struct ahp_session session;
     struct ahp_writer *writer;
@@ -273,7 +280,7 @@ int ahprof_cmd_record(int argc, char **argv)
         fprintf(stderr, "ahprof: recording pid %d to %s (Ctrl-C to stop)\n", t->pid, safe);
     }
     uint64_t deadline = duration > 0 ? ahp_now_ns() + (uint64_t)(duration * 1e9) : UINT64_MAX;
-    uint64_t last_lost = 0;
+    uint64_t last_lost = 0, last_flush = ahp_now_ns();
     while (!ahp_stop_requested && !st.error) {
         uint64_t now = ahp_now_ns();
         if (now >= deadline)
@@ -293,16 +300,25 @@ int ahprof_cmd_record(int argc, char **argv)
             last_lost = g.lost_events + c->attach_missed;
             ahp_writer_lost(st.writer, last_lost);
         }
+        /* What is written survives a crash of ahprof: a slow target must not leave its
+         * events in the writer's buffer for long. */
+        if (ahp_now_ns() - last_flush >= RECORD_FLUSH_NS) {
+            rc = ahp_writer_flush(st.writer);
+            if (rc < 0 && !st.error)
+                st.error = rc;
+            last_flush = ahp_now_ns();
+        }
         if (exited)
             break;
     }
-    ahp_collector_drain(c);
+    ahp_collector_finish(c, RECORD_FINISH_NS);
     struct ahp_global_stats g;
     memset(&g, 0, sizeof(g));
     ahp_collector_global_stats(c, &g);
-    g.lost_events += c->attach_missed; /* lost all the same, only differently */
+    /* lost all the same, only differently */
+    g.lost_events += c->attach_missed + c->discarded;
     write_counters(&st);
-    uint64_t late = ahp_collector_late_events(c);
+    uint64_t late = ahp_collector_late_events(c), c_discarded = c->discarded;
     bool exited = st.session.target_exited;
     pid = st.session.target.pid;
     ahp_session_close(&st.session);
@@ -323,6 +339,12 @@ int ahprof_cmd_record(int argc, char **argv)
                     "of other threads and are out of time order (a busy thread held them: "
                     "see ah_flush() in ah.h)\n",
                     (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
+        if (c_discarded)
+            fprintf(stderr,
+                    "ahprof: %llu of the lost events were still in the ring buffer when the "
+                    "recording stopped (ahprof reads slower than the target writes: they are "
+                    "in the exact counts only)\n",
+                    (unsigned long long)c_discarded);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);

@@ -97,8 +97,9 @@ static bool get_bool(json_object *obj, const char *key)
 }
 
 /* Every event the BPF side saw is in the file or counted as lost: the in-kernel counters of
- * TYPE (a type of lifecycles: init, before, after, destroy) against events + lost_events. A
- * recording that stops mid-lifecycle leaves at most a few events of the last one. */
+ * TYPE (a type of lifecycles: init, before, after, destroy) against events + lost_events.
+ * Lifecycles cut by the attach or the stop count differently on both sides (a callback is
+ * counted at its after): a few events apart, where a lost batch would be 64. */
 static void expect_everything_accounted(json_object *r, const char *type)
 {
     json_object *t = find_named(r, "types", type), *k;
@@ -107,7 +108,7 @@ static void expect_everything_accounted(json_object *r, const char *type)
               "no in-kernel counters for %s", type);
     long long seen = get_int(k, "created") + get_int(k, "destroyed") + 2 * get_int(k, "callbacks");
     long long kept = get_int(r, "events"), lost = get_int(r, "lost_events");
-    cr_expect(kept + lost >= seen - 4 && kept + lost <= seen + 4,
+    cr_expect(kept + lost >= seen - 16 && kept + lost <= seen + 16,
               "%s: the kernel saw %lld events, the file has %lld and counts %lld lost", type, seen,
               kept, lost);
 }
