@@ -4,6 +4,7 @@
  * Every multi-byte field is encoded explicitly as little-endian, so the format does not
  * depend on the host and the reader never casts file bytes to structures.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -382,7 +383,12 @@ int ahp_writer_flush(struct ahp_writer *w)
 {
     if (w == NULL)
         return -EINVAL;
-    return flush_events(w);
+    int rc = flush_events(w);
+    /* Start writing back what is written, without waiting for it: the fsync at close then
+     * has little left to do, however long the recording (a pipe or a device refuses). */
+    if (rc == 0)
+        sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return rc;
 }
 
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total)
