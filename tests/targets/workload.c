@@ -49,10 +49,10 @@
  *                          HANDOFF: K, each created on A, run and destroyed on B. FILL: F.
  *
  * Modes for the limits of `record` (tests/collector/test_record_limits.c). Both print
- * "ready" once their type is registered and stop at the first line on stdin or its EOF (so
- * that a test that dies takes them along), or after 60 s:
- *   workload stream        STREAM lifecycles in a tight loop, as fast as the thread goes
- *                          (stdin is polled every 4096 lifecycles, without blocking).
+ * "ready" once running and stop at the first line on stdin or its EOF (so that a test that
+ * dies takes them along), or after 60 s:
+ *   workload stream [T]    T threads (default 1) raise STREAM lifecycles in a tight loop,
+ *                          as fast as they go; the main thread waits on stdin.
  *   workload trickle MS    one TRICKLE lifecycle every MS ms, sleeping in between.
  *                          Both print "N lifecycles" on stderr when they stop.
  *
@@ -478,19 +478,40 @@ static bool past_60s(const struct timespec *start)
     return now.tv_sec - start->tv_sec >= 60;
 }
 
-static int mode_stream(void)
+static int stream_stop;
+static int t_stream;
+
+static void *stream_thread(void *arg)
 {
-    int t_stream = ah_type("STREAM");
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    long *n = arg;
+    while (!__atomic_load_n(&stream_stop, __ATOMIC_RELAXED))
+        for (int i = 0; i < 4096; i++, (*n)++)
+            lifecycle(t_stream, NULL, NULL);
+    return NULL;
+}
+
+static int mode_stream(long threads)
+{
+    t_stream = ah_type("STREAM");
+    if (threads < 1 || threads > 64) {
+        fprintf(stderr, "workload: stream T wants 1 to 64 threads\n");
+        return 2;
+    }
+    pthread_t tids[64];
+    long counts[64] = {0};
+    for (long i = 0; i < threads; i++)
+        if (pthread_create(&tids[i], NULL, stream_thread, &counts[i]) != 0) {
+            fprintf(stderr, "workload: pthread_create failed\n");
+            return 1;
+        }
     printf("ready\n");
     fflush(stdout);
+    stdin_says_stop(60000);
+    __atomic_store_n(&stream_stop, 1, __ATOMIC_RELAXED);
     long n = 0;
-    for (;;) {
-        for (int i = 0; i < 4096; i++, n++)
-            lifecycle(t_stream, NULL, NULL);
-        if (stdin_says_stop(0) || past_60s(&start))
-            break;
+    for (long i = 0; i < threads; i++) {
+        pthread_join(tids[i], NULL);
+        n += counts[i];
     }
     fprintf(stderr, "%ld lifecycles\n", n);
     return 0;
@@ -571,7 +592,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(mode, "stream") == 0)
-        return mode_stream();
+        return mode_stream(argc > i + 1 ? arg_long(argc, argv, i + 1) : 1);
     if (strcmp(mode, "trickle") == 0)
         return mode_trickle(arg_long(argc, argv, i + 1));
     fprintf(stderr, "workload: unknown mode '%s'\n", mode);
