@@ -105,8 +105,8 @@ static int on_ring_record(void *ctx, void *data, size_t size)
         int rc = ahp_decode_batch(&c->decoder, data, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
-        /* The ring buffer is read until it is empty, which with a busy target may be for a
-         * long time: pass on what is old enough as we go, so that memory stays bounded. */
+        /* One read may hand over millions of events from a busy target: pass on what is old
+         * enough as we go, so that the window stays small. */
         if (c->merge.held >= AHP_MERGE_BATCH) {
             /* Whatever is being read now was handed over before this instant. */
             if (c->read_ns == 0)
@@ -120,15 +120,15 @@ static int on_ring_record(void *ctx, void *data, size_t size)
     struct ahp_event ev;
     memcpy(&ev, data, sizeof(ev));
     classify(c, &ev);
-    if (!c->on_event || !c->skel->rodata->record_events)
-        return 0;
-    if (c->discard) {
-        c->discarded++;
-        return 0;
+    if (c->on_event && c->skel->rodata->record_events) {
+        if (c->discard) {
+            c->discarded++;
+        } else {
+            int rc = c->on_event(&ev, c->ctx);
+            if (rc != 0)
+                return rc;
+        }
     }
-    int rc = c->on_event(&ev, c->ctx);
-    if (rc != 0)
-        return rc;
     return read_enough(c) ? -EAGAIN : 0;
 }
 
