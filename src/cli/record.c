@@ -49,7 +49,7 @@ static const char record_usage[] =
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
     "(24 MiB) wait to be put in time order (with --stacks, add the symbol tables of the\n"
     "program). A program that raises events faster than ahprof writes them fills the ring\n"
-    "buffer: what does not fit is counted as lost, and so is what is still unread 500 ms\n"
+    "buffer: what does not fit is counted as lost, and so is what is still unread 300 ms\n"
     "after Ctrl-C, SIGTERM or --duration (when the program exits, all of it is read).\n"
     "Safety: events go to the file at least every 500 ms; if ahprof is killed (kill -9, OOM)\n"
     "the file stays readable up to its last complete chunk, about the last second missing.\n"
@@ -62,7 +62,7 @@ static const char record_usage[] =
 #define RECORD_FLUSH_NS 500000000ull
 /* How long ahprof may take to detach and read the ring buffer once told to stop; what is
  * still unread then is counted as lost. */
-#define RECORD_FINISH_NS 500000000ull
+#define RECORD_FINISH_NS 300000000ull
 
 struct record_state {
     struct ahp_session session;

@@ -134,6 +134,8 @@ Test(record_limits, duration_is_honoured_on_a_flooding_target)
     /* One second of recording, then at most about one to stop; it was 3 s to 50 s. */
     cr_expect_lt(took, 2000, "record -d 1 ended %lld ms after it started recording", took);
     cr_expect_lt(total, 5000, "record -d 1 took %lld ms in all", total);
+    cr_log_info("record -d 1: %lld ms from the start of the recording, %lld ms in all", took,
+                total);
     json_object *r = report_json(data_path);
     cr_expect(get_bool(r, "clean_end"));
     cr_expect_gt(get_int(r, "events"), 0);
@@ -157,6 +159,7 @@ static void signal_stops_recording(int sig)
     stop_target(&t);
     cr_assert_eq(code, 0, "record exited %d after %s", code, strsignal(sig));
     cr_expect_lt(took, 1500, "record took %lld ms to stop after %s", took, strsignal(sig));
+    cr_log_info("record stopped %lld ms after %s", took, strsignal(sig));
     json_object *r = report_json(data_path);
     cr_expect(get_bool(r, "clean_end"));
     cr_expect_gt(get_int(r, "events"), 0);
@@ -187,6 +190,7 @@ Test(record_limits, memory_stays_under_the_documented_bound)
     cr_assert_eq(code, 0, "record exited %d", code);
     cr_expect_lt(maxrss_kib, RSS_BOUND_MIB * 1024L, "peak RSS %ld KiB, bound %d MiB", maxrss_kib,
                  RSS_BOUND_MIB);
+    cr_log_info("record peak RSS %ld KiB (bound %d MiB)", maxrss_kib, RSS_BOUND_MIB);
 }
 
 /* 4 events every 20 ms: far fewer than an events chunk holds (1365) in the 2 s recorded. */
