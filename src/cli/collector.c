@@ -74,7 +74,7 @@ static int on_decoded(const struct ahp_event *decoded, void *ctx)
     int rc = ahp_merge_push(&c->merge, &ev);
     /* The window is full: the oldest half goes whatever its age (an event older than them
      * that arrives later counts as late). */
-    while (rc == -ENOBUFS) {
+    while (rc == -ENOBUFS && c->merge.held > 0) {
         rc = ahp_merge_release_count(&c->merge, c->merge.held / 2 + 1, deliver_fn, c);
         if (rc == 0)
             rc = ahp_merge_push(&c->merge, &ev);

@@ -77,7 +77,9 @@ int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
     if (q == NULL)
         return -ENOMEM;
     if (q->tail == NULL || q->tail_n == BLOCK_EVENTS) {
-        if (m->free_blocks == NULL && m->max_held && (m->blocks + 1) * BLOCK_EVENTS > m->max_held)
+        /* One block at least, so that an empty window always takes an event. */
+        if (m->free_blocks == NULL && m->max_held && m->blocks > 0 &&
+            (m->blocks + 1) * BLOCK_EVENTS > m->max_held)
             return -ENOBUFS;
         struct ahp_merge_block *b = block_get(m);
         if (b == NULL)

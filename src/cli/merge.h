@@ -27,7 +27,7 @@ struct ahp_merge {
     uint64_t last_ts; /* timestamp of the last event passed on */
     uint64_t late;    /* events passed on out of order */
     size_t held;      /* events waiting */
-    size_t max_held;  /* capacity of the pool (rounded down to blocks); 0: no limit */
+    size_t max_held;  /* capacity of the pool (in blocks of 1024, one at least); 0: no limit */
     size_t blocks;    /* blocks allocated */
     struct ahp_merge_block *free_blocks;
 };

@@ -89,3 +89,16 @@ Test(merge, thread_churn_does_not_grow_it)
     cr_expect_leq(m.blocks, 1, "%zu blocks", m.blocks);
     ahp_merge_free(&m);
 }
+
+Test(merge, a_window_smaller_than_a_block_still_takes_a_block)
+{
+    struct ahp_merge m = {.max_held = 10};
+    for (int i = 0; i < 1024; i++) {
+        struct ahp_event ev = event(1, (uint64_t)i + 1);
+        cr_assert_eq(ahp_merge_push(&m, &ev), 0, "push %d", i);
+    }
+    struct ahp_event ev = event(1, 2000);
+    cr_expect_eq(ahp_merge_push(&m, &ev), -ENOBUFS);
+    cr_expect_eq(m.blocks, 1);
+    ahp_merge_free(&m);
+}
