@@ -1,6 +1,7 @@
 /* collector.c - the BPF side of ahprof: load, attach, snapshot, read. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -53,6 +54,12 @@ static void classify(struct ahp_collector *c, struct ahp_event *ev)
     }
 }
 
+static int deliver_fn(const struct ahp_event *ev, void *ctx)
+{
+    struct ahp_collector *c = ctx;
+    return c->on_event(ev, c->ctx);
+}
+
 static int on_decoded(const struct ahp_event *decoded, void *ctx)
 {
     struct ahp_collector *c = ctx;
@@ -60,15 +67,35 @@ static int on_decoded(const struct ahp_event *decoded, void *ctx)
     classify(c, &ev);
     if (c->on_event == NULL)
         return 0;
-    return ahp_merge_push(&c->merge, &ev);
+    if (c->discard) {
+        c->discarded++;
+        return 0;
+    }
+    int rc = ahp_merge_push(&c->merge, &ev);
+    /* The window is full: the oldest half goes whatever its age (an event older than them
+     * that arrives later counts as late). */
+    while (rc == -ENOBUFS && c->merge.held > 0) {
+        rc = ahp_merge_release_count(&c->merge, c->merge.held / 2 + 1, deliver_fn, c);
+        if (rc == 0)
+            rc = ahp_merge_push(&c->merge, &ev);
+    }
+    return rc;
 }
 
-/* Events held for time order: beyond this many, the oldest go anyway (and any event older
- * than them that arrives later counts as late). 48 MiB; 200 ms at 5 M events/s. */
-#define AHP_MERGE_MAX_HELD (1u << 20)
 #define AHP_MERGE_BATCH (1u << 16)
 
 static int release_old(struct ahp_collector *c);
+
+/* Checked every few records: a target that hands over events as fast as ahprof reads them
+ * keeps the ring buffer from ever being empty, and must not keep ahprof from its deadline,
+ * its signals or its memory bound. */
+static bool read_enough(struct ahp_collector *c)
+{
+    if ((++c->records_read & 15) != 0 || ahp_now_ns() < c->read_deadline_ns)
+        return false;
+    c->read_yielded = true;
+    return true;
+}
 
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
@@ -78,30 +105,41 @@ static int on_ring_record(void *ctx, void *data, size_t size)
         int rc = ahp_decode_batch(&c->decoder, data, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
-        /* The ring buffer is read until it is empty, which with a busy target may be for a
-         * long time: pass on what is old enough as we go, so that memory stays bounded. */
+        /* One read may hand over millions of events from a busy target: pass on what is old
+         * enough as we go, so that the window stays small. */
         if (c->merge.held >= AHP_MERGE_BATCH) {
             /* Whatever is being read now was handed over before this instant. */
             if (c->read_ns == 0)
                 c->read_ns = ahp_now_ns();
             release_old(c);
         }
-        return 0;
+        return read_enough(c) ? -EAGAIN : 0;
     }
     if (size < sizeof(struct ahp_event))
         return 0;
     struct ahp_event ev;
     memcpy(&ev, data, sizeof(ev));
     classify(c, &ev);
-    if (!c->on_event || !c->skel->rodata->record_events)
-        return 0;
-    return c->on_event(&ev, c->ctx);
+    if (c->on_event && c->skel->rodata->record_events) {
+        if (c->discard) {
+            c->discarded++;
+        } else {
+            int rc = c->on_event(&ev, c->ctx);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return read_enough(c) ? -EAGAIN : 0;
 }
 
-static int deliver_fn(const struct ahp_event *ev, void *ctx)
+/* Read the ring buffer until it is empty or DEADLINE_NS (c->read_yielded then). Returns the
+ * number of records or a negative errno. */
+static int consume(struct ahp_collector *c, uint64_t deadline_ns)
 {
-    struct ahp_collector *c = ctx;
-    return c->on_event(ev, c->ctx);
+    c->read_deadline_ns = deadline_ns;
+    c->read_yielded = false;
+    int n = ring_buffer__consume(c->rb);
+    return n < 0 && c->read_yielded ? 0 : n;
 }
 
 /* Pass on the merged events older than HORIZON. */
@@ -115,14 +153,11 @@ static int release(struct ahp_collector *c, uint64_t horizon)
 }
 
 /* Pass on what is older than the reorder window: everything handed over before READ_NS has
- * been read, so younger events may still be held by threads, older ones no longer. Past
- * AHP_MERGE_MAX_HELD events, the oldest half goes whatever its age. */
+ * been read, so younger events may still be held by threads, older ones no longer. */
 static int release_old(struct ahp_collector *c)
 {
     if (c->deliver_error)
         return c->deliver_error;
-    if (c->merge.held > AHP_MERGE_MAX_HELD)
-        return ahp_merge_release_count(&c->merge, c->merge.held / 2, deliver_fn, c);
     uint64_t now = c->read_ns;
     return release(c, now > AHP_REORDER_NS ? now - AHP_REORDER_NS : 0);
 }
@@ -163,6 +198,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
                         const char **what)
 {
     memset(c, 0, sizeof(*c));
+    c->merge.max_held = AHP_MERGE_MAX_HELD;
     c->on_event = on_event;
     c->ctx = ctx;
     c->ncpus = libbpf_num_possible_cpus();
@@ -250,7 +286,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
         c->have_snapshot = true;
         if (!opts->per_event)
             tell_buffers(c);
-        rc = ring_buffer__consume(c->rb);
+        /* A few records at most: the recorder has nowhere to put events yet. */
+        rc = consume(c, 0);
         if (rc < 0)
             return rc;
     }
@@ -260,24 +297,47 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
 
 int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
 {
-    int n = ring_buffer__poll(c->rb, timeout_ms);
-    if (n < 0)
-        return n;
+    struct pollfd pfd = {.fd = ring_buffer__epoll_fd(c->rb), .events = POLLIN};
+    if (poll(&pfd, 1, timeout_ms) < 0)
+        return -errno;
     /* Batches are submitted without a wakeup until a share of the buffer is full: read what
      * is there before deciding what is old enough to pass on, or a batch handed over a moment
-     * ago would wait unread while younger events of other threads went out. */
-    c->read_ns = ahp_now_ns();
-    int more = ring_buffer__consume(c->rb);
-    if (more < 0)
-        return more;
-    n += more;
+     * ago would wait unread while younger events of other threads went out. Only a read that
+     * emptied the ring buffer says that everything before it has been seen. */
+    uint64_t start = ahp_now_ns();
+    int n = consume(c, start + AHP_READ_SLICE_NS);
+    if (n < 0)
+        return n;
+    if (!c->read_yielded)
+        c->read_ns = start;
     int rc = release_old(c);
     return rc < 0 ? rc : n;
 }
 
 int ahp_collector_drain(struct ahp_collector *c)
 {
-    int n = ring_buffer__consume(c->rb);
+    int n = consume(c, UINT64_MAX);
+    if (n < 0)
+        return n;
+    int rc = release(c, UINT64_MAX);
+    return rc < 0 ? rc : n;
+}
+
+int ahp_collector_finish(struct ahp_collector *c, uint64_t budget_ns)
+{
+    uint64_t deadline = ahp_now_ns() + budget_ns;
+    /* Without a producer the ring buffer empties; detaching a uprobe that the target keeps
+     * hitting can take a few hundred ms, which the budget includes. */
+    for (int i = 0; i < 6; i++) {
+        bpf_link__destroy(c->links[i]);
+        c->links[i] = NULL;
+    }
+    int n = consume(c, deadline);
+    if (n >= 0 && c->read_yielded) {
+        /* Still decoded, for the per-type counters, which stay exact. */
+        c->discard = true;
+        n = consume(c, UINT64_MAX);
+    }
     if (n < 0)
         return n;
     int rc = release(c, UINT64_MAX);

@@ -28,6 +28,13 @@ struct ahp_collector_opts {
 /* How long events of the batch path wait to be put in time order (merge.h). */
 #define AHP_REORDER_NS 100000000ull
 
+/* At most this many events wait for time order: 24 MiB, 100 ms at 5 M events/s. Past it the
+ * oldest go anyway, and any event older than them that arrives later counts as late. */
+#define AHP_MERGE_MAX_HELD (512u * 1024u)
+
+/* One read of the ring buffer stops after this long even when the target keeps it full. */
+#define AHP_READ_SLICE_NS 50000000ull
+
 /* Called for every event read from the ring buffer, flagged AHP_F_IN_SNAPSHOT when the
  * attach snapshot already counted it. */
 typedef int (*ahp_event_fn)(const struct ahp_event *ev, void *ctx);
@@ -50,7 +57,12 @@ struct ahp_collector {
     bool have_snapshot;
     int64_t snapshot_adjust[AHP_TYPE_MAX]; /* events counted by BPF and by the snapshot */
     uint64_t attach_ns;
-    uint64_t attach_missed; /* record: events that raced the attach and were seen nowhere */
+    uint64_t attach_missed;    /* record: events that raced the attach and were seen nowhere */
+    uint64_t read_deadline_ns; /* the current read of the ring buffer stops then */
+    uint64_t records_read;
+    bool read_yielded;  /* ... and it did, before the ring buffer was empty */
+    bool discard;       /* ahp_collector_finish ran out of time: count instead of passing on */
+    uint64_t discarded; /* events read but not passed on: lost */
 };
 
 /* Load the BPF programs for TARGET and attach them. For a running process, also take the
@@ -67,6 +79,11 @@ int ahp_collector_poll(struct ahp_collector *c, int timeout_ms);
 /* Hand over whatever is in the ring buffer without waiting, and every event still waiting to
  * be put in time order: what comes after is late (the end of a session). */
 int ahp_collector_drain(struct ahp_collector *c);
+
+/* The end of a recording: detach from the target, then hand over what the ring buffer holds
+ * and every event waiting for time order. Reading stops after BUDGET_NS: the rest is counted
+ * in c->discarded (lost), not passed on. Returns a negative errno or the records read. */
+int ahp_collector_finish(struct ahp_collector *c, uint64_t budget_ns);
 
 /* Events passed on out of time order (arrived later than the reorder window). */
 uint64_t ahp_collector_late_events(const struct ahp_collector *c);

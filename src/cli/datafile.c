@@ -4,6 +4,7 @@
  * Every multi-byte field is encoded explicitly as little-endian, so the format does not
  * depend on the host and the reader never casts file bytes to structures.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -143,8 +144,10 @@ struct ahp_writer {
     uint8_t buf[CHUNK_HEADER_SIZE + 8 + WRITER_EVENTS * EVENT_SIZE];
 };
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+/* *DONE gets the bytes written, also when an error is returned. */
+static int write_all(int fd, const uint8_t *p, size_t n, size_t *done)
 {
+    *done = 0;
     while (n > 0) {
         ssize_t k = write(fd, p, n);
         if (k < 0) {
@@ -156,8 +159,21 @@ static int write_all(int fd, const uint8_t *p, size_t n)
             return -EIO;
         p += k;
         n -= (size_t)k;
+        *done += (size_t)k;
     }
     return 0;
+}
+
+/* A chunk written in part (a full disk) would end the file with a torn chunk: cut it off, so
+ * that the file ends with its last complete chunk. Only a regular file can be cut. */
+static void cut_torn_chunk(int fd, size_t written)
+{
+    struct stat st;
+    if (written == 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    if (end >= (off_t)written && ftruncate(fd, end - (off_t)written) == 0)
+        lseek(fd, end - (off_t)written, SEEK_SET);
 }
 
 /* CHUNK holds CHUNK_HEADER_SIZE bytes of room followed by LEN bytes of payload; a single
@@ -170,9 +186,12 @@ static int write_chunk(struct ahp_writer *w, uint32_t type, uint8_t *chunk, uint
     put32(chunk + 4, len);
     put32(chunk + 8, crc(chunk + CHUNK_HEADER_SIZE, len));
     put32(chunk + 12, crc(chunk, 12));
-    int rc = write_all(w->fd, chunk, CHUNK_HEADER_SIZE + (size_t)len);
-    if (rc < 0)
+    size_t written;
+    int rc = write_all(w->fd, chunk, CHUNK_HEADER_SIZE + (size_t)len, &written);
+    if (rc < 0) {
+        cut_torn_chunk(w->fd, written);
         w->err = rc;
+    }
     return rc;
 }
 
@@ -213,7 +232,8 @@ int ahp_writer_open(struct ahp_writer **wp, const char *path, const struct ahp_f
     put32(hdr + 12, FILE_HEADER_SIZE);
     put32(hdr + 16, 0);
     put32(hdr + 20, crc(hdr, 20));
-    int rc = write_all(w->fd, hdr, sizeof(hdr));
+    size_t written;
+    int rc = write_all(w->fd, hdr, sizeof(hdr), &written);
 
     if (rc == 0) {
         uint8_t chunk[CHUNK_HEADER_SIZE + INFO_SIZE];
@@ -363,7 +383,12 @@ int ahp_writer_flush(struct ahp_writer *w)
 {
     if (w == NULL)
         return -EINVAL;
-    return flush_events(w);
+    int rc = flush_events(w);
+    /* Start writing back what is written, without waiting for it: the fsync at close then
+     * has little left to do, however long the recording (a pipe or a device refuses). */
+    if (rc == 0)
+        sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return rc;
 }
 
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total)

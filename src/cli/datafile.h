@@ -97,7 +97,8 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
 /* The cumulative number of events lost so far. Written at this point of the stream. */
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
 
-/* Write the buffered events to the file (no fsync). After it a crash loses nothing written. */
+/* Write the buffered events to the file (no fsync) and start its writeback to disk without
+ * waiting for it. After it a crash of the process loses nothing written. */
 int ahp_writer_flush(struct ahp_writer *w);
 
 /* The user stack STACK_ID (the id carried by INIT events, see bpf/ahprof.h), innermost frame

@@ -6,6 +6,9 @@
  * one thread may run on another before the first thread's batch shows up). Events wait in a
  * queue per thread and leave in timestamp order once they are older than the reorder window;
  * an event that arrives later than that is passed on at once and counted as late.
+ *
+ * The events held live in blocks of 1024 from a pool that never exceeds max_held events:
+ * the memory is bounded by the window, not by the event rate or the number of threads.
  */
 #ifndef AHP_MERGE_H
 #define AHP_MERGE_H
@@ -16,6 +19,7 @@
 #include "ahprof.h"
 
 struct ahp_merge_queue;
+struct ahp_merge_block;
 
 struct ahp_merge {
     struct ahp_merge_queue *queues;
@@ -23,11 +27,15 @@ struct ahp_merge {
     uint64_t last_ts; /* timestamp of the last event passed on */
     uint64_t late;    /* events passed on out of order */
     size_t held;      /* events waiting */
+    size_t max_held;  /* capacity of the pool (in blocks of 1024, one at least); 0: no limit */
+    size_t blocks;    /* blocks allocated */
+    struct ahp_merge_block *free_blocks;
 };
 
 typedef int (*ahp_merge_fn)(const struct ahp_event *ev, void *ctx);
 
-/* Queue one event (in its thread's order). Returns 0 or -ENOMEM. */
+/* Queue one event (in its thread's order). Returns 0, -ENOBUFS when the pool is full (release
+ * some events and push again), or -ENOMEM. */
 int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev);
 
 /* Pass on, in timestamp order, every queued event with ts_ns <= HORIZON (UINT64_MAX: all).

@@ -48,11 +48,21 @@
  *                          variable until the main thread releases it, MS ms later.
  *                          HANDOFF: K, each created on A, run and destroyed on B. FILL: F.
  *
+ * Modes for the limits of `record` (tests/collector/test_record_limits.c). Both print
+ * "ready" once running and stop at the first line on stdin or its EOF (so that a test that
+ * dies takes them along), or after 60 s:
+ *   workload stream [T]    T threads (default 1) raise STREAM lifecycles in a tight loop,
+ *                          as fast as they go; the main thread waits on stdin.
+ *   workload trickle MS    one TRICKLE lifecycle every MS ms, sleeping in between.
+ *                          Both print "N lifecycles" on stderr when they stop.
+ *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +464,75 @@ static int mode_handoff(long k, long fill, long ms)
     return 0;
 }
 
+/* True once stdin has a line or is closed, waiting up to MS ms. */
+static bool stdin_says_stop(int ms)
+{
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    return poll(&pfd, 1, ms) != 0;
+}
+
+static bool past_60s(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec - start->tv_sec >= 60;
+}
+
+static int stream_stop;
+static int t_stream;
+
+static void *stream_thread(void *arg)
+{
+    long *n = arg;
+    while (!__atomic_load_n(&stream_stop, __ATOMIC_RELAXED))
+        for (int i = 0; i < 4096; i++, (*n)++)
+            lifecycle(t_stream, NULL, NULL);
+    return NULL;
+}
+
+static int mode_stream(long threads)
+{
+    t_stream = ah_type("STREAM");
+    if (threads < 1 || threads > 64) {
+        fprintf(stderr, "workload: stream T wants 1 to 64 threads\n");
+        return 2;
+    }
+    pthread_t tids[64];
+    long counts[64] = {0};
+    for (long i = 0; i < threads; i++)
+        if (pthread_create(&tids[i], NULL, stream_thread, &counts[i]) != 0) {
+            fprintf(stderr, "workload: pthread_create failed\n");
+            return 1;
+        }
+    printf("ready\n");
+    fflush(stdout);
+    stdin_says_stop(60000);
+    __atomic_store_n(&stream_stop, 1, __ATOMIC_RELAXED);
+    long n = 0;
+    for (long i = 0; i < threads; i++) {
+        pthread_join(tids[i], NULL);
+        n += counts[i];
+    }
+    fprintf(stderr, "%ld lifecycles\n", n);
+    return 0;
+}
+
+static int mode_trickle(long ms)
+{
+    int t_trickle = ah_type("TRICKLE");
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    printf("ready\n");
+    fflush(stdout);
+    long n = 0;
+    do {
+        lifecycle(t_trickle, NULL, NULL);
+        n++;
+    } while (!stdin_says_stop((int)ms) && !past_60s(&start));
+    fprintf(stderr, "%ld lifecycles\n", n);
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -478,10 +557,9 @@ int main(int argc, char **argv)
         i = 3;
     }
     if (i >= argc) {
-        fprintf(
-            stderr,
-            "usage: workload [-s SECONDS] "
-            "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|handoff ...\n");
+        fprintf(stderr, "usage: workload [-s SECONDS] "
+                        "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
+                        "handoff|stream|trickle ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -513,6 +591,10 @@ int main(int argc, char **argv)
         wait_for_line();
         return 0;
     }
+    if (strcmp(mode, "stream") == 0)
+        return mode_stream(argc > i + 1 ? arg_long(argc, argv, i + 1) : 1);
+    if (strcmp(mode, "trickle") == 0)
+        return mode_trickle(arg_long(argc, argv, i + 1));
     fprintf(stderr, "workload: unknown mode '%s'\n", mode);
     return 2;
 }

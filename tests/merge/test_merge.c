@@ -1,0 +1,104 @@
+/*
+ * test_merge.c - the reorder window of the batch path (src/cli/merge.c): time order across
+ * threads, and memory bounded by max_held whatever the number of events or of threads.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "merge.h"
+
+struct sink {
+    uint64_t ts[8192];
+    size_t n;
+};
+
+static int collect(const struct ahp_event *ev, void *ctx)
+{
+    struct sink *s = ctx;
+    if (s->n < sizeof(s->ts) / sizeof(s->ts[0]))
+        s->ts[s->n] = ev->ts_ns;
+    s->n++;
+    return 0;
+}
+
+static struct ahp_event event(uint32_t tid, uint64_t ts)
+{
+    struct ahp_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.tid = tid;
+    ev.ts_ns = ts;
+    return ev;
+}
+
+Test(merge, threads_come_out_in_time_order)
+{
+    struct ahp_merge m = {.max_held = 0};
+    /* Three threads, each in its own order, interleaved in time. */
+    for (uint64_t i = 0; i < 3000; i++) {
+        struct ahp_event ev = event((uint32_t)(100 + i % 3), 10 + i);
+        cr_assert_eq(ahp_merge_push(&m, &ev), 0);
+    }
+    static struct sink s;
+    s.n = 0;
+    cr_assert_eq(ahp_merge_release(&m, 1009, collect, &s), 0);
+    cr_expect_eq(s.n, 1000, "released %zu events up to the horizon", s.n);
+    cr_assert_eq(ahp_merge_release(&m, UINT64_MAX, collect, &s), 0);
+    cr_expect_eq(s.n, 3000);
+    for (size_t i = 1; i < s.n; i++)
+        cr_assert_lt(s.ts[i - 1], s.ts[i], "out of order at %zu", i);
+    cr_expect_eq(m.late, 0);
+    cr_expect_eq(m.held, 0);
+    ahp_merge_free(&m);
+}
+
+Test(merge, the_pool_never_exceeds_max_held)
+{
+    struct ahp_merge m = {.max_held = 4096};
+    uint64_t ts = 1;
+    for (int i = 0; i < 4096; i++) {
+        struct ahp_event ev = event(7, ts++);
+        cr_assert_eq(ahp_merge_push(&m, &ev), 0, "push %d", i);
+    }
+    struct ahp_event more = event(8, ts++);
+    cr_expect_eq(ahp_merge_push(&m, &more), -ENOBUFS);
+    cr_expect_eq(m.held, 4096);
+    static struct sink s;
+    s.n = 0;
+    /* A released block serves any thread. */
+    cr_assert_eq(ahp_merge_release_count(&m, 1024, collect, &s), 0);
+    cr_expect_eq(s.n, 1024);
+    cr_expect_eq(ahp_merge_push(&m, &more), 0);
+    cr_expect_eq(m.blocks, 4, "%zu blocks for 4096 events", m.blocks);
+    ahp_merge_free(&m);
+}
+
+Test(merge, thread_churn_does_not_grow_it)
+{
+    struct ahp_merge m = {.max_held = 2048};
+    static struct sink s;
+    s.n = 0;
+    /* 100000 short-lived threads, one event each, passed on as they come. */
+    for (uint32_t tid = 1; tid <= 100000; tid++) {
+        struct ahp_event ev = event(tid, tid);
+        cr_assert_eq(ahp_merge_push(&m, &ev), 0, "tid %u", tid);
+        cr_assert_eq(ahp_merge_release(&m, UINT64_MAX, collect, &s), 0);
+    }
+    cr_expect_eq(s.n, 100000);
+    cr_expect_leq(m.nqueues, 1, "%zu queues", m.nqueues);
+    cr_expect_leq(m.blocks, 1, "%zu blocks", m.blocks);
+    ahp_merge_free(&m);
+}
+
+Test(merge, a_window_smaller_than_a_block_still_takes_a_block)
+{
+    struct ahp_merge m = {.max_held = 10};
+    for (int i = 0; i < 1024; i++) {
+        struct ahp_event ev = event(1, (uint64_t)i + 1);
+        cr_assert_eq(ahp_merge_push(&m, &ev), 0, "push %d", i);
+    }
+    struct ahp_event ev = event(1, 2000);
+    cr_expect_eq(ahp_merge_push(&m, &ev), -ENOBUFS);
+    cr_expect_eq(m.blocks, 1);
+    ahp_merge_free(&m);
+}
