@@ -305,7 +305,8 @@ int ahprof_cmd_flame(int argc, char **argv)
 
     const char *what = "reading";
     rc = render(&run, &what);
-    if (rc == 0 && (fflush(run.out) != 0 || ferror(run.out)))
+    /* Standard output is checked by main, with the rest of ahprof's output. */
+    if (rc == 0 && run.out != stdout && (fflush(run.out) != 0 || ferror(run.out)))
         rc = -EIO, what = "writing";
     if (o.out_path != NULL) {
         if (fclose(run.out) != 0 && rc == 0)
