@@ -27,7 +27,8 @@
 static const char usage_text[] =
     "Usage: ahprof report [FILE] [--json] [--top N]\n"
     "\n"
-    "Print what a recording made by `ahprof record` says. FILE defaults to " AHP_FILE_DEFAULT ".\n"
+    "Print what a recording made by `ahprof record` says. FILE defaults to " AHP_FILE_DEFAULT ";\n"
+    "- reads it from standard input (a pipe is copied to a temporary file first).\n"
     "\n"
     "  header  target, pid, duration, events, lost events, and whether the file is complete.\n"
     "  types   per type: resources created and destroyed, active at the end (including those\n"
