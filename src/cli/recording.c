@@ -29,7 +29,7 @@ int ahp_recording_path(int argc, char **argv, int optind_now, const char **path,
 /* A stream is copied to an unlinked temporary file: the reader walks the file more than once
  * (metadata first, then the events, and flame again for the stacks), so it needs to seek.
  * The copy is bounded, and a stream that is not a recording stops after its header. */
-#define SPOOL_MAX (16ull << 30)
+#define SPOOL_MAX (4ull << 30)
 #define SPOOL_CHUNK (1u << 20)
 
 static int temp_file(void)
