@@ -301,33 +301,34 @@ Test(hygiene, a_device_is_not_called_empty)
 }
 
 /* A copy of ahprof in a directory nobody may enter, with CAPS as file capabilities (none when
- * NULL). Returns its path (static). */
+ * NULL). Returns its path. */
+static char copy_dir[64], copy_path[96];
+
 static const char *ahprof_copy(const char *caps)
 {
-    static char dir[64], path[96];
-    if (dir[0] == '\0') {
-        snprintf(dir, sizeof(dir), "/tmp/ahprof-caps-XXXXXX");
-        cr_assert_not_null(mkdtemp(dir));
-        cr_assert_eq(chmod(dir, 0755), 0);
-        snprintf(path, sizeof(path), "%s/ahprof", dir);
-        char *cp[] = {"/bin/cp", AHPROF, path, NULL};
+    if (copy_dir[0] == '\0') {
+        snprintf(copy_dir, sizeof(copy_dir), "/tmp/ahprof-caps-XXXXXX");
+        cr_assert_not_null(mkdtemp(copy_dir));
+        cr_assert_eq(chmod(copy_dir, 0755), 0);
+        snprintf(copy_path, sizeof(copy_path), "%s/ahprof", copy_dir);
+        char *cp[] = {"/bin/cp", AHPROF, copy_path, NULL};
         cr_assert_eq(run_capture(cp, NULL, NULL, 10000), 0);
-        cr_assert_eq(chmod(path, 0755), 0);
+        cr_assert_eq(chmod(copy_path, 0755), 0);
     }
-    char *setcap[] = {"/usr/sbin/setcap", caps ? (char *)caps : "-r", path, NULL};
+    char *setcap[] = {"/usr/sbin/setcap", caps ? (char *)caps : "-r", copy_path, NULL};
     char *err = NULL;
     int code = run_capture(setcap, NULL, &err, 10000);
     cr_assert(code == 0 || (caps == NULL && strstr(err, "no capab") != NULL), "setcap: %s", err);
     free(err);
-    return path;
+    return copy_path;
 }
 
 static void remove_copy(void)
 {
-    char *path = (char *)ahprof_copy(NULL);
-    unlink(path);
-    *strrchr(path, '/') = '\0';
-    rmdir(path);
+    if (copy_dir[0] == '\0')
+        return;
+    unlink(copy_path);
+    rmdir(copy_dir);
 }
 
 /* `top --json -p PID` as nobody with the copy: exit code and output. */
