@@ -193,13 +193,20 @@ Test(hygiene, top_ends_quietly_when_its_reader_goes_away)
     int code = proc_wait(&p, 10000);
     cr_expect_eq(code, 0, "top exit %d after its reader left", code);
 
-    char *out = NULL, *err = NULL;
-    record_tree();
-    char *rargv[] = {"/bin/sh", "-c", "\"$0\" report \"$1\" | head -1", AHPROF, data_path, NULL};
-    cr_expect_eq(run_capture(rargv, &out, &err, 30000), 0);
-    cr_expect_str_eq(err, "", "noise on a closed pipe: %s", err);
-    free(out);
-    free(err);
+    /* Output much larger than a pipe holds: the reader leaves long before the end. */
+    char *rec[] = {AHPROF, "record", "-q", "-o", data_path, "--", WORKLOAD, "flood", "20000", NULL};
+    cr_assert_eq(run_capture(rec, NULL, NULL, 30000), 0);
+    const char *const readers[] = {"\"$0\" report \"$1\" | head -1",
+                                   "\"$0\" report --json \"$1\" | head -c 10",
+                                   "\"$0\" flame -f chrome \"$1\" | head -c 10"};
+    for (int i = 0; i < 3; i++) {
+        char *out = NULL, *err = NULL;
+        char *argv2[] = {"/bin/sh", "-c", (char *)readers[i], AHPROF, data_path, NULL};
+        cr_expect_eq(run_capture(argv2, &out, &err, 30000), 0);
+        cr_expect_str_eq(err, "", "%s: noise on a closed pipe: %s", readers[i], err);
+        free(out);
+        free(err);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------
