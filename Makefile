@@ -85,7 +85,16 @@ $(B)/$(SONAME).$(VERSION:0.%=%): $(LIB_OBJS) src/lib/libah.map
 $(B)/libah.so: $(B)/$(SONAME).$(VERSION:0.%=%)
 	$(Q)ln -sf $(notdir $<) $(B)/$(SONAME) && ln -sf $(SONAME) $@
 
-$(B)/ah.pc: Makefile
+# ah.pc carries the install paths: `make install PREFIX=/x` after `make` must rewrite it. The
+# stamp changes (and so ah.pc is rebuilt) only when one of the paths does.
+AH_PC_VARS := $(PREFIX):$(LIBDIR):$(INCLUDEDIR):$(VERSION)
+$(B)/ah.pc.vars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(AH_PC_VARS)' | cmp -s - $@ || echo '$(AH_PC_VARS)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(B)/ah.pc: Makefile $(B)/ah.pc.vars
 	$(Q)mkdir -p $(@D)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 		'Name: ah' 'Description: async_hooks for C (libah), traced by ahprof' \

@@ -23,7 +23,8 @@ static const char usage_text[] =
     "Usage: ahprof flame [FILE] [--format FMT] [--weight W] [-o OUT] [options]\n"
     "\n"
     "Draw where the asynchronous work of a recording (made by `ahprof record`) goes, as an\n"
-    "async flame graph or in a format other tools open. FILE defaults to " AHP_FILE_DEFAULT ".\n"
+    "async flame graph or in a format other tools open. FILE defaults to " AHP_FILE_DEFAULT ";\n"
+    "- reads it from standard input (a pipe is copied to a temporary file first).\n"
     "\n"
     "An async flame graph is not a CPU flame graph: a frame is a kind of resource (a type,\n"
     "e.g. REQ or TIMER), and the frames below it are the resources that created it, up to the\n"
@@ -243,16 +244,11 @@ int ahprof_cmd_flame(int argc, char **argv)
                                 "--width wants a number of pixels from 200 to 100000, not '%s'",
                                 optarg);
             break;
-        case 'M': {
-            char *end = NULL;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(v >= 0 && v <= 1000))
+        case 'M':
+            if (ahp_parse_real(optarg, 0, 1000, &o.min_width) < 0)
                 return ahp_fail(o.json, AHP_EXIT_USAGE,
                                 "--min-width wants pixels from 0 to 1000, not '%s'", optarg);
-            o.min_width = v;
             break;
-        }
         case 'Y':
             o.types_only = true;
             break;
@@ -305,7 +301,8 @@ int ahprof_cmd_flame(int argc, char **argv)
 
     const char *what = "reading";
     rc = render(&run, &what);
-    if (rc == 0 && (fflush(run.out) != 0 || ferror(run.out)))
+    /* Standard output is checked by main, with the rest of ahprof's output. */
+    if (rc == 0 && run.out != stdout && (fflush(run.out) != 0 || ferror(run.out)))
         rc = -EIO, what = "writing";
     if (o.out_path != NULL) {
         if (fclose(run.out) != 0 && rc == 0)

@@ -24,14 +24,20 @@ static const char main_usage[] =
     "  version  print the version\n"
     "\n"
     "Quick start:\n"
-    "  sudo ahprof top -p PID              live view of a running process\n"
-    "  sudo ahprof record -- ./server      record a program from its start\n"
-    "  ahprof report ahprof.data           what ran, who created whom, what leaked\n"
-    "  ahprof flame -f svg -o flame.svg    an async flame graph to open in a browser\n"
+    "  sudo ahprof top -p PID                      live view of a running process\n"
+    "  sudo ahprof record -o - -- ./server > my.data\n"
+    "                                              record a program from its start into a\n"
+    "                                              file that your shell creates, so yours\n"
+    "  ahprof report my.data                       what ran, who created whom, what leaked\n"
+    "  ahprof flame -f svg -o flame.svg my.data    an async flame graph for a browser\n"
+    "(`sudo ahprof record -- ./server` writes ahprof.data, owned by root and readable by\n"
+    "root only: read it with sudo.) Without sudo, ahprof needs CAP_SYS_ADMIN, and\n"
+    "CAP_SYS_PTRACE for other users' processes: sudo setcap cap_sys_admin,cap_sys_ptrace+ep\n"
+    "on a copy of ahprof that only trusted users may run.\n"
     "\n"
     "`ahprof COMMAND --help` explains each command.\n";
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(main_usage, stderr);
@@ -56,4 +62,9 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "ahprof: unknown command '%s'\n\n%s", cmd, main_usage);
     return AHP_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    return ahp_stdout_finish(run_command(argc, argv));
 }

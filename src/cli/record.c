@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +29,12 @@ static const char record_usage[] =
     "                        are counted from libah's registry)\n"
     "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
     "                        (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
-    "  -o, --output FILE     output file (default ahprof.data; - for stdout)\n"
+    "  -o, --output FILE     output file (default ahprof.data; - for stdout, and then\n"
+    "                        a launched COMMAND's standard output goes to stderr)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
-    "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two (default 64);\n"
-    "                        events that do not fit are counted as lost, never hidden;\n"
-    "                        it sets ahprof's memory (below)\n"
+    "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two up to 2048\n"
+    "                        (default 64); events that do not fit are counted as lost,\n"
+    "                        never hidden; it sets ahprof's memory (below)\n"
     "  -s, --stacks          also capture the user stack where each resource is created\n"
     "                        (implies --per-event: the stack is taken in the init probe),\n"
     "                        symbolized (function, file:line) for `ahprof flame`; the\n"
@@ -55,7 +57,12 @@ static const char record_usage[] =
     "the file stays readable up to its last complete chunk, about the last second missing.\n"
     "A write error (full disk) stops the recording with exit status 1; the file is then\n"
     "readable up to its last complete chunk.\n"
-    "Requires root (CAP_BPF and CAP_PERFMON).\n";
+    "Requires root (see `ahprof --help` for file capabilities). The file is readable by\n"
+    "its owner only: with sudo, root; `-o - > FILE` writes to a FILE your shell creates.\n";
+
+/* The ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
+#define AHP_BUFFER_MAX_MIB 2048
+#define AHP_DURATION_MAX_NS (365ull * 86400 * 1000000000)
 
 /* How often buffered events go to the file while recording: what a kill -9 of ahprof can
  * lose, with the reorder window (AHP_REORDER_NS) and what the ring buffer holds. */
@@ -158,6 +165,13 @@ static void write_counters(struct record_state *st)
     ahp_writer_counters(st->writer, counters);
 }
 
+static bool is_stdout(const char *path)
+{
+    struct stat out, file;
+    return fstat(STDOUT_FILENO, &out) == 0 && stat(path, &file) == 0 && out.st_dev == file.st_dev &&
+           out.st_ino == file.st_ino;
+}
+
 static uint64_t realtime_ns(void)
 {
     struct timespec ts;
@@ -179,7 +193,7 @@ int ahprof_cmd_record(int argc, char **argv)
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
-    double duration = 0;
+    uint64_t duration_ns = 0;
     long buffer_mib = 64;
     bool quiet = false, stacks = false, per_event = false;
     int opt;
@@ -194,14 +208,17 @@ int ahprof_cmd_record(int argc, char **argv)
             output = strcmp(optarg, "-") == 0 ? "/dev/stdout" : optarg;
             break;
         case 'd':
-            if (ahp_parse_seconds(optarg, &duration) < 0)
-                return ahp_fail(false, AHP_EXIT_USAGE, "invalid --duration '%s'", optarg);
+            if (ahp_parse_duration_ns(optarg, 1000000ull, AHP_DURATION_MAX_NS, &duration_ns) < 0)
+                return ahp_fail(false, AHP_EXIT_USAGE,
+                                "invalid --duration '%s': from 1ms to 365 days (e.g. 10, 500ms)",
+                                optarg);
             break;
         case 'b':
-            if (ahp_parse_long(optarg, 1, 4096, &buffer_mib) < 0 ||
+            if (ahp_parse_long(optarg, 1, AHP_BUFFER_MAX_MIB, &buffer_mib) < 0 ||
                 (buffer_mib & (buffer_mib - 1)) != 0)
                 return ahp_fail(false, AHP_EXIT_USAGE,
-                                "invalid --buffer '%s': a power of two from 1 to 4096", optarg);
+                                "invalid --buffer '%s': a power of two from 1 to %d", optarg,
+                                AHP_BUFFER_MAX_MIB);
             break;
         case 'q':
             quiet = true;
@@ -245,6 +262,8 @@ int ahprof_cmd_record(int argc, char **argv)
         .per_event = per_event || stacks,
     };
     ahp_install_signal_handlers();
+    /* Into a recording on stdout, a launched program's own output would corrupt the file. */
+    st.session.child_stdout_to_stderr = is_stdout(output);
     struct ahp_file_info info;
     memset(&info, 0, sizeof(info));
     info.start_mono_ns = ahp_now_ns();
@@ -291,7 +310,7 @@ int ahprof_cmd_record(int argc, char **argv)
         ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
         fprintf(stderr, "ahprof: recording pid %d to %s (Ctrl-C to stop)\n", t->pid, safe);
     }
-    uint64_t deadline = duration > 0 ? ahp_now_ns() + (uint64_t)(duration * 1e9) : UINT64_MAX;
+    uint64_t deadline = duration_ns > 0 ? ahp_now_ns() + duration_ns : UINT64_MAX;
     uint64_t last_lost = 0, last_flush = ahp_now_ns();
     while (!ahp_stop_requested && !st.error) {
         uint64_t now = ahp_now_ns();

@@ -14,7 +14,9 @@
 int ahp_recording_path(int argc, char **argv, int optind_now, const char **path, bool json,
                        const char *command);
 
-/* Open PATH; returns 0 with *R set, or an exit code after one clear line. */
+/* Open PATH ("-": standard input); returns 0 with *R set, or an exit code after one clear
+ * line. A pipe or other stream is first copied to an unlinked temporary file in $TMPDIR (or
+ * /tmp), up to 4 GiB; its header is checked after the first MiB. */
 int ahp_recording_open(const char *path, bool json, struct ahp_reader **r);
 
 /* getopt's '?' case: "option X needs a value" for the options in WITH_VALUE (their letters),

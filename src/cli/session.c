@@ -38,6 +38,15 @@ void ahp_install_signal_handlers(void)
 #define CAP_BPF 39
 #endif
 
+/* What a user without root needs, as tried on Linux 6.18: CAP_BPF and CAP_PERFMON load the
+ * programs, but perf_event_open() of a uprobe wants CAP_SYS_ADMIN again since kernel commit
+ * ba677dbe77af ("perf: Revert to requiring CAP_SYS_ADMIN for uprobes", 2025, backported to
+ * stable kernels), and CAP_SYS_ADMIN covers the other two; CAP_SYS_PTRACE reads another
+ * user's process (/proc/PID/maps, /proc/PID/root, its registry). */
+#define AHP_PRIVILEGE_ADVICE                                                                       \
+    "run as root, or give a copy of ahprof that only trusted users may run the capabilities: "     \
+    "sudo setcap cap_sys_admin,cap_sys_ptrace+ep ahprof"
+
 static bool has_cap(const struct __user_cap_data_struct data[2], int cap)
 {
     return data[cap / 32].effective & (1u << (cap % 32));
@@ -53,11 +62,9 @@ int ahp_preflight(bool json)
         bool bpf = admin || has_cap(data, CAP_BPF);
         bool perfmon = admin || has_cap(data, CAP_PERFMON);
         if (!bpf || !perfmon) {
-            return ahp_fail(json, AHP_EXIT_PERM,
-                            "permission denied: missing %s%s%s (run as root, or grant them: "
-                            "setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep ahprof)",
+            return ahp_fail(json, AHP_EXIT_PERM, "permission denied: missing %s%s%s (%s)",
                             bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "",
-                            perfmon ? "" : "CAP_PERFMON");
+                            perfmon ? "" : "CAP_PERFMON", AHP_PRIVILEGE_ADVICE);
         }
     }
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
@@ -96,7 +103,7 @@ int ahp_parse_pid(const char *arg, pid_t *pid, bool json)
 int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                      const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx)
 {
-    bool json = s->json;
+    bool json = s->json, child_stdout_to_stderr = s->child_stdout_to_stderr;
     memset(s, 0, sizeof(*s));
     s->json = json;
     s->exit_status = -1;
@@ -116,11 +123,14 @@ int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                             "process %d does not use libah: no 'ah' USDT probes in its "
                             "executable or libraries",
                             pid);
+        if (rc == -EACCES || rc == -EPERM)
+            return ahp_fail(json, AHP_EXIT_PERM, "cannot read process %d: %s (%s)", pid,
+                            strerror(-rc), AHP_PRIVILEGE_ADVICE);
         if (rc < 0)
             return ahp_fail(json, AHP_EXIT_ERROR, "cannot inspect process %d: %s", pid,
                             strerror(-rc));
     } else {
-        rc = ahp_target_launch(&s->target, cmd);
+        rc = ahp_target_launch(&s->target, cmd, child_stdout_to_stderr);
         if (rc == -ENOEXEC)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "%s: command not found", cmd[0]);
         if (rc == -ENOENT)
@@ -140,7 +150,8 @@ int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                             "above says why; kernel lockdown also refuses them",
                             strerror(-rc));
         if (rc == -EPERM || rc == -EACCES)
-            return ahp_fail(json, AHP_EXIT_PERM, "cannot %s: %s", what, strerror(-rc));
+            return ahp_fail(json, AHP_EXIT_PERM, "cannot %s: %s (%s)", what, strerror(-rc),
+                            AHP_PRIVILEGE_ADVICE);
         if (rc == -ESRCH)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "process %d exited while attaching",
                             s->target.pid);

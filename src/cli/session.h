@@ -15,6 +15,7 @@ struct ahp_session {
     struct ahp_target target;
     struct ahp_collector collector;
     bool json;
+    bool child_stdout_to_stderr; /* set before open: stdout carries ahprof's output */
     bool target_exited;
     int exit_status; /* wait status of a launched target, -1 if unknown */
 };

@@ -83,6 +83,7 @@ static int scan_maps(struct ahp_target *t, bool locate)
     char checked[16][PATH_MAX];
     int nchecked = 0;
     int rc = -ENOENT;
+    bool denied = false;
     struct mapping m;
     while (fgets(line, sizeof(line), f)) {
         if (!parse_maps_line(line, &m))
@@ -101,8 +102,12 @@ static int scan_maps(struct ahp_target *t, bool locate)
                 ahp_strlcpy(checked[nchecked++], m.path, PATH_MAX);
             char rooted[PATH_MAX + 32];
             rooted_path(t->pid, m.path, rooted, sizeof(rooted));
-            if (!ahp_elf_has_usdt(rooted, "ah"))
+            if (!ahp_elf_has_usdt(rooted, "ah")) {
+                /* Another user's process hides its files: that is no proof of no libah. */
+                if (access(rooted, R_OK) != 0 && (errno == EACCES || errno == EPERM))
+                    denied = true;
                 continue;
+            }
             ahp_strlcpy(t->lib_display, m.path, sizeof(t->lib_display));
             ahp_strlcpy(t->lib_path, rooted, sizeof(t->lib_path));
         }
@@ -120,7 +125,7 @@ static int scan_maps(struct ahp_target *t, bool locate)
         }
     }
     fclose(f);
-    return rc;
+    return rc == -ENOENT && denied ? -EACCES : rc;
 }
 
 int ahp_target_open_pid(struct ahp_target *t, pid_t pid)
@@ -213,7 +218,7 @@ static int find_loaded_libah(const char *exe, char *out, size_t size)
     return rc;
 }
 
-int ahp_target_launch(struct ahp_target *t, char *const argv[])
+int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr)
 {
     memset(t, 0, sizeof(*t));
     t->pidfd = -1;
@@ -261,6 +266,8 @@ int ahp_target_launch(struct ahp_target *t, char *const argv[])
         if (n != 1 || go != 'g')
             _exit(127);
         prctl(PR_SET_PDEATHSIG, 0);
+        if (stdout_to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+            _exit(127);
         execv(exe, argv);
         fprintf(stderr, "ahprof: cannot run %s: %s\n", exe, strerror(errno));
         _exit(127);

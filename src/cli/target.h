@@ -47,8 +47,9 @@ struct ahp_snapshot {
 int ahp_target_open_pid(struct ahp_target *t, pid_t pid);
 
 /* Start ARGV[0] (searched in PATH) stopped before exec, and find the file carrying libah's
- * probes that it will load. The program runs once ahp_target_release() is called. */
-int ahp_target_launch(struct ahp_target *t, char *const argv[]);
+ * probes that it will load. The program runs once ahp_target_release() is called. With
+ * STDOUT_TO_STDERR, its standard output is ahprof's standard error. */
+int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr);
 int ahp_target_release(struct ahp_target *t);
 
 /* Locate ah_registry in the target's memory (once libah is mapped). -EAGAIN if not yet. */

@@ -24,7 +24,8 @@ static const char top_usage[] =
     "\n"
     "  -p, --pid PID       attach to a running process\n"
     "  -- COMMAND ARGS     launch COMMAND and attach before its first event\n"
-    "                      (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
+    "                      (if ahprof stops first, it stops COMMAND with SIGTERM);\n"
+    "                      COMMAND's standard output goes to standard error\n"
     "  -C, --noclear       do not clear the screen between intervals\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
@@ -39,9 +40,13 @@ static const char top_usage[] =
     "CB% share of all exclusive callback time in the interval, P50/P99 callback\n"
     "duration (inclusive, us, from log2 buckets) over the interval, MAX since attach,\n"
     "OLDEST age of the oldest active resource ('>' when it predates the attach).\n"
-    "Requires root (CAP_BPF and CAP_PERFMON).\n";
+    "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
+
+/* The interval goes to poll() as int ms. */
+#define AHP_INTERVAL_MIN_NS 10000000ull
+#define AHP_INTERVAL_MAX_NS 86400000000000ull
 
 struct type_row {
     int type;
@@ -227,7 +232,6 @@ static void print_interval(struct top_state *st, bool final)
             printf("... %d more types (-n)\n", nrows - st->max_rows);
         putchar('\n');
     }
-    fflush(stdout);
     memcpy(st->prev, now, sizeof(now));
     st->prev_global = g;
     st->prev_ns = t_ns;
@@ -283,15 +287,20 @@ int ahprof_cmd_top(int argc, char **argv)
             return AHP_EXIT_USAGE;
         }
     }
-    double interval = 1.0;
+    uint64_t interval_ns = 1000000000ull;
     long count = -1;
     for (int positional = 0; optind < argc; positional++, optind++) {
         if (positional == 0) {
-            if (ahp_parse_seconds(argv[optind], &interval) < 0 || interval < 0.01)
-                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid interval '%s'", argv[optind]);
+            if (ahp_parse_duration_ns(argv[optind], AHP_INTERVAL_MIN_NS, AHP_INTERVAL_MAX_NS,
+                                      &interval_ns) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE,
+                                "invalid interval '%s': from 10ms to 86400s (e.g. 2, 0.5, 250ms)",
+                                argv[optind]);
         } else if (positional == 1) {
             if (ahp_parse_long(argv[optind], 1, 1L << 40, &count) < 0)
-                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid count '%s'", argv[optind]);
+                return ahp_fail(st.json, AHP_EXIT_USAGE,
+                                "invalid count '%s': a whole number of intervals from 1",
+                                argv[optind]);
         } else {
             return ahp_fail(st.json, AHP_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
         }
@@ -316,6 +325,8 @@ int ahprof_cmd_top(int argc, char **argv)
     };
     ahp_install_signal_handlers();
     st.session.json = st.json;
+    /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
+    st.session.child_stdout_to_stderr = true;
     int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
     if (code) {
         ahp_session_close(&st.session);
@@ -323,10 +334,11 @@ int ahprof_cmd_top(int argc, char **argv)
     }
     st.prev_ns = st.session.collector.attach_ns;
     for (long n = 0; count < 0 || n < count; n++) {
-        int rc = ahp_session_wait(&st.session, (int)(interval * 1000));
+        int rc = ahp_session_wait(&st.session, (int)(interval_ns / 1000000ull));
         bool last = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
         print_interval(&st, last);
-        if (rc != 0 || ahp_stop_requested)
+        /* Nobody reads what follows (a full disk, a closed pipe): main says which. */
+        if (rc != 0 || ahp_stop_requested || ahp_stdout_flush() < 0)
             break;
     }
     ahp_session_close(&st.session);

@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "flame.h"
+#include "util.h"
 
 int main(int argc, char **argv)
 {
+    /* Standard output is checked where ahprof's main checks it. */
     if (argc > 1 && strcmp(argv[1], "flame") == 0)
-        return ahprof_cmd_flame(argc - 1, argv + 1);
+        return ahp_stdout_finish(ahprof_cmd_flame(argc - 1, argv + 1));
     argv[0] = "flame";
-    return ahprof_cmd_flame(argc, argv);
+    return ahp_stdout_finish(ahprof_cmd_flame(argc, argv));
 }
