@@ -323,6 +323,11 @@ int ahprof_cmd_record(int argc, char **argv)
                     "of other threads and are out of time order (a busy thread held them: "
                     "see ah_flush() in ah.h)\n",
                     (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
+        if (g.batch_malformed || g.records_malformed)
+            fprintf(stderr,
+                    "ahprof: the target wrote %llu malformed batches and %llu malformed records "
+                    "(libah never would: memory overwritten?); dropped, counted as lost\n",
+                    (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
