@@ -440,7 +440,8 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         struct ahp_global_stats *g = globals();
         if (g) {
             g->records_malformed++;
-            g->lost_events++;
+            if (!w->counts_only) /* else counted lost with its whole batch */
+                g->lost_events++;
         }
         return;
     }

@@ -15,7 +15,9 @@ $(B)/targets/hostile: tests/targets/hostile.c $(B)/libah.a
 ASAN_CLI_FLAGS := $(ASAN_FLAGS) -fsanitize=float-cast-overflow
 ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(B)/asan/%.o)
 
-$(B)/asan/src/cli/%.o: src/cli/%.c $(B)/bpf/ahprof.skel.h
+# A static pattern: the Makefile's $(B)/asan/%.o rule (library flags) must not win the race
+# while the skeleton does not exist yet.
+$(ASAN_CLI_OBJS): $(B)/asan/src/cli/%.o: src/cli/%.c $(B)/bpf/ahprof.skel.h
 	$(call msg,CC-ASAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CLI_CFLAGS) -O1 -g $(ASAN_CLI_FLAGS) -c $< -o $@
