@@ -20,7 +20,7 @@
 static void sanitized(void)
 {
     make_data_path();
-    setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=0", 1);
+    setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
     setenv("UBSAN_OPTIONS", "exitcode=87:print_stacktrace=1", 1);
 }
 
