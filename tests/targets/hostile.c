@@ -24,6 +24,9 @@
  *                         odd, names, batch-offset), prints "ready", waits for a line (or EOF)
  *                         on stdin, repairs it, then raises 10 x CLEAN lifecycles on the main
  *                         thread and exits 0. An attach in between reads the damaged registry.
+ *                         batch-offset: a second thread sleeps in 1 ms steps, its buffer never
+ *                         announced, and the offset puts its buffer on a header claiming 1000
+ *                         records; it exits once the line came.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -299,6 +302,28 @@ static int mode_batch(long threads, long n)
 
 /* ---- hostile registry ---- */
 
+/* A thread with a registry block and no announced buffer, switched out every millisecond:
+ * ahprof learns where its buffer is from the registry's batch_offset only. */
+static atomic_int sleeper_stop;
+static struct ah_registry_thread *_Atomic sleeper_block;
+static struct ahp_batch fake_batch;
+
+static void *sleeper_main(void *arg)
+{
+    (void)arg;
+    junk(1); /* untraced: links its block, buffers nothing */
+    fake_batch.hdr = (struct ahp_batch_header){.anchor_ns = 1,
+                                               .gen = 5,
+                                               .count = 1000,
+                                               .tid = (uint32_t)syscall(SYS_gettid),
+                                               .clock = AHP_CLOCK_MONOTONIC,
+                                               .version = AHP_BATCH_VERSION};
+    atomic_store(&sleeper_block, &ah__self->registry);
+    while (!atomic_load(&sleeper_stop))
+        usleep(1000);
+    return NULL;
+}
+
 static int mode_registry(const char *kind)
 {
     register_types();
@@ -324,16 +349,31 @@ static int mode_registry(const char *kind)
         ah_registry.names = 0x10;
         ah_registry.type_count = UINT64_MAX;
     } else if (strcmp(kind, "batch-offset") == 0) {
-        ah_registry.batch_offset = offsetof(struct ah_registry_thread, live);
+        /* The sleeper's "buffer" is a header with 1000 records. */
+        pthread_t sleeper;
+        pthread_create(&sleeper, NULL, sleeper_main, NULL);
+        while (atomic_load(&sleeper_block) == NULL)
+            usleep(100);
+        ah_registry.batch_offset =
+            (uint64_t)(uintptr_t)&fake_batch - (uint64_t)(uintptr_t)atomic_load(&sleeper_block);
+        wait_for_line();
+        ah_registry.batch_offset = saved_registry.batch_offset;
+        atomic_store(&sleeper_stop, 1);
+        pthread_join(sleeper, NULL);
     } else {
         fprintf(stderr, "hostile: unknown registry damage '%s'\n", kind);
         return 2;
     }
-    wait_for_line();
+    if (strcmp(kind, "batch-offset") != 0)
+        wait_for_line();
     own->next = own_next;
     own->seq = own_seq;
     own->live[t_junk] = own_live;
-    ah_registry = saved_registry;
+    ah_registry.magic = saved_registry.magic;
+    ah_registry.names = saved_registry.names;
+    ah_registry.type_count = saved_registry.type_count;
+    if (strcmp(kind, "wild") == 0) /* the sleeper of batch-offset came and went meanwhile */
+        ah_registry.threads = saved_registry.threads;
     for (int i = 0; i < 10; i++)
         lifecycle(t_clean, NULL);
     printf("done\n");
