@@ -168,6 +168,8 @@ Test(hostile, record_launch_then_report_and_flame)
         code = run_capture(fargv, &out, &err, 60000);
         expect_sane_exit(code, err, formats[i]);
         cr_expect_eq(code, 0, "flame -f %s: %s", formats[i], err);
+        if (strcmp(formats[i], "folded") == 0)
+            expect_printable(out, "flame -f folded");
         if (strcmp(formats[i], "chrome") == 0 || strcmp(formats[i], "speedscope") == 0) {
             json_object *j = json_tokener_parse(out);
             cr_expect_not_null(j, "flame -f %s is not JSON", formats[i]);
