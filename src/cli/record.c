@@ -326,7 +326,8 @@ int ahprof_cmd_record(int argc, char **argv)
         if (g.batch_malformed || g.records_malformed)
             fprintf(stderr,
                     "ahprof: the target wrote %llu malformed batches and %llu malformed records "
-                    "(libah never would: memory overwritten?); dropped, counted as lost\n",
+                    "(another libah version, or memory the program overwrote): dropped, counted as "
+                    "lost\n",
                     (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
