@@ -415,6 +415,13 @@ static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
     return h->anchor_ns + ticks_to_ns(ticks - h->anchor_ticks, w->tsc);
 }
 
+/* What libah writes: a known kind, a type of the table, an id it handed out (>= 2). */
+static __always_inline bool record_ok(const struct ahp_batch_record *r)
+{
+    return r->kind >= AHP_EV_INIT && r->kind <= AHP_EV_RESOLVE && (__u32)r->type < AHP_TYPE_MAX &&
+           r->id >= 2;
+}
+
 static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 {
     struct ahp_batch_record *r = &w->b->rec[i & (AHP_BATCH_RECORDS - 1)];
@@ -425,8 +432,17 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 
     /* Records before FIRST were handed over already: only their registry seq counts. */
     if (i < w->first) {
-        if (r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY)
+        if ((r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY) && record_ok(r))
             w->seq += 2;
+        return;
+    }
+    if (!record_ok(r)) {
+        struct ahp_global_stats *g = globals();
+        if (g) {
+            g->records_malformed++;
+            if (!w->counts_only) /* else counted lost with its whole batch */
+                g->lost_events++;
+        }
         return;
     }
     switch (r->kind) {
@@ -560,6 +576,25 @@ static __always_inline bool take_range(struct ahp_batch_thread *bt,
     return true;
 }
 
+/* The batch's memory belongs to the target: a header libah would never write is dropped,
+ * once per generation, and its records counted as lost. The tid is the reading thread's,
+ * whatever the header says, so that no thread's records pass for another's. */
+static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_batch_header *h,
+                                      struct ahp_global_stats *g)
+{
+    h->tid = (__u32)bpf_get_current_pid_tgid();
+    if (h->version == AHP_BATCH_VERSION && h->count <= AHP_BATCH_RECORDS &&
+        (h->clock == AHP_CLOCK_TSC || h->clock == AHP_CLOCK_MONOTONIC) &&
+        h->anchor_ns <= bpf_ktime_get_ns())
+        return true;
+    __u32 first, n;
+    if (take_range(bt, h, &first, &n)) {
+        g->batch_malformed++;
+        g->lost_events += n - first;
+    }
+    return false;
+}
+
 /* Hand over the records of the current thread's batch at ADDR that were not handed over yet:
  * in `record` one ring-buffer reserve and one bulk copy, in `top` one bulk copy and a
  * bounded loop. FLUSHED: the thread is done with this batch. */
@@ -578,7 +613,7 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
                 return;
             }
             __u32 first, n;
-            if (!take_range(bt, &m->batch.hdr, &first, &n)) {
+            if (!header_ok(bt, &m->batch.hdr, g) || !take_range(bt, &m->batch.hdr, &first, &n)) {
                 bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
                 return;
             }
@@ -600,7 +635,7 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
         return;
     }
     __u32 first, n;
-    if (!take_range(bt, &b->hdr, &first, &n))
+    if (!header_ok(bt, &b->hdr, g) || !take_range(bt, &b->hdr, &first, &n))
         return;
     g->events += n - first;
     if (record_events)

@@ -137,6 +137,11 @@ struct ahp_global_stats {
     __u64 stack_errors;    /* --stacks: user stacks that could not be captured */
     __u64 batches;         /* ah:batch probe hits */
     __u64 batch_errors;    /* batches that could not be read from the target */
+    /* What the target wrote that libah never would (a bug or a hostile program): dropped,
+     * and their records counted in lost_events. */
+    __u64 batch_malformed;   /* batch headers: version, clock, count > AHP_BATCH_RECORDS,
+                              * anchor in the future */
+    __u64 records_malformed; /* records: kind or type out of range, id < 2 */
 };
 
 /* A slot of the live-resource table, indexed by id modulo its size: what top needs for the

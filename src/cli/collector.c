@@ -408,9 +408,14 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
         out->stack_errors += percpu[cpu].stack_errors;
         out->batches += percpu[cpu].batches;
         out->batch_errors += percpu[cpu].batch_errors;
+        out->batch_malformed += percpu[cpu].batch_malformed;
+        out->records_malformed += percpu[cpu].records_malformed;
     }
     out->stack_overflow += c->decoder.stack_overflow;
     out->unmatched_after += c->decoder.unmatched_after;
+    out->batch_malformed += c->decoder.malformed_batches;
+    out->records_malformed += c->decoder.malformed_records;
+    out->lost_events += c->decoder.malformed_dropped;
     free(percpu);
     return rc < 0 ? -errno : 0;
 }

@@ -96,12 +96,33 @@ static struct ahp_decode_thread *thread_of(struct ahp_decoder *d, uint32_t tid)
     return &d->threads[j];
 }
 
+/* Ticks to ns; a distance no u64 holds (ticks from a lying target) saturates. */
+static uint64_t scaled(uint64_t ticks, double scale)
+{
+    double ns = (double)ticks * scale + 0.5;
+    return ns < 18446744073709551616.0 ? (uint64_t)ns : UINT64_MAX;
+}
+
 static uint64_t to_ns(const struct ahp_decoder *d, const struct ahp_batch_header *h, uint64_t ticks)
 {
     double scale = h->clock == AHP_CLOCK_TSC ? d->rate.ns_per_tick : 1.0;
     if (ticks <= h->anchor_ticks)
-        return h->anchor_ns - (uint64_t)((double)(h->anchor_ticks - ticks) * scale + 0.5);
-    return h->anchor_ns + (uint64_t)((double)(ticks - h->anchor_ticks) * scale + 0.5);
+        return h->anchor_ns - scaled(h->anchor_ticks - ticks, scale);
+    return h->anchor_ns + scaled(ticks - h->anchor_ticks, scale);
+}
+
+/* What libah writes (bpf/ahprof.h); the BPF side checks the same before a batch gets here. */
+static bool header_ok(const struct ahp_ring_batch *m)
+{
+    const struct ahp_batch_header *h = &m->batch.hdr;
+    return h->version == AHP_BATCH_VERSION && h->tid != 0 && h->count <= AHP_BATCH_RECORDS &&
+           m->first <= h->count && (h->clock == AHP_CLOCK_TSC || h->clock == AHP_CLOCK_MONOTONIC);
+}
+
+static bool record_ok(const struct ahp_batch_record *r)
+{
+    return r->kind >= AHP_EV_INIT && r->kind <= AHP_EV_RESOLVE &&
+           (uint32_t)r->type < AHP_TYPE_MAX && r->id >= 2;
 }
 
 static void account(struct ahp_decoder *d, int32_t type, uint64_t inclusive, uint64_t exclusive)
@@ -136,6 +157,12 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
                      void *ctx)
 {
     const struct ahp_batch_header *h = &m->batch.hdr;
+    if (!header_ok(m)) {
+        uint32_t claimed = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+        d->malformed_batches++;
+        d->malformed_dropped += claimed > m->first ? claimed - m->first : 0;
+        return 0;
+    }
     struct ahp_decode_thread *th = thread_of(d, h->tid);
     if (th == NULL)
         return -ENOMEM;
@@ -153,14 +180,20 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
     /* The start-up measure of the tick rate is good to ~1e-6; two anchors a second or more
      * apart are good to ~1e-8. Without this, records of one thread converted from anchors
      * far apart could come out a few us out of order. */
+    if (d->measured_ns_per_tick == 0)
+        d->measured_ns_per_tick = d->rate.ns_per_tick;
     if (h->clock == AHP_CLOCK_TSC && h->anchor_ns != 0) {
         if (d->first_anchor_ns == 0) {
             d->first_anchor_ticks = h->anchor_ticks;
             d->first_anchor_ns = h->anchor_ns;
         } else if (h->anchor_ns > d->first_anchor_ns + 1000000000ull &&
                    h->anchor_ticks > d->first_anchor_ticks) {
-            d->rate.ns_per_tick = (double)(h->anchor_ns - d->first_anchor_ns) /
-                                  (double)(h->anchor_ticks - d->first_anchor_ticks);
+            double rate = (double)(h->anchor_ns - d->first_anchor_ns) /
+                          (double)(h->anchor_ticks - d->first_anchor_ticks);
+            /* Anchors are the target's word: one off by more than the start-up measure's
+             * error would skew every thread's times, not only its own. */
+            if (rate > d->measured_ns_per_tick * 0.999 && rate < d->measured_ns_per_tick * 1.001)
+                d->rate.ns_per_tick = rate;
         }
     }
     th->seen = true;
@@ -171,8 +204,13 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
         const struct ahp_batch_record *r = &m->batch.rec[i];
         if (i < first) {
             /* Streamed before, when the thread was switched out. */
-            if (r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY)
+            if ((r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY) && record_ok(r))
                 seq += 2;
+            continue;
+        }
+        if (!record_ok(r)) {
+            d->malformed_records++;
+            d->malformed_dropped++;
             continue;
         }
         uint64_t ts = to_ns(d, h, r->ticks);

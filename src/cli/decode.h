@@ -30,6 +30,11 @@ struct ahp_decoder {
     uint32_t nthreads, cap;
     struct ahp_type_stats stats[AHP_TYPE_MAX]; /* what the BPF side counts for top */
     uint64_t stack_overflow, unmatched_after;
+    /* Batches come from the target's memory: what libah would never write is dropped and
+     * counted (bpf/ahprof.h, batch_malformed and records_malformed). */
+    uint64_t malformed_batches, malformed_records;
+    uint64_t malformed_dropped;  /* records dropped with them: lost events */
+    double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
 };
 
 typedef int (*ahp_decoded_fn)(const struct ahp_event *ev, void *ctx);

@@ -376,6 +376,12 @@ int ahprof_cmd_record(int argc, char **argv)
                     "recording stopped (the program raised them faster than ahprof writes): "
                     "counted as lost, and in the exact counts of the report\n",
                     (unsigned long long)c_discarded);
+        if (g.batch_malformed || g.records_malformed)
+            fprintf(stderr,
+                    "ahprof: the target wrote %llu malformed batches and %llu malformed records "
+                    "(another libah version, or memory the program overwrote): dropped, counted as "
+                    "lost\n",
+                    (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);

@@ -155,6 +155,16 @@ int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
         if (rc == -ESRCH)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "process %d exited while attaching",
                             s->target.pid);
+        if (rc == -EPROTO)
+            return ahp_fail(json, AHP_EXIT_ERROR,
+                            "libah's registry in process %d is malformed (another libah "
+                            "version, or memory the program overwrote): not attaching",
+                            s->target.pid);
+        if (rc == -EAGAIN && strcmp(what, "read libah's registry in the target") == 0)
+            return ahp_fail(json, AHP_EXIT_ERROR,
+                            "libah's registry in process %d never held still (a thread stuck "
+                            "mid-update, or memory the program overwrote): not attaching",
+                            s->target.pid);
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot %s: %s", what, strerror(-rc));
     }
     if (s->target.launched && ahp_target_release(&s->target) < 0)

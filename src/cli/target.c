@@ -1,5 +1,6 @@
 /* target.c - finding libah in a process, reading its registry, launching a program. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -361,6 +362,21 @@ static int read_thread_block(pid_t pid, uint64_t addr, struct ah_registry_thread
     return -EAGAIN;
 }
 
+/* The threads of PID now. */
+static uint32_t count_tasks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return 0;
+    uint32_t n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
 int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s)
 {
     memset(s, 0, sizeof(*s));
@@ -378,15 +394,30 @@ int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s)
         memset(s->live, 0, sizeof(s->live));
         s->nthreads = 0;
         uint64_t addr = reg.threads;
-        bool torn = false;
-        for (int guard = 0; addr != 0 && guard < 1000000; guard++) {
+        /* The list is the target's memory: it may loop or point anywhere. One block per
+         * thread plus the retired one; threads started during the walk change the
+         * generation, the slack only spares a retry. */
+        uint32_t tasks = count_tasks(t->pid);
+        uint64_t max_blocks = tasks ? (uint64_t)tasks + 65 : 65536;
+        bool torn = false, malformed = false;
+        for (uint64_t blocks = 0; addr != 0; blocks++) {
             struct ah_registry_thread block;
-            if (read_thread_block(t->pid, addr, &block) < 0) {
-                torn = true; /* freed under us: the generation check below retries */
+            if (blocks == max_blocks) {
+                malformed = true;
+                break;
+            }
+            rc = read_thread_block(t->pid, addr, &block);
+            if (rc == -ESRCH)
+                return rc;
+            if (rc < 0) {
+                /* Freed under us (the generation check below retries), unless the list did
+                 * not change: then it points where nothing is. */
+                torn = true;
+                malformed = rc != -EAGAIN;
                 break;
             }
             for (int i = 0; i < AH_REGISTRY_TYPE_MAX; i++)
-                s->live[i] += block.live[i];
+                malformed |= __builtin_add_overflow(s->live[i], block.live[i], &s->live[i]);
             if (!(block.flags & AH_REGISTRY_RETIRED)) {
                 struct ahp_snapshot_thread *grown =
                     realloc(s->threads, (s->nthreads + 1) * sizeof(*grown));
@@ -403,8 +434,14 @@ int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s)
                       &generation, sizeof(generation));
         if (rc < 0)
             return rc;
-        if (!torn && generation == reg.generation)
-            return ahp_target_read_names(t, s);
+        if (generation == reg.generation && malformed)
+            return -EPROTO;
+        if (!torn && generation == reg.generation) {
+            /* Names it cannot read are not worth refusing the attach: they come from the BPF
+             * side, or show as type#N. */
+            ahp_target_read_names(t, s);
+            return 0;
+        }
     }
     return -EAGAIN;
 }

@@ -169,10 +169,11 @@ static void print_interval(struct top_state *st, bool final)
         ahp_json_string(stdout, t->comm, sizeof(t->comm));
         printf(", \"final\": %s, \"events\": %llu, \"events_per_s\": %.1f, "
                "\"lost_events\": %llu, \"unmatched_after\": %llu, \"live_untracked\": %llu, "
-               "\"types\": [",
+               "\"malformed_batches\": %llu, \"malformed_records\": %llu, \"types\": [",
                final ? "true" : "false", (unsigned long long)g.events, (double)events / secs,
                (unsigned long long)g.lost_events, (unsigned long long)g.unmatched_after,
-               (unsigned long long)g.live_untracked);
+               (unsigned long long)g.live_untracked, (unsigned long long)g.batch_malformed,
+               (unsigned long long)g.records_malformed);
         for (int i = 0; i < nrows; i++) {
             struct type_row *r = &rows[i];
             printf("%s{\"name\": ", i ? ", " : "");
@@ -207,9 +208,14 @@ static void print_interval(struct top_state *st, bool final)
         localtime_r(&wall, &tm);
         printf("%02d:%02d:%02d  pid %d (%s)  libah %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, t->pid,
                comm, lib);
-        printf("events/s %.0f   lost %llu%s%s\n", (double)events / secs,
+        printf("events/s %.0f   lost %llu%s%s", (double)events / secs,
                (unsigned long long)g.lost_events, g.unmatched_after ? "   unmatched-after " : "",
                g.unmatched_after ? "*" : "");
+        /* The target wrote what libah never would: say so, it explains the lost events. */
+        if (g.batch_malformed || g.records_malformed)
+            printf("   malformed from the target: %llu batches, %llu records",
+                   (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
+        putchar('\n');
         printf("%-24s %9s %10s %11s %11s %6s %9s %9s %9s %9s\n", "TYPE", "ACTIVE", "CREATED/s",
                "DESTROYED/s", "CALLBACKS/s", "CB%", "P50us", "P99us", "MAXus", "OLDEST");
         for (int i = 0; i < nrows && i < st->max_rows; i++) {

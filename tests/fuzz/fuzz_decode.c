@@ -1,0 +1,89 @@
+/*
+ * fuzz_decode.c - libFuzzer target: any bytes as batches out of the ring buffer (struct
+ * ahp_ring_batch, bpf/ahprof.h), through the decoder (decode.c) and the time-order merge
+ * (merge.c), the way `ahprof record` drives them (collector.c). The BPF side checks headers
+ * before they get there, but the records are the target's memory all the same: it must never
+ * crash, hang, leak or read out of bounds (ASan, UBSan), and what comes out must be events
+ * libah could have raised.
+ *
+ * Input: one mode byte, then batches of sizeof(struct ahp_ring_batch) bytes each (the last
+ * one zero-padded). Mode bits 0-1 pick the tick rate (ns per tick) the decoder starts with;
+ * bit 2 releases merged events with a reorder window as they come, else only at the end.
+ * gen_decode_corpus writes seeds in this form.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "merge.h"
+
+struct sink {
+    uint64_t events, last_ts, late_seen;
+};
+
+static int on_merged(const struct ahp_event *ev, void *ctx)
+{
+    struct sink *s = ctx;
+    /* The decoder drops what libah never writes. */
+    if (ev->kind < AHP_EV_INIT || ev->kind > AHP_EV_RESOLVE || ev->type < 0 ||
+        ev->type >= AHP_TYPE_MAX || ev->id < 2 || ev->tid == 0)
+        abort();
+    if (ev->ts_ns < s->last_ts)
+        s->late_seen++;
+    else
+        s->last_ts = ev->ts_ns;
+    s->events++;
+    return 0;
+}
+
+static int on_decoded(const struct ahp_event *ev, void *ctx)
+{
+    return ahp_merge_push(ctx, ev);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const double rates[4] = {1.0, 0.3846, 1e-9, 1e12};
+    if (size < 1)
+        return 0;
+    uint8_t mode = data[0];
+    data++;
+    size--;
+    struct ahp_decoder *d = calloc(1, sizeof(*d));
+    struct ahp_merge merge;
+    memset(&merge, 0, sizeof(merge));
+    struct sink sink = {0};
+    if (d == NULL)
+        return 0;
+    d->rate.ns_per_tick = rates[mode & 3];
+    /* 8-byte aligned, like ring-buffer records. */
+    struct ahp_ring_batch *m = aligned_alloc(8, sizeof(*m));
+    if (m == NULL) {
+        free(d);
+        return 0;
+    }
+    uint64_t newest = 0;
+    for (size_t off = 0; off < size; off += sizeof(*m)) {
+        size_t n = size - off < sizeof(*m) ? size - off : sizeof(*m);
+        memset(m, 0, sizeof(*m));
+        memcpy(m, data + off, n);
+        if (ahp_decode_batch(d, m, on_decoded, &merge) < 0)
+            break;
+        if (m->batch.hdr.anchor_ns > newest)
+            newest = m->batch.hdr.anchor_ns;
+        if (mode & 4)
+            ahp_merge_release(&merge, newest > 100000000 ? newest - 100000000 : 0, on_merged,
+                              &sink);
+        if (merge.held > 4096)
+            ahp_merge_release_count(&merge, merge.held / 2, on_merged, &sink);
+    }
+    ahp_merge_release(&merge, UINT64_MAX, on_merged, &sink);
+    if (merge.held != 0 || sink.late_seen != merge.late)
+        abort();
+    ahp_merge_free(&merge);
+    ahp_decoder_free(d);
+    free(d);
+    free(m);
+    return 0;
+}
