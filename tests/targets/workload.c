@@ -48,6 +48,15 @@
  *                          variable until the main thread releases it, MS ms later.
  *                          HANDOFF: K, each created on A, run and destroyed on B. FILL: F.
  *
+ * Modes added for issue 10 (attach exactness, crashes, exec):
+ *   workload steady H T US H x HOLD created at once, then T threads that each loop forever on:
+ *                          init CHURN, run it (its callback creates one CHILD), destroy it, run
+ *                          CHILD, destroy it, spin US us at top level; every 37 iterations a
+ *                          thread sleeps 20 ms (holding records: 37 x 8 is no multiple of a
+ *                          buffer). Prints
+ *                          "ready" once the HOLDs exist and every thread has started; exits at
+ *                          EOF on stdin. At any moment: HOLD H, CHURN 0..T, CHILD 0..T.
+ *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
 #define _GNU_SOURCE
@@ -454,6 +463,65 @@ static int mode_handoff(long k, long fill, long ms)
     return 0;
 }
 
+/* steady: H HOLDs, then T threads churning until stdin closes. */
+static int t_churn, t_child;
+static long steady_us;
+
+static void spin_us(long us)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < us * 1000L);
+}
+
+static void churn_cb(void *arg)
+{
+    check(ah_init(arg, t_child, 0), "init CHILD");
+}
+
+static void *steady_thread(void *arg)
+{
+    int *started = arg;
+    __atomic_add_fetch(started, 1, __ATOMIC_RELEASE);
+    for (unsigned long i = 0;; i++) {
+        ah_resource_t churn = {0}, child = {0};
+        check(ah_init(&churn, t_churn, 0), "init CHURN");
+        run_once(&churn, churn_cb, &child);
+        check(ah_destroy(&churn), "destroy CHURN");
+        run_once(&child, NULL, NULL);
+        check(ah_destroy(&child), "destroy CHILD");
+        spin_us(steady_us);
+        if (i % 37 == 36) /* not a multiple of a buffer: threads sleep holding records */
+            usleep(20000);
+    }
+    return NULL;
+}
+
+static int mode_steady(long h, long t, long us)
+{
+    steady_us = us;
+    int t_hold = ah_type("HOLD");
+    t_churn = ah_type("CHURN");
+    t_child = ah_type("CHILD");
+    ah_resource_t *held = calloc((size_t)(h ? h : 1), sizeof(*held));
+    for (long i = 0; i < h; i++)
+        check(ah_init(&held[i], t_hold, 0), "init HOLD");
+    static int started;
+    for (long i = 0; i < t; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, steady_thread, &started) != 0) {
+            fprintf(stderr, "workload: pthread_create failed\n");
+            return 1;
+        }
+    }
+    while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < t)
+        usleep(1000);
+    wait_for_line(); /* EOF: exit, the threads with it */
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -478,10 +546,9 @@ int main(int argc, char **argv)
         i = 3;
     }
     if (i >= argc) {
-        fprintf(
-            stderr,
-            "usage: workload [-s SECONDS] "
-            "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|handoff ...\n");
+        fprintf(stderr, "usage: workload [-s SECONDS] "
+                        "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
+                        "handoff|steady ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -509,6 +576,9 @@ int main(int argc, char **argv)
     if (strcmp(mode, "handoff") == 0)
         return mode_handoff(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
                             arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "steady") == 0)
+        return mode_steady(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
+                           arg_long(argc, argv, i + 3));
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;
