@@ -631,6 +631,25 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
     return 0;
 }
 
+/* Hand over the records of TASK (the current thread) that were not handed over yet, unless
+ * its ah:batch program is running (FLUSHED: the thread is done with them). */
+static __always_inline void drain_pending(struct task_struct *task, bool flushed)
+{
+    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
+    if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
+        return;
+    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
+    struct {
+        __u64 gen;
+        __u32 count;
+    } head;
+    if (bpf_probe_read_user(
+            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
+        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
+        return;
+    take_batch(bt, (const void *)bt->addr, flushed);
+}
+
 /* A thread of the target is switched out (it blocks, or is preempted): hand over what its
  * buffer holds now, so that an idle thread's last events do not wait for its next flush. It
  * runs in the context of the thread being switched out, whose memory bpf_probe_read_user
@@ -640,18 +659,30 @@ int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct tas
 {
     if (prev->tgid != target_tgid)
         return 0;
-    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, prev, 0, 0);
-    if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
+    drain_pending(prev, false);
+    return 0;
+}
+
+/* How the target ended: set when its last thread exits (group_dead), in the wait(2) status
+ * format (exit status << 8, or the signal number, 0x80 when it dumped core). A target attached
+ * with -p is not ahprof's child: this is the only place its exit status can be read. */
+__u32 target_exit_status = 0;
+__u64 target_exit_ns = 0; /* 0 while the target lives */
+
+/* A thread of the target exits (returns, pthread_exit, exit(), or killed by a signal): hand
+ * over what its buffer holds before the memory goes away. The tracepoint runs in the exiting
+ * thread's context before its address space is released, so bpf_probe_read_user still reads
+ * it; a thread killed by a signal in the middle of a callback never flushes by itself. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(drain_on_exit, struct task_struct *p, bool group_dead)
+{
+    if (p->tgid != target_tgid)
         return 0;
-    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
-    struct {
-        __u64 gen;
-        __u32 count;
-    } head;
-    if (bpf_probe_read_user(
-            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
-        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
-        return 0;
-    take_batch(bt, (const void *)bt->addr, false);
+    drain_pending(p, true);
+    if (group_dead) {
+        target_exit_status = (__u32)p->exit_code;
+        barrier();
+        *(volatile __u64 *)&target_exit_ns = bpf_ktime_get_ns();
+    }
     return 0;
 }

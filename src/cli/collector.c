@@ -234,6 +234,12 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
             return errno ? -errno : -EINVAL;
         }
     }
+    /* Both paths: the exit status, and on the batch path the records of dying threads. */
+    c->links[6] = bpf_program__attach(c->skel->progs.drain_on_exit);
+    if (c->links[6] == NULL) {
+        *what = "attach to the sched_process_exit tracepoint";
+        return errno ? -errno : -EINVAL;
+    }
     c->attach_ns = ahp_now_ns();
     c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
     if (c->rb == NULL) {
@@ -428,13 +434,22 @@ int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
     return n;
 }
 
+int ahp_collector_target_exit(const struct ahp_collector *c, int *wait_status, uint64_t *ns)
+{
+    if (c->skel == NULL ||
+        (*ns = __atomic_load_n(&c->skel->bss->target_exit_ns, __ATOMIC_ACQUIRE)) == 0)
+        return 0;
+    *wait_status = (int)c->skel->bss->target_exit_status;
+    return 1;
+}
+
 void ahp_collector_stop(struct ahp_collector *c)
 {
     if (c->live_table)
         munmap(c->live_table, c->live_slots * sizeof(struct ahp_live));
     ahp_decoder_free(&c->decoder);
     ahp_merge_free(&c->merge);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 8; i++)
         bpf_link__destroy(c->links[i]);
     ring_buffer__free(c->rb);
     ahprof_bpf__destroy(c->skel);

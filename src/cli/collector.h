@@ -35,7 +35,8 @@ typedef int (*ahp_event_fn)(const struct ahp_event *ev, void *ctx);
 struct ahp_collector {
     struct ahprof_bpf *skel;
     struct ring_buffer *rb;
-    struct bpf_link *links[6]; /* per-event probes, or ah:batch and the switch-out drain */
+    struct bpf_link *links[8]; /* per-event probes, or ah:batch and the switch-out drain; the
+                                * exit drain (and exec watch) */
     int ncpus;
     bool per_event;
     struct ahp_decoder decoder; /* record on the batch path: batches to events */
@@ -92,6 +93,11 @@ const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *
  * how many frames, or a negative errno. */
 int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
                              uint64_t ips[AHP_USER_STACK_FRAMES]);
+
+/* How the target ended, once its last thread has exited: 1, *WAIT_STATUS in the wait(2)
+ * format (WIFEXITED, WTERMSIG...) and *NS its CLOCK_MONOTONIC time, read from the kernel (a
+ * -p target is not our child); 0 while it runs. */
+int ahp_collector_target_exit(const struct ahp_collector *c, int *wait_status, uint64_t *ns);
 
 void ahp_collector_stop(struct ahp_collector *c);
 

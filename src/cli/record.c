@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "datafile.h"
@@ -137,6 +138,28 @@ static void write_counters(struct record_state *st)
             write_type(st, i);
     }
     ahp_writer_counters(st->writer, counters);
+}
+
+/* How the target ended, when it did: from the kernel (a -p target is not our child), else
+ * from waitpid for a launched one. Writes the exit chunk; DESCRIPTION says it in words. */
+static void record_target_end(struct record_state *st, char *description, size_t size)
+{
+    int status;
+    uint64_t when;
+    if (!ahp_collector_target_exit(&st->session.collector, &status, &when)) {
+        /* A launched target is reaped by the session only once it was seen exiting. */
+        if (!st->session.target_exited || st->session.exit_status < 0)
+            return;
+        status = st->session.exit_status;
+        when = ahp_now_ns();
+    }
+    enum ahp_exit_how how = WIFSIGNALED(status) ? AHP_EXIT_HOW_SIGNAL : AHP_EXIT_HOW_EXITED;
+    uint32_t code = (uint32_t)(how == AHP_EXIT_HOW_SIGNAL ? WTERMSIG(status) : WEXITSTATUS(status));
+    bool core = how == AHP_EXIT_HOW_SIGNAL && WCOREDUMP(status);
+    ahp_writer_exit(st->writer, how, code, core, when);
+    char what[48];
+    snprintf(description, size, "target %s",
+             ahp_exit_describe(how, code, core, what, sizeof(what)));
 }
 
 static uint64_t realtime_ns(void)
@@ -297,6 +320,8 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
     }
     ahp_collector_drain(c);
+    char ended[64] = "target exited";
+    record_target_end(&st, ended, sizeof(ended));
     struct ahp_global_stats g;
     memset(&g, 0, sizeof(g));
     ahp_collector_global_stats(c, &g);
@@ -314,9 +339,9 @@ int ahprof_cmd_record(int argc, char **argv)
     if (!quiet) {
         char safe[512];
         ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
-        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s\n",
+        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s%s\n",
                 (unsigned long long)st.events, pid, safe, (unsigned long long)g.lost_events,
-                exited ? ", target exited" : "");
+                exited ? ", " : "", exited ? ended : "");
         if (late)
             fprintf(stderr,
                     "ahprof: %llu events reached ahprof more than %llu ms after later events "

@@ -56,12 +56,19 @@
  *                          buffer). Prints
  *                          "ready" once the HOLDs exist and every thread has started; exits at
  *                          EOF on stdin. At any moment: HOLD H, CHURN 0..T, CHILD 0..T.
+ *   workload crash HOW N   prints "ready", reads a line (or EOF), then N x WORK lifecycles,
+ *                          then init FATAL and enters its callback, which inits INNER and
+ *                          enters INNER's callback, which ends the process: HOW = segv (a
+ *                          write through a null pointer), abort (abort()) or exit3 (exit(3)).
+ *                          WORK: N; FATAL: 1 and INNER: 1, both alive, callbacks open at the
+ *                          end, paths (root) > FATAL and (root) > FATAL > INNER.
  *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,6 +529,41 @@ static int mode_steady(long h, long t, long us)
     return 0;
 }
 
+/* crash: the process ends inside a callback. */
+static void crash_now(void *arg)
+{
+    const char *how = arg;
+    if (strcmp(how, "abort") == 0)
+        abort();
+    if (strcmp(how, "exit3") == 0)
+        exit(3);
+    *(volatile int *)(uintptr_t)(arg == NULL) = 1; /* address 0: SIGSEGV */
+}
+
+static void fatal_cb(void *arg)
+{
+    static ah_resource_t inner;
+    check(ah_init(&inner, ah_type("INNER"), 0), "init INNER");
+    run_once(&inner, crash_now, arg);
+}
+
+static int mode_crash(const char *how, long n)
+{
+    if (strcmp(how, "segv") != 0 && strcmp(how, "abort") != 0 && strcmp(how, "exit3") != 0) {
+        fprintf(stderr, "workload: crash HOW is segv, abort or exit3\n");
+        return 2;
+    }
+    int t_work = ah_type("WORK"), t_fatal = ah_type("FATAL");
+    ah_type("INNER");
+    wait_for_line();
+    for (long i = 0; i < n; i++)
+        lifecycle(t_work, NULL, NULL);
+    static ah_resource_t fatal;
+    check(ah_init(&fatal, t_fatal, 0), "init FATAL");
+    run_once(&fatal, fatal_cb, (void *)how);
+    return 1; /* not reached */
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -548,7 +590,7 @@ int main(int argc, char **argv)
     if (i >= argc) {
         fprintf(stderr, "usage: workload [-s SECONDS] "
                         "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
-                        "handoff|steady ...\n");
+                        "handoff|steady|crash ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -579,6 +621,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "steady") == 0)
         return mode_steady(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
                            arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "crash") == 0 && i + 1 < argc)
+        return mode_crash(argv[i + 1], arg_long(argc, argv, i + 2));
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;
