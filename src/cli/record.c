@@ -58,6 +58,7 @@ struct record_state {
     uint64_t stacks_written;
     uint64_t events;
     int error;
+    bool exec_written;
 };
 
 static void write_type(struct record_state *st, int type)
@@ -138,6 +139,28 @@ static void write_counters(struct record_state *st)
             write_type(st, i);
     }
     ahp_writer_counters(st->writer, counters);
+}
+
+/* The target ran exec(): the BPF side stopped there (the new program's type ids are its
+ * own). Writes the exec chunk and says so once; true from then on. */
+static bool record_exec(struct record_state *st, bool quiet)
+{
+    if (st->exec_written)
+        return true;
+    uint64_t when;
+    char path[256], safe[512];
+    if (!ahp_collector_target_exec(&st->session.collector, &when, path, sizeof(path)))
+        return false;
+    ahp_writer_exec(st->writer, when, path);
+    st->exec_written = true;
+    if (!quiet) {
+        ahp_term_sanitize(safe, sizeof(safe), path, sizeof(path));
+        fprintf(stderr,
+                "ahprof: pid %d ran exec(%s): the recording stops there (the new program's "
+                "types are not this one's)\n",
+                st->session.target.pid, safe);
+    }
+    return true;
 }
 
 /* How the target ended, when it did: from the kernel (a -p target is not our child), else
@@ -316,10 +339,11 @@ int ahprof_cmd_record(int argc, char **argv)
             last_lost = g.lost_events + c->attach_missed;
             ahp_writer_lost(st.writer, last_lost);
         }
-        if (exited)
-            break;
+        if (exited || (record_exec(&st, quiet) && !t->launched))
+            break; /* a launched target is ours to wait for (and reap) */
     }
     ahp_collector_drain(c);
+    record_exec(&st, quiet);
     char ended[64] = "target exited";
     record_target_end(&st, ended, sizeof(ended));
     struct ahp_global_stats g;

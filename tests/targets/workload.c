@@ -62,6 +62,12 @@
  *                          write through a null pointer), abort (abort()) or exit3 (exit(3)).
  *                          WORK: N; FATAL: 1 and INNER: 1, both alive, callbacks open at the
  *                          end, paths (root) > FATAL and (root) > FATAL > INNER.
+ *   workload exec HOW N M  prints "ready", reads a line (or EOF), raises N x BEFORE_EXEC
+ *                          lifecycles (no flush), then execs HOW = self (this executable) or
+ *                          other (workload-static next to it, another libah program) as
+ *                          "workload exec-after M", which registers AFTER_EXEC (type 0 there,
+ *                          as BEFORE_EXEC is here), raises M x AFTER_EXEC lifecycles and
+ *                          exits 0.
  *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
@@ -564,6 +570,42 @@ static int mode_crash(const char *how, long n)
     return 1; /* not reached */
 }
 
+static int mode_exec(const char *how, long n, long m)
+{
+    char self[4096], next[4096 + 32];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0 || (strcmp(how, "self") != 0 && strcmp(how, "other") != 0)) {
+        fprintf(stderr, "workload: exec HOW is self or other\n");
+        return 2;
+    }
+    self[len] = '\0';
+    int t_before = ah_type("BEFORE_EXEC");
+    wait_for_line();
+    for (long i = 0; i < n; i++)
+        lifecycle(t_before, NULL, NULL);
+    if (strcmp(how, "self") == 0) {
+        snprintf(next, sizeof(next), "%s", self);
+    } else {
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        snprintf(next, sizeof(next), "%s/workload-static", self);
+    }
+    char count[32];
+    snprintf(count, sizeof(count), "%ld", m);
+    execl(next, next, "exec-after", count, (char *)NULL);
+    fprintf(stderr, "workload: exec %s failed\n", next);
+    return 1;
+}
+
+static int mode_exec_after(long m)
+{
+    int t_after = ah_type("AFTER_EXEC");
+    for (long i = 0; i < m; i++)
+        lifecycle(t_after, NULL, NULL);
+    fprintf(stderr, "exec-after done\n");
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -590,7 +632,7 @@ int main(int argc, char **argv)
     if (i >= argc) {
         fprintf(stderr, "usage: workload [-s SECONDS] "
                         "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
-                        "handoff|steady|crash ...\n");
+                        "handoff|steady|crash|exec ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -623,6 +665,10 @@ int main(int argc, char **argv)
                            arg_long(argc, argv, i + 3));
     if (strcmp(mode, "crash") == 0 && i + 1 < argc)
         return mode_crash(argv[i + 1], arg_long(argc, argv, i + 2));
+    if (strcmp(mode, "exec") == 0 && i + 1 < argc)
+        return mode_exec(argv[i + 1], arg_long(argc, argv, i + 2), arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "exec-after") == 0)
+        return mode_exec_after(arg_long(argc, argv, i + 1));
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;
