@@ -168,6 +168,8 @@ static void attach_exec_drains(struct ahp_collector *c, struct ahp_target *t)
     char libc[PATH_MAX];
     const char *files[2] = {t->lib_path, ahp_target_find_libc(t, libc, sizeof(libc))};
     int slot = 8;
+    /* Most files have none of them (libah.so): libbpf would say so for each. */
+    libbpf_print_fn_t print = libbpf_set_print(NULL);
     for (int f = 0; f < 2 && files[f] != NULL; f++) {
         for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && slot < AHP_COLLECTOR_LINKS;
              i++) {
@@ -178,6 +180,7 @@ static void attach_exec_drains(struct ahp_collector *c, struct ahp_target *t)
                 c->links[slot++] = l;
         }
     }
+    libbpf_set_print(print);
 }
 
 int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
