@@ -630,10 +630,23 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
 {
     if (target_exec_ns)
         return 0;
-    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, bpf_get_current_task_btf(),
-                                                       0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct ahp_batch_thread *bt =
+        bpf_task_storage_get(&batch_threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    /* The collector may have created it between the lookup and the create (it tells the BPF
+     * side where pre-attach threads keep their buffers right after its snapshot, when they
+     * are busy): the create then fails, the entry exists. Skipping the batch would lose it
+     * without a trace. */
     if (!bt)
+        bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
+    if (!bt) {
+        struct ahp_global_stats *g = globals();
+        if (g && count != 0) {
+            g->batch_errors++;
+            g->lost_events += count < AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
+        }
         return 0;
+    }
     bt->addr = (__u64)addr;
     if (count == 0)
         return 0; /* the thread's first batch: now we know where its buffer is */
