@@ -372,6 +372,11 @@ int ahprof_cmd_record(int argc, char **argv)
                     "of other threads and are out of time order (a busy thread held them: "
                     "see ah_flush() in ah.h)\n",
                     (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
+        if (g.batch_errors)
+            fprintf(stderr,
+                    "ahprof: %llu batches could not be read from the target's memory: their "
+                    "events are missing from the file\n",
+                    (unsigned long long)g.batch_errors);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
