@@ -43,6 +43,17 @@ __u64 calib_end_ns = 0;
  * then. */
 __u64 target_exec_ns = 0;
 
+/* The collector stopped reading (Ctrl-C, --duration): every program stops counting at this
+ * one instant, so that the counters stay consistent while the probes are detached one by one
+ * (detaching a probe the target keeps hitting takes a while: an init already gone while its
+ * destroy still counted would leave negative counts). */
+__u32 collector_stopped = 0;
+
+static __always_inline bool stop_counting(void)
+{
+    return target_exec_ns || *(volatile __u32 *)&collector_stopped;
+}
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, AHP_TYPE_MAX);
@@ -203,7 +214,7 @@ static __always_inline void learn_type_name(__s32 type, const void *name)
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
@@ -232,7 +243,7 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
 SEC("usdt")
 int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
@@ -249,7 +260,7 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 SEC("usdt")
 int BPF_USDT(ah_resolve, __u64 id, int type)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     count_event();
     struct ahp_type_stats *s = stats_of(type);
@@ -373,7 +384,7 @@ static __always_inline struct ahp_thread_stack *thread_stack(bool create)
 SEC("usdt")
 int BPF_USDT(ah_before, __u64 id, int type)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
@@ -387,7 +398,7 @@ int BPF_USDT(ah_before, __u64 id, int type)
 SEC("usdt")
 int BPF_USDT(ah_after, __u64 id, int type)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
@@ -663,7 +674,7 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
 SEC("usdt")
 int BPF_USDT(ah_batch, void *addr, __u32 count)
 {
-    if (target_exec_ns)
+    if (stop_counting())
         return 0;
     struct task_struct *task = bpf_get_current_task_btf();
     struct ahp_batch_thread *bt =
@@ -702,7 +713,7 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
 static __always_inline void drain_pending(struct task_struct *task, bool flushed)
 {
     /* During exec the address names the new program's memory, after it a stale one. */
-    if (target_exec_ns || BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
+    if (stop_counting() || BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
         return;
     struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
     if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)

@@ -366,12 +366,10 @@ int ahp_collector_drain(struct ahp_collector *c)
 int ahp_collector_finish(struct ahp_collector *c, uint64_t budget_ns)
 {
     uint64_t deadline = ahp_now_ns() + budget_ns;
-    /* Without a producer the ring buffer empties; detaching a uprobe that the target keeps
-     * hitting can take a few hundred ms, which the budget includes. */
-    for (int i = 0; i < 6; i++) {
-        bpf_link__destroy(c->links[i]);
-        c->links[i] = NULL;
-    }
+    /* Every BPF program stops counting and streaming at once (the counters stay consistent);
+     * without a producer the ring buffer then empties. The probes are detached afterwards,
+     * at close: detaching a uprobe that the target keeps hitting takes a few hundred ms. */
+    __atomic_store_n(&c->skel->bss->collector_stopped, 1, __ATOMIC_RELEASE);
     int n = consume(c, deadline);
     if (n >= 0 && c->read_yielded) {
         /* Still decoded, for the per-type counters, which stay exact. */
