@@ -219,3 +219,21 @@ void remove_data(void)
 {
     unlink(data_path);
 }
+
+json_object *report_json_at(const char *path)
+{
+    char *argv[] = {AHPROF, "report", "--json", (char *)path, NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
+    json_object *root = json_tokener_parse(out);
+    cr_assert_not_null(root, "report is not JSON: %.200s", out);
+    free(out);
+    free(err);
+    return root;
+}
+
+json_object *report_json(void)
+{
+    return report_json_at(data_path);
+}

@@ -52,6 +52,10 @@ void remove_data(void);
 #define WORKLOAD AHP_BUILD "/targets/workload"
 #define WORKLOAD_STATIC AHP_BUILD "/targets/workload-static"
 
+/* `ahprof report --json PATH` (or data_path), asserted to succeed and to be JSON. */
+json_object *report_json_at(const char *path);
+json_object *report_json(void);
+
 /* Find the object of array KEY (e.g. "types") whose "name" is NAME. */
 json_object *find_named(json_object *root, const char *key, const char *name);
 long long get_int(json_object *obj, const char *key);

@@ -33,19 +33,6 @@ static void stop_steady(struct proc *target)
     proc_wait(target, 5000);
 }
 
-static json_object *report_json(void)
-{
-    char *argv[] = {AHPROF, "report", "--json", data_path, NULL};
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 30000);
-    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "report is not JSON: %.200s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 /* ACTIVE (and the in-kernel counters' active, when COUNTERS) of every type as the truth
  * allows it: HOLD exactly, CHURN and CHILD between 0 and one per thread. */
 static void expect_truth(json_object *root, const char *what, int cycle, bool counters)

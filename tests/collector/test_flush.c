@@ -335,19 +335,6 @@ static char *record_launch(char *const cmd[])
     return err;
 }
 
-static json_object *report_json(void)
-{
-    char *argv[] = {AHPROF, "report", "--json", data_path, NULL};
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "report is not JSON: %.200s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 #define MAX_IDS 64
 
 /* What a walk over the recorded events found. Only the first violation of each kind is

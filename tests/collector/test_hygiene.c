@@ -44,20 +44,6 @@ static void record_tree(void)
     cr_assert_eq(run_capture(argv, NULL, NULL, 30000), 0, "record failed");
 }
 
-/* `report --json` of PATH run through ARGV's shell; returns the parsed JSON. */
-static json_object *report_json(const char *path)
-{
-    char *out = NULL, *err = NULL;
-    char *argv[] = {AHPROF, "report", "--json", (char *)path, NULL};
-    int code = run_capture(argv, &out, &err, 30000);
-    cr_assert_eq(code, 0, "report %s: exit %d: %s", path, code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "not JSON: %s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 /* ---------------------------------------------------------------------------------------
  * 7. Output hygiene
  */
@@ -105,7 +91,7 @@ Test(hygiene, record_to_stdout_keeps_a_launched_programs_stdout_out)
     char *file = read_file(data_path, &len);
     cr_expect(memmem(file, len, "ready", 5) == NULL, "the child's output is in the recording");
     free(file);
-    json_object *root = report_json(data_path);
+    json_object *root = report_json();
     cr_expect_eq(get_int(root, "damaged_chunks"), 0);
     cr_expect_eq(get_int(root, "trailing_bytes"), 0);
     expect_type(root, "HOLD", 3, 3, 0, 0);
@@ -271,7 +257,7 @@ Test(hygiene, good_numbers_work)
     int code = run_capture(argv, NULL, &err, 20000);
     cr_expect_eq(code, 0, "record -d 300ms: exit %d: %s", code, err);
     free(err);
-    json_object *root = report_json(data_path);
+    json_object *root = report_json();
     json_object *hold = find_named(root, "types", "HOLD");
     cr_expect_not_null(hold, "the snapshot of 4 HOLD is missing");
     json_object_put(root);

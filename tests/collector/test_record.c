@@ -33,19 +33,6 @@ static void record_cmd(char *const cmd[], const char *extra)
     free(err);
 }
 
-static json_object *report_json(void)
-{
-    char *argv[] = {AHPROF, "report", "--json", data_path, NULL};
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "report is not JSON: %.200s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 static long long edge(json_object *root, const char *parent, const char *child)
 {
     json_object *edges;

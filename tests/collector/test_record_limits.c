@@ -80,19 +80,6 @@ static void stop_target(struct proc *t)
     cr_expect_eq(proc_wait(t, 10000), 0, "the target did not exit cleanly");
 }
 
-static json_object *report_json(const char *path)
-{
-    char *argv[] = {AHPROF, "report", "--json", (char *)path, NULL};
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "report is not JSON: %.200s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 static bool get_bool(json_object *obj, const char *key)
 {
     json_object *v;
@@ -136,7 +123,7 @@ Test(record_limits, duration_is_honoured_on_a_flooding_target)
     cr_expect_lt(total, 5000, "record -d 1 took %lld ms in all", total);
     cr_log_info("record -d 1: %lld ms from the start of the recording, %lld ms in all", took,
                 total);
-    json_object *r = report_json(data_path);
+    json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "clean_end"));
     cr_expect_gt(get_int(r, "events"), 0);
     expect_everything_accounted(r, "STREAM");
@@ -160,7 +147,7 @@ static void signal_stops_recording(int sig)
     cr_assert_eq(code, 0, "record exited %d after %s", code, strsignal(sig));
     cr_expect_lt(took, 1500, "record took %lld ms to stop after %s", took, strsignal(sig));
     cr_log_info("record stopped %lld ms after %s", took, strsignal(sig));
-    json_object *r = report_json(data_path);
+    json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "clean_end"));
     cr_expect_gt(get_int(r, "events"), 0);
     expect_everything_accounted(r, "STREAM");
@@ -207,7 +194,7 @@ Test(record_limits, sigkill_keeps_what_was_recorded_up_to_the_last_second)
     int code = wait_usage(&a, 10000, NULL);
     stop_target(&t);
     cr_assert_eq(code, 128 + SIGKILL);
-    json_object *r = report_json(data_path);
+    json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "truncated"));
     cr_expect_eq(get_int(r, "trailing_bytes"), 0, "the file does not end at a chunk boundary");
     /* 2 s at 200 events/s, of which at most about the last second may be missing. */
@@ -250,7 +237,7 @@ Test(record_limits, full_disk_stops_cleanly_and_leaves_a_readable_prefix)
     cr_expect_eq(code, 1, "record exited %d on a full disk: %s", code, err);
     cr_expect_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
     cr_expect_lt(took, 5000, "record took %lld ms to give up", took);
-    json_object *r = report_json(data_path);
+    json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "truncated"));
     cr_expect_eq(get_int(r, "trailing_bytes"), 0, "the file does not end at a chunk boundary");
     cr_expect_gt(get_int(r, "events"), 0);
