@@ -653,21 +653,21 @@ static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64
 int ahprof_cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'J'},
+        {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 'n'},
         {"input", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
-    o.json = ahp_wants_json(argc, argv, NULL);
+    o.json = ahp_wants_json(argc, argv, "-j");
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "hi:n:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hi:n:j", longopts, NULL)) != -1) {
         switch (c) {
-        case 'J':
+        case 'j':
             o.json = true;
             break;
         case 'n':

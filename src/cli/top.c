@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "recording.h"
 #include "session.h"
 #include "top.h"
 #include "util.h"
@@ -259,6 +260,7 @@ int ahprof_cmd_top(int argc, char **argv)
     bool noclear = false, per_event = false;
     int opt;
     optind = 1;
+    opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     st.json = ahp_wants_json(argc, argv, "-j");
     while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
@@ -289,8 +291,7 @@ int ahprof_cmd_top(int argc, char **argv)
             fputs(top_usage, stdout);
             return AHP_EXIT_OK;
         default:
-            fputs(top_usage, stderr);
-            return AHP_EXIT_USAGE;
+            return ahp_bad_option(argc, argv, st.json, "pnL", "top");
         }
     }
     uint64_t interval_ns = 1000000000ull;

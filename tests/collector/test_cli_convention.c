@@ -28,7 +28,8 @@ static json_object *one_object(const char *out)
     json_tokener_free(tok);
     cr_assert_not_null(obj, "not JSON: '%s'", out);
     cr_assert(json_object_is_type(obj, json_type_object), "not an object: '%s'", out);
-    cr_assert_str_eq(out + used, "\n", "more than one object: '%s'", out);
+    cr_assert(out[used + strspn(out + used, " \n")] == '\0', "more than one object: '%s'", out);
+    cr_assert(used > 0 && out[strlen(out) - 1] == '\n', "no newline at the end: '%s'", out);
     return obj;
 }
 
@@ -142,7 +143,7 @@ static void expect_summary(const char *out)
     json_object *sum = one_object(out), *v;
     json_object *rep = report_of(data_path);
     /* workload tree 3: 3 REQ, 6 TIMER, 6 WRITE, 3 LEAK. */
-    cr_expect_eq(get_int(rep, "events"), 3 * 3 + 6 * 4 + 6 * 4 + 3);
+    cr_expect_eq(get_int(rep, "events"), 3 * 4 + 6 * 4 + 6 * 4 + 3);
     cr_expect_eq(get_int(sum, "events"), get_int(rep, "events"));
     cr_expect_eq(get_int(sum, "lost_events"), 0);
     cr_expect_eq(get_int(sum, "pid"), get_int(rep, "pid"));
@@ -241,7 +242,8 @@ Test(cli, a_closed_pipe_ends_quietly)
         char *argv[] = {"/bin/sh", "-c", (char *)lines[i], AHPROF, data_path, WORKLOAD, NULL};
         char *out = NULL, *err = NULL;
         cr_expect_eq(run_capture(argv, &out, &err, 30000), 0, "%s: %s", lines[i], err);
-        cr_expect_str_eq(err, "", "%s", lines[i]);
+        /* (A launched workload says "tree done" on stderr: only ahprof must be quiet.) */
+        cr_expect(strstr(err, "ahprof") == NULL, "%s: %s", lines[i], err);
         free(out);
         free(err);
     }
@@ -254,8 +256,7 @@ Test(cli, a_closed_pipe_ends_quietly)
 Test(cli, one_version_everywhere)
 {
     char want[64];
-    snprintf(want, sizeof(want), "%d.%d.%d", AH_VERSION_MAJOR, AH_VERSION_MINOR,
-             AH_VERSION_PATCH);
+    snprintf(want, sizeof(want), "%d.%d.%d", AH_VERSION_MAJOR, AH_VERSION_MINOR, AH_VERSION_PATCH);
 
     /* ahprof --version and `version`. */
     char *out = NULL;
@@ -340,8 +341,7 @@ Test(cli, top_explains_every_figure)
     char *targv[] = {WORKLOAD, "spin", "5", "1000", "0", NULL};
     start_ready_target(&target, targv, pid);
     cr_assert(write(target.in_fd, "go\n", 3) == 3);
-    cr_assert(proc_read_line(&target, line, sizeof(line), 10000) &&
-              strcmp(line, "started") == 0);
+    cr_assert(proc_read_line(&target, line, sizeof(line), 10000) && strcmp(line, "started") == 0);
     char *argv[] = {AHPROF, "top", "-C", "--per-event", "-p", pid, "0.5", NULL};
     char *out = NULL, *err = NULL;
     cr_expect_eq(run_capture(argv, &out, &err, 30000), 0, "%s", err);
@@ -394,12 +394,11 @@ Test(cli, record_explains_its_summary)
     json_object_put(obj);
     free(out);
     /* The summary lines on stderr: what each starts with. */
-    const char *const lines[] = {"recorded N events", "lost",       "out of time order",
+    const char *const lines[] = {"recorded N events",        "lost",      "out of time order",
                                  "still in the ring buffer", "malformed", "could not be read",
-                                 "creation stacks", "ran exec"};
+                                 "creation stacks",          "ran exec"};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        cr_expect(strstr(help, lines[i]) != NULL, "record --help does not explain '%s'",
-                  lines[i]);
+        cr_expect(strstr(help, lines[i]) != NULL, "record --help does not explain '%s'", lines[i]);
     free(help);
 }
 
@@ -408,8 +407,11 @@ Test(cli, record_explains_its_summary)
 static void write_everything(const char *path)
 {
     struct ahp_writer *w;
-    struct ahp_file_info info = {.pid = 42, .comm = "demo", .target = "/bin/demo",
-                                 .start_mono_ns = 1000, .start_real_ns = 1};
+    struct ahp_file_info info = {.pid = 42,
+                                 .comm = "demo",
+                                 .target = "/bin/demo",
+                                 .start_mono_ns = 1000,
+                                 .start_real_ns = 1};
     cr_assert_eq(ahp_writer_open(&w, path, &info), 0);
     ahp_writer_type(w, 0, "REQ");
     ahp_writer_type(w, 1, "TIMER");
