@@ -355,6 +355,7 @@ Test(cli, top_explains_every_figure)
     snprintf(labels, sizeof(labels), "%.*s", (int)len, header);
     char *save = NULL, *prev = NULL;
     for (char *w = strtok_r(labels, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        w[strcspn(w, ":,")] = '\0'; /* "target:", "batches," */
         bool number = strspn(w, "0123456789.") == strlen(w);
         if (number)
             cr_expect(prev != NULL, "a count without a label: %s", header);
