@@ -64,7 +64,7 @@ static const char usage_text[] =
     "      --width PX       width of the SVG (default 1200)\n"
     "      --min-width PX   leave out SVG frames narrower than PX pixels (default 0.1)\n"
     "      --types-only     frames are types only, even when the recording has stacks\n"
-    "      --json           report errors as one JSON object {\"error\": ...} on stdout\n"
+    "  -j, --json           report errors as one JSON object {\"error\": ...} on stdout\n"
     "  -h, --help           show this help\n"
     "\n"
     "Frame names come from the traced program, so they are made safe for every format:\n"
