@@ -76,7 +76,8 @@ static const struct command *find_command(const char *name)
 
 static bool is_json_flag(const char *arg)
 {
-    return strcmp(arg, "--json") == 0 || strcmp(arg, "-j") == 0;
+    char *one[] = {"ahprof", (char *)arg, NULL};
+    return ahp_wants_json(2, one, "-j");
 }
 
 /* What `version` and `help` take: -j/--json, -h/--help and (help) one operand in *OPERAND.

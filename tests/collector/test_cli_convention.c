@@ -81,12 +81,14 @@ Test(cli, bad_options_under_json_are_one_json_error)
     char *no_value[] = {AHPROF, "top", "--json", "-p", NULL};
     char *bad_short[] = {AHPROF, "record", "-j", "-x", NULL};
     char *no_target[] = {AHPROF, "-j", "record", NULL};
+    char *abbreviated[] = {AHPROF, "top", "--js", "--bogus", NULL};
     expect_json_error(no_command, 2);
     expect_json_error(bad_command, 2);
     expect_json_error(bad_global, 2);
     expect_json_error(no_value, 2);
     expect_json_error(bad_short, 2);
     expect_json_error(no_target, 2);
+    expect_json_error(abbreviated, 2);
 }
 
 Test(cli, bad_options_without_json_are_one_line)
