@@ -39,8 +39,9 @@ static const char usage_head[] =
 
 static const char usage_tail[] =
     "\n"
-    "-j, --json goes before or after any command: its output (record: a summary at the end)\n"
-    "and every error, as one {\"error\": \"...\"} object, are JSON on stdout.\n"
+    "-j, --json goes before or after any command: top's and report's output, record's\n"
+    "summary, the version and every error (one {\"error\": \"...\"} object) are then JSON on\n"
+    "stdout (flame's formats stay as they are).\n"
     "Exit status: 0 success, 1 error, 2 bad command line, 3 missing privileges, 4 no such\n"
     "target (no process, or it does not use libah).\n"
     "\n"
