@@ -22,7 +22,12 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
-VERSION := 0.1.0
+# The version lives in include/ah.h (AH_VERSION_MAJOR/MINOR/PATCH) only.
+VERSION := $(shell sed -n 's/^\#define AH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9][0-9]*\)$$/\2/p' \
+	include/ah.h | paste -sd.)
+ifeq ($(filter 3,$(words $(subst ., ,$(VERSION)))),)
+$(error cannot read the version (AH_VERSION_MAJOR/MINOR/PATCH) from include/ah.h)
+endif
 SONAME := libah.so.0
 
 ifeq ($(V),1)
@@ -61,6 +66,10 @@ CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
 CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 
 -include mk/*.mk
+
+.PHONY: print-version
+print-version:
+	@echo $(VERSION)
 
 .PHONY: all lib deps test test-unit test-asan test-tsan demo bench install uninstall clean format check-format
 all: lib $(B)/ahprof $(UNIT_BINS) $(EXTRA_ALL)

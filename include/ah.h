@@ -49,9 +49,18 @@
 extern "C" {
 #endif
 
+/* The one place of the version of libah and ahprof: the Makefile (the shared library's name,
+ * ah.pc), ah_version(), `ahprof --version` and the recordings' writer all read it here. */
 #define AH_VERSION_MAJOR 0
 #define AH_VERSION_MINOR 1
 #define AH_VERSION_PATCH 0
+
+#define AH_VERSION_STR_(x) #x
+#define AH_VERSION_STR(x) AH_VERSION_STR_(x)
+/* "MAJOR.MINOR.PATCH" at compile time; ah_version() says which library runs. */
+#define AH_VERSION_STRING                                                                          \
+    AH_VERSION_STR(AH_VERSION_MAJOR)                                                               \
+    "." AH_VERSION_STR(AH_VERSION_MINOR) "." AH_VERSION_STR(AH_VERSION_PATCH)
 
 /* An async id. 0 means "none"; 1 is the root (bootstrap) execution of every thread. */
 typedef uint64_t ah_id_t;

@@ -19,11 +19,6 @@
 #include "ah.h"
 #include "datafile.h"
 
-#define STR2(x) #x
-#define STR(x) STR2(x)
-#define AHPROF_VERSION_STRING                                                                      \
-    STR(AH_VERSION_MAJOR) "." STR(AH_VERSION_MINOR) "." STR(AH_VERSION_PATCH)
-
 /* u64 fields per type in a counters chunk (struct ahp_type_counters). */
 #define COUNTER_FIELDS 7
 
@@ -245,7 +240,7 @@ int ahp_writer_open(struct ahp_writer **wp, const char *path, const struct ahp_f
         put64(p + 16, info->start_real_ns);
         put_field(p + 24, 16, info->comm);
         put_field(p + 40, 256, info->target);
-        put_field(p + 296, 32, AHPROF_VERSION_STRING);
+        put_field(p + 296, 32, AH_VERSION_STRING);
         char host[65] = "";
         gethostname(host, sizeof(host) - 1);
         put_field(p + 328, 64, host);

@@ -64,7 +64,7 @@ static const char usage_text[] =
     "      --width PX       width of the SVG (default 1200)\n"
     "      --min-width PX   leave out SVG frames narrower than PX pixels (default 0.1)\n"
     "      --types-only     frames are types only, even when the recording has stacks\n"
-    "      --json           report errors as one JSON object {\"error\": ...} on stdout\n"
+    "  -j, --json           report errors as one JSON object {\"error\": ...} on stdout\n"
     "  -h, --help           show this help\n"
     "\n"
     "Frame names come from the traced program, so they are made safe for every format:\n"
@@ -206,17 +206,17 @@ int ahprof_cmd_flame(int argc, char **argv)
         {"width", required_argument, NULL, 'W'},
         {"min-width", required_argument, NULL, 'M'},
         {"types-only", no_argument, NULL, 'Y'},
-        {"json", no_argument, NULL, 'J'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct flame_opts o = {.format = FMT_FOLDED, .weight = W_TIME, .width = 1200, .min_width = 0.1};
-    o.json = ahp_wants_json(argc, argv, NULL);
+    o.json = ahp_wants_json(argc, argv, "-j");
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "hf:w:o:i:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hf:w:o:i:j", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (parse_format(optarg, &o.format) < 0)
@@ -252,7 +252,7 @@ int ahprof_cmd_flame(int argc, char **argv)
         case 'Y':
             o.types_only = true;
             break;
-        case 'J':
+        case 'j':
             o.json = true;
             break;
         case 'h':

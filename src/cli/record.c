@@ -15,6 +15,7 @@
 #include "datafile.h"
 #include "escape.h"
 #include "record.h"
+#include "recording.h"
 #include "session.h"
 #include "symbolize.h"
 #include "util.h"
@@ -46,7 +47,30 @@ static const char record_usage[] =
     "      --per-event       trace one probe per event (ah:init, ah:before, ...) instead\n"
     "                        of the batch probe: ~30x the cost per event, for comparison\n"
     "  -q, --quiet           no summary line on stderr\n"
+    "  -j, --json            errors, and the summary at the end, as one JSON object on stdout\n"
+    "                        (not with -o -); a launched COMMAND's standard output goes to\n"
+    "                        stderr\n"
     "  -h, --help            this help\n"
+    "\n"
+    "The summary, on stderr at the end (the lines after the first only when not 0):\n"
+    "  recorded N events from pid P to FILE (L lost), target exited with status S\n"
+    "      N events written; L lost: no room in the ring buffer (see --buffer), records the\n"
+    "      target wrote malformed, batches that could not be read from its memory, events\n"
+    "      raised while attaching, and what was still unread at the stop (report's EXACT\n"
+    "      COUNTS has the true totals); how the target ended, when it did (or \"killed by\n"
+    "      SIGSEGV\")\n"
+    "  N events ... are out of time order: they reached ahprof more than the reorder window\n"
+    "      after later events of other threads (a busy thread held them: see ah_flush())\n"
+    "  N of the lost events were still in the ring buffer when the recording stopped\n"
+    "  the target wrote N malformed batches and N malformed records: dropped, counted in L\n"
+    "  N batches could not be read from the target's memory: their events are missing\n"
+    "  N distinct creation stacks (M could not be captured): with --stacks\n"
+    "  pid P ran exec(PATH): the recording stops there (the new program's types are its own)\n"
+    "With --json the summary is one object on stdout instead: file, pid, events, lost_events,\n"
+    "duration_ns (from the start of the recording to its end), late_events (out of time\n"
+    "order), lost_at_stop (still in the ring buffer), malformed_batches, malformed_records,\n"
+    "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
+    "(the PATH it ran, or null), stacks and stack_errors (null without --stacks).\n"
     "\n"
     "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (176 MiB by default),\n"
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
@@ -85,6 +109,7 @@ struct record_state {
     uint64_t events;
     int error;
     bool exec_written;
+    char exec_path[256];
 };
 
 static void write_type(struct record_state *st, int type)
@@ -186,6 +211,7 @@ static bool record_exec(struct record_state *st, bool quiet)
         return false;
     ahp_writer_exec(st->writer, when, path);
     st->exec_written = true;
+    memcpy(st->exec_path, path, sizeof(st->exec_path));
     if (!quiet) {
         ahp_term_sanitize(safe, sizeof(safe), path, sizeof(path));
         fprintf(stderr,
@@ -227,15 +253,12 @@ static uint64_t realtime_ns(void)
 
 int ahprof_cmd_record(int argc, char **argv)
 {
-    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
-                                              {"output", required_argument, NULL, 'o'},
-                                              {"duration", required_argument, NULL, 'd'},
-                                              {"buffer", required_argument, NULL, 'b'},
-                                              {"quiet", no_argument, NULL, 'q'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {"stacks", no_argument, NULL, 's'},
-                                              {"per-event", no_argument, NULL, 'E'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"output", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'}, {"buffer", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"stacks", no_argument, NULL, 's'},         {"per-event", no_argument, NULL, 'E'},
+        {"json", no_argument, NULL, 'j'},           {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
@@ -244,8 +267,10 @@ int ahprof_cmd_record(int argc, char **argv)
     bool quiet = false, stacks = false, per_event = false;
     int opt;
     optind = 1;
+    opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
-    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsh", long_opts, NULL)) != -1) {
+    bool json = ahp_wants_json(argc, argv, "-j");
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -255,14 +280,14 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
         case 'd':
             if (ahp_parse_duration_ns(optarg, 1000000ull, AHP_DURATION_MAX_NS, &duration_ns) < 0)
-                return ahp_fail(false, AHP_EXIT_USAGE,
+                return ahp_fail(json, AHP_EXIT_USAGE,
                                 "invalid --duration '%s': from 1ms to 365 days (e.g. 10, 500ms)",
                                 optarg);
             break;
         case 'b':
             if (ahp_parse_long(optarg, 1, AHP_BUFFER_MAX_MIB, &buffer_mib) < 0 ||
                 (buffer_mib & (buffer_mib - 1)) != 0)
-                return ahp_fail(false, AHP_EXIT_USAGE,
+                return ahp_fail(json, AHP_EXIT_USAGE,
                                 "invalid --buffer '%s': a power of two from 1 to %d", optarg,
                                 AHP_BUFFER_MAX_MIB);
             break;
@@ -275,26 +300,32 @@ int ahprof_cmd_record(int argc, char **argv)
         case 'E':
             per_event = true;
             break;
+        case 'j':
+            json = true;
+            break;
         case 'h':
             fputs(record_usage, stdout);
             return AHP_EXIT_OK;
         default:
-            fputs(record_usage, stderr);
-            return AHP_EXIT_USAGE;
+            return ahp_bad_option(argc, argv, json, "podb", "record");
         }
     }
     if (optind < argc)
-        return ahp_fail(false, AHP_EXIT_USAGE, "unexpected argument '%s' (a command goes after --)",
+        return ahp_fail(json, AHP_EXIT_USAGE, "unexpected argument '%s' (a command goes after --)",
                         argv[optind]);
     if ((pid_arg == NULL) == (cmd == NULL))
-        return ahp_fail(false, AHP_EXIT_USAGE,
+        return ahp_fail(json, AHP_EXIT_USAGE,
                         "give either -p PID or -- COMMAND (see ahprof record --help)");
     pid_t pid = 0;
     if (pid_arg) {
-        int code = ahp_parse_pid(pid_arg, &pid, false);
+        int code = ahp_parse_pid(pid_arg, &pid, json);
         if (code)
             return code;
     }
+    if (json && is_stdout(output))
+        return ahp_fail(json, AHP_EXIT_USAGE,
+                        "--json and a recording on standard output (-o -) cannot share it: "
+                        "write the recording to a file");
 
     struct ahp_collector_opts opts = {
         .record = true,
@@ -308,8 +339,10 @@ int ahprof_cmd_record(int argc, char **argv)
         .per_event = per_event || stacks,
     };
     ahp_install_signal_handlers();
-    /* Into a recording on stdout, a launched program's own output would corrupt the file. */
-    st.session.child_stdout_to_stderr = is_stdout(output);
+    /* Into a recording or the JSON summary on stdout, a launched program's own output would
+     * corrupt them. */
+    st.session.child_stdout_to_stderr = json || is_stdout(output);
+    st.session.json = json;
     struct ahp_file_info info;
     memset(&info, 0, sizeof(info));
     info.start_mono_ns = ahp_now_ns();
@@ -330,7 +363,7 @@ int ahprof_cmd_record(int argc, char **argv)
         if (st.symbolizer == NULL) {
             ahp_session_close(&st.session);
             free(st.pending);
-            return ahp_fail(false, AHP_EXIT_ERROR, "cannot start the symbolizer (libdwfl)");
+            return ahp_fail(json, AHP_EXIT_ERROR, "cannot start the symbolizer (libdwfl)");
         }
         /* A launched program has not run exec yet: its map is learnt once libah is mapped. */
         if (!t->launched)
@@ -340,7 +373,7 @@ int ahprof_cmd_record(int argc, char **argv)
     if (rc < 0) {
         ahp_session_close(&st.session);
         free(st.pending);
-        return ahp_fail(false, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
+        return ahp_fail(json, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
     }
     if (c->have_snapshot) {
         for (uint32_t i = 0; i < c->snapshot.type_count && i < AHP_TYPE_MAX; i++)
@@ -403,11 +436,37 @@ int ahprof_cmd_record(int argc, char **argv)
     pid = st.session.target.pid;
     ahp_session_close(&st.session);
     ahp_symbolizer_free(st.symbolizer);
-    rc = ahp_writer_close(st.writer, ahp_now_ns(), g.lost_events);
+    uint64_t end_ns = ahp_now_ns();
+    rc = ahp_writer_close(st.writer, end_ns, g.lost_events);
     if (st.error || rc < 0)
-        return ahp_fail(false, AHP_EXIT_ERROR, "writing %s failed: %s", output,
+        return ahp_fail(json, AHP_EXIT_ERROR, "writing %s failed: %s", output,
                         strerror(-(st.error ? st.error : rc)));
-    if (!quiet) {
+    if (json) {
+        /* The lines below, as one object; record --help explains each key. */
+        fputs("{\"file\": ", stdout);
+        ahp_json_string(stdout, output, strlen(output) + 1);
+        printf(", \"pid\": %d, \"events\": %llu, \"lost_events\": %llu, \"duration_ns\": %llu, "
+               "\"late_events\": %llu, \"lost_at_stop\": %llu, \"malformed_batches\": %llu, "
+               "\"malformed_records\": %llu, \"unreadable_batches\": %llu, \"target_end\": ",
+               pid, (unsigned long long)st.events, (unsigned long long)g.lost_events,
+               (unsigned long long)(end_ns - info.start_mono_ns), (unsigned long long)late,
+               (unsigned long long)c_discarded, (unsigned long long)g.batch_malformed,
+               (unsigned long long)g.records_malformed, (unsigned long long)g.batch_errors);
+        if (exited)
+            ahp_json_string(stdout, ended + strlen("target "), sizeof(ended));
+        else
+            fputs("null", stdout);
+        fputs(", \"exec\": ", stdout);
+        if (st.exec_written)
+            ahp_json_string(stdout, st.exec_path, sizeof(st.exec_path));
+        else
+            fputs("null", stdout);
+        if (stacks)
+            printf(", \"stacks\": %llu, \"stack_errors\": %llu}\n",
+                   (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
+        else
+            fputs(", \"stacks\": null, \"stack_errors\": null}\n", stdout);
+    } else if (!quiet) {
         char safe[512];
         ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
         fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s%s\n",

@@ -30,25 +30,56 @@ static const char usage_text[] =
     "Print what a recording made by `ahprof record` says. FILE defaults to " AHP_FILE_DEFAULT ";\n"
     "- reads it from standard input (a pipe is copied to a temporary file first).\n"
     "\n"
-    "  header  target, pid, duration, events, lost events, and whether the file is complete.\n"
-    "  types   per type: resources created and destroyed, active at the end (including those\n"
-    "          alive when ahprof attached), callbacks, callback time total (inclusive) and\n"
-    "          exclusive (minus the callbacks nested in it on the same thread), and the\n"
-    "          p50/p99/max callback duration in microseconds.\n"
-    "  tree    the trigger tree aggregated by type path: which type of resource created which\n"
-    "          (e.g. (root) > TCPSERVER > TCPCONN > REQ > TIMER), with the number created and\n"
-    "          their callback time. (root) is the program's bootstrap execution; resources\n"
-    "          whose creator was never seen (it existed before the recording) hang under\n"
-    "          (before attach). A type that repeats on its own path, such as a timer that\n"
-    "          re-arms itself, is folded into its first occurrence (\"folded\" counts them).\n"
-    "  alive   resources still alive at the end (leak candidates), grouped by type path,\n"
-    "          largest groups first, with the age of the oldest. Resources that were alive\n"
-    "          when ahprof attached and never seen since are counted from the attach\n"
-    "          snapshot; their age shows as \"before attach\".\n"
+    "The header:\n"
+    "  target:      the program recorded, its pid and comm\n"
+    "  recorded:    when (UTC), on which host, by which ahprof, in which file format\n"
+    "  duration:    from the start of the recording to its end\n"
+    "  events:      events in the file (init, before, after, destroy, resolve)\n"
+    "  lost events: events that never reached the file (no room in the ring buffer, records\n"
+    "               the target wrote malformed, unreadable batches): the tables then come\n"
+    "               from fewer events, and EXACT COUNTS has the true totals\n"
+    "  file:        complete, or TRUNCATED (the recording did not end cleanly)\n"
+    "  exec:        the target ran exec(PATH) at +S s: the recording stopped there\n"
+    "  ended:       how the target ended (exited with status N, killed by SIGNAL) and when\n"
+    "  damaged:     chunks skipped because their checksum or format was wrong\n"
+    "  anomalies:   (when not 0) afters without their before (the recording started inside\n"
+    "               a callback), callbacks never closed, resources initialised twice, unknown\n"
+    "               events, and callbacks nested deeper than ahprof follows\n"
+    "\n"
+    "TYPES, per type, most callback time first:\n"
+    "  TYPE CREATED DESTROYED    resources created and destroyed during the recording\n"
+    "  ACTIVE       alive at the end (including those alive when ahprof attached)\n"
+    "  CALLBACKS    callbacks run\n"
+    "  CB_TOTAL_MS  callback time, inclusive of the callbacks nested in them (ms)\n"
+    "  CB_EXCL_MS   exclusive callback time: minus the callbacks nested in them on the same\n"
+    "               thread (ms)\n"
+    "  P50_US P99_US MAX_US      callback duration percentiles and maximum (us)\n"
+    "EXACT COUNTS (only when events were lost): the in-kernel per-type counters, exact\n"
+    "  whatever was lost: CREATED, DESTROYED, ACTIVE, CALLBACKS, CB_TOTAL_MS as above.\n"
+    "TRIGGER TREE (by type path): which type of resource created which (e.g. (root) >\n"
+    "  TCPSERVER > TCPCONN > REQ > TIMER). (root) is the program's bootstrap execution;\n"
+    "  resources whose creator was never seen (it existed before the recording) hang under\n"
+    "  (before attach). A type that repeats on its own path, such as a timer that re-arms\n"
+    "  itself, is folded into its first occurrence (\"N folded\" counts them).\n"
+    "  PATH         the type path, indented by depth\n"
+    "  CREATED CALLBACKS CB_TOTAL_MS CB_EXCL_MS   as in TYPES, for the resources on this path\n"
+    "  ALIVE        of them, alive at the end\n"
+    "ALIVE AT END: resources still alive at the end (leak candidates), grouped by type path,\n"
+    "  largest groups first. Resources that were alive when ahprof attached and never seen\n"
+    "  since are counted from the attach snapshot.\n"
+    "  COUNT        resources in the group\n"
+    "  OLDEST_AGE   age of the oldest at the end (\"before attach\": it predates the recording)\n"
+    "  TYPE, TRIGGER PATH        their type, and the type path of their creators\n"
+    "OPEN CALLBACKS AT END (entered, never left; when the target ended inside them, that is\n"
+    "  where it died):\n"
+    "  TID DEPTH    the thread, and the nesting depth of the callback on it (1 = outermost)\n"
+    "  RUNNING_FOR  from its start to the target's end (or the recording's)\n"
+    "  TYPE, TRIGGER PATH        the resource's type and the type path of its creators\n"
     "\n"
     "Options:\n"
     "  -i, --input FILE  the recording to read (same as the FILE argument)\n"
-    "      --json        print one JSON document instead (keys: docs/file-format.md)\n"
+    "  -j, --json        print one JSON document instead (keys: docs/file-format.md), and\n"
+    "                    errors as one {\"error\": \"...\"} object\n"
     "  -n, --top N       at most N alive groups and N children per tree node (default 20)\n"
     "  -h, --help        show this help\n"
     "\n"
@@ -653,21 +684,21 @@ static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64
 int ahprof_cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'J'},
+        {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 'n'},
         {"input", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
-    o.json = ahp_wants_json(argc, argv, NULL);
+    o.json = ahp_wants_json(argc, argv, "-j");
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "hi:n:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hi:n:j", longopts, NULL)) != -1) {
         switch (c) {
-        case 'J':
+        case 'j':
             o.json = true;
             break;
         case 'n':

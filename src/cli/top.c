@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "recording.h"
 #include "session.h"
 #include "top.h"
 #include "util.h"
@@ -35,11 +36,38 @@ static const char top_usage[] =
     "                      the batch probe: ~50x the cost per event, for comparison\n"
     "  -h, --help          this help\n"
     "\n"
-    "Columns: ACTIVE resources alive now (including those created before ahprof\n"
-    "attached), CREATED/s, DESTROYED/s, CALLBACKS/s per second over the interval,\n"
-    "CB% share of all exclusive callback time in the interval, P50/P99 callback\n"
-    "duration (inclusive, us, from log2 buckets) over the interval, MAX since attach,\n"
-    "OLDEST age of the oldest active resource ('>' when it predates the attach).\n"
+    "The screen, every interval:\n"
+    "  HH:MM:SS  pid PID (COMM)  libah LIBRARY   the target and the libah it uses\n"
+    "  events/s     events (init, before, after, destroy, resolve) per second over the\n"
+    "               interval\n"
+    "  lost         events lost since ahprof attached: no room in the ring buffer, records\n"
+    "               the target wrote malformed, or batches that could not be read from its\n"
+    "               memory; counted, never hidden\n"
+    "  unmatched-after N   (when not 0) callbacks whose end was seen without their start,\n"
+    "               because ahprof attached while they ran: their time is not counted\n"
+    "  malformed from the target: N batches, N records   (when not 0) what the target\n"
+    "               wrote that libah never would (another libah version, or memory the\n"
+    "               program overwrote): dropped, and counted in lost\n"
+    "Columns, per type, busiest first (exclusive callback time, then callbacks):\n"
+    "  TYPE         the type's name, as the program registered it\n"
+    "  ACTIVE       resources alive now (including those created before ahprof attached)\n"
+    "  CREATED/s, DESTROYED/s, CALLBACKS/s   per second over the interval\n"
+    "  CB%          share of all exclusive callback time (minus nested callbacks) in the\n"
+    "               interval\n"
+    "  P50us, P99us callback duration percentiles (inclusive, us, from log2 buckets) over\n"
+    "               the interval\n"
+    "  MAXus        the longest callback since attach (us)\n"
+    "  OLDEST       age of the oldest active resource ('>' when it predates the attach:\n"
+    "               then it is at least the time since the attach; '-' when none)\n"
+    "  ... N more types (-n)   the types beyond --top\n"
+    "With --json, one object per line and interval: time_ns (CLOCK_MONOTONIC), interval_ns,\n"
+    "pid, comm, final (true for the last one), events (since attach), events_per_s,\n"
+    "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
+    "live_untracked (resources created while the table of live resources, --max-live, was\n"
+    "full: their ages are unknown), and types, each with name, type_id, active, created,\n"
+    "destroyed, resolved, callbacks, callback_ns, exclusive_ns (totals since attach),\n"
+    "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
+    "(over the interval), max_us, oldest_active_s and oldest_before_attach.\n"
     "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
@@ -208,9 +236,10 @@ static void print_interval(struct top_state *st, bool final)
         localtime_r(&wall, &tm);
         printf("%02d:%02d:%02d  pid %d (%s)  libah %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, t->pid,
                comm, lib);
-        printf("events/s %.0f   lost %llu%s%s", (double)events / secs,
-               (unsigned long long)g.lost_events, g.unmatched_after ? "   unmatched-after " : "",
-               g.unmatched_after ? "*" : "");
+        printf("events/s %.0f   lost %llu", (double)events / secs,
+               (unsigned long long)g.lost_events);
+        if (g.unmatched_after)
+            printf("   unmatched-after %llu", (unsigned long long)g.unmatched_after);
         /* The target wrote what libah never would: say so, it explains the lost events. */
         if (g.batch_malformed || g.records_malformed)
             printf("   malformed from the target: %llu batches, %llu records",
@@ -259,6 +288,7 @@ int ahprof_cmd_top(int argc, char **argv)
     bool noclear = false, per_event = false;
     int opt;
     optind = 1;
+    opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     st.json = ahp_wants_json(argc, argv, "-j");
     while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
@@ -289,8 +319,7 @@ int ahprof_cmd_top(int argc, char **argv)
             fputs(top_usage, stdout);
             return AHP_EXIT_OK;
         default:
-            fputs(top_usage, stderr);
-            return AHP_EXIT_USAGE;
+            return ahp_bad_option(argc, argv, st.json, "pnL", "top");
         }
     }
     uint64_t interval_ns = 1000000000ull;

@@ -34,9 +34,14 @@ int ahp_fail(bool json, int code, const char *fmt, ...)
 
 bool ahp_wants_json(int argc, char **argv, const char *short_flag)
 {
-    for (int i = 1; i < argc && argv[i] != NULL && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--json") == 0 || (short_flag && strcmp(argv[i], short_flag) == 0))
+    for (int i = 1; i < argc && argv[i] != NULL && strcmp(argv[i], "--") != 0; i++) {
+        /* getopt_long takes "--j", "--js" and "--jso" for --json too: no other option of
+         * ahprof's starts with j. */
+        size_t len = strlen(argv[i]);
+        if ((len >= 3 && strncmp(argv[i], "--json", len) == 0) ||
+            (short_flag && strcmp(argv[i], short_flag) == 0))
             return true;
+    }
     return false;
 }
 

@@ -19,8 +19,9 @@ enum {
  * JSON set, {"error": "MESSAGE"} on stdout. Returns CODE so callers can `return ahp_fail()`. */
 int ahp_fail(bool json, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Whether ARGV (up to a "--") asks for --json, or SHORT_FLAG (e.g. "-j") when not NULL: read
- * before getopt so that errors in the options themselves already come out as JSON. */
+/* Whether ARGV (up to a "--") asks for --json (or an abbreviation getopt_long takes), or
+ * SHORT_FLAG (e.g. "-j") when not NULL: read before getopt so that errors in the options
+ * themselves already come out as JSON. */
 bool ahp_wants_json(int argc, char **argv, const char *short_flag);
 
 /* The one set of number parsers of ahprof's command line: plain decimal only (no blanks,

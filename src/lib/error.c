@@ -30,5 +30,5 @@ AH_EXPORT const char *ah_strerror(int err)
 
 AH_EXPORT const char *ah_version(void)
 {
-    return "0.1.0";
+    return AH_VERSION_STRING;
 }
