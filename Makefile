@@ -5,10 +5,10 @@
 #   make test       install missing packages, build, run every test (also under ASan/UBSan, TSan)
 #   make demo       install missing packages, build, profile the bundled example server
 #   make bench      run the benchmarks (figures go to docs/BENCHMARKS.md by hand)
-#
-# The packages for each purpose (build, test, bench) are listed in scripts/packages/.
 #   make install    PREFIX=/usr/local DESTDIR=
 #   V=1             show the commands
+#
+# The packages for each purpose (build, test, bench) are listed in scripts/packages/.
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY:
