@@ -14,6 +14,7 @@
  * process only: there is no pid filter here.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
@@ -36,6 +37,11 @@ const volatile __u64 live_mask = (1 << 18) - 1; /* slots of the live table - 1 *
  * record_events) so that the collector can tell which of them its attach snapshot already
  * counted. U64_MAX while it reads the snapshot, the time it finished after. */
 __u64 calib_end_ns = 0;
+
+/* The target ran exec(): its new program has its own type table (and, for another program,
+ * its own probes), so nothing after it is counted or read (docs/probes.md, "exec"). 0 until
+ * then. */
+__u64 target_exec_ns = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -197,6 +203,8 @@ static __always_inline void learn_type_name(__s32 type, const void *name)
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
+    if (target_exec_ns)
+        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_type_stats *s = stats_of(type);
@@ -224,6 +232,8 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
 SEC("usdt")
 int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 {
+    if (target_exec_ns)
+        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_type_stats *s = stats_of(type);
@@ -239,6 +249,8 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
 SEC("usdt")
 int BPF_USDT(ah_resolve, __u64 id, int type)
 {
+    if (target_exec_ns)
+        return 0;
     count_event();
     struct ahp_type_stats *s = stats_of(type);
     if (s)
@@ -361,6 +373,8 @@ static __always_inline struct ahp_thread_stack *thread_stack(bool create)
 SEC("usdt")
 int BPF_USDT(ah_before, __u64 id, int type)
 {
+    if (target_exec_ns)
+        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_thread_stack *st = thread_stack(true);
@@ -373,6 +387,8 @@ int BPF_USDT(ah_before, __u64 id, int type)
 SEC("usdt")
 int BPF_USDT(ah_after, __u64 id, int type)
 {
+    if (target_exec_ns)
+        return 0;
     __u64 now = bpf_ktime_get_ns();
     count_event();
     __u32 depth;
@@ -647,10 +663,25 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
 SEC("usdt")
 int BPF_USDT(ah_batch, void *addr, __u32 count)
 {
-    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, bpf_get_current_task_btf(),
-                                                       0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    if (!bt)
+    if (target_exec_ns)
         return 0;
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct ahp_batch_thread *bt =
+        bpf_task_storage_get(&batch_threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    /* The collector may have created it between the lookup and the create (it tells the BPF
+     * side where pre-attach threads keep their buffers right after its snapshot, when they
+     * are busy): the create then fails, the entry exists. Skipping the batch would lose it
+     * without a trace. */
+    if (!bt)
+        bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
+    if (!bt) {
+        struct ahp_global_stats *g = globals();
+        if (g && count != 0) {
+            g->batch_errors++;
+            g->lost_events += count < AHP_BATCH_RECORDS ? count : AHP_BATCH_RECORDS;
+        }
+        return 0;
+    }
     bt->addr = (__u64)addr;
     if (count == 0)
         return 0; /* the thread's first batch: now we know where its buffer is */
@@ -666,6 +697,28 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
     return 0;
 }
 
+/* Hand over the records of TASK (the current thread) that were not handed over yet, unless
+ * its ah:batch program is running (FLUSHED: the thread is done with them). */
+static __always_inline void drain_pending(struct task_struct *task, bool flushed)
+{
+    /* During exec the address names the new program's memory, after it a stale one. */
+    if (target_exec_ns || BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
+        return;
+    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
+    if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
+        return;
+    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
+    struct {
+        __u64 gen;
+        __u32 count;
+    } head;
+    if (bpf_probe_read_user(
+            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
+        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
+        return;
+    take_batch(bt, (const void *)bt->addr, flushed);
+}
+
 /* A thread of the target is switched out (it blocks, or is preempted): hand over what its
  * buffer holds now, so that an idle thread's last events do not wait for its next flush. It
  * runs in the context of the thread being switched out, whose memory bpf_probe_read_user
@@ -675,18 +728,60 @@ int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct tas
 {
     if (prev->tgid != target_tgid)
         return 0;
-    struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, prev, 0, 0);
-    if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
+    drain_pending(prev, false);
+    return 0;
+}
+
+/* How the target ended: set when its last thread exits (group_dead), in the wait(2) status
+ * format (exit status << 8, or the signal number, 0x80 when it dumped core). A target attached
+ * with -p is not ahprof's child: this is the only place its exit status can be read. */
+__u32 target_exit_status = 0;
+__u64 target_exit_ns = 0; /* 0 while the target lives */
+
+/* A thread of the target exits (returns, pthread_exit, exit(), or killed by a signal): hand
+ * over what its buffer holds before the memory goes away. The tracepoint runs in the exiting
+ * thread's context before its address space is released, so bpf_probe_read_user still reads
+ * it; a thread killed by a signal in the middle of a callback never flushes by itself. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(drain_on_exit, struct task_struct *p, bool group_dead)
+{
+    if (p->tgid != target_tgid)
         return 0;
-    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
-    struct {
-        __u64 gen;
-        __u32 count;
-    } head;
-    if (bpf_probe_read_user(
-            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
-        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
+    drain_pending(p, true);
+    if (group_dead) {
+        target_exit_status = (__u32)p->exit_code;
+        barrier();
+        *(volatile __u64 *)&target_exit_ns = bpf_ktime_get_ns();
+    }
+    return 0;
+}
+
+/* Execs the collector expects: a launched target's own exec of the program. */
+__u32 execs_expected = 0;
+char target_exec_path[256];
+
+/* The target calls execve (a uprobe on libc's, best effort): its thread still holds its
+ * buffered records in the memory exec is about to drop. */
+SEC("uprobe")
+int BPF_KPROBE(drain_before_exec)
+{
+    drain_pending(bpf_get_current_task_btf(), false);
+    return 0;
+}
+
+/* The target replaced its program: stop here. Its other threads were ended (and drained) by
+ * exec before this runs. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(stop_on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    if (p->tgid != target_tgid || target_exec_ns)
         return 0;
-    take_batch(bt, (const void *)bt->addr, false);
+    if (execs_expected) {
+        execs_expected--;
+        return 0;
+    }
+    bpf_probe_read_kernel_str(target_exec_path, sizeof(target_exec_path), bprm->filename);
+    barrier();
+    *(volatile __u64 *)&target_exec_ns = bpf_ktime_get_ns();
     return 0;
 }

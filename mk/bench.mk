@@ -35,3 +35,16 @@ ALL_BINS += $(BENCH_DIR)/paced
 bench: bench-batch
 bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps
 	$(Q)bench/batch.sh $(B)
+
+# What libah's fork handler (src/lib/fork.c) costs a fork(), untraced and traced.
+$(BENCH_DIR)/bench_fork: bench/bench_fork.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
+EXTRA_ALL += $(BENCH_DIR)/bench_fork
+
+.PHONY: bench-fork
+bench: bench-fork
+bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof
+	$(Q)bench/fork.sh $(B)

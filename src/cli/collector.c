@@ -1,6 +1,7 @@
 /* collector.c - the BPF side of ahprof: load, attach, snapshot, read. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,30 @@ static int map_live_table(struct ahp_collector *c)
     return 0;
 }
 
+/* Uprobes on the exec functions of the target's libc (or of a static executable): the thread
+ * calling one hands over its buffered records while its memory still exists. Best effort: a
+ * libc without these symbols loses those records at exec (at most one buffer per thread). */
+static void attach_exec_drains(struct ahp_collector *c, struct ahp_target *t)
+{
+    static const char *const funcs[] = {"execve", "execveat", "fexecve"};
+    char libc[PATH_MAX];
+    const char *files[2] = {t->lib_path, ahp_target_find_libc(t, libc, sizeof(libc))};
+    int slot = 8;
+    /* Most files have none of them (libah.so): libbpf would say so for each. */
+    libbpf_print_fn_t print = libbpf_set_print(NULL);
+    for (int f = 0; f < 2 && files[f] != NULL; f++) {
+        for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && slot < AHP_COLLECTOR_LINKS;
+             i++) {
+            LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = funcs[i]);
+            struct bpf_link *l = bpf_program__attach_uprobe_opts(c->skel->progs.drain_before_exec,
+                                                                 t->pid, files[f], 0, &uo);
+            if (l != NULL)
+                c->links[slot++] = l;
+        }
+    }
+    libbpf_set_print(print);
+}
+
 int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
                         const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx,
                         const char **what)
@@ -245,6 +270,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
         *what = "map the live-resource table";
         return rc;
     }
+    /* A launched target's exec of its program is the start, not a change of program. */
+    c->skel->bss->execs_expected = t->launched ? 1 : 0;
     /* Until the snapshot is read, every init and destroy is also streamed for it. */
     c->skel->bss->calib_end_ns = t->launched ? 0 : UINT64_MAX;
 
@@ -270,6 +297,19 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
             return errno ? -errno : -EINVAL;
         }
     }
+    /* Both paths: the exit status, and on the batch path the records of dying threads. */
+    c->links[6] = bpf_program__attach(c->skel->progs.drain_on_exit);
+    if (c->links[6] == NULL) {
+        *what = "attach to the sched_process_exit tracepoint";
+        return errno ? -errno : -EINVAL;
+    }
+    c->links[7] = bpf_program__attach(c->skel->progs.stop_on_exec);
+    if (c->links[7] == NULL) {
+        *what = "attach to the sched_process_exec tracepoint";
+        return errno ? -errno : -EINVAL;
+    }
+    if (!opts->per_event)
+        attach_exec_drains(c, t);
     c->attach_ns = ahp_now_ns();
     c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
     if (c->rb == NULL) {
@@ -493,13 +533,36 @@ int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
     return n;
 }
 
+int ahp_collector_target_exit(const struct ahp_collector *c, int *wait_status, uint64_t *ns)
+{
+    if (c->skel == NULL ||
+        (*ns = __atomic_load_n(&c->skel->bss->target_exit_ns, __ATOMIC_ACQUIRE)) == 0)
+        return 0;
+    *wait_status = (int)c->skel->bss->target_exit_status;
+    return 1;
+}
+
+int ahp_collector_target_exec(const struct ahp_collector *c, uint64_t *ns, char *path, size_t size)
+{
+    if (c->skel == NULL ||
+        (*ns = __atomic_load_n(&c->skel->bss->target_exec_ns, __ATOMIC_ACQUIRE)) == 0)
+        return 0;
+    size_t n = strnlen(c->skel->bss->target_exec_path, sizeof(c->skel->bss->target_exec_path));
+    if (size > 0) {
+        n = n < size - 1 ? n : size - 1;
+        memcpy(path, c->skel->bss->target_exec_path, n);
+        path[n] = '\0';
+    }
+    return 1;
+}
+
 void ahp_collector_stop(struct ahp_collector *c)
 {
     if (c->live_table)
         munmap(c->live_table, c->live_slots * sizeof(struct ahp_live));
     ahp_decoder_free(&c->decoder);
     ahp_merge_free(&c->merge);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < AHP_COLLECTOR_LINKS; i++)
         bpf_link__destroy(c->links[i]);
     ring_buffer__free(c->rb);
     ahprof_bpf__destroy(c->skel);

@@ -39,10 +39,14 @@ struct ahp_collector_opts {
  * attach snapshot already counted it. */
 typedef int (*ahp_event_fn)(const struct ahp_event *ev, void *ctx);
 
+#define AHP_COLLECTOR_LINKS 14
+
 struct ahp_collector {
     struct ahprof_bpf *skel;
     struct ring_buffer *rb;
-    struct bpf_link *links[6]; /* per-event probes, or ah:batch and the switch-out drain */
+    /* per-event probes, or ah:batch and the switch-out drain; the exit drain, the exec watch
+     * and the drains before exec (uprobes on execve, execveat, fexecve) */
+    struct bpf_link *links[AHP_COLLECTOR_LINKS];
     int ncpus;
     bool per_event;
     struct ahp_decoder decoder; /* record on the batch path: batches to events */
@@ -109,6 +113,16 @@ const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *
  * how many frames, or a negative errno. */
 int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
                              uint64_t ips[AHP_USER_STACK_FRAMES]);
+
+/* How the target ended, once its last thread has exited: 1, *WAIT_STATUS in the wait(2)
+ * format (WIFEXITED, WTERMSIG...) and *NS its CLOCK_MONOTONIC time, read from the kernel (a
+ * -p target is not our child); 0 while it runs. */
+int ahp_collector_target_exit(const struct ahp_collector *c, int *wait_status, uint64_t *ns);
+
+/* Whether the target ran exec() (other than a launched target's own): 1, *NS when and PATH
+ * the program it ran (untrusted bytes, NUL-terminated); 0 while it runs the program it had.
+ * Nothing after the exec is counted or recorded: its types are not this program's. */
+int ahp_collector_target_exec(const struct ahp_collector *c, uint64_t *ns, char *path, size_t size);
 
 void ahp_collector_stop(struct ahp_collector *c);
 

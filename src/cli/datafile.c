@@ -4,10 +4,11 @@
  * Every multi-byte field is encoded explicitly as little-endian, so the format does not
  * depend on the host and the reader never casts file bytes to structures.
  */
-#define _GNU_SOURCE /* sync_file_range */
+#define _GNU_SOURCE /* sync_file_range, sigabbrev_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -367,6 +368,66 @@ int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *co
     return write_chunk(w, AHP_CHUNK_COUNTERS, chunk, 8 + AHP_TYPE_MAX * 8 * COUNTER_FIELDS);
 }
 
+#define EXIT_SIZE 24
+#define EXEC_SIZE 264
+#define EXIT_F_CORE 1u
+
+int ahp_writer_exit(struct ahp_writer *w, enum ahp_exit_how how, uint32_t code, bool core_dumped,
+                    uint64_t exit_mono_ns)
+{
+    if (w == NULL)
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    uint8_t chunk[CHUNK_HEADER_SIZE + EXIT_SIZE];
+    uint8_t *p = chunk + CHUNK_HEADER_SIZE;
+    put32(p, (uint32_t)how);
+    put32(p + 4, code);
+    put32(p + 8, core_dumped ? EXIT_F_CORE : 0);
+    put32(p + 12, 0);
+    put64(p + 16, exit_mono_ns);
+    return write_chunk(w, AHP_CHUNK_EXIT, chunk, EXIT_SIZE);
+}
+
+const char *ahp_signal_name(uint32_t sig, char *buf, size_t size)
+{
+    const char *abbrev = sig > 0 && sig < 128 ? sigabbrev_np((int)sig) : NULL;
+    if (abbrev != NULL)
+        snprintf(buf, size, "SIG%s", abbrev);
+    else
+        snprintf(buf, size, "signal %u", sig);
+    return buf;
+}
+
+const char *ahp_exit_describe(uint32_t how, uint32_t code, bool core_dumped, char *buf, size_t size)
+{
+    char sig[32];
+    if (how == AHP_EXIT_HOW_EXITED)
+        snprintf(buf, size, "exited with status %u", code);
+    else if (how == AHP_EXIT_HOW_SIGNAL)
+        snprintf(buf, size, "killed by %s%s", ahp_signal_name(code, sig, sizeof(sig)),
+                 core_dumped ? " (core dumped)" : "");
+    else
+        snprintf(buf, size, "ended (how unknown)");
+    return buf;
+}
+
+int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *path)
+{
+    if (w == NULL || path == NULL)
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    uint8_t chunk[CHUNK_HEADER_SIZE + EXEC_SIZE];
+    uint8_t *p = chunk + CHUNK_HEADER_SIZE;
+    memset(p, 0, EXEC_SIZE);
+    put64(p, exec_mono_ns);
+    memcpy(p + 8, path, strnlen(path, 255));
+    return write_chunk(w, AHP_CHUNK_EXEC, chunk, EXEC_SIZE);
+}
+
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total)
 {
     if (w == NULL)
@@ -681,6 +742,24 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         if (!parse_counters(p, len, m->counters))
             return false;
         m->has_counters = true;
+        return true;
+    case AHP_CHUNK_EXIT:
+        if (len < EXIT_SIZE)
+            return false;
+        m->has_exit = true;
+        m->exit_how = get32(p);
+        m->exit_code = get32(p + 4);
+        m->exit_core_dumped = (get32(p + 8) & EXIT_F_CORE) != 0;
+        m->exit_mono_ns = get64(p + 16);
+        return true;
+    case AHP_CHUNK_EXEC:
+        if (len < EXEC_SIZE)
+            return false;
+        if (!m->has_exec) {
+            m->has_exec = true;
+            m->exec_mono_ns = get64(p);
+            copy_field(m->exec_path, sizeof(m->exec_path), p + 8, 256);
+        }
         return true;
     default:
         return true;

@@ -35,9 +35,11 @@ enum ahp_chunk_type {
     AHP_CHUNK_END = 6,
     AHP_CHUNK_STACK = 7,    /* 1.1: a symbolized user stack (record --stacks) */
     AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
+    AHP_CHUNK_EXIT = 9,     /* how the target ended (exit status or signal) */
+    AHP_CHUNK_EXEC = 10,    /* the target ran exec(): the recording stopped there */
 };
 #define AHP_CHUNK_FIRST AHP_CHUNK_INFO
-#define AHP_CHUNK_LAST AHP_CHUNK_COUNTERS
+#define AHP_CHUNK_LAST AHP_CHUNK_EXEC
 
 /* One frame of a symbolized user stack; strings are untrusted (they come from the target's
  * symbol tables), bounded and NUL-terminated; empty when unknown. */
@@ -109,6 +111,25 @@ int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_s
 /* The in-kernel counters of every type, COUNTERS[0..AHP_TYPE_MAX), once, before closing. */
 int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *counters);
 
+/* How the target ended (an exit chunk). */
+enum ahp_exit_how {
+    AHP_EXIT_HOW_EXITED = 1, /* code: its exit status */
+    AHP_EXIT_HOW_SIGNAL = 2, /* code: the signal that killed it */
+};
+int ahp_writer_exit(struct ahp_writer *w, enum ahp_exit_how how, uint32_t code, bool core_dumped,
+                    uint64_t exit_mono_ns);
+
+/* "exited with status 3", "killed by SIGSEGV (core dumped)": how a target ended, in BUF. */
+const char *ahp_exit_describe(uint32_t how, uint32_t code, bool core_dumped, char *buf,
+                              size_t size);
+
+/* The signal's name ("SIGSEGV"), or "signal N" for one without a name, in BUF. */
+const char *ahp_signal_name(uint32_t sig, char *buf, size_t size);
+
+/* The target replaced its program with PATH (exec) at EXEC_MONO_NS: nothing after it is
+ * recorded, since the new program's types are not the ones this file names. */
+int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *path);
+
 /* Flush, write the end chunk (clean-close marker), fsync and close. W is freed even when an
  * error is returned. */
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total);
@@ -142,6 +163,16 @@ struct ahp_file_meta {
     struct ahp_type_counters counters[AHP_TYPE_MAX];
     uint64_t stacks; /* stack chunks */
 
+    /* Exit chunk: how the target ended, when the recording saw it end. */
+    bool has_exit;
+    uint32_t exit_how; /* enum ahp_exit_how; other values: unknown */
+    uint32_t exit_code;
+    bool exit_core_dumped;
+    uint64_t exit_mono_ns;
+    /* Exec chunk: the target ran exec() and the recording stopped there (the first counts). */
+    bool has_exec;
+    uint64_t exec_mono_ns;
+    char exec_path[256];
     /* Lost events: the largest cumulative value of any lost or end chunk. */
     uint64_t lost_events;
 

@@ -662,11 +662,32 @@ static int finish(struct build *b)
             n->oldest_init_ns = l->init_ns;
         m->types[l->cls].live_seen++;
     }
-    /* Callbacks still open at the end never completed: not counted as callbacks. */
-    for (size_t i = 0; i < b->threads.cap; i++)
-        if (b->threads.used[i])
-            m->unclosed_before +=
-                (*(struct tstack **)(b->threads.vals + i * b->threads.vsize))->depth;
+    /* Callbacks still open at the end never completed: not counted as callbacks, but listed
+     * (a target that crashed or exited inside them). */
+    for (size_t i = 0; i < b->threads.cap; i++) {
+        if (!b->threads.used[i])
+            continue;
+        const struct tstack *s = *(struct tstack **)(b->threads.vals + i * b->threads.vsize);
+        uint32_t tid = (uint32_t)b->threads.keys[i];
+        m->unclosed_before += s->depth;
+        m->open_total += s->depth;
+        for (uint32_t d = 0; d < s->depth && d < s->cap; d++) {
+            if (m->nopen == AHP_OPEN_CALLBACKS_MAX)
+                break;
+            if (m->open == NULL &&
+                (m->open = calloc(AHP_OPEN_CALLBACKS_MAX, sizeof(*m->open))) == NULL)
+                return -ENOMEM;
+            const struct frame *f = &s->frames[d];
+            m->open[m->nopen++] = (struct ahp_open_callback){
+                .id = f->id,
+                .tid = tid,
+                .node = f->node,
+                .cls = f->cls,
+                .depth = d + 1,
+                .start_ns = f->start_ns,
+            };
+        }
+    }
 
     /* The nodes for resources that predate the recording are not subject to the limit. */
     b->node_cap = UINT32_MAX;
@@ -807,6 +828,7 @@ void ahp_model_free(struct ahp_model *m)
         return;
     free(m->nodes);
     free(m->leaks);
+    free(m->open);
     for (int i = 0; i < AHP_M_PARENTS; i++)
         free(m->edges[i]);
     free(m);

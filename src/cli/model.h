@@ -82,6 +82,19 @@ struct ahp_leak {
     uint64_t oldest_age_ns;
 };
 
+/* A callback still open at the end of the recording (its AFTER never came): the target was
+ * stopped, crashed or exited inside it, or the recording ended while it ran. */
+struct ahp_open_callback {
+    uint64_t id;
+    uint32_t tid;
+    uint32_t node; /* the resource's tree node: its trigger path */
+    int32_t cls;
+    uint32_t depth; /* 1 = outermost on its thread */
+    uint64_t start_ns;
+};
+
+#define AHP_OPEN_CALLBACKS_MAX 1000
+
 struct ahp_model;
 
 /* One completed callback, for consumers that want more than the aggregates. */
@@ -137,6 +150,12 @@ struct ahp_model {
 
     struct ahp_leak *leaks; /* largest groups first */
     uint32_t nleaks;
+
+    /* Callbacks open at the end, per thread from the outermost (the first
+     * AHP_OPEN_CALLBACKS_MAX; open_total counts them all). */
+    struct ahp_open_callback *open;
+    uint32_t nopen;
+    uint64_t open_total;
 
     /* Anomalies, counted rather than trusted. */
     uint64_t unmatched_after;  /* AFTER without its BEFORE on that thread */

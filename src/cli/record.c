@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "datafile.h"
@@ -83,6 +84,7 @@ struct record_state {
     uint64_t stacks_written;
     uint64_t events;
     int error;
+    bool exec_written;
 };
 
 static void write_type(struct record_state *st, int type)
@@ -170,6 +172,50 @@ static bool is_stdout(const char *path)
     struct stat out, file;
     return fstat(STDOUT_FILENO, &out) == 0 && stat(path, &file) == 0 && out.st_dev == file.st_dev &&
            out.st_ino == file.st_ino;
+}
+
+/* The target ran exec(): the BPF side stopped there (the new program's type ids are its
+ * own). Writes the exec chunk and says so once; true from then on. */
+static bool record_exec(struct record_state *st, bool quiet)
+{
+    if (st->exec_written)
+        return true;
+    uint64_t when;
+    char path[256], safe[512];
+    if (!ahp_collector_target_exec(&st->session.collector, &when, path, sizeof(path)))
+        return false;
+    ahp_writer_exec(st->writer, when, path);
+    st->exec_written = true;
+    if (!quiet) {
+        ahp_term_sanitize(safe, sizeof(safe), path, sizeof(path));
+        fprintf(stderr,
+                "ahprof: pid %d ran exec(%s): the recording stops there (the new program's "
+                "types are not this one's)\n",
+                st->session.target.pid, safe);
+    }
+    return true;
+}
+
+/* How the target ended, when it did: from the kernel (a -p target is not our child), else
+ * from waitpid for a launched one. Writes the exit chunk; DESCRIPTION says it in words. */
+static void record_target_end(struct record_state *st, char *description, size_t size)
+{
+    int status;
+    uint64_t when;
+    if (!ahp_collector_target_exit(&st->session.collector, &status, &when)) {
+        /* A launched target is reaped by the session only once it was seen exiting. */
+        if (!st->session.target_exited || st->session.exit_status < 0)
+            return;
+        status = st->session.exit_status;
+        when = ahp_now_ns();
+    }
+    enum ahp_exit_how how = WIFSIGNALED(status) ? AHP_EXIT_HOW_SIGNAL : AHP_EXIT_HOW_EXITED;
+    uint32_t code = (uint32_t)(how == AHP_EXIT_HOW_SIGNAL ? WTERMSIG(status) : WEXITSTATUS(status));
+    bool core = how == AHP_EXIT_HOW_SIGNAL && WCOREDUMP(status);
+    ahp_writer_exit(st->writer, how, code, core, when);
+    char what[48];
+    snprintf(description, size, "target %s",
+             ahp_exit_describe(how, code, core, what, sizeof(what)));
 }
 
 static uint64_t realtime_ns(void)
@@ -339,10 +385,13 @@ int ahprof_cmd_record(int argc, char **argv)
                 st.error = rc;
             last_flush = ahp_now_ns();
         }
-        if (exited)
-            break;
+        if (exited || (record_exec(&st, quiet) && !t->launched))
+            break; /* a launched target is ours to wait for (and reap) */
     }
     ahp_collector_finish(c, RECORD_FINISH_NS);
+    record_exec(&st, quiet);
+    char ended[64] = "target exited";
+    record_target_end(&st, ended, sizeof(ended));
     struct ahp_global_stats g;
     memset(&g, 0, sizeof(g));
     ahp_collector_global_stats(c, &g);
@@ -361,9 +410,9 @@ int ahprof_cmd_record(int argc, char **argv)
     if (!quiet) {
         char safe[512];
         ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
-        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s\n",
+        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s%s\n",
                 (unsigned long long)st.events, pid, safe, (unsigned long long)g.lost_events,
-                exited ? ", target exited" : "");
+                exited ? ", " : "", exited ? ended : "");
         if (late)
             fprintf(stderr,
                     "ahprof: %llu events reached ahprof more than %llu ms after later events "
@@ -382,6 +431,11 @@ int ahprof_cmd_record(int argc, char **argv)
                     "(another libah version, or memory the program overwrote): dropped, counted as "
                     "lost\n",
                     (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
+        if (g.batch_errors)
+            fprintf(stderr,
+                    "ahprof: %llu batches could not be read from the target's memory: their "
+                    "events are missing from the file\n",
+                    (unsigned long long)g.batch_errors);
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);

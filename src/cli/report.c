@@ -141,6 +141,26 @@ static uint32_t node_path(const struct ahp_model *m, uint32_t node, uint32_t *pa
  * Text
  */
 
+/* How the target ended, and whether it ran exec: the recording stops at either. */
+static void text_target_end(FILE *out, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    char what[64], a[1200];
+    if (f->has_exec)
+        fprintf(out,
+                "exec:        the target ran exec(%s) at +%.3f s: the recording stopped there "
+                "(the new program's types are its own)\n",
+                safe(a, sizeof(a), f->exec_path, sizeof(f->exec_path)),
+                f->exec_mono_ns > m->start_ns ? (double)(f->exec_mono_ns - m->start_ns) / 1e9
+                                              : 0.0);
+    if (f->has_exit)
+        fprintf(
+            out, "ended:       %s at +%.3f s%s\n",
+            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)),
+            f->exit_mono_ns > m->start_ns ? (double)(f->exit_mono_ns - m->start_ns) / 1e9 : 0.0,
+            m->open_total ? "; callbacks open then: see OPEN CALLBACKS" : "");
+}
+
 static void text_header(FILE *out, const struct opts *o, const struct ahp_model *m)
 {
     const struct ahp_file_meta *f = m->meta;
@@ -176,6 +196,7 @@ static void text_header(FILE *out, const struct opts *o, const struct ahp_model 
                 f->trailing_bytes);
     else
         fprintf(out, "file:        complete\n");
+    text_target_end(out, m);
     if (f->bad_chunks)
         fprintf(out, "damaged:     %" PRIu64 " chunks skipped (checksum or format errors)\n",
                 f->bad_chunks);
@@ -316,6 +337,30 @@ static void text_path(FILE *out, const struct ahp_model *m, uint32_t node)
     }
 }
 
+static void text_open_callbacks(FILE *out, const struct ahp_model *m)
+{
+    if (m->open_total == 0)
+        return;
+    fprintf(out, "\nOPEN CALLBACKS AT END: %" PRIu64 " (entered, never left%s)\n", m->open_total,
+            m->meta->has_exit ? ": the target ended inside them" : "");
+    if (m->nopen < m->open_total)
+        fprintf(out, "(the first %" PRIu32 " shown)\n", m->nopen);
+    fprintf(out, "%10s %5s %14s  %-24s %s\n", "TID", "DEPTH", "RUNNING_FOR", "TYPE",
+            "TRIGGER PATH");
+    for (uint32_t i = 0; i < m->nopen; i++) {
+        const struct ahp_open_callback *c = &m->open[i];
+        char age[32], nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        /* Until the target ended inside it, else until the recording did. */
+        uint64_t end =
+            m->meta->has_exit && m->meta->exit_mono_ns ? m->meta->exit_mono_ns : m->end_ns;
+        fmt_age(age, sizeof(age), end > c->start_ns ? end - c->start_ns : 0);
+        fprintf(out, "%10" PRIu32 " %5" PRIu32 " %14s  %-24s ", c->tid, c->depth, age,
+                safe(sb, sizeof(sb), ahp_model_class_name(m, c->cls, nb), AHP_NAME_SIZE));
+        text_path(out, m, c->node);
+        fputc('\n', out);
+    }
+}
+
 static void text_leaks(FILE *out, const struct ahp_model *m, long top)
 {
     uint64_t total = 0;
@@ -375,6 +420,69 @@ static void json_node(FILE *out, const struct ahp_model *m, uint32_t id)
     fputs("]}", out);
 }
 
+static void json_path(FILE *out, const struct ahp_model *m, uint32_t node)
+{
+    fputs("[", out);
+    uint32_t path[PATH_MAX_NODES];
+    uint32_t n = node_path(m, node, path, PATH_MAX_NODES);
+    for (uint32_t k = 0; k < n; k++) {
+        char nb[AHP_NAME_SIZE];
+        if (k)
+            fputs(", ", out);
+        ahp_json_string(out, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
+    }
+    fputs("]", out);
+}
+
+/* "exit", "exec" and the callbacks open at the end. */
+static void json_target_end(FILE *out, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    char what[64], sig[32];
+    fputs(", \"exit\": ", out);
+    if (!f->has_exit) {
+        fputs("null", out);
+    } else {
+        if (f->exit_how == AHP_EXIT_HOW_EXITED)
+            fprintf(out, "{\"how\": \"exited\", \"status\": %" PRIu32, f->exit_code);
+        else if (f->exit_how == AHP_EXIT_HOW_SIGNAL)
+            fprintf(out,
+                    "{\"how\": \"signal\", \"signal\": %" PRIu32
+                    ", \"signal_name\": \"%s\", \"core_dumped\": %s",
+                    f->exit_code, ahp_signal_name(f->exit_code, sig, sizeof(sig)),
+                    f->exit_core_dumped ? "true" : "false");
+        else
+            fputs("{\"how\": \"unknown\"", out);
+        fprintf(
+            out, ", \"description\": \"%s\", \"exit_mono_ns\": %" PRIu64 "}",
+            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)),
+            f->exit_mono_ns);
+    }
+    fputs(", \"exec\": ", out);
+    if (!f->has_exec) {
+        fputs("null", out);
+    } else {
+        fprintf(out, "{\"exec_mono_ns\": %" PRIu64 ", ", f->exec_mono_ns);
+        json_key_str(out, "path", f->exec_path, sizeof(f->exec_path));
+        fputs(", \"recording_stopped\": true}", out);
+    }
+    fprintf(out, ",\n \"open_callbacks_total\": %" PRIu64 ", \"open_callbacks\": [", m->open_total);
+    for (uint32_t i = 0; i < m->nopen; i++) {
+        const struct ahp_open_callback *c = &m->open[i];
+        fprintf(out, "%s{\"id\": %" PRIu64 ", \"tid\": %" PRIu32 ", \"depth\": %" PRIu32 ", ",
+                i ? ",\n  " : "\n  ", c->id, c->tid, c->depth);
+        json_class(out, "type", m, c->cls);
+        if (c->cls < AHP_TYPE_MAX)
+            fprintf(out, ", \"type_id\": %" PRId32, c->cls);
+        else
+            fputs(", \"type_id\": null", out);
+        fprintf(out, ", \"start_mono_ns\": %" PRIu64 ", \"path\": ", c->start_ns);
+        json_path(out, m, c->node);
+        fputs("}", out);
+    }
+    fputs("]", out);
+}
+
 static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
 {
     const struct ahp_file_meta *f = m->meta;
@@ -412,6 +520,7 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
             m->unmatched_after, m->unclosed_before, m->duplicate_init, m->unknown_kind,
             m->stack_overflow, m->dead_untracked, m->paths_overflowed);
 
+    json_target_end(out, m);
     fputs(",\n \"types\": [", out);
     bool first = true;
     for (int32_t c = 0; c < AHP_M_TYPES; c++) {
@@ -602,6 +711,7 @@ int ahprof_cmd_report(int argc, char **argv)
         text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
         text_leaks(stdout, m, o.top);
+        text_open_callbacks(stdout, m);
     }
     ahp_model_free(m);
     ahp_reader_close(r);

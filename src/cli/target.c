@@ -129,6 +129,34 @@ static int scan_maps(struct ahp_target *t, bool locate)
     return rc == -ENOENT && denied ? -EACCES : rc;
 }
 
+const char *ahp_target_find_libc(struct ahp_target *t, char *out, size_t size)
+{
+    if (t->launched) {
+        ahp_strlcpy(out, "libc.so.6", size);
+        return out;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    char line[PATH_MAX + 256];
+    struct mapping m;
+    const char *found = NULL;
+    while (found == NULL && fgets(line, sizeof(line), f)) {
+        if (!parse_maps_line(line, &m))
+            continue;
+        const char *base = strrchr(m.path, '/');
+        base = base ? base + 1 : m.path;
+        if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0) {
+            rooted_path(t->pid, m.path, out, size);
+            found = out;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 int ahp_target_open_pid(struct ahp_target *t, pid_t pid)
 {
     memset(t, 0, sizeof(*t));

@@ -57,6 +57,11 @@ int ahp_target_locate_registry(struct ahp_target *t);
 
 /* Read a consistent snapshot of the registry. Free with ahp_snapshot_free(). */
 int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s);
+/* The C library the target runs (rooted path, in OUT), for uprobes on its functions; for a
+ * launched target not yet running its program, "libc.so.6" (libbpf searches the usual
+ * places). NULL when there is none to be found (a static executable). */
+const char *ahp_target_find_libc(struct ahp_target *t, char *out, size_t size);
+
 void ahp_snapshot_free(struct ahp_snapshot *s);
 
 /* Read type names only (types registered after attach whose init the BPF side missed). */

@@ -80,6 +80,15 @@ static void anchor_now(struct ahp_batch_header *h)
 
 void ah__batch_open(struct ah_thread *t)
 {
+    if (t->batch.hdr.count != 0) {
+        /* Left by a tracer that detached while this thread held them, and events went
+         * untraced since: nobody is owed these records, and counting on from their seq would
+         * give the new records the seq of events before the attach (docs/probes.md,
+         * "Attaching mid-run"). Drop them as a flush does, without the probe. */
+        t->batch.hdr.count = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->batch.hdr.gen++;
+    }
     if (AH_UNLIKELY(__atomic_load_n(&ah__batch_clock, __ATOMIC_ACQUIRE) == 0))
         pthread_once(&clock_once, clock_choose);
     /* A tracer may read records before the first flush (when the thread is switched out):
@@ -89,6 +98,7 @@ void ah__batch_open(struct ah_thread *t)
         anchor_now(&t->batch.hdr);
     }
     t->batch.hdr.seq = t->registry.seq;
+    t->batch_seq_end = t->registry.seq;
     t->batch.hdr.type_count = (uint32_t)__atomic_load_n(&ah_registry.type_count, __ATOMIC_ACQUIRE);
     if (!t->batch_announced) {
         /* What never changes for this thread, then a probe with no records that tells the

@@ -65,6 +65,10 @@ struct ah_thread {
     struct ah_frame inline_stack[AH_INLINE_STACK];
     /* Events not yet handed to the ah:batch probe (batch.c); hdr.count is 0 when none. */
     bool batch_announced; /* the tracer was told where this buffer is */
+    /* The registry seq the buffered records lead to (hdr.seq + 2 per init and destroy). When
+     * the thread's seq has moved past it, events went untraced in between: the records belong
+     * to a tracer that has detached, and their seq chain no longer reaches the new ones. */
+    uint64_t batch_seq_end;
     struct ahp_batch batch;
 };
 
@@ -122,8 +126,10 @@ static inline uint64_t ah__batch_add(struct ah_thread *t, uint8_t kind, ah_id_t 
                                      int type)
 {
     uint32_t n = t->batch.hdr.count;
-    if (n == 0)
+    if (AH_UNLIKELY(n == 0 || t->batch_seq_end != t->registry.seq)) {
         ah__batch_open(t);
+        n = 0;
+    }
     struct ahp_batch_record *rec = &t->batch.rec[n & (AHP_BATCH_RECORDS - 1)];
     uint64_t ticks = ah__ticks();
     rec->ticks = ticks;
@@ -135,6 +141,8 @@ static inline uint64_t ah__batch_add(struct ah_thread *t, uint8_t kind, ah_id_t 
      * be complete before the count says so. Same thread, same CPU: a compiler barrier. */
     atomic_signal_fence(memory_order_seq_cst);
     t->batch.hdr.count = n + 1;
+    if (kind == AHP_EV_INIT || kind == AHP_EV_DESTROY)
+        t->batch_seq_end = t->registry.seq + 2; /* ah__count_live follows */
     if (AH_UNLIKELY(n + 1 == AHP_BATCH_RECORDS))
         ah__batch_flush(t);
     return ticks;

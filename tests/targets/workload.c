@@ -55,6 +55,26 @@
  *                          as fast as they go; the main thread waits on stdin.
  *   workload trickle MS    one TRICKLE lifecycle every MS ms, sleeping in between.
  *                          Both print "N lifecycles" on stderr when they stop.
+ * Modes added for issue 10 (attach exactness, crashes, exec):
+ *   workload steady H T US H x HOLD created at once, then T threads that each loop forever on:
+ *                          init CHURN, run it (its callback creates one CHILD), destroy it, run
+ *                          CHILD, destroy it, spin US us at top level; every 37 iterations a
+ *                          thread sleeps 20 ms (holding records: 37 x 8 is no multiple of a
+ *                          buffer). Prints
+ *                          "ready" once the HOLDs exist and every thread has started; exits at
+ *                          EOF on stdin. At any moment: HOLD H, CHURN 0..T, CHILD 0..T.
+ *   workload crash HOW N   prints "ready", reads a line (or EOF), then N x WORK lifecycles,
+ *                          then init FATAL and enters its callback, which inits INNER and
+ *                          enters INNER's callback, which ends the process: HOW = segv (a
+ *                          write through a null pointer), abort (abort()) or exit3 (exit(3)).
+ *                          WORK: N; FATAL: 1 and INNER: 1, both alive, callbacks open at the
+ *                          end, paths (root) > FATAL and (root) > FATAL > INNER.
+ *   workload exec HOW N M  prints "ready", reads a line (or EOF), raises N x BEFORE_EXEC
+ *                          lifecycles (no flush), then execs HOW = self (this executable) or
+ *                          other (workload-static next to it, another libah program) as
+ *                          "workload exec-after M", which registers AFTER_EXEC (type 0 there,
+ *                          as BEFORE_EXEC is here), raises M x AFTER_EXEC lifecycles and
+ *                          exits 0.
  *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
@@ -63,6 +83,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +554,136 @@ static int mode_trickle(long ms)
     return 0;
 }
 
+/* steady: H HOLDs, then T threads churning until stdin closes. */
+static int t_churn, t_child;
+static long steady_us;
+
+static void spin_us(long us)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < us * 1000L);
+}
+
+static void churn_cb(void *arg)
+{
+    check(ah_init(arg, t_child, 0), "init CHILD");
+}
+
+static void *steady_thread(void *arg)
+{
+    int *started = arg;
+    __atomic_add_fetch(started, 1, __ATOMIC_RELEASE);
+    for (unsigned long i = 0;; i++) {
+        ah_resource_t churn = {0}, child = {0};
+        check(ah_init(&churn, t_churn, 0), "init CHURN");
+        run_once(&churn, churn_cb, &child);
+        check(ah_destroy(&churn), "destroy CHURN");
+        run_once(&child, NULL, NULL);
+        check(ah_destroy(&child), "destroy CHILD");
+        spin_us(steady_us);
+        if (i % 37 == 36) /* not a multiple of a buffer: threads sleep holding records */
+            usleep(20000);
+    }
+    return NULL;
+}
+
+static int mode_steady(long h, long t, long us)
+{
+    steady_us = us;
+    int t_hold = ah_type("HOLD");
+    t_churn = ah_type("CHURN");
+    t_child = ah_type("CHILD");
+    ah_resource_t *held = calloc((size_t)(h ? h : 1), sizeof(*held));
+    for (long i = 0; i < h; i++)
+        check(ah_init(&held[i], t_hold, 0), "init HOLD");
+    static int started;
+    for (long i = 0; i < t; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, steady_thread, &started) != 0) {
+            fprintf(stderr, "workload: pthread_create failed\n");
+            return 1;
+        }
+    }
+    while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < t)
+        usleep(1000);
+    wait_for_line(); /* EOF: exit, the threads with it */
+    return 0;
+}
+
+/* crash: the process ends inside a callback. */
+static void crash_now(void *arg)
+{
+    const char *how = arg;
+    if (strcmp(how, "abort") == 0)
+        abort();
+    if (strcmp(how, "exit3") == 0)
+        exit(3);
+    *(volatile int *)(uintptr_t)(arg == NULL) = 1; /* address 0: SIGSEGV */
+}
+
+static void fatal_cb(void *arg)
+{
+    static ah_resource_t inner;
+    check(ah_init(&inner, ah_type("INNER"), 0), "init INNER");
+    run_once(&inner, crash_now, arg);
+}
+
+static int mode_crash(const char *how, long n)
+{
+    if (strcmp(how, "segv") != 0 && strcmp(how, "abort") != 0 && strcmp(how, "exit3") != 0) {
+        fprintf(stderr, "workload: crash HOW is segv, abort or exit3\n");
+        return 2;
+    }
+    int t_work = ah_type("WORK"), t_fatal = ah_type("FATAL");
+    ah_type("INNER");
+    wait_for_line();
+    for (long i = 0; i < n; i++)
+        lifecycle(t_work, NULL, NULL);
+    static ah_resource_t fatal;
+    check(ah_init(&fatal, t_fatal, 0), "init FATAL");
+    run_once(&fatal, fatal_cb, (void *)how);
+    return 1; /* not reached */
+}
+
+static int mode_exec(const char *how, long n, long m)
+{
+    char self[4096], next[4096 + 32];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0 || (strcmp(how, "self") != 0 && strcmp(how, "other") != 0)) {
+        fprintf(stderr, "workload: exec HOW is self or other\n");
+        return 2;
+    }
+    self[len] = '\0';
+    int t_before = ah_type("BEFORE_EXEC");
+    wait_for_line();
+    for (long i = 0; i < n; i++)
+        lifecycle(t_before, NULL, NULL);
+    if (strcmp(how, "self") == 0) {
+        snprintf(next, sizeof(next), "%s", self);
+    } else {
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        snprintf(next, sizeof(next), "%s/workload-static", self);
+    }
+    char count[32];
+    snprintf(count, sizeof(count), "%ld", m);
+    execl(next, next, "exec-after", count, (char *)NULL);
+    fprintf(stderr, "workload: exec %s failed\n", next);
+    return 1;
+}
+
+static int mode_exec_after(long m)
+{
+    int t_after = ah_type("AFTER_EXEC");
+    for (long i = 0; i < m; i++)
+        lifecycle(t_after, NULL, NULL);
+    fprintf(stderr, "exec-after done\n");
+    return 0;
+}
+
 static long arg_long(int argc, char **argv, int i)
 {
     if (i >= argc) {
@@ -559,7 +710,7 @@ int main(int argc, char **argv)
     if (i >= argc) {
         fprintf(stderr, "usage: workload [-s SECONDS] "
                         "tree|burn|hold|threads|flood|wait|names|flush|idle|spin|thread-exit|"
-                        "handoff|stream|trickle ...\n");
+                        "handoff|stream|trickle|steady|crash|exec ...\n");
         return 2;
     }
     const char *mode = argv[i];
@@ -587,6 +738,15 @@ int main(int argc, char **argv)
     if (strcmp(mode, "handoff") == 0)
         return mode_handoff(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
                             arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "steady") == 0)
+        return mode_steady(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
+                           arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "crash") == 0 && i + 1 < argc)
+        return mode_crash(argv[i + 1], arg_long(argc, argv, i + 2));
+    if (strcmp(mode, "exec") == 0 && i + 1 < argc)
+        return mode_exec(argv[i + 1], arg_long(argc, argv, i + 2), arg_long(argc, argv, i + 3));
+    if (strcmp(mode, "exec-after") == 0)
+        return mode_exec_after(arg_long(argc, argv, i + 1));
     if (strcmp(mode, "wait") == 0) {
         wait_for_line();
         return 0;
