@@ -42,9 +42,9 @@ $(BENCH_DIR)/bench_fork: bench/bench_fork.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-EXTRA_ALL += $(BENCH_DIR)/bench_fork
+ALL_BINS += $(BENCH_DIR)/bench_fork
 
 .PHONY: bench-fork
 bench: bench-fork
-bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof
+bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof | bench-deps
 	$(Q)bench/fork.sh $(B)
