@@ -1,11 +1,14 @@
 # ahprof - async_hooks for C, profiled with eBPF.
 #
-#   make            build libah (static and shared), ahprof, examples, tests
+#   make            build libah (static and shared), ahprof, the examples, the benchmark programs
+#   make check      also build every test program (needs the test packages; runs nothing)
 #   make test       install missing packages, build, run every test (also under ASan/UBSan, TSan)
 #   make demo       install missing packages, build, profile the bundled example server
 #   make bench      run the benchmarks (figures go to docs/BENCHMARKS.md by hand)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   V=1             show the commands
+#
+# The packages for each purpose (build, test, bench) are listed in scripts/packages/.
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -65,18 +68,33 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
 CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
 CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 
+# Fragments add what `make` builds to ALL_BINS (it must build with scripts/packages/build.txt
+# alone) and test programs to CHECK_BINS, built by `make check`. EXTRA_ALL, the name from before
+# the two were split, counts as CHECK_BINS: what a fragment listed there may need the test
+# packages.
+ALL_BINS :=
+CHECK_BINS :=
+EXTRA_ALL :=
 -include mk/*.mk
+CHECK_BINS += $(EXTRA_ALL)
 
 .PHONY: print-version
 print-version:
 	@echo $(VERSION)
 
-.PHONY: all lib deps test test-unit test-asan test-tsan demo bench install uninstall clean format check-format
-all: lib $(B)/ahprof $(UNIT_BINS) $(EXTRA_ALL)
+.PHONY: all lib check deps bench-deps test test-unit test-asan test-tsan demo bench install uninstall clean format check-format
+all: lib $(B)/ahprof $(ALL_BINS)
 lib: $(B)/libah.a $(B)/libah.so $(B)/ah.pc
+check: all $(UNIT_BINS) $(ASAN_UNIT_BINS) $(TSAN_UNIT_BINS) $(CHECK_BINS)
 
 deps:
 	$(Q)scripts/install-deps.sh $(DEPS_FLAGS)
+
+# Order-only prerequisite of the bench-* targets. Without the packages (not root, no network)
+# the benchmarks that need them say so and skip.
+bench-deps:
+	$(Q)scripts/install-deps.sh --bench || \
+		echo "bench: packages are missing (as root: scripts/install-deps.sh --bench)"
 
 $(B)/src/lib/%.o: src/lib/%.c
 	$(call msg,CC,$@)
@@ -182,7 +200,7 @@ test-tsan: $(TSAN_UNIT_BINS)
 test: DEPS_FLAGS := --test
 test: deps
 	$(Q)tests/flame/install-test-deps.sh $(B)
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory test-unit test-asan test-tsan $(EXTRA_TESTS)
 
 demo: deps

@@ -18,22 +18,22 @@ BENCH_LIFECYCLE_BINS := $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/bench_l
 
 .PHONY: bench bench-lifecycle
 bench: bench-lifecycle
-bench-lifecycle: $(BENCH_LIFECYCLE_BINS)
+bench-lifecycle: $(BENCH_LIFECYCLE_BINS) | bench-deps
 	$(Q)bench/run-lifecycle.sh $(BENCH_DIR)
 
-EXTRA_ALL += $(BENCH_LIFECYCLE_BINS)
+ALL_BINS += $(BENCH_LIFECYCLE_BINS)
 
 $(BENCH_DIR)/paced: bench/paced.c $(B)/libah.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-EXTRA_ALL += $(BENCH_DIR)/paced
+ALL_BINS += $(BENCH_DIR)/paced
 
 # Traced cost per event, every way side by side, and the 5 M events/s sustained run.
 .PHONY: bench-batch
 bench: bench-batch
-bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof
+bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps
 	$(Q)bench/batch.sh $(B)
 
 # What libah's fork handler (src/lib/fork.c) costs a fork(), untraced and traced.
@@ -42,9 +42,9 @@ $(BENCH_DIR)/bench_fork: bench/bench_fork.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-EXTRA_ALL += $(BENCH_DIR)/bench_fork
+ALL_BINS += $(BENCH_DIR)/bench_fork
 
 .PHONY: bench-fork
 bench: bench-fork
-bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof
+bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof | bench-deps
 	$(Q)bench/fork.sh $(B)

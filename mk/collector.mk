@@ -31,7 +31,7 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
 	$(B)/targets/forker $(B)/targets/forker-static $(COLLECTOR_TESTS)
-EXTRA_ALL += $(COLLECTOR_DEPS)
+CHECK_BINS += $(COLLECTOR_DEPS)
 
 # One test at a time: each attaches BPF programs and some count events machine-wide.
 .PHONY: test-collector
@@ -42,5 +42,6 @@ EXTRA_TESTS += test-collector
 # Requests/s of the example server untraced vs top vs record, ingest rate, report cost.
 .PHONY: bench-collector
 bench: bench-collector
-bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load
+bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load \
+		| bench-deps
 	$(Q)bench/collector.sh $(B)

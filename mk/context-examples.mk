@@ -93,5 +93,6 @@ test-context-examples: $(CTXEX_TESTS) $(CTXEX_ASAN_TESTS) $(CTXEX_TSAN_TESTS) \
 	$(Q)set -e; for t in $(CTXEX_TSAN_TESTS); do echo "== $$t (TSan)"; \
 		TSAN_OPTIONS=halt_on_error=1 setarch $$(uname -m) -R $$t $(CRITERION_RUN); done
 
-EXTRA_ALL += $(CTXEX_TESTS)
+CHECK_BINS += $(CTXEX_TESTS) $(CTXEX_ASAN_TESTS) $(CTXEX_TSAN_TESTS) $(CTXEX_ASAN_SERVER) \
+	$(CTXEX_TSAN_SERVER)
 EXTRA_TESTS += test-context-examples

@@ -9,4 +9,4 @@ bench-context: $(B)/bench/bench_context
 	$(Q)$(B)/bench/bench_context
 
 bench: bench-context
-EXTRA_ALL += $(B)/bench/bench_context
+ALL_BINS += $(B)/bench/bench_context

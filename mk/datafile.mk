@@ -14,7 +14,7 @@ DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
 FUZZ_TIME ?= 20
 
-EXTRA_ALL += $(DF_TESTS)
+CHECK_BINS += $(DF_TESTS) $(DF_ASAN_TESTS) $(B)/fuzz/fuzz_datafile $(B)/fuzz/gen_corpus
 EXTRA_TESTS += test-datafile test-fuzz
 
 $(B)/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(DF_SRCS) $(DF_HDRS)

@@ -15,7 +15,7 @@ EXAMPLE_SERVER_LIBS := -lsqlite3
 EXAMPLE_LOAD_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard examples/load/*.c))
 EXAMPLE_BINS := $(B)/examples/ah-server $(B)/examples/ah-server-static $(B)/examples/ah-load
 
-EXTRA_ALL += $(EXAMPLE_BINS)
+ALL_BINS += $(EXAMPLE_BINS)
 
 .PHONY: examples
 examples: $(EXAMPLE_BINS)

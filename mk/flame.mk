@@ -16,7 +16,7 @@ FLAME_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
 FLAME_BINS := $(FLAME_DIR)/ahprof-flame $(B)/asan/tests/flame/ahprof-flame $(FLAME_DIR)/flame-gen \
 	$(FLAME_DIR)/test_flame $(B)/asan/tests/flame/test_labels
 
-EXTRA_ALL += $(FLAME_BINS)
+CHECK_BINS += $(FLAME_BINS)
 EXTRA_TESTS += test-flame
 
 $(FLAME_DIR)/ahprof-flame: tests/flame/flame_main.c $(FLAME_SRCS) $(FLAME_HDRS)

@@ -26,7 +26,7 @@ $(B)/asan/ahprof: $(ASAN_CLI_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -O1 -g $(ASAN_CLI_FLAGS) -o $@ $^ $(CLI_LIBS)
 
-EXTRA_ALL += $(B)/targets/hostile $(B)/asan/ahprof
+CHECK_BINS += $(B)/targets/hostile $(B)/asan/ahprof
 test-collector: $(B)/targets/hostile $(B)/asan/ahprof
 
 DECODE_SRCS := src/cli/decode.c src/cli/merge.c
@@ -56,4 +56,5 @@ test-fuzz-decode: $(B)/fuzz/fuzz_decode $(B)/fuzz/gen_decode_corpus
 		$(B)/fuzz/decode-corpus >$(B)/fuzz/decode-log 2>&1; then \
 		tail -n 80 $(B)/fuzz/decode-log; exit 1; fi
 	$(Q)grep -E '^(Done|stat::peak_rss_mb)' $(B)/fuzz/decode-log
+CHECK_BINS += $(B)/fuzz/fuzz_decode $(B)/fuzz/gen_decode_corpus
 EXTRA_TESTS += test-fuzz-decode

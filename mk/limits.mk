@@ -3,7 +3,7 @@
 # tests, also under ASan+UBSan; the collector side is tests/collector/test_record_limits.c.
 LIMITS_TESTS := $(B)/tests/merge/test_merge $(B)/tests/cli/test_writer_errors
 LIMITS_ASAN_TESTS := $(B)/asan/tests/merge/test_merge $(B)/asan/tests/cli/test_writer_errors
-EXTRA_ALL += $(LIMITS_TESTS)
+CHECK_BINS += $(LIMITS_TESTS) $(LIMITS_ASAN_TESTS)
 EXTRA_TESTS += test-limits
 
 $(B)/tests/merge/test_merge: tests/merge/test_merge.c src/cli/merge.c src/cli/merge.h

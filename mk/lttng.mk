@@ -25,9 +25,7 @@ endif
 # $(MAKE) line, so that `make -n bench` only prints it.
 .PHONY: bench-lttng bench-lttng-run
 bench: bench-lttng
-bench-lttng:
-	$(Q)scripts/install-deps.sh --bench || \
-		echo "bench-lttng: the LTTng packages are missing (as root: scripts/install-deps.sh --bench)"
+bench-lttng: | bench-deps
 	$(Q)$(MAKE) --no-print-directory bench-lttng-run
 
 ifneq ($(LTTNG_UST_H),)

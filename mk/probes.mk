@@ -25,7 +25,7 @@ PROBES_BINS := $(PROBES_DIR)/probe_target_static $(PROBES_DIR)/probe_target_shar
 test-probes: $(PROBES_BINS)
 	$(Q)echo "== $(PROBES_DIR)/test_probes (bpftrace)"; $(PROBES_DIR)/test_probes $(CRITERION_RUN)
 
-EXTRA_ALL += $(PROBES_BINS)
+CHECK_BINS += $(PROBES_BINS)
 EXTRA_TESTS += test-probes
 
 # The untraced event path: no allocation, lock, system call or atomic read-modify-write.
@@ -48,5 +48,5 @@ HOT_PATH_BINS := $(PROBES_DIR)/test_hot_path_static $(PROBES_DIR)/test_hot_path_
 test-hot-path: $(HOT_PATH_BINS)
 	$(Q)set -e; for t in $^; do echo "== $$t"; $$t $(CRITERION_RUN); done
 
-EXTRA_ALL += $(HOT_PATH_BINS)
+CHECK_BINS += $(HOT_PATH_BINS)
 EXTRA_TESTS += test-hot-path

@@ -1,32 +1,48 @@
 #!/bin/sh
-# Install the Debian packages ahprof needs, only those that are missing (idempotent).
-#   scripts/install-deps.sh          build and run-time packages
-#   scripts/install-deps.sh --test   also the packages only the tests use
-#   scripts/install-deps.sh --bench  also the packages only the benchmarks use
+# Install the Debian packages ahprof needs, only those that are missing (idempotent). The lists
+# are scripts/packages/*.txt (see the README there):
+#   scripts/install-deps.sh          build.txt: what `make` and `make demo` need
+#   scripts/install-deps.sh --test   also test.txt: what `make check` and `make test` need
+#   scripts/install-deps.sh --bench  also bench.txt: what `make bench` needs
+#   scripts/install-deps.sh --list [--test|--bench]   print the Debian packages, install nothing
 set -eu
 
-PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev \
-systemtap-sdt-dev pkg-config libcriterion-dev bpftrace util-linux bc time libsqlite3-dev"
-if [ "${1:-}" = "--test" ]; then
-    # libFuzzer's runtime, json-c for the collector tests, and the real consumers of the
-    # flame exports: chromium (SVG), graphviz (DOT), xmllint; node and npm run speedscope's
-    # importer (tests/flame/install-test-deps.sh installs the npm packages).
-    PACKAGES="$PACKAGES libclang-rt-14-dev libjson-c-dev chromium graphviz libxml2-utils"
-    # A working node and npm from elsewhere (nodesource, nvm) will do.
-    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        PACKAGES="$PACKAGES nodejs npm"
-    fi
-elif [ "${1:-}" = "--bench" ]; then
-    # The LTTng-UST comparison (bench/lttng/): the tracer's library and headers, the session
-    # daemon and lttng, and babeltrace2 to count the events a session recorded.
-    PACKAGES="$PACKAGES liblttng-ust-dev lttng-tools babeltrace2"
-fi
-
-missing=""
-for p in $PACKAGES; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$status" = "installed" ] || missing="$missing $p"
+dir=$(dirname "$0")/packages
+lists="$dir/build.txt"
+list_only=0
+for arg in "$@"; do
+    case $arg in
+    --test) lists="$lists $dir/test.txt" ;;
+    --bench) lists="$lists $dir/bench.txt" ;;
+    --list) list_only=1 ;;
+    *)
+        echo "usage: scripts/install-deps.sh [--list] [--test] [--bench]" >&2
+        exit 2
+        ;;
+    esac
 done
+
+# "PACKAGE COMMAND": COMMAND on PATH from elsewhere stands for the package. npm: lines are for
+# tests/flame/install-test-deps.sh.
+# shellcheck disable=SC2086
+wanted=$(sed -e 's/#.*//' $lists | awk 'NF && $1 !~ /^npm:/ && !seen[$1]++ { print $1, $2 }')
+missing=""
+all=""
+while read -r pkg cmd; do
+    all="$all $pkg"
+    if [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1; then
+        continue
+    fi
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $pkg"
+done <<EOF_LIST
+$wanted
+EOF_LIST
+
+if [ "$list_only" = 1 ]; then
+    echo "${all# }"
+    exit 0
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
