@@ -9,6 +9,8 @@
  *               it with the first thread state)
  *   handler     has raised 10,000 lifecycles: its children run the handler (semaphores to 0,
  *               every probe site checked, a patched one restored)
+ *   handler-call (untraced only) the handler's steps called directly in a loop, in the
+ *               bench's own process: the handler's cost without the fork around it
  * With --wait-traced the second worker prints "ready PID" and waits until a tracer raised
  * ah:init or ah:batch on it before its events, so that its probe sites are hit and patched by the
  * kernel (when it can): every child then restores them.
@@ -51,6 +53,26 @@ static double forks_ns(int n)
             fprintf(stderr, "bench_fork: a child failed\n");
             exit(1);
         }
+    }
+    return (now_ns() - t0) / n;
+}
+
+/* The child handler's steps (src/lib/fork.c), called directly: what it costs by itself. */
+void ah__probes_after_fork(void);
+void ah__types_after_fork(void);
+void ah__hooks_after_fork(void);
+void ah__context_after_fork(void);
+void ah__threads_after_fork(void);
+
+static double handler_call_ns(int n)
+{
+    double t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        ah__probes_after_fork();
+        ah__types_after_fork();
+        ah__hooks_after_fork();
+        ah__context_after_fork();
+        ah__threads_after_fork();
     }
     return (now_ns() - t0) / n;
 }
@@ -135,6 +157,18 @@ int main(int argc, char **argv)
         qsort(v[w], reps, sizeof(double), cmp);
         printf("bench name=fork case=%s traced=%d median_ns=%.0f min_ns=%.0f forks=%d reps=%d\n",
                w ? "handler" : "no-handler", traced, v[w][reps / 2], v[w][0], n, reps);
+    }
+    if (!traced) {
+        /* Here, in this untraced process only: the handler would untrace a traced one. */
+        ah_resource_t r = {0};
+        ah_init(&r, ah_type("BENCH"), 0);
+        ah_destroy(&r);
+        for (int i = 0; i < reps; i++)
+            v[0][i] = handler_call_ns(10000);
+        qsort(v[0], reps, sizeof(double), cmp);
+        printf("bench name=fork case=handler-call traced=0 median_ns=%.1f min_ns=%.1f calls=10000 "
+               "reps=%d\n",
+               v[0][reps / 2], v[0][0], reps);
     }
     return 0;
 }
