@@ -394,7 +394,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
     /* Records before FIRST were handed over already: only their registry seq counts. */
     if (i < w->first) {
         if (ahp_record_ok(r))
-            w->seq += ahp_record_seq_step(r);
+            w->seq += ahp_seq_step(r->kind);
         return;
     }
     if (!ahp_record_ok(r)) {
@@ -406,14 +406,13 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         }
         return;
     }
-    w->seq += ahp_record_seq_step(r);
-    if (r->kind != AHP_EV_BEFORE && r->kind != AHP_EV_AFTER) {
-        s = stats_of(type);
-        if (s)
-            ahp_count_lifecycle(s, r->kind);
-    }
+    /* Constant kinds: the shared rules fold to the one counter each case touches. */
     switch (r->kind) {
     case AHP_EV_INIT:
+        w->seq += ahp_seq_step(AHP_EV_INIT);
+        s = stats_of(type);
+        if (s)
+            ahp_count_lifecycle(s, AHP_EV_INIT);
         if (w->counts_only || !(track_live || w->calibrating))
             break;
         now = batch_ns(w, r->ticks);
@@ -423,6 +422,10 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             emit(AHP_EV_INIT, now, r->id, r->arg, w->seq, type, 0);
         break;
     case AHP_EV_DESTROY:
+        w->seq += ahp_seq_step(AHP_EV_DESTROY);
+        s = stats_of(type);
+        if (s)
+            ahp_count_lifecycle(s, AHP_EV_DESTROY);
         if (w->counts_only)
             break;
         if (track_live)
@@ -432,6 +435,11 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         now = batch_ns(w, r->ticks);
         if (now < calib_end_ns)
             emit(AHP_EV_DESTROY, now, r->id, 0, w->seq, type, 0);
+        break;
+    case AHP_EV_RESOLVE:
+        s = stats_of(type);
+        if (s)
+            ahp_count_lifecycle(s, AHP_EV_RESOLVE);
         break;
     case AHP_EV_BEFORE:
         if (w->st)

@@ -30,11 +30,11 @@ AHP_RULE bool ahp_record_ok(const struct ahp_batch_record *r)
            r->id >= 2;
 }
 
-/* How much a well-formed record advances its thread's registry seq: libah adds 2 per INIT
- * and DESTROY, which the per-event probes pass as is. */
-AHP_RULE __u64 ahp_record_seq_step(const struct ahp_batch_record *r)
+/* How much a well-formed record of KIND advances its thread's registry seq: libah adds 2 per
+ * INIT and DESTROY, which the per-event probes pass as is. */
+AHP_RULE __u64 ahp_seq_step(__u8 kind)
 {
-    return r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY ? 2 : 0;
+    return kind == AHP_EV_INIT || kind == AHP_EV_DESTROY ? 2 : 0;
 }
 
 /* The lifecycle counter KIND adds to (before/after count through ahp_count_callback). */

@@ -178,7 +178,7 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
         if (i < first) {
             /* Streamed before, when the thread was switched out. */
             if (ahp_record_ok(r))
-                seq += ahp_record_seq_step(r);
+                seq += ahp_seq_step(r->kind);
             continue;
         }
         if (!ahp_record_ok(r)) {
@@ -199,7 +199,7 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
             .kind = r->kind,
         };
         struct ahp_type_stats *s = stats_of(d, r->type);
-        seq += ahp_record_seq_step(r);
+        seq += ahp_seq_step(r->kind);
         __u64 elapsed;
         switch (r->kind) {
         case AHP_EV_INIT:
