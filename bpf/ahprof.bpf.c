@@ -20,6 +20,7 @@
 #include <bpf/usdt.bpf.h>
 
 #include "ahprof.h"
+#include "batch_rules.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -220,7 +221,7 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
     count_event();
     struct ahp_type_stats *s = stats_of(type);
     if (s)
-        s->created++;
+        ahp_count_lifecycle(s, AHP_EV_INIT);
     learn_type_name(type, name);
     if (track_live)
         live_insert(id, now, type, (__u32)bpf_get_current_pid_tgid());
@@ -249,7 +250,7 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
     count_event();
     struct ahp_type_stats *s = stats_of(type);
     if (s)
-        s->destroyed++;
+        ahp_count_lifecycle(s, AHP_EV_DESTROY);
     if (track_live)
         live_remove(id);
     if (record_events || now < calib_end_ns)
@@ -265,39 +266,10 @@ int BPF_USDT(ah_resolve, __u64 id, int type)
     count_event();
     struct ahp_type_stats *s = stats_of(type);
     if (s)
-        s->resolved++;
+        ahp_count_lifecycle(s, AHP_EV_RESOLVE);
     if (record_events)
         emit(AHP_EV_RESOLVE, bpf_ktime_get_ns(), id, 0, 0, type, 0);
     return 0;
-}
-
-static __always_inline __u32 log2_slot(__u64 v)
-{
-    __u32 slot = 0;
-    /* Unrolled binary search: the verifier sees a bounded, branch-only computation. */
-    if (v >= (1ull << 32)) {
-        v >>= 32;
-        slot += 32;
-    }
-    if (v >= (1ull << 16)) {
-        v >>= 16;
-        slot += 16;
-    }
-    if (v >= (1ull << 8)) {
-        v >>= 8;
-        slot += 8;
-    }
-    if (v >= (1ull << 4)) {
-        v >>= 4;
-        slot += 4;
-    }
-    if (v >= (1ull << 2)) {
-        v >>= 2;
-        slot += 2;
-    }
-    if (v >= 2)
-        slot += 1;
-    return slot < AHP_HIST_SLOTS ? slot : AHP_HIST_SLOTS - 1;
 }
 
 /* TSC ticks to ns without overflowing 64 bits: tick_mult < 2^32 and tick_shift <= 32. */
@@ -314,20 +286,12 @@ static __always_inline __u64 ticks_to_ns(__u64 ticks, bool tsc)
 static __always_inline __u32 scope_open(struct ahp_thread_stack *st, __u64 id, __s32 type,
                                         __u64 start)
 {
-    __u32 depth = st->depth;
-    if (depth < AHP_STACK_DEPTH) {
-        struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
-        f->id = id;
-        f->start_ns = start;
-        f->child_ns = 0;
-        f->type = type;
-    } else {
+    if (!ahp_scope_open(st->frames, &st->depth, id, type, start)) {
         struct ahp_global_stats *g = globals();
         if (g)
             g->stack_overflow++;
     }
-    st->depth = depth + 1;
-    return depth + 1;
+    return st->depth;
 }
 
 /* The scope ID closes at END: account its time to TYPE. Returns its exclusive ns; *DEPTH is
@@ -336,42 +300,30 @@ static __always_inline __u64 scope_close(struct ahp_thread_stack *st, __u64 id, 
                                          __u64 end, bool tsc, __u32 *depth_out)
 {
     struct ahp_global_stats *g;
+    __u64 elapsed;
     *depth_out = 0;
-    if (!st || st->depth == 0) {
+    if (!st) {
         /* Attached while this callback was running: its start was never seen. */
         g = globals();
         if (g)
             g->unmatched_after++;
         return 0;
     }
-    __u32 depth = st->depth - 1;
-    st->depth = depth;
-    *depth_out = depth + 1;
-    if (depth >= AHP_STACK_DEPTH)
-        return 0;
-    struct ahp_frame *f = &st->frames[depth & (AHP_STACK_DEPTH - 1)];
-    if (f->id != id) {
+    enum ahp_scope_end how = ahp_scope_close(st->frames, &st->depth, id, end, &elapsed);
+    if (how != AHP_SCOPE_NONE_OPEN)
+        *depth_out = st->depth + 1;
+    if (how == AHP_SCOPE_NONE_OPEN || how == AHP_SCOPE_OTHER_ID) {
         g = globals();
         if (g)
             g->unmatched_after++;
+    }
+    if (how != AHP_SCOPE_CLOSED)
         return 0;
-    }
-    __u64 inclusive = ticks_to_ns(end > f->start_ns ? end - f->start_ns : 0, tsc);
-    __u64 exclusive = inclusive > f->child_ns ? inclusive - f->child_ns : 0;
+    __u64 inclusive = ticks_to_ns(elapsed, tsc);
+    __u64 exclusive = ahp_scope_time(st->frames, st->depth, inclusive);
     struct ahp_type_stats *s = stats_of(type);
-    if (s) {
-        s->callbacks++;
-        s->callback_ns += inclusive;
-        s->exclusive_ns += exclusive;
-        if (inclusive > s->max_ns)
-            s->max_ns = inclusive;
-        __u32 slot = log2_slot(inclusive);
-        if (slot < AHP_HIST_SLOTS)
-            s->hist[slot]++;
-    }
-    /* The mask keeps the verifier certain of the bound; depth > 0 keeps it exact. */
-    if (depth > 0)
-        st->frames[(depth - 1) & (AHP_STACK_DEPTH - 1)].child_ns += inclusive;
+    if (s)
+        ahp_count_callback(s, inclusive, exclusive);
     return exclusive;
 }
 
@@ -442,13 +394,6 @@ static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
     return h->anchor_ns + ticks_to_ns(ticks - h->anchor_ticks, w->tsc);
 }
 
-/* What libah writes: a known kind, a type of the table, an id it handed out (>= 2). */
-static __always_inline bool record_ok(const struct ahp_batch_record *r)
-{
-    return r->kind >= AHP_EV_INIT && r->kind <= AHP_EV_RESOLVE && (__u32)r->type < AHP_TYPE_MAX &&
-           r->id >= 2;
-}
-
 static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 {
     struct ahp_batch_record *r = &w->b->rec[i & (AHP_BATCH_RECORDS - 1)];
@@ -459,11 +404,11 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 
     /* Records before FIRST were handed over already: only their registry seq counts. */
     if (i < w->first) {
-        if ((r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY) && record_ok(r))
-            w->seq += 2;
+        if (ahp_record_ok(r))
+            w->seq += ahp_seq_step(r->kind);
         return;
     }
-    if (!record_ok(r)) {
+    if (!ahp_record_ok(r)) {
         struct ahp_global_stats *g = globals();
         if (g) {
             g->records_malformed++;
@@ -472,12 +417,13 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         }
         return;
     }
+    /* Constant kinds: the shared rules fold to the one counter each case touches. */
     switch (r->kind) {
     case AHP_EV_INIT:
-        w->seq += 2;
+        w->seq += ahp_seq_step(AHP_EV_INIT);
         s = stats_of(type);
         if (s)
-            s->created++;
+            ahp_count_lifecycle(s, AHP_EV_INIT);
         if (w->counts_only || !(track_live || w->calibrating))
             break;
         now = batch_ns(w, r->ticks);
@@ -487,10 +433,10 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             emit(AHP_EV_INIT, now, r->id, r->arg, w->seq, type, 0);
         break;
     case AHP_EV_DESTROY:
-        w->seq += 2;
+        w->seq += ahp_seq_step(AHP_EV_DESTROY);
         s = stats_of(type);
         if (s)
-            s->destroyed++;
+            ahp_count_lifecycle(s, AHP_EV_DESTROY);
         if (w->counts_only)
             break;
         if (track_live)
@@ -504,7 +450,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
     case AHP_EV_RESOLVE:
         s = stats_of(type);
         if (s)
-            s->resolved++;
+            ahp_count_lifecycle(s, AHP_EV_RESOLVE);
         break;
     case AHP_EV_BEFORE:
         if (w->st)
@@ -515,7 +461,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             /* Its start may be in a batch the collector got: count it, time unknown. */
             s = stats_of(type);
             if (s)
-                s->callbacks++;
+                ahp_count_untimed_callback(s);
             break;
         }
         scope_close(w->st, r->id, type, r->ticks, w->tsc, &depth);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch_rules.h"
 #include "decode.h"
 
 struct ahp_decode_thread {
@@ -119,38 +120,10 @@ static bool header_ok(const struct ahp_ring_batch *m)
            m->first <= h->count && (h->clock == AHP_CLOCK_TSC || h->clock == AHP_CLOCK_MONOTONIC);
 }
 
-static bool record_ok(const struct ahp_batch_record *r)
+/* The counters of TYPE, NULL for a type outside the table. */
+static struct ahp_type_stats *stats_of(struct ahp_decoder *d, int32_t type)
 {
-    return r->kind >= AHP_EV_INIT && r->kind <= AHP_EV_RESOLVE &&
-           (uint32_t)r->type < AHP_TYPE_MAX && r->id >= 2;
-}
-
-static void account(struct ahp_decoder *d, int32_t type, uint64_t inclusive, uint64_t exclusive)
-{
-    if (type < 0 || type >= AHP_TYPE_MAX)
-        return;
-    struct ahp_type_stats *s = &d->stats[type];
-    s->callbacks++;
-    s->callback_ns += inclusive;
-    s->exclusive_ns += exclusive;
-    if (inclusive > s->max_ns)
-        s->max_ns = inclusive;
-    int slot = 0;
-    while (slot < AHP_HIST_SLOTS - 1 && (inclusive >> (slot + 1)) != 0)
-        slot++;
-    s->hist[slot]++;
-}
-
-static void count(struct ahp_decoder *d, int32_t type, uint8_t kind)
-{
-    if (type < 0 || type >= AHP_TYPE_MAX)
-        return;
-    if (kind == AHP_EV_INIT)
-        d->stats[type].created++;
-    else if (kind == AHP_EV_DESTROY)
-        d->stats[type].destroyed++;
-    else if (kind == AHP_EV_RESOLVE)
-        d->stats[type].resolved++;
+    return type >= 0 && type < AHP_TYPE_MAX ? &d->stats[type] : NULL;
 }
 
 int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_decoded_fn fn,
@@ -204,11 +177,11 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
         const struct ahp_batch_record *r = &m->batch.rec[i];
         if (i < first) {
             /* Streamed before, when the thread was switched out. */
-            if ((r->kind == AHP_EV_INIT || r->kind == AHP_EV_DESTROY) && record_ok(r))
-                seq += 2;
+            if (ahp_record_ok(r))
+                seq += ahp_seq_step(r->kind);
             continue;
         }
-        if (!record_ok(r)) {
+        if (!ahp_record_ok(r)) {
             d->malformed_records++;
             d->malformed_dropped++;
             continue;
@@ -225,47 +198,50 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
             .type = r->type,
             .kind = r->kind,
         };
+        struct ahp_type_stats *s = stats_of(d, r->type);
+        seq += ahp_seq_step(r->kind);
+        __u64 elapsed;
         switch (r->kind) {
         case AHP_EV_INIT:
             ev.trigger_id = r->arg;
             /* fall through */
         case AHP_EV_DESTROY:
-            seq += 2;
             ev.seq = seq;
+            /* fall through */
+        case AHP_EV_RESOLVE:
+            if (s)
+                ahp_count_lifecycle(s, r->kind);
             break;
         case AHP_EV_BEFORE:
-            if (th->depth < AHP_STACK_DEPTH)
-                th->frames[th->depth] =
-                    (struct ahp_frame){.id = r->id, .start_ns = ev.ts_ns, .type = r->type};
-            else
+            if (!ahp_scope_open(th->frames, &th->depth, r->id, r->type, ev.ts_ns))
                 d->stack_overflow++;
-            ev.depth = (uint16_t)++th->depth;
+            ev.depth = (uint16_t)th->depth;
             break;
         case AHP_EV_AFTER:
-            if (th->depth == 0) {
-                if (th->after_gap)
-                    account(d, r->type, 0, 0); /* opened in a lost batch: count, untimed */
-                else
+            switch (ahp_scope_close(th->frames, &th->depth, r->id, ev.ts_ns, &elapsed)) {
+            case AHP_SCOPE_NONE_OPEN:
+                if (th->after_gap) {
+                    if (s) /* opened in a lost batch: count, untimed */
+                        ahp_count_untimed_callback(s);
+                } else {
                     d->unmatched_after++; /* attached while it ran */
+                }
                 break;
-            }
-            ev.depth = (uint16_t)th->depth--;
-            if (th->depth >= AHP_STACK_DEPTH)
-                break;
-            struct ahp_frame *f = &th->frames[th->depth];
-            if (f->id != r->id) {
+            case AHP_SCOPE_OTHER_ID:
                 d->unmatched_after++;
+                /* fall through */
+            case AHP_SCOPE_TOO_DEEP:
+                ev.depth = (uint16_t)(th->depth + 1);
+                break;
+            case AHP_SCOPE_CLOSED:
+                ev.depth = (uint16_t)(th->depth + 1);
+                ev.trigger_id = ahp_scope_time(th->frames, th->depth, elapsed);
+                if (s)
+                    ahp_count_callback(s, elapsed, ev.trigger_id);
                 break;
             }
-            uint64_t incl = ev.ts_ns > f->start_ns ? ev.ts_ns - f->start_ns : 0;
-            uint64_t excl = incl > f->child_ns ? incl - f->child_ns : 0;
-            ev.trigger_id = excl;
-            account(d, r->type, incl, excl);
-            if (th->depth > 0)
-                th->frames[th->depth - 1].child_ns += incl;
             break;
         }
-        count(d, r->type, r->kind);
         int rc = fn ? fn(&ev, ctx) : 0;
         if (rc != 0)
             return rc;
