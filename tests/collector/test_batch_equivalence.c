@@ -16,19 +16,6 @@
 
 TestSuite(batch_equivalence, .init = make_data_path, .fini = remove_data, .timeout = 120);
 
-static json_object *report_json(void)
-{
-    char *argv[] = {AHPROF, "report", "--json", data_path, NULL};
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "ahprof report exited %d: %s", code, err);
-    json_object *root = json_tokener_parse(out);
-    cr_assert_not_null(root, "report is not JSON: %.200s", out);
-    free(out);
-    free(err);
-    return root;
-}
-
 /* `ahprof record [--per-event] -- CMD`, then its report. */
 static json_object *record_launched(char *const cmd[], bool per_event)
 {
