@@ -20,12 +20,13 @@ EXTRA_TESTS += test-datafile test-fuzz
 $(B)/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 $(B)/asan/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(B)/asan/libahprof.a
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(B)/asan/libahprof.a $(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(B)/asan/libahprof.a $(CRITERION_LIBS) \
+		-ljson-c -lz
 
 .PHONY: test-datafile test-fuzz
 test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
