@@ -46,6 +46,11 @@ CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -Iinclude -Isrc/lib -Ibpf -MMD -MP
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 CRITERION_LIBS := -lcriterion
+# tests/support: the tests' one process runner and one scratch-directory helper, compiled once
+# per build variant (plain here; ASan and TSan by the $(B)/asan/%.o and $(B)/tsan/%.o rules).
+TEST_SUPPORT_OBJS := $(B)/tests/support/proc.o $(B)/tests/support/tmpdir.o
+ASAN_TEST_SUPPORT_OBJS := $(TEST_SUPPORT_OBJS:$(B)/%=$(B)/asan/%)
+TSAN_TEST_SUPPORT_OBJS := $(TEST_SUPPORT_OBJS:$(B)/%=$(B)/tsan/%)
 
 LIB_SRCS := $(wildcard src/lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
@@ -190,6 +195,11 @@ $(B)/asan/libahprof.a: $(ASAN_CORE_OBJS)
 $(B)/asan/ahprof: $(B)/asan/src/cli/main.o $(B)/asan/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) -O1 -g $(ASAN_CLI_FLAGS) -o $@ $^ $(CLI_LIBS)
+
+$(TEST_SUPPORT_OBJS): $(B)/tests/support/%.o: tests/support/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 # Unit tests link the static library so that they run without installing anything.
 $(B)/tests/%: tests/unit/%.c $(B)/libah.a

@@ -8,7 +8,7 @@ DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c 
 	src/cli/recording.c
 DF_HDRS := src/cli/datafile.h src/cli/model.h src/cli/report.h src/cli/escape.h \
 	src/cli/util.h bpf/ahprof.h
-DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
+DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf -Itests/support
 DF_TEST_NAMES := test_datafile test_report
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
@@ -17,16 +17,17 @@ FUZZ_TIME ?= 20
 CHECK_BINS += $(DF_TESTS) $(DF_ASAN_TESTS) $(B)/fuzz/fuzz_datafile $(B)/fuzz/gen_corpus
 EXTRA_TESTS += test-datafile test-fuzz
 
-$(B)/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(B)/libahprof.a
+$(B)/tests/cli/%: tests/cli/%.c $(TEST_SUPPORT_OBJS) $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(TEST_SUPPORT_OBJS) $(B)/libahprof.a \
+		$(CRITERION_LIBS) -ljson-c -lz
 
-$(B)/asan/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(B)/asan/libahprof.a
+$(B)/asan/tests/cli/%: tests/cli/%.c $(ASAN_TEST_SUPPORT_OBJS) $(B)/asan/libahprof.a
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(B)/asan/libahprof.a $(CRITERION_LIBS) \
-		-ljson-c -lz
+	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(ASAN_TEST_SUPPORT_OBJS) \
+		$(B)/asan/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 .PHONY: test-datafile test-fuzz
 test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)

@@ -159,7 +159,7 @@ static json_object *tree_at(json_object *doc, const char *const *path)
  * Synthetic recordings
  */
 
-TestSuite(report, .init = setup, .fini = teardown);
+TestSuite(report, .init = test_dir_init, .fini = test_dir_fini);
 
 struct stream {
     struct ahp_event *ev;
@@ -345,7 +345,7 @@ Test(report, reference_workload_exact_counts_edges_tree_leaks)
 {
     struct stream s = {0};
     reference(&s);
-    const char *p = path_of("ref.data");
+    const char *p = test_path("ref.data");
     uint64_t end = s.ev[s.n - 1].ts_ns + 500;
     struct rec rc = {.names = ref_names, .start = 500, .end = end};
     save(p, &rc, &s);
@@ -429,7 +429,7 @@ Test(report, text_output_shows_header_table_tree_and_alive)
 {
     struct stream s = {0};
     reference(&s);
-    const char *p = path_of("ref.data");
+    const char *p = test_path("ref.data");
     struct rec rc = {.names = ref_names, .start = 500, .end = s.ev[s.n - 1].ts_ns + 500};
     save(p, &rc, &s);
     struct run r = run_report(p, NULL);
@@ -486,7 +486,7 @@ Test(report, callback_time_lands_on_the_type_that_burned_it)
     s.tid = 1;
     AFTER(&s, 710, 11, T_TIMER);
     AFTER(&s, 1010, 10, T_REQ);
-    const char *p = path_of("nest.data");
+    const char *p = test_path("nest.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = 2000};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -526,7 +526,7 @@ Test(report, before_attach_resources_are_visible_not_dropped)
     AFTER(&s, 600, 5000, T_CONN);
     INIT(&s, 700, 6001, 7777, T_TIMER);
     DESTROY(&s, 800, 5001, T_CONN);
-    const char *p = path_of("ba.data");
+    const char *p = test_path("ba.data");
     struct rec rc = {.names = ref_names, .snapshot = snap, .nsnap = 3, .start = 50, .end = 1000};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -586,7 +586,7 @@ Test(report, snapshot_accounting_counts_in_snapshot_events_once)
     DESTROY(&s, 30, 1000, T_REQ);
     INIT(&s, 40, 1002, 1, T_REQ);
     DESTROY(&s, 50, 1002, T_REQ);
-    const char *p = path_of("snap.data");
+    const char *p = test_path("snap.data");
     struct rec rc = {.names = ref_names, .snapshot = snap, .nsnap = 3, .start = 5, .end = 100};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -616,7 +616,7 @@ Test(report, trigger_destroyed_before_its_child_keeps_the_path)
     INIT(&s, 4, 20, 10, T_REQ); /* created after its trigger was destroyed */
     AFTER(&s, 5, 10, T_CONN);
     INIT(&s, 6, 30, 10, T_TIMER); /* long after */
-    const char *p = path_of("dead.data");
+    const char *p = test_path("dead.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = 10};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -645,7 +645,7 @@ Test(report, self_rearming_timer_is_folded_and_bounded)
         AFTER(&s, t + 5, 1000 + i, T_TIMER);
         DESTROY(&s, t + 6, 1000 + i, T_TIMER);
     }
-    const char *p = path_of("rearm.data");
+    const char *p = test_path("rearm.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = 100000};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -675,7 +675,7 @@ Test(report, unmatched_and_unclosed_callbacks_are_counted)
     BEFORE(&s, 20, 10, T_REQ);                  /* still running at the end */
     add(&s, 99, 30, 10, 0, T_REQ, 0);           /* a kind from the future */
     add(&s, AHP_EV_INIT, 31, 12, 1, 100000, 0); /* type out of range */
-    const char *p = path_of("odd.data");
+    const char *p = test_path("odd.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = 40, .lost = 3};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -707,7 +707,7 @@ Test(report, percentiles_of_callback_duration)
         AFTER(&s, t + i * 1000, 10, T_REQ);
         t += i * 1000 + 1;
     }
-    const char *p = path_of("pct.data");
+    const char *p = test_path("pct.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = t};
     save(p, &rc, &s);
     json_object *doc = report_json(p);
@@ -738,7 +738,7 @@ Test(report, hostile_type_names_are_escaped)
         BEFORE(&s, 20 + (uint64_t)i, 100 + (uint64_t)i, i);
         AFTER(&s, 21 + (uint64_t)i, 100 + (uint64_t)i, i);
     }
-    const char *p = path_of("hostile.data");
+    const char *p = test_path("hostile.data");
     struct rec rc = {.names = hostile, .start = 0, .end = 100};
     save(p, &rc, &s);
 
@@ -784,7 +784,7 @@ Test(report, hostile_target_path_is_escaped)
     struct ahp_file_info fi = {.pid = 1};
     strcpy(fi.comm, "\x1b]0;pwn\x07");
     strcpy(fi.target, "/tmp/\x1b[2J\"<b>");
-    const char *p = path_of("t.data");
+    const char *p = test_path("t.data");
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);
     cr_assert_eq(ahp_writer_close(w, 5, 0), 0);
     struct run r = run_report(p, NULL);
@@ -804,7 +804,7 @@ Test(report, truncated_file_is_reported_with_a_warning)
 {
     struct stream s = {0};
     reference(&s);
-    const char *p = path_of("trunc.data");
+    const char *p = test_path("trunc.data");
     struct rec rc = {.names = ref_names, .start = 500, .end = 1 << 30, .truncate = true};
     save(p, &rc, &s);
     struct run r = run_report(p, "--json", NULL);
@@ -836,14 +836,14 @@ Test(report, truncated_file_is_reported_with_a_warning)
 
 Test(report, errors_are_one_clear_line_and_nonzero)
 {
-    struct run r = run_report(path_of("missing.data"), NULL);
+    struct run r = run_report(test_path("missing.data"), NULL);
     cr_expect_eq(r.rc, AHP_EXIT_ERROR);
     cr_expect_not_null(strstr(r.err, "no such file"));
     cr_expect_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1);
     cr_expect_str_empty(r.out);
     run_free(&r);
 
-    r = run_report(path_of("missing.data"), "--json", NULL);
+    r = run_report(test_path("missing.data"), "--json", NULL);
     cr_expect_eq(r.rc, AHP_EXIT_ERROR);
     json_object *doc = jparse(r.out);
     cr_assert_not_null(doc, "%s", r.out);
@@ -851,7 +851,7 @@ Test(report, errors_are_one_clear_line_and_nonzero)
     json_object_put(doc);
     run_free(&r);
 
-    const char *txt = path_of("notes.txt");
+    const char *txt = test_path("notes.txt");
     FILE *f = fopen(txt, "w");
     fputs("just some text that is long enough\n", f);
     fclose(f);
@@ -860,7 +860,7 @@ Test(report, errors_are_one_clear_line_and_nonzero)
     cr_expect_not_null(strstr(r.err, "is not an ahprof data file"), "%s", r.err);
     run_free(&r);
 
-    const char *empty = path_of("empty.data");
+    const char *empty = test_path("empty.data");
     f = fopen(empty, "w");
     fclose(f);
     r = run_report(empty, "--json", NULL);
@@ -873,7 +873,7 @@ Test(report, errors_are_one_clear_line_and_nonzero)
 
     struct stream s = {0};
     INIT(&s, 1, 10, 1, 0);
-    const char *nf = path_of("newer.data");
+    const char *nf = test_path("newer.data");
     struct rec rc = {.names = ref_names, .end = 5};
     save(nf, &rc, &s);
     f = fopen(nf, "r+b");
@@ -885,7 +885,7 @@ Test(report, errors_are_one_clear_line_and_nonzero)
     cr_expect_not_null(strstr(r.err, "newer ahprof"), "%s", r.err);
     run_free(&r);
 
-    r = run_report(dir, NULL);
+    r = run_report(test_dir, NULL);
     cr_expect_eq(r.rc, AHP_EXIT_ERROR);
     cr_expect_not_null(strstr(r.err, "Is a directory"), "%s", r.err);
     run_free(&r);
@@ -924,7 +924,7 @@ Test(report, command_line)
     reference(&s);
     char cwd[512];
     cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
-    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(chdir(test_dir), 0);
     struct rec rc = {.names = ref_names, .start = 500, .end = 1 << 30};
     save(AHP_FILE_DEFAULT, &rc, &s);
     r = run_report(NULL);
@@ -958,7 +958,7 @@ Test(report, top_bounds_the_alive_groups_and_tree)
     for (int i = 0; i < 30; i++)
         for (int k = 0; k <= i; k++)
             INIT(&s, id, id, 1, i), id++;
-    const char *p = path_of("top.data");
+    const char *p = test_path("top.data");
     struct rec rc = {.names = np, .start = 0, .end = 100000};
     save(p, &rc, &s);
     struct run r = run_report(p, "--json", "--top", "5", NULL);
@@ -1000,7 +1000,7 @@ Test(report, model_limits_keep_memory_bounded)
         DESTROY(&s, 301 + i, (i + 1) << 20, 0);
     }
     INIT(&s, 400, 5, 10ull << 20, 1); /* its trigger fell out of the index */
-    const char *p = path_of("limits.data");
+    const char *p = test_path("limits.data");
     struct rec rc = {.names = np, .start = 0, .end = 1000};
     save(p, &rc, &s);
 
@@ -1053,7 +1053,7 @@ Test(report, many_live_resources_destroyed_in_scrambled_order)
         AFTER(&s, t + 3, id, T_REQ);
         t += 4;
     }
-    const char *p = path_of("many.data");
+    const char *p = test_path("many.data");
     struct rec rc = {.names = ref_names, .start = 0, .end = t};
     save(p, &rc, &s);
     struct ahp_reader *r;
@@ -1095,7 +1095,7 @@ Test(report, model_callback_hook_sees_every_callback)
 {
     struct stream s = {0};
     reference(&s);
-    const char *p = path_of("hook.data");
+    const char *p = test_path("hook.data");
     struct rec rc = {.names = ref_names, .start = 500, .end = 1 << 30};
     save(p, &rc, &s);
     struct ahp_reader *r;
@@ -1118,9 +1118,9 @@ Test(report, big_file_streams_in_bounded_memory, .timeout = 600)
 {
     const char *env = getenv("AHP_BIG_EVENTS");
     if (env == NULL)
-        cr_skip_test("set AHP_BIG_EVENTS=N to run");
+        TEST_DIR_SKIP("set AHP_BIG_EVENTS=N to run");
     uint64_t want = strtoull(env, NULL, 10);
-    const char *p = getenv("AHP_BIG_FILE") ? getenv("AHP_BIG_FILE") : path_of("big.data");
+    const char *p = getenv("AHP_BIG_FILE") ? getenv("AHP_BIG_FILE") : test_path("big.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = {.pid = 1, .start_mono_ns = 1};
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);

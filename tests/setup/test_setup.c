@@ -16,7 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "run.h"
+#include <json-c/json.h>
+
+#include "proc.h"
+#include "tmpdir.h"
 
 /* Debian 12's nodejs (bookworm and bookworm-security). */
 #define DEBIAN12_NODE "18.20.4"
@@ -24,9 +27,9 @@
 /* What `make -n -B TARGET` would run, with a build directory nobody uses: nothing is built. */
 static char *make_dry_run(const char *target)
 {
-    char bdir[] = "/tmp/ahprof-setup-XXXXXX";
-    cr_assert_not_null(mkdtemp(bdir));
-    char bvar[64];
+    char bdir[64];
+    tmpdir_make(bdir, "setup");
+    char bvar[80];
     snprintf(bvar, sizeof(bvar), "B=%s", bdir);
     /* The make that runs this test passes its jobserver and flags through the environment. */
     char *argv[] = {"/usr/bin/env",
@@ -49,7 +52,7 @@ static char *make_dry_run(const char *target)
     int code = run_capture(argv, &out, &err, 60000);
     cr_assert_eq(code, 0, "make -n -B %s exited %d: %s", target, code, err);
     free(err);
-    rmdir(bdir);
+    cr_expect_eq(tmpdir_remove(bdir), 0);
     return out;
 }
 
