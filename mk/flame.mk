@@ -31,11 +31,12 @@ $(FLAME_DIR)/flame-gen: tests/flame/gen.c $(B)/libahprof.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) tests/flame/gen.c -o $@ $(B)/libahprof.a -lz
 
-$(FLAME_DIR)/test_flame: tests/flame/test_flame.c
+$(FLAME_DIR)/test_flame: tests/flame/test_flame.c $(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' \
-		-DAHP_SRC='"$(abspath .)"' $< -o $@ $(CRITERION_LIBS) -ljson-c
+		-DAHP_SRC='"$(abspath .)"' -Itests/support $< -o $@ $(TEST_SUPPORT_OBJS) \
+		$(CRITERION_LIBS) -ljson-c
 
 # Labels and sites, directly (ASan+UBSan).
 $(B)/asan/tests/flame/test_labels: tests/flame/test_labels.c $(B)/asan/libahprof.a
