@@ -184,16 +184,23 @@ bool proc_exited(struct proc *p, int *code)
 {
     int status;
     struct rusage ru = {0};
-    if (wait4(p->pid, &status, WNOHANG, &ru) != p->pid)
-        return false;
-    p->maxrss_kb = ru.ru_maxrss;
-    close_pipes(p);
-    *code = exit_code(status);
+    if (!p->reaped) {
+        if (wait4(p->pid, &status, WNOHANG, &ru) != p->pid)
+            return false;
+        p->maxrss_kb = ru.ru_maxrss;
+        p->code = exit_code(status);
+        p->reaped = true;
+    }
+    *code = p->code;
     return true;
 }
 
 int proc_wait(struct proc *p, int timeout_ms)
 {
+    if (p->reaped) {
+        close_pipes(p);
+        return p->code;
+    }
     long long deadline = now_ms() + timeout_ms;
     int status = 0;
     struct rusage ru = {0};
@@ -210,8 +217,10 @@ int proc_wait(struct proc *p, int timeout_ms)
         usleep(5000);
     }
     p->maxrss_kb = ru.ru_maxrss;
+    p->code = exit_code(status);
+    p->reaped = true;
     close_pipes(p);
-    return exit_code(status);
+    return p->code;
 }
 
 int proc_capture(struct proc *p, char **out, char **err, int timeout_ms)

@@ -16,6 +16,8 @@ struct proc {
     int out_fd;     /* its stdout (read end), -1 if not a pipe */
     int err_fd;     /* its stderr (read end), -1 if not a pipe */
     bool timed_out; /* proc_wait killed it at the deadline */
+    bool reaped;    /* proc_exited saw it exit; CODE is its exit code */
+    int code;
     long maxrss_kb; /* its peak memory, once reaped */
     char buf[1 << 16];
     size_t buf_len;
@@ -38,7 +40,8 @@ bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms);
 /* Read all remaining output of FD (until EOF or TIMEOUT_MS); returns malloc'ed text. */
 char *proc_read_all(int fd, int timeout_ms);
 
-/* Whether P has exited (reaped, *CODE set as by proc_wait), without waiting. */
+/* Whether P has exited (reaped, *CODE set as by proc_wait), without waiting. Its pipes stay
+ * open for what is left in them: proc_wait still closes them. */
 bool proc_exited(struct proc *p, int *code);
 
 /* Wait for exit (killing it after TIMEOUT_MS); returns the exit code, or 128+signal. */
