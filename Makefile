@@ -180,8 +180,7 @@ ASAN_CLI_FLAGS := $(ASAN_FLAGS) -fsanitize=float-cast-overflow
 ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(B)/asan/%.o)
 ASAN_CORE_OBJS := $(filter-out $(B)/asan/src/cli/main.o,$(ASAN_CLI_OBJS))
 
-# A static pattern: the $(B)/asan/%.o rule below (library flags) must not win the race while
-# the skeleton does not exist yet.
+# A static pattern, so that the $(B)/asan/%.o rule below (library flags) never builds these.
 $(ASAN_CLI_OBJS): $(B)/asan/src/cli/%.o: src/cli/%.c
 	$(call msg,CC-ASAN,$@)
 	@mkdir -p $(@D)
