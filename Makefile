@@ -91,6 +91,11 @@ EXTRA_ALL :=
 MK_FRAGMENTS := bench collector context-examples context datafile examples flame hostile limits \
 	lttng probes setup
 include $(MK_FRAGMENTS:%=mk/%.mk)
+# A new fragment must be placed in that order, not silently left out.
+MK_UNLISTED := $(filter-out $(MK_FRAGMENTS:%=mk/%.mk),$(wildcard mk/*.mk))
+ifneq ($(MK_UNLISTED),)
+$(error $(MK_UNLISTED): add to MK_FRAGMENTS in the Makefile)
+endif
 CHECK_BINS += $(EXTRA_ALL)
 
 .PHONY: print-version
