@@ -23,15 +23,26 @@
  * The JSON output, read with json-c.
  */
 
-/* TEXT parsed strictly, or NULL: one JSON value and nothing after it but white space. The
- * report escapes single bytes only (\u00XX); a wider escape is an error here too. */
+/* TEXT parsed strictly, or NULL: one JSON value and nothing after it but white space. json-c's
+ * strict mode still takes 'single quotes' and raw control bytes in strings, which RFC 8259 does
+ * not: those are refused here. The report escapes single bytes only (\u00XX); a wider escape is
+ * an error too. */
 static json_object *jparse(const char *text)
 {
+    bool in_string = false;
     for (const char *c = text; *c; c++) {
-        if (*c == '\\' && c[1] == 'u' && strncmp(c + 2, "00", 2) != 0)
+        if (!in_string && *c == '\'')
             return NULL;
-        if (*c == '\\' && c[1])
-            c++;
+        if (in_string && (unsigned char)*c < 0x20)
+            return NULL;
+        if (*c == '"') {
+            in_string = !in_string;
+        } else if (in_string && *c == '\\') {
+            if (c[1] == 'u' && strncmp(c + 2, "00", 2) != 0)
+                return NULL;
+            if (c[1])
+                c++;
+        }
     }
     json_tokener *tok = json_tokener_new();
     cr_assert_not_null(tok);
