@@ -46,6 +46,11 @@ CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -Iinclude -Isrc/lib -Ibpf -MMD -MP
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 CRITERION_LIBS := -lcriterion
+# tests/support: the tests' one process runner and one scratch-directory helper, compiled once
+# per build variant (plain here; ASan and TSan by the $(B)/asan/%.o and $(B)/tsan/%.o rules).
+TEST_SUPPORT_OBJS := $(B)/tests/support/proc.o $(B)/tests/support/tmpdir.o
+ASAN_TEST_SUPPORT_OBJS := $(TEST_SUPPORT_OBJS:$(B)/%=$(B)/asan/%)
+TSAN_TEST_SUPPORT_OBJS := $(TEST_SUPPORT_OBJS:$(B)/%=$(B)/tsan/%)
 
 LIB_SRCS := $(wildcard src/lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
@@ -65,6 +70,12 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I/usr/include/$(shell 
 	-I$(B)/bpf -Ibpf -Wall -Werror
 CLI_SRCS := $(wildcard src/cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
+# ahprof's core, everything but main(), is one archive that ahprof and the test programs link:
+# each source is compiled once per variant (plain, ASan), not once per test program.
+CORE_OBJS := $(filter-out $(B)/src/cli/main.o,$(CLI_OBJS))
+# Only the code that loads the BPF program includes its skeleton: a changed BPF program
+# recompiles these and nothing else (-MMD -MP records the other headers).
+SKEL_USERS := collector
 CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
 CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 
@@ -75,7 +86,16 @@ CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 ALL_BINS :=
 CHECK_BINS :=
 EXTRA_ALL :=
--include mk/*.mk
+# An explicit order, not a wildcard: bench.mk defines BENCH_DIR, which lttng.mk uses in target
+# names, and EXTRA_TESTS runs in this order.
+MK_FRAGMENTS := bench collector context-examples context datafile examples flame hostile limits \
+	lttng probes setup
+include $(MK_FRAGMENTS:%=mk/%.mk)
+# A new fragment must be placed in that order, not silently left out.
+MK_UNLISTED := $(filter-out $(MK_FRAGMENTS:%=mk/%.mk),$(wildcard mk/*.mk))
+ifneq ($(MK_UNLISTED),)
+$(error $(MK_UNLISTED): add to MK_FRAGMENTS in the Makefile)
+endif
 CHECK_BINS += $(EXTRA_ALL)
 
 .PHONY: print-version
@@ -143,14 +163,47 @@ $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(B)/src/cli/%.o: src/cli/%.c $(B)/bpf/ahprof.skel.h
+$(B)/src/cli/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) -c $< -o $@
+# The skeleton is generated: its users must wait for it on a first build.
+$(SKEL_USERS:%=$(B)/src/cli/%.o): $(B)/bpf/ahprof.skel.h
 
-$(B)/ahprof: $(CLI_OBJS)
+$(B)/libahprof.a: $(CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/ahprof: $(B)/src/cli/main.o $(B)/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
+
+# The same with ASan+UBSan, for the tests built that way and the ahprof that
+# tests/collector/test_hostile.c runs. float-cast-overflow is not part of GCC's
+# -fsanitize=undefined; timestamps are doubles.
+ASAN_CLI_FLAGS := $(ASAN_FLAGS) -fsanitize=float-cast-overflow
+ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(B)/asan/%.o)
+ASAN_CORE_OBJS := $(filter-out $(B)/asan/src/cli/main.o,$(ASAN_CLI_OBJS))
+
+# A static pattern, so that the $(B)/asan/%.o rule below (library flags) never builds these.
+$(ASAN_CLI_OBJS): $(B)/asan/src/cli/%.o: src/cli/%.c
+	$(call msg,CC-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CLI_CFLAGS) -O1 -g $(ASAN_CLI_FLAGS) -c $< -o $@
+$(SKEL_USERS:%=$(B)/asan/src/cli/%.o): $(B)/bpf/ahprof.skel.h
+
+$(B)/asan/libahprof.a: $(ASAN_CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/asan/ahprof: $(B)/asan/src/cli/main.o $(B)/asan/libahprof.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) -O1 -g $(ASAN_CLI_FLAGS) -o $@ $^ $(CLI_LIBS)
+
+$(TEST_SUPPORT_OBJS): $(B)/tests/support/%.o: tests/support/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 # Unit tests link the static library so that they run without installing anything.
 $(B)/tests/%: tests/unit/%.c $(B)/libah.a

@@ -85,8 +85,12 @@ summary=$(grep "recorded" "$work/rec.err")
 recorded=$(echo "$summary" | sed -n 's/.*recorded \([0-9]*\) events.*/\1/p')
 lost=$(echo "$summary" | sed -n 's/.*(\([0-9]*\) lost).*/\1/p')
 secs=$(echo "$end - $start" | bc -l)
-printf 'events %s  lost %s  wall %.2f s  => %.0f events/s recorded (the traced program is the bottleneck)\n' \
-    "$recorded" "$lost" "$secs" "$(echo "$recorded / $secs" | bc -l)"
+# Only what was measured: the traced program's event rate (recorded + lost), the rate ahprof
+# wrote, and the share lost. No verdict on which side limited the run.
+produced=$((recorded + lost))
+printf 'events %s recorded, %s lost (%.1f%%), wall %.2f s: %.0f events/s produced, %.0f events/s recorded\n' \
+    "$recorded" "$lost" "$(echo "if ($produced > 0) $lost * 100 / $produced else 0" | bc -l)" "$secs" \
+    "$(echo "$produced / $secs" | bc -l)" "$(echo "$recorded / $secs" | bc -l)"
 
 echo "== ahprof report on that file ($(du -h "$work/flood.data" | cut -f1))"
 /usr/bin/time -f '%e s wall, %M KiB max RSS' "$AHPROF" report "$work/flood.data" >/dev/null 2>"$work/time.err" || true

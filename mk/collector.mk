@@ -22,12 +22,13 @@ $(B)/targets/forker-static: tests/targets/forker.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-$(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h src/cli/datafile.c
+$(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/run.h \
+		$(TEST_SUPPORT_OBJS) $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' -Itests/collector \
-		-Isrc/cli -Ibpf $< tests/collector/run.c src/cli/datafile.c src/cli/util.c \
-		src/cli/escape.c -o $@ $(CRITERION_LIBS) -ljson-c -lz
+		-Itests/support -Isrc/cli -Ibpf $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) \
+		$(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
 	$(B)/targets/forker $(B)/targets/forker-static $(COLLECTOR_TESTS)

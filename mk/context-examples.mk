@@ -59,28 +59,31 @@ $(CTXEX_TSAN_SERVER): $(CTXEX_TSAN_SERVER_OBJS) $(CTXEX_TSAN_OBJS) $(B)/tsan/lib
 # AH_SERVER_BIN: the server the tests start, as an absolute path so that they run from
 # anywhere ($AH_SERVER overrides it).
 $(CTXEX_TESTS): $(B)/tests/context/%: tests/context/%.c tests/context/ctx_test.h \
-		tests/context/server_test.h $(CTXEX_OBJS) $(B)/libah.a | $(B)/examples/ah-server
+		tests/context/server_test.h $(CTXEX_OBJS) $(TEST_SUPPORT_OBJS) $(B)/libah.a \
+		| $(B)/examples/ah-server
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CTXEX_CFLAGS) $(CFLAGS) -Itests \
+	$(Q)$(CC) $(CTXEX_CFLAGS) $(CFLAGS) -Itests -Itests/support \
 		-DAH_SERVER_BIN='"$(abspath $(B)/examples/ah-server)"' $< -o $@ $(CTXEX_OBJS) \
-		$(B)/libah.a $(CRITERION_LIBS) $(CTXEX_LIBS)
+		$(TEST_SUPPORT_OBJS) $(B)/libah.a $(CRITERION_LIBS) $(CTXEX_LIBS)
 $(CTXEX_ASAN_TESTS): $(B)/asan/tests/context/%: tests/context/%.c tests/context/ctx_test.h \
-		tests/context/server_test.h $(CTXEX_ASAN_OBJS) $(B)/asan/libah.a | $(CTXEX_ASAN_SERVER)
+		tests/context/server_test.h $(CTXEX_ASAN_OBJS) $(ASAN_TEST_SUPPORT_OBJS) \
+		$(B)/asan/libah.a | $(CTXEX_ASAN_SERVER)
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CTXEX_CFLAGS) -O1 -g $(ASAN_FLAGS) -Itests \
+	$(Q)$(CC) $(CTXEX_CFLAGS) -O1 -g $(ASAN_FLAGS) -Itests -Itests/support \
 		-DAH_SERVER_BIN='"$(abspath $(CTXEX_ASAN_SERVER))"' $< -o $@ $(CTXEX_ASAN_OBJS) \
-		$(B)/asan/libah.a $(CRITERION_LIBS) $(CTXEX_LIBS)
+		$(ASAN_TEST_SUPPORT_OBJS) $(B)/asan/libah.a $(CRITERION_LIBS) $(CTXEX_LIBS)
 # tests/support/tsan_criterion.c lets Criterion run under TSan (see there).
 $(CTXEX_TSAN_TESTS): $(B)/tsan/tests/context/%: tests/context/%.c tests/context/ctx_test.h \
 		tests/context/server_test.h tests/support/tsan_criterion.c $(CTXEX_TSAN_OBJS) \
-		$(B)/tsan/libah.a | $(CTXEX_TSAN_SERVER)
+		$(TSAN_TEST_SUPPORT_OBJS) $(B)/tsan/libah.a | $(CTXEX_TSAN_SERVER)
 	$(call msg,TEST-TSAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CTXEX_CFLAGS) -O1 -g $(TSAN_FLAGS) -Itests \
+	$(Q)$(CC) $(CTXEX_CFLAGS) -O1 -g $(TSAN_FLAGS) -Itests -Itests/support \
 		-DAH_SERVER_BIN='"$(abspath $(CTXEX_TSAN_SERVER))"' $< tests/support/tsan_criterion.c \
-		-o $@ $(CTXEX_TSAN_OBJS) $(B)/tsan/libah.a $(CRITERION_LIBS) $(CTXEX_LIBS)
+		-o $@ $(CTXEX_TSAN_OBJS) $(TSAN_TEST_SUPPORT_OBJS) $(B)/tsan/libah.a $(CRITERION_LIBS) \
+		$(CTXEX_LIBS)
 
 # The servers the tests start are prerequisites here too, so that a rebuilt server is run.
 # Sanitizer options reach the servers through the environment.

@@ -8,7 +8,7 @@ DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c 
 	src/cli/recording.c
 DF_HDRS := src/cli/datafile.h src/cli/model.h src/cli/report.h src/cli/escape.h \
 	src/cli/util.h bpf/ahprof.h
-DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
+DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf -Itests/support
 DF_TEST_NAMES := test_datafile test_report
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
@@ -17,15 +17,17 @@ FUZZ_TIME ?= 20
 CHECK_BINS += $(DF_TESTS) $(DF_ASAN_TESTS) $(B)/fuzz/fuzz_datafile $(B)/fuzz/gen_corpus
 EXTRA_TESTS += test-datafile test-fuzz
 
-$(B)/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(DF_SRCS) $(DF_HDRS)
+$(B)/tests/cli/%: tests/cli/%.c $(TEST_SUPPORT_OBJS) $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(TEST_SUPPORT_OBJS) $(B)/libahprof.a \
+		$(CRITERION_LIBS) -ljson-c -lz
 
-$(B)/asan/tests/cli/%: tests/cli/%.c tests/cli/tmpdir.h $(DF_SRCS) $(DF_HDRS)
+$(B)/asan/tests/cli/%: tests/cli/%.c $(ASAN_TEST_SUPPORT_OBJS) $(B)/asan/libahprof.a
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< $(DF_SRCS) -o $@ $(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(DF_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(ASAN_TEST_SUPPORT_OBJS) \
+		$(B)/asan/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 .PHONY: test-datafile test-fuzz
 test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
@@ -33,7 +35,9 @@ test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
 	$(Q)set -e; for t in $(DF_ASAN_TESTS); do echo "== $$t (ASan+UBSan)"; \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t $(CRITERION_RUN); done
 
-# libFuzzer needs clang and libclang-rt-14-dev (scripts/install-deps.sh --test).
+# libFuzzer needs clang and libclang-rt-14-dev (scripts/install-deps.sh --test). The fuzzers
+# compile their sources themselves: the archives are built by $(CC) without the coverage
+# instrumentation libFuzzer steers by.
 $(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS)
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
@@ -41,10 +45,10 @@ $(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS)
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$< $(DF_SRCS) -o $@ -lz
 
-$(B)/fuzz/gen_corpus: tests/fuzz/gen_corpus.c src/cli/datafile.c $(DF_HDRS)
+$(B)/fuzz/gen_corpus: tests/fuzz/gen_corpus.c $(B)/libahprof.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< src/cli/datafile.c -o $@ -lz
+	$(Q)$(CC) $(DF_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a -lz
 
 # Seeds are written by the current writer, so they follow the format as it is. The run starts
 # from them every time (a stale corpus from an older format would only waste the time).

@@ -4,14 +4,10 @@
 #   make test-flame    install the test-only packages (tests/flame/install-test-deps.sh),
 #                      then run tests/flame/test_flame.c
 #
-# The flame command is compiled into build/ahprof with every src/cli/*.c; the tests also run
-# it standalone (tests/flame/flame_main.c), normally and under ASan+UBSan.
+# The flame command is in build/libahprof.a, linked by build/ahprof; the tests also run it
+# standalone (tests/flame/flame_main.c), normally and under ASan+UBSan.
 
 FLAME_DIR := $(B)/tests/flame
-FLAME_SRCS := $(wildcard src/cli/flame*.c) src/cli/asyncstack.c src/cli/model.c \
-	src/cli/datafile.c src/cli/escape.c src/cli/util.c src/cli/recording.c
-FLAME_HDRS := $(wildcard src/cli/flame*.h) src/cli/asyncstack.h src/cli/model.h \
-	src/cli/datafile.h src/cli/escape.h src/cli/util.h bpf/ahprof.h
 FLAME_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
 FLAME_BINS := $(FLAME_DIR)/ahprof-flame $(B)/asan/tests/flame/ahprof-flame $(FLAME_DIR)/flame-gen \
 	$(FLAME_DIR)/test_flame $(B)/asan/tests/flame/test_labels
@@ -19,33 +15,35 @@ FLAME_BINS := $(FLAME_DIR)/ahprof-flame $(B)/asan/tests/flame/ahprof-flame $(FLA
 CHECK_BINS += $(FLAME_BINS)
 EXTRA_TESTS += test-flame
 
-$(FLAME_DIR)/ahprof-flame: tests/flame/flame_main.c $(FLAME_SRCS) $(FLAME_HDRS)
+$(FLAME_DIR)/ahprof-flame: tests/flame/flame_main.c $(B)/libahprof.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) tests/flame/flame_main.c $(FLAME_SRCS) -o $@ -lz
+	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) tests/flame/flame_main.c -o $@ $(B)/libahprof.a -lz
 
-$(B)/asan/tests/flame/ahprof-flame: tests/flame/flame_main.c $(FLAME_SRCS) $(FLAME_HDRS)
+$(B)/asan/tests/flame/ahprof-flame: tests/flame/flame_main.c $(B)/asan/libahprof.a
 	$(call msg,CC-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(FLAME_CFLAGS) -O1 -g $(ASAN_FLAGS) tests/flame/flame_main.c $(FLAME_SRCS) -o $@ -lz
+	$(Q)$(CC) $(FLAME_CFLAGS) -O1 -g $(ASAN_FLAGS) tests/flame/flame_main.c -o $@ \
+		$(B)/asan/libahprof.a -lz
 
-$(FLAME_DIR)/flame-gen: tests/flame/gen.c src/cli/datafile.c src/cli/datafile.h bpf/ahprof.h
+$(FLAME_DIR)/flame-gen: tests/flame/gen.c $(B)/libahprof.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) tests/flame/gen.c src/cli/datafile.c -o $@ -lz
+	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) tests/flame/gen.c -o $@ $(B)/libahprof.a -lz
 
-$(FLAME_DIR)/test_flame: tests/flame/test_flame.c
+$(FLAME_DIR)/test_flame: tests/flame/test_flame.c $(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(FLAME_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' \
-		-DAHP_SRC='"$(abspath .)"' $< -o $@ $(CRITERION_LIBS) -ljson-c
+		-DAHP_SRC='"$(abspath .)"' -Itests/support $< -o $@ $(TEST_SUPPORT_OBJS) \
+		$(CRITERION_LIBS) -ljson-c
 
 # Labels and sites, directly (ASan+UBSan).
-$(B)/asan/tests/flame/test_labels: tests/flame/test_labels.c $(FLAME_SRCS) $(FLAME_HDRS)
+$(B)/asan/tests/flame/test_labels: tests/flame/test_labels.c $(B)/asan/libahprof.a
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(FLAME_CFLAGS) -O1 -g $(ASAN_FLAGS) $< $(filter-out src/cli/flame%,$(FLAME_SRCS)) \
-		-o $@ $(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(FLAME_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ $(B)/asan/libahprof.a \
+		$(CRITERION_LIBS) -lz
 
 .PHONY: test-flame flame-deps
 flame-deps:

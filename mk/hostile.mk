@@ -11,21 +11,7 @@ $(B)/targets/hostile: tests/targets/hostile.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
-# float-cast-overflow is not part of GCC's -fsanitize=undefined; timestamps are doubles.
-ASAN_CLI_FLAGS := $(ASAN_FLAGS) -fsanitize=float-cast-overflow
-ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(B)/asan/%.o)
-
-# A static pattern: the Makefile's $(B)/asan/%.o rule (library flags) must not win the race
-# while the skeleton does not exist yet.
-$(ASAN_CLI_OBJS): $(B)/asan/src/cli/%.o: src/cli/%.c $(B)/bpf/ahprof.skel.h
-	$(call msg,CC-ASAN,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(CLI_CFLAGS) -O1 -g $(ASAN_CLI_FLAGS) -c $< -o $@
-
-$(B)/asan/ahprof: $(ASAN_CLI_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) -O1 -g $(ASAN_CLI_FLAGS) -o $@ $^ $(CLI_LIBS)
-
+# $(B)/asan/ahprof: the Makefile, next to ahprof.
 CHECK_BINS += $(B)/targets/hostile $(B)/asan/ahprof
 test-collector: $(B)/targets/hostile $(B)/asan/ahprof
 

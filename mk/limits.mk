@@ -6,28 +6,16 @@ LIMITS_ASAN_TESTS := $(B)/asan/tests/merge/test_merge $(B)/asan/tests/cli/test_w
 CHECK_BINS += $(LIMITS_TESTS) $(LIMITS_ASAN_TESTS)
 EXTRA_TESTS += test-limits
 
-$(B)/tests/merge/test_merge: tests/merge/test_merge.c src/cli/merge.c src/cli/merge.h
+$(B)/tests/merge/test_merge: tests/merge/test_merge.c $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Isrc/cli $< src/cli/merge.c -o $@ $(CRITERION_LIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Isrc/cli $< -o $@ $(B)/libahprof.a $(CRITERION_LIBS)
 
-$(B)/asan/tests/merge/test_merge: tests/merge/test_merge.c src/cli/merge.c src/cli/merge.h
+$(B)/asan/tests/merge/test_merge: tests/merge/test_merge.c $(B)/asan/libahprof.a
 	$(call msg,TEST-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -Isrc/cli $< src/cli/merge.c -o $@ $(CRITERION_LIBS)
-
-$(B)/tests/cli/test_writer_errors: tests/cli/test_writer_errors.c tests/cli/tmpdir.h \
-		src/cli/datafile.c src/cli/datafile.h
-	$(call msg,TEST-CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Isrc/cli $< src/cli/datafile.c -o $@ $(CRITERION_LIBS) -lz
-
-$(B)/asan/tests/cli/test_writer_errors: tests/cli/test_writer_errors.c tests/cli/tmpdir.h \
-		src/cli/datafile.c src/cli/datafile.h
-	$(call msg,TEST-ASAN,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -Isrc/cli $< src/cli/datafile.c -o $@ \
-		$(CRITERION_LIBS) -lz
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -Isrc/cli $< -o $@ $(B)/asan/libahprof.a \
+		$(CRITERION_LIBS)
 
 .PHONY: test-limits
 test-limits: $(LIMITS_TESTS) $(LIMITS_ASAN_TESTS)

@@ -12,11 +12,12 @@ $(PROBES_DIR)/probe_target_shared: tests/probes/probe_target.c $(B)/libah.so
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
 
-$(PROBES_DIR)/test_probes: tests/probes/test_probes.c
+$(PROBES_DIR)/test_probes: tests/probes/test_probes.c $(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DPROBES_DIR='"$(abspath $(PROBES_DIR))"' \
-		-DLIBAH_SO='"$(abspath $(B)/libah.so)"' $< -o $@ $(CRITERION_LIBS)
+		-DLIBAH_SO='"$(abspath $(B)/libah.so)"' -Itests/support $< -o $@ $(TEST_SUPPORT_OBJS) \
+		$(CRITERION_LIBS)
 
 PROBES_BINS := $(PROBES_DIR)/probe_target_static $(PROBES_DIR)/probe_target_shared \
 	$(PROBES_DIR)/test_probes

@@ -3,11 +3,11 @@
 # node. tests/setup/test_setup.c reads what make would run (`make -n`) and what npm installed.
 SETUP_TEST := $(B)/tests/setup/test_setup
 
-$(SETUP_TEST): tests/setup/test_setup.c tests/collector/run.c tests/collector/run.h
+$(SETUP_TEST): tests/setup/test_setup.c $(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' -DAHP_SRC='"$(abspath .)"' \
-		-Itests/collector $< tests/collector/run.c -o $@ $(CRITERION_LIBS) -ljson-c
+		-Itests/support $< -o $@ $(TEST_SUPPORT_OBJS) $(CRITERION_LIBS) -ljson-c
 
 CHECK_BINS += $(SETUP_TEST)
 EXTRA_TESTS += test-setup

@@ -16,7 +16,7 @@
 
 #include "tmpdir.h"
 
-TestSuite(datafile, .init = setup, .fini = teardown);
+TestSuite(datafile, .init = test_dir_init, .fini = test_dir_fini);
 
 static struct ahp_event mk(uint64_t i)
 {
@@ -225,7 +225,7 @@ static void write_empty(const char *path)
 
 Test(datafile, round_trip_every_field_and_chunk_kind)
 {
-    const char *p = path_of("a.data");
+    const char *p = test_path("a.data");
     write_file(p, 3000, 7, true);
 
     struct ahp_reader *r;
@@ -300,7 +300,7 @@ Test(datafile, round_trip_every_field_and_chunk_kind)
 
 Test(datafile, events_are_chunked_at_64k)
 {
-    const char *p = path_of("b.data");
+    const char *p = test_path("b.data");
     write_file(p, 1365 * 3 + 1, 1000, true);
     struct ahp_reader *r;
     cr_assert_eq(ahp_reader_open(&r, p), 0);
@@ -313,7 +313,7 @@ Test(datafile, events_are_chunked_at_64k)
 
 Test(datafile, lost_chunk_keeps_its_place_in_the_stream)
 {
-    const char *p = path_of("lost.data");
+    const char *p = test_path("lost.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);
@@ -345,7 +345,7 @@ static int stop(void *arg, const struct ahp_event *ev, size_t n)
 
 Test(datafile, foreach_stops_on_nonzero_callback)
 {
-    const char *p = path_of("stop.data");
+    const char *p = test_path("stop.data");
     write_file(p, 5000, 5000, true);
     struct ahp_reader *r;
     cr_assert_eq(ahp_reader_open(&r, p), 0);
@@ -358,7 +358,7 @@ Test(datafile, foreach_stops_on_nonzero_callback)
 
 Test(datafile, truncated_at_every_offset_reads_the_complete_chunks)
 {
-    const char *p = path_of("full.data");
+    const char *p = test_path("full.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);
@@ -375,7 +375,7 @@ Test(datafile, truncated_at_every_offset_reads_the_complete_chunks)
     }
     cr_assert_eq(ahp_writer_close(w, 5, 0), 0);
     uint64_t size = file_size(p);
-    const char *q = path_of("cut.data");
+    const char *q = test_path("cut.data");
     for (uint64_t len = 0; len <= size; len++) {
         cut(p, q, len);
         struct ahp_reader *r;
@@ -411,7 +411,7 @@ Test(datafile, truncated_at_every_offset_reads_the_complete_chunks)
 
 Test(datafile, killed_recorder_leaves_a_readable_truncated_file)
 {
-    const char *p = path_of("killed.data");
+    const char *p = test_path("killed.data");
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
@@ -445,7 +445,7 @@ Test(datafile, killed_recorder_leaves_a_readable_truncated_file)
 
 Test(datafile, header_only_file_is_truncated_and_empty)
 {
-    const char *p = path_of("h.data");
+    const char *p = test_path("h.data");
     write_empty(p);
     char crash[256];
     snprintf(crash, sizeof(crash), "%s.crash", p);
@@ -461,7 +461,7 @@ Test(datafile, header_only_file_is_truncated_and_empty)
 
 Test(datafile, not_an_ahprof_file)
 {
-    const char *p = path_of("text.txt");
+    const char *p = test_path("text.txt");
     FILE *f = fopen(p, "w");
     fputs("hello, this is not a recording at all\n", f);
     fclose(f);
@@ -470,17 +470,17 @@ Test(datafile, not_an_ahprof_file)
     cr_expect_null(r);
     cr_expect_eq(AHP_E_NOT_AHPROF, -EBADMSG);
 
-    const char *e = path_of("empty");
+    const char *e = test_path("empty");
     f = fopen(e, "w");
     fclose(f);
     cr_expect_eq(ahp_reader_open(&r, e), AHP_E_NOT_AHPROF);
-    cr_expect_eq(ahp_reader_open(&r, path_of("missing")), -ENOENT);
-    cr_expect_eq(ahp_reader_open(&r, dir), -EISDIR);
+    cr_expect_eq(ahp_reader_open(&r, test_path("missing")), -ENOENT);
+    cr_expect_eq(ahp_reader_open(&r, test_dir), -EISDIR);
     cr_expect_str_eq(ahp_file_strerror(AHP_E_NOT_AHPROF), "not an ahprof data file");
     cr_expect_eq(ahp_reader_open(&r, "/dev/null"), AHP_E_NOT_AHPROF);
 
     /* Right magic, damaged header. */
-    const char *d = path_of("d.data");
+    const char *d = test_path("d.data");
     write_file(d, 10, 10, true);
     uint8_t junk = 0x55;
     patch(d, 16, &junk, 1);
@@ -489,7 +489,7 @@ Test(datafile, not_an_ahprof_file)
 
 Test(datafile, newer_major_version_is_refused)
 {
-    const char *p = path_of("new.data");
+    const char *p = test_path("new.data");
     write_file(p, 10, 10, true);
     uint8_t v2[2] = {2, 0};
     patch(p, 8, v2, 2);
@@ -498,7 +498,7 @@ Test(datafile, newer_major_version_is_refused)
     cr_expect_eq(ahp_reader_open(&r, p), AHP_E_NEWER);
     cr_expect_eq(AHP_E_NEWER, -EPROTONOSUPPORT);
     /* A newer minor version of the same major is read; unknown chunks are skipped. */
-    const char *q = path_of("minor.data");
+    const char *q = test_path("minor.data");
     write_file(q, 10, 10, false);
     uint8_t hdr[24];
     FILE *f = fopen(q, "rb");
@@ -517,7 +517,7 @@ Test(datafile, newer_major_version_is_refused)
 
 Test(datafile, damaged_events_chunk_is_skipped_not_fatal)
 {
-    const char *p = path_of("dmg.data");
+    const char *p = test_path("dmg.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);
@@ -552,7 +552,7 @@ Test(datafile, damaged_events_chunk_is_skipped_not_fatal)
 
 Test(datafile, damaged_chunk_header_ends_the_readable_part)
 {
-    const char *p = path_of("hdr.data");
+    const char *p = test_path("hdr.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);
@@ -580,7 +580,7 @@ Test(datafile, damaged_chunk_header_ends_the_readable_part)
 
 Test(datafile, garbage_after_the_end_is_ignored)
 {
-    const char *p = path_of("tail.data");
+    const char *p = test_path("tail.data");
     write_file(p, 100, 100, true);
     uint64_t size = file_size(p);
     append_chunk(p, AHP_CHUNK_EVENTS, "xxxxxxxx", 8, true);
@@ -599,7 +599,7 @@ Test(datafile, garbage_after_the_end_is_ignored)
 
 Test(datafile, hostile_metadata_is_bounded)
 {
-    const char *p = path_of("hostile.data");
+    const char *p = test_path("hostile.data");
     write_empty(p);
     char crash[256];
     snprintf(crash, sizeof(crash), "%s.crash", p);
@@ -655,12 +655,12 @@ Test(datafile, writer_errors)
 {
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
-    cr_expect_eq(ahp_writer_open(&w, path_of("no/such/dir/x.data"), &fi), -ENOENT);
+    cr_expect_eq(ahp_writer_open(&w, test_path("no/such/dir/x.data"), &fi), -ENOENT);
     cr_expect_eq(ahp_writer_open(&w, NULL, &fi), -EINVAL);
     /* The disk is full: the header cannot be written. */
     cr_expect_eq(ahp_writer_open(&w, "/dev/full", &fi), -ENOSPC);
 
-    cr_assert_eq(ahp_writer_open(&w, path_of("w.data"), &fi), 0);
+    cr_assert_eq(ahp_writer_open(&w, test_path("w.data"), &fi), 0);
     cr_expect_eq(ahp_writer_type(w, -1, "X"), -EINVAL);
     cr_expect_eq(ahp_writer_type(w, AHP_TYPE_MAX, "X"), -EINVAL);
     cr_expect_eq(ahp_writer_type(w, 0, NULL), -EINVAL);
@@ -676,11 +676,11 @@ Test(datafile, writer_errors)
     cr_expect_eq(ahp_writer_type(w, 1, longname), 0);
     cr_expect_eq(ahp_writer_close(w, 1, 0), 0);
     struct ahp_reader *r;
-    cr_assert_eq(ahp_reader_open(&r, path_of("w.data")), 0);
+    cr_assert_eq(ahp_reader_open(&r, test_path("w.data")), 0);
     cr_expect_eq(strlen(ahp_reader_type_name(r, 1)), 63);
     ahp_reader_close(r);
     struct stat st;
-    cr_assert_eq(stat(path_of("w.data"), &st), 0);
+    cr_assert_eq(stat(test_path("w.data"), &st), 0);
     cr_expect_eq(st.st_mode & 0777, 0600);
 }
 
@@ -708,7 +708,7 @@ Test(datafile, write_error_is_sticky)
 Test(datafile, layout_is_little_endian_and_documented)
 {
     /* Pin the bytes docs/file-format.md describes, so that the two cannot drift apart. */
-    const char *p = path_of("layout.data");
+    const char *p = test_path("layout.data");
     struct ahp_writer *w;
     struct ahp_file_info fi = info();
     cr_assert_eq(ahp_writer_open(&w, p, &fi), 0);

@@ -13,7 +13,7 @@
 #include "datafile.h"
 #include "tmpdir.h"
 
-TestSuite(writer_errors, .init = setup, .fini = teardown);
+TestSuite(writer_errors, .init = test_dir_init, .fini = test_dir_fini);
 
 #define LIMIT_BYTES 200000
 
@@ -52,7 +52,7 @@ static int write_until_full(const char *path)
 
 Test(writer_errors, a_file_that_cannot_grow_ends_with_its_last_complete_chunk)
 {
-    const char *path = path_of("full.data");
+    const char *path = test_path("full.data");
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0)

@@ -1,6 +1,6 @@
 /*
- * run.h - running ahprof and the workload targets from the collector tests: spawn with pipes,
- * read lines with a deadline, collect exit status; parse JSON with json-c.
+ * run.h - running ahprof and the workload targets from the collector tests (with the process
+ * runner of tests/support/proc.h); reading its reports with json-c.
  */
 #ifndef AHP_TEST_RUN_H
 #define AHP_TEST_RUN_H
@@ -9,37 +9,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-struct proc {
-    pid_t pid;
-    int in_fd;  /* its stdin (write end), -1 if closed */
-    int out_fd; /* its stdout (read end) */
-    int err_fd; /* its stderr (read end) */
-    char buf[1 << 16];
-    size_t buf_len;
-};
-
-/* Start ARGV (NULL-terminated) with pipes on stdin/stdout/stderr. */
-void proc_start(struct proc *p, char *const argv[]);
-
-/* Read one stdout line (without the newline) into LINE, waiting up to TIMEOUT_MS.
- * Returns false on EOF or timeout. */
-bool proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms);
+#include "proc.h"
 
 /* Start a workload that prints "ready" once it holds its resources (hold/wait modes) and
  * wait for that line; PID gets its process id as text, for `-p`. */
 void start_ready_target(struct proc *p, char *const argv[], char pid[32]);
-
-/* Wait up to TIMEOUT_MS until P's stderr has printed NEEDLE (what came before is dropped). */
-bool proc_wait_stderr(struct proc *p, const char *needle, int timeout_ms);
-
-/* Read all remaining stdout (until EOF or TIMEOUT_MS) and stderr; returns malloc'ed text. */
-char *proc_read_all(int fd, int timeout_ms);
-
-/* Wait for exit (killing it after TIMEOUT_MS); returns the exit code, or 128+signal. */
-int proc_wait(struct proc *p, int timeout_ms);
-
-/* Run ARGV to completion; *OUT and *ERR get malloc'ed stdout/stderr. Returns exit code. */
-int run_capture(char *const argv[], char **out, char **err, int timeout_ms);
 
 /* A recorded file's path, per test process: suites set make_data_path / remove_data as
  * their .init / .fini. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "run.h"
+#include "tmpdir.h"
 
 #define NOBODY "--reuid=65534", "--regid=65534", "--clear-groups"
 
@@ -300,8 +301,7 @@ static char copy_dir[64], copy_path[96];
 static const char *ahprof_copy(const char *caps)
 {
     if (copy_dir[0] == '\0') {
-        snprintf(copy_dir, sizeof(copy_dir), "/tmp/ahprof-caps-XXXXXX");
-        cr_assert_not_null(mkdtemp(copy_dir));
+        tmpdir_make(copy_dir, "caps");
         cr_assert_eq(chmod(copy_dir, 0755), 0);
         snprintf(copy_path, sizeof(copy_path), "%s/ahprof", copy_dir);
         char *cp[] = {"/bin/cp", AHPROF, copy_path, NULL};
@@ -320,8 +320,7 @@ static void remove_copy(void)
 {
     if (copy_dir[0] == '\0')
         return;
-    unlink(copy_path);
-    rmdir(copy_dir);
+    tmpdir_remove(copy_dir);
 }
 
 /* `top --json -p PID` as nobody with the copy: exit code and output. */
@@ -415,8 +414,8 @@ Test(hygiene, the_quick_start_works_without_root)
  * their times, so that nothing but ah.pc may be rebuilt): the installed ah.pc says /x. */
 Test(hygiene, make_install_prefix_rewrites_ah_pc)
 {
-    char tmp[] = "/tmp/ahprof-install-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmp));
+    char tmp[64];
+    tmpdir_make(tmp, "install");
     char script[2048];
     snprintf(script, sizeof(script),
              "set -e; src=\"$0\"; t=\"$1\"; mkdir -p \"$t/tree/build/src\"; "
@@ -437,6 +436,5 @@ Test(hygiene, make_install_prefix_rewrites_ah_pc)
     cr_expect(strstr(out, "CC ") == NULL, "the copy rebuilt objects: %s", out);
     free(out);
     free(err);
-    char *rm[] = {"/bin/rm", "-rf", tmp, NULL};
-    run_capture(rm, NULL, NULL, 10000);
+    cr_expect_eq(tmpdir_remove(tmp), 0);
 }

@@ -41,30 +41,11 @@ static long long now_ms(void)
  * (128 + signal when killed) and its peak RSS in KiB. */
 static int wait_usage(struct proc *p, int timeout_ms, long *maxrss_kib)
 {
-    long long deadline = now_ms() + timeout_ms;
-    int status = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof(ru));
-    for (;;) {
-        pid_t r = wait4(p->pid, &status, WNOHANG, &ru);
-        if (r == p->pid)
-            break;
-        if (now_ms() > deadline) {
-            kill(p->pid, SIGKILL);
-            wait4(p->pid, &status, 0, &ru);
-            cr_expect_fail("pid %d still running after %d ms", p->pid, timeout_ms);
-            break;
-        }
-        usleep(5000);
-    }
-    if (p->in_fd >= 0)
-        close(p->in_fd);
-    close(p->out_fd);
-    close(p->err_fd);
-    p->in_fd = -1;
+    int code = proc_wait(p, timeout_ms);
+    cr_expect_not(p->timed_out, "pid %d still running after %d ms", p->pid, timeout_ms);
     if (maxrss_kib)
-        *maxrss_kib = ru.ru_maxrss;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *maxrss_kib = p->maxrss_kb;
+    return code;
 }
 
 static void start_target(struct proc *t, const char *mode, const char *arg, char pid[32])

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,15 +21,16 @@
 #include <unistd.h>
 
 #include "context/ctx_test.h"
+#include "proc.h"
+#include "tmpdir.h"
 
 #ifndef AH_SERVER_BIN
 #define AH_SERVER_BIN "build/examples/ah-server"
 #endif
 
-extern char **environ;
-
 struct server {
-    pid_t pid;
+    struct proc proc;
+    pid_t pid; /* proc.pid, for the tests' signals */
     int port;
     char dir[64];
 };
@@ -45,8 +45,7 @@ static inline void sleep_ms(long ms)
 static inline void server_init(struct server *s)
 {
     memset(s, 0, sizeof(*s));
-    snprintf(s->dir, sizeof(s->dir), "/tmp/ah-ctx-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(s->dir));
+    tmpdir_make(s->dir, "ctx");
 }
 
 /* The path of NAME in the server's directory, in BUF. */
@@ -105,13 +104,8 @@ static inline void server_start(struct server *s, const char *const *args)
     char out[128], err[128];
     server_file(s, "out", out, sizeof(out));
     server_file(s, "err", err, sizeof(err));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = posix_spawn(&s->pid, bin, &actions, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    cr_assert_eq(rc, 0, "cannot start %s: %s", bin, strerror(rc));
+    proc_start_files(&s->proc, (char *const *)argv, out, err);
+    s->pid = s->proc.pid;
     /* Sanitized builds start slowly: up to 20 s for "listening on 127.0.0.1:PORT". */
     for (int i = 0; i < 200 && s->port == 0; i++) {
         char *text = read_all(out);
@@ -120,10 +114,10 @@ static inline void server_start(struct server *s, const char *const *args)
             s->port = atoi(p + strlen("listening on 127.0.0.1:"));
         free(text);
         if (s->port == 0) {
-            int status;
-            if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            int code;
+            if (proc_exited(&s->proc, &code)) {
                 char *e = read_all(err);
-                cr_assert_fail("%s exited at start: %s", bin, e ? e : "");
+                cr_assert_fail("%s exited at start (%d): %s", bin, code, e ? e : "");
             }
             sleep_ms(100);
         }
@@ -203,22 +197,12 @@ static inline unsigned long long response_id(const char *line)
  * left no request in flight. */
 static inline void server_wait(struct server *s)
 {
-    int status = 0;
-    pid_t pid = 0;
-    for (int i = 0; i < 300 && pid == 0; i++) {
-        pid = waitpid(s->pid, &status, WNOHANG);
-        if (pid == 0)
-            sleep_ms(100);
-    }
-    if (pid == 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, &status, 0);
-        cr_assert_fail("the server did not exit");
-    }
+    int code = proc_wait(&s->proc, 30000);
+    cr_assert(!s->proc.timed_out, "the server did not exit");
     char path[128];
     char *err = read_all(server_file(s, "err", path, sizeof(path)));
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "server status %d, stderr:\n%s",
-              status, err ? err : "");
+    cr_assert_eq(code, 0, "server exit code %d (128+N: signal N), stderr:\n%s", code,
+                 err ? err : "");
     cr_assert_null(err ? strstr(err, "still in flight") : NULL, "%s", err);
     free(err);
     s->pid = 0;
@@ -241,11 +225,7 @@ static inline unsigned long long server_stop(struct server *s)
 /* Remove the server's files. */
 static inline void server_cleanup(struct server *s)
 {
-    const char *names[] = {"out", "err", "log", "trace", "db", "db-journal"};
-    char path[128];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        unlink(server_file(s, names[i], path, sizeof(path)));
-    rmdir(s->dir);
+    tmpdir_remove(s->dir);
 }
 
 #endif

@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+#include "tmpdir.h"
+
 #define GEN AHP_BUILD "/tests/flame/flame-gen"
 #define FLAME_ASAN AHP_BUILD "/asan/tests/flame/ahprof-flame"
 #define FLAME AHP_BUILD "/tests/flame/ahprof-flame"
@@ -41,39 +44,7 @@
  * Running programs
  */
 
-static char dir[64]; /* this test's scratch directory */
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/ahprof-flame-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-TestSuite(flame, .init = setup, .fini = teardown, .timeout = 120);
-
-/* A skipped test does not reach .fini: clean up first. */
-#define SKIP(...)                                                                                  \
-    do {                                                                                           \
-        teardown();                                                                                \
-        cr_skip_test(__VA_ARGS__);                                                                 \
-    } while (0)
-
-static const char *path(const char *name)
-{
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
+TestSuite(flame, .init = test_dir_init, .fini = test_dir_fini, .timeout = 120);
 
 static char *slurp(const char *file)
 {
@@ -99,48 +70,24 @@ struct res {
 };
 
 /* Run ARGV (NULL-terminated; argv[0] looked up in PATH) with stdout and stderr in files,
- * killing it after TIMEOUT_S seconds. */
+ * killing it after TIMEOUT_S seconds. Files rather than pipes: with pipes (a reader woken by
+ * every write of the recorded workload), real_recording_hostile_names lost type names in 2 runs
+ * of 14, with files in none of 40. Files keep the timing of before; the race is the
+ * collector's to fix. */
 static struct res runv(const char *const argv[], int timeout_s)
 {
     static int seq;
     char out[600], err[600];
-    snprintf(out, sizeof(out), "%s/.out.%d", dir, seq);
-    snprintf(err, sizeof(err), "%s/.err.%d", dir, seq++);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = open("/dev/null", O_RDONLY);
-        if (o < 0 || e < 0 || in < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    int status = 0;
-    struct rusage ru = {0};
-    for (;;) {
-        pid_t r = wait4(pid, &status, WNOHANG, &ru);
-        if (r == pid)
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > timeout_s) {
-            kill(pid, SIGKILL);
-            wait4(pid, &status, 0, &ru);
-            cr_log_error("%s timed out after %d s", argv[0], timeout_s);
-            break;
-        }
-        usleep(5000);
-    }
-    struct res r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                    .out = slurp(out),
-                    .err = slurp(err),
-                    .maxrss_kb = ru.ru_maxrss};
+    snprintf(out, sizeof(out), "%s/.out.%d", test_dir, seq);
+    snprintf(err, sizeof(err), "%s/.err.%d", test_dir, seq++);
+    struct proc p;
+    proc_start_files(&p, (char *const *)argv, out, err);
+    struct res r = {.code = proc_wait(&p, timeout_s * 1000)};
+    if (p.timed_out)
+        cr_log_error("%s timed out after %d s", argv[0], timeout_s);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    r.maxrss_kb = p.maxrss_kb;
     return r;
 }
 
@@ -277,7 +224,7 @@ static void expect_folded(const char *file, const char *weight, bool types_only,
 
 Test(flame, folded_types_exact)
 {
-    const char *f = path("tree.data");
+    const char *f = test_path("tree.data");
     gen("tree", f, "10", false);
     const struct want time[] = {{"REQ", 50000},
                                 {"REQ;TIMER", 50000},
@@ -297,7 +244,7 @@ Test(flame, folded_types_exact)
 
 Test(flame, folded_async_stacks_name_creation_sites)
 {
-    const char *f = path("tree.data");
+    const char *f = test_path("tree.data");
     gen("tree", f, "10", true);
     const struct want time[] = {{REQ_S, 50000},
                                 {REQ_S ";" TIMER_S, 50000},
@@ -320,7 +267,7 @@ Test(flame, folded_async_stacks_name_creation_sites)
 /* speedscope reads our folded output as "collapsed stacks" and sees the same tree. */
 Test(flame, folded_read_by_speedscope)
 {
-    const char *f = path("tree.data"), *out = path("tree.folded");
+    const char *f = test_path("tree.data"), *out = test_path("tree.folded");
     gen("tree", f, "10", true);
     struct res r = OK(60, FLAME_ASAN, f, "-o", out);
     res_free(&r);
@@ -343,7 +290,7 @@ Test(flame, folded_read_by_speedscope)
 
 Test(flame, speedscope_evented_per_thread_shows_async_stacks)
 {
-    const char *f = path("tree.data"), *out = path("tree.speedscope.json");
+    const char *f = test_path("tree.data"), *out = test_path("tree.speedscope.json");
     gen("tree", f, "10", true);
     struct res r = OK(60, FLAME_ASAN, f, "--format", "speedscope", "-o", out);
     res_free(&r);
@@ -366,7 +313,7 @@ Test(flame, speedscope_evented_per_thread_shows_async_stacks)
 
 Test(flame, speedscope_sampled_for_count_and_live)
 {
-    const char *f = path("tree.data"), *out = path("count.speedscope.json");
+    const char *f = test_path("tree.data"), *out = test_path("count.speedscope.json");
     gen("tree", f, "10", true);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-w", "count", "-o", out);
     res_free(&r);
@@ -379,7 +326,7 @@ Test(flame, speedscope_sampled_for_count_and_live)
     cr_expect_eq(num(get(paths, REQ_S ";" LEAK_S), "self"), 10);
     json_object_put(ss);
 
-    out = path("live.speedscope.json");
+    out = test_path("live.speedscope.json");
     r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-w", "live", "-o", out);
     res_free(&r);
     ss = speedscope(out, "live.speedscope.json");
@@ -393,7 +340,7 @@ Test(flame, speedscope_sampled_for_count_and_live)
  * speedscope throws on any unbalanced or out-of-order event: it must import the file. */
 Test(flame, speedscope_balanced_when_events_were_lost)
 {
-    const char *f = path("lost.data"), *out = path("lost.speedscope.json");
+    const char *f = test_path("lost.data"), *out = test_path("lost.speedscope.json");
     gen("lost", f, "0", false);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", out);
     cr_expect(strstr(r.err, "3 events were lost") != NULL, "no warning: %s", r.err);
@@ -459,7 +406,7 @@ static bool has_string(json_object *arr, const char *s)
 
 Test(flame, chrome_slices_nest_and_flows_link_creation_to_callbacks)
 {
-    const char *f = path("tree.data"), *out = path("tree.chrome.json");
+    const char *f = test_path("tree.data"), *out = test_path("tree.chrome.json");
     gen("tree", f, "10", true);
     struct res r = OK(60, FLAME_ASAN, f, "--format", "chrome", "-o", out);
     res_free(&r);
@@ -512,7 +459,7 @@ Test(flame, chrome_slices_nest_and_flows_link_creation_to_callbacks)
 
 Test(flame, chrome_closes_lost_and_unfinished_callbacks)
 {
-    const char *f = path("lost.data"), *out = path("lost.chrome.json");
+    const char *f = test_path("lost.data"), *out = test_path("lost.chrome.json");
     gen("lost", f, "0", false);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", out);
     res_free(&r);
@@ -528,13 +475,13 @@ Test(flame, chrome_closes_lost_and_unfinished_callbacks)
 /* The checker itself catches what it is there to catch. */
 Test(flame, chrome_checker_rejects_overlap)
 {
-    FILE *fp = fopen(path("bad.json"), "w");
+    FILE *fp = fopen(test_path("bad.json"), "w");
     fputs("{\"traceEvents\":[{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":1,"
           "\"args\":{\"name\":\"t\"}},{\"ph\":\"X\",\"name\":\"a\",\"pid\":1,\"tid\":1,\"ts\":0,"
           "\"dur\":10},{\"ph\":\"X\",\"name\":\"b\",\"pid\":1,\"tid\":1,\"ts\":5,\"dur\":10}]}",
           fp);
     fclose(fp);
-    json_object_put(check_chrome(path("bad.json"), 1));
+    json_object_put(check_chrome(test_path("bad.json"), 1));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -543,11 +490,11 @@ Test(flame, chrome_checker_rejects_overlap)
 
 Test(flame, dot_read_by_graphviz)
 {
-    const char *f = path("tree.data"), *out = path("tree.dot");
+    const char *f = test_path("tree.data"), *out = test_path("tree.dot");
     gen("tree", f, "10", false);
     struct res r = OK(60, FLAME_ASAN, f, "--format", "dot", "-o", out);
     res_free(&r);
-    r = OK(60, "dot", "-Tsvg", "-o", path("tree.dot.svg"), out);
+    r = OK(60, "dot", "-Tsvg", "-o", test_path("tree.dot.svg"), out);
     res_free(&r);
     /* Read graphviz's own view of the graph back: nodes and edges with their labels. */
     r = OK(60, "dot", "-Tplain", out);
@@ -577,7 +524,7 @@ Test(flame, dot_read_by_graphviz)
     cr_expect_eq(edges, 4);
     cr_expect(root_req && req_timer && timer_write && !before_write, "%s", slurp(out));
     res_free(&r);
-    char *svg = slurp(path("tree.dot.svg"));
+    char *svg = slurp(test_path("tree.dot.svg"));
     cr_expect(strstr(svg, "created 20, alive at end 0") != NULL);
     free(svg);
 }
@@ -638,7 +585,7 @@ static void xmllint(const char *file)
 
 Test(flame, svg_in_chromium_zoom_search_tooltips)
 {
-    const char *f = path("tree.data"), *out = path("tree.svg");
+    const char *f = test_path("tree.data"), *out = test_path("tree.svg");
     gen("tree", f, "10", true);
     struct res r = OK(60, FLAME_ASAN, f, "--format", "svg", "--title", "tree <test>", "-o", out);
     res_free(&r);
@@ -682,7 +629,7 @@ Test(flame, svg_in_chromium_zoom_search_tooltips)
 
 Test(flame, svg_leak_flame_and_empty_graph)
 {
-    const char *f = path("tree.data"), *out = path("live.svg");
+    const char *f = test_path("tree.data"), *out = test_path("live.svg");
     gen("tree", f, "10", false);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "live", "-o", out);
     res_free(&r);
@@ -695,7 +642,7 @@ Test(flame, svg_leak_flame_and_empty_graph)
     json_object_put(b);
 
     /* A recording without callbacks draws an empty graph, not an error. */
-    const char *g = path("one.data"), *empty = path("empty.svg");
+    const char *g = test_path("one.data"), *empty = test_path("empty.svg");
     gen("rearm", g, "1", false);
     r = OK(60, FLAME_ASAN, g, "-f", "svg", "-o", empty);
     res_free(&r);
@@ -729,7 +676,7 @@ static void no_raw_bytes(const char *text, const char *what)
 
 Test(flame, hostile_names_folded)
 {
-    const char *f = path("names.data");
+    const char *f = test_path("names.data");
     gen("names", f, "0", true);
     struct res r = OK(60, FLAME_ASAN, f, "-w", "live");
     no_raw_bytes(r.out, "folded");
@@ -750,9 +697,9 @@ Test(flame, hostile_names_folded)
     cr_expect_eq(folded_value(lines, n, "<script>alert(1)</script>"), 1, "%s", r.out);
     res_free(&r);
     /* And speedscope, which splits stacks at ';', sees one frame per name. */
-    r = OK(60, FLAME_ASAN, f, "-w", "live", "-o", path("names.folded"));
+    r = OK(60, FLAME_ASAN, f, "-w", "live", "-o", test_path("names.folded"));
     res_free(&r);
-    json_object *ss = speedscope(path("names.folded"), "names.collapsedstack.txt");
+    json_object *ss = speedscope(test_path("names.folded"), "names.collapsedstack.txt");
     json_object *frames = get(json_object_array_get_idx(get(ss, "profiles"), 0), "frames");
     cr_expect_eq(json_object_object_length(frames), 9);
     for (size_t i = 0; i < NHOSTILE; i++)
@@ -762,7 +709,7 @@ Test(flame, hostile_names_folded)
 
 Test(flame, hostile_names_svg_in_chromium)
 {
-    const char *f = path("names.data"), *out = path("names.svg");
+    const char *f = test_path("names.data"), *out = test_path("names.svg");
     gen("names", f, "0", true);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "live", "--title",
                       "<script>alert(4)</script>\x1b[2J", "-o", out);
@@ -788,10 +735,10 @@ Test(flame, hostile_names_svg_in_chromium)
 
 Test(flame, hostile_names_chrome_speedscope_dot)
 {
-    const char *f = path("names.data");
+    const char *f = test_path("names.data");
     gen("names", f, "0", true);
 
-    const char *chrome = path("names.chrome.json");
+    const char *chrome = test_path("names.chrome.json");
     struct res r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", chrome);
     res_free(&r);
     char *text = slurp(chrome);
@@ -802,7 +749,7 @@ Test(flame, hostile_names_chrome_speedscope_dot)
         cr_expect(has_string(get(c, "names"), hostile[i]), "no slice named %s", hostile[i]);
     json_object_put(c);
 
-    const char *ssf = path("names.speedscope.json");
+    const char *ssf = test_path("names.speedscope.json");
     r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", ssf);
     res_free(&r);
     text = slurp(ssf);
@@ -814,16 +761,16 @@ Test(flame, hostile_names_chrome_speedscope_dot)
         cr_expect_eq(num(get(frames, hostile[i]), "self"), 1000);
     json_object_put(ss);
 
-    const char *dot = path("names.dot");
+    const char *dot = test_path("names.dot");
     r = OK(60, FLAME_ASAN, f, "-f", "dot", "-o", dot);
     res_free(&r);
     text = slurp(dot);
     no_raw_bytes(text, "dot");
     free(text);
-    r = OK(60, "dot", "-Tsvg", "-o", path("names.dot.svg"), dot);
+    r = OK(60, "dot", "-Tsvg", "-o", test_path("names.dot.svg"), dot);
     res_free(&r);
-    xmllint(path("names.dot.svg"));
-    text = slurp(path("names.dot.svg"));
+    xmllint(test_path("names.dot.svg"));
+    text = slurp(test_path("names.dot.svg"));
     cr_expect(strstr(text, "<script") == NULL, "graphviz output has a script element");
     cr_expect(strstr(text, "&lt;script&gt;alert(1)&lt;/script&gt;") != NULL);
     cr_expect(strstr(text, "quo&quot;te&#39;d") != NULL || strstr(text, "quo&quot;te'd") != NULL);
@@ -840,7 +787,7 @@ Test(flame, hostile_names_chrome_speedscope_dot)
  * every consumer still reads it. */
 Test(flame, deep_paths_are_capped_in_every_format)
 {
-    const char *f = path("deep.data");
+    const char *f = test_path("deep.data");
     gen("deep", f, "600", true);
     struct res r = OK(60, FLAME_ASAN, f);
     struct line *lines = calloc(300, sizeof(*lines));
@@ -864,18 +811,18 @@ Test(flame, deep_paths_are_capped_in_every_format)
     free(lines);
     res_free(&r);
 
-    r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", path("deep.speedscope.json"));
+    r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", test_path("deep.speedscope.json"));
     res_free(&r);
-    json_object *ss = speedscope(path("deep.speedscope.json"), "deep.speedscope.json");
+    json_object *ss = speedscope(test_path("deep.speedscope.json"), "deep.speedscope.json");
     json_object *frames = get(profile_named(ss, "main thread 100"), "frames");
     cr_expect_eq(num(get(frames, "(deeper)"), "self"), 344 * 100);
     json_object_put(ss);
-    r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", path("deep.json"));
+    r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", test_path("deep.json"));
     res_free(&r);
-    json_object_put(check_chrome(path("deep.json"), 0));
-    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-o", path("deep.svg"));
+    json_object_put(check_chrome(test_path("deep.json"), 0));
+    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-o", test_path("deep.svg"));
     res_free(&r);
-    xmllint(path("deep.svg"));
+    xmllint(test_path("deep.svg"));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -884,11 +831,11 @@ Test(flame, deep_paths_are_capped_in_every_format)
 
 Test(flame, rearming_timer_10M_events_bounded_memory, .timeout = 300)
 {
-    const char *f = path("rearm.data");
+    const char *f = test_path("rearm.data");
     gen("rearm", f, "10000000", true);
-    struct res r = OK(120, FLAME, f, "-o", path("rearm.folded"));
+    struct res r = OK(120, FLAME, f, "-o", test_path("rearm.folded"));
     struct line lines[8];
-    char *text = slurp(path("rearm.folded"));
+    char *text = slurp(test_path("rearm.folded"));
     int n = folded_lines(text, lines, 8);
     /* 2499999 timers: the first created by main, each next by the one before, folded into
      * one frame; 90 ns per callback. */
@@ -902,11 +849,11 @@ Test(flame, rearming_timer_10M_events_bounded_memory, .timeout = 300)
      * each (capped at 64 MiB by the model). 2.5M ids: ~10 MiB. */
     cr_expect_lt(r.maxrss_kb, 48 * 1024, "max RSS %ld KiB", r.maxrss_kb);
     res_free(&r);
-    r = OK(120, FLAME, f, "-f", "svg", "-o", path("rearm.svg"));
+    r = OK(120, FLAME, f, "-f", "svg", "-o", test_path("rearm.svg"));
     cr_expect_lt(r.maxrss_kb, 48 * 1024, "svg: max RSS %ld KiB", r.maxrss_kb);
     res_free(&r);
     struct stat st;
-    cr_assert_eq(stat(path("rearm.svg"), &st), 0);
+    cr_assert_eq(stat(test_path("rearm.svg"), &st), 0);
     cr_expect_lt(st.st_size, 64 * 1024, "the SVG of one folded chain is small");
 }
 
@@ -916,23 +863,23 @@ Test(flame, rearming_timer_10M_events_bounded_memory, .timeout = 300)
 
 Test(flame, errors_are_one_line_and_exit_nonzero)
 {
-    struct res r = RUN(30, FLAME_ASAN, path("missing.data"));
+    struct res r = RUN(30, FLAME_ASAN, test_path("missing.data"));
     cr_expect_eq(r.code, 1);
     cr_expect(strstr(r.err, "no such file") != NULL, "%s", r.err);
     cr_expect_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
     res_free(&r);
 
-    FILE *fp = fopen(path("junk.data"), "w");
+    FILE *fp = fopen(test_path("junk.data"), "w");
     fputs("this is not a recording\n", fp);
     fclose(fp);
-    r = RUN(30, FLAME_ASAN, path("junk.data"), "--json");
+    r = RUN(30, FLAME_ASAN, test_path("junk.data"), "--json");
     cr_expect_eq(r.code, 1);
     json_object *j = json_or_die(r.out, "--json error");
     cr_expect(strstr(json_object_get_string(get(j, "error")), "not an ahprof data file") != NULL);
     json_object_put(j);
     res_free(&r);
 
-    const char *f = path("tree.data");
+    const char *f = test_path("tree.data");
     gen("tree", f, "2", false);
     r = RUN(30, FLAME_ASAN, f, "--format", "png");
     cr_expect_eq(r.code, 2);
@@ -945,12 +892,12 @@ Test(flame, errors_are_one_line_and_exit_nonzero)
     r = RUN(30, FLAME_ASAN, f, "--bogus");
     cr_expect_eq(r.code, 2);
     res_free(&r);
-    r = RUN(30, FLAME_ASAN, f, path("other.data"));
+    r = RUN(30, FLAME_ASAN, f, test_path("other.data"));
     cr_expect_eq(r.code, 2);
     res_free(&r);
 
     /* An output that cannot be written: error, and nothing left behind. */
-    r = RUN(30, FLAME_ASAN, f, "-o", path("no/such/dir/out.svg"));
+    r = RUN(30, FLAME_ASAN, f, "-o", test_path("no/such/dir/out.svg"));
     cr_expect_eq(r.code, 1);
     cr_expect(strstr(r.err, "cannot write") != NULL, "%s", r.err);
     res_free(&r);
@@ -962,13 +909,13 @@ Test(flame, errors_are_one_line_and_exit_nonzero)
     cr_assert_eq(stat("/dev/full", &st), 0);
     cr_expect(S_ISCHR(st.st_mode), "/dev/full is no longer a device");
     /* A failed run leaves a previous good output untouched. */
-    FILE *good = fopen(path("good.svg"), "w");
+    FILE *good = fopen(test_path("good.svg"), "w");
     fputs("previous\n", good);
     fclose(good);
-    r = RUN(30, FLAME_ASAN, path("junk.data"), "-f", "svg", "-o", path("good.svg"));
+    r = RUN(30, FLAME_ASAN, test_path("junk.data"), "-f", "svg", "-o", test_path("good.svg"));
     cr_expect_eq(r.code, 1);
     res_free(&r);
-    char *prev = slurp(path("good.svg"));
+    char *prev = slurp(test_path("good.svg"));
     cr_expect_str_eq(prev, "previous\n");
     free(prev);
 
@@ -980,7 +927,7 @@ Test(flame, errors_are_one_line_and_exit_nonzero)
 
 Test(flame, truncated_recording_is_drawn_with_a_warning)
 {
-    const char *f = path("tree.data");
+    const char *f = test_path("tree.data");
     gen("tree", f, "500", false);
     struct stat st;
     cr_assert_eq(stat(f, &st), 0);
@@ -1006,8 +953,8 @@ static bool can_record(void)
 Test(flame, real_recording_exact_counts_in_every_format)
 {
     if (!can_record())
-        SKIP("needs root and build/ahprof (BPF)");
-    const char *f = path("real.data");
+        TEST_DIR_SKIP("needs root and build/ahprof (BPF)");
+    const char *f = test_path("real.data");
     struct res r = OK(60, AHPROF, "record", "-o", f, "--", WORKLOAD, "tree", "25");
     res_free(&r);
     /* workload tree 25: REQ 25 (root), TIMER 50, WRITE 50, LEAK 25 (alive at exit) */
@@ -1017,16 +964,16 @@ Test(flame, real_recording_exact_counts_in_every_format)
     const struct want live[] = {{"REQ;LEAK", 25}};
     expect_folded(f, "live", true, live, 1);
 
-    r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", path("real.json"));
+    r = OK(60, FLAME_ASAN, f, "-f", "chrome", "-o", test_path("real.json"));
     res_free(&r);
-    json_object *c = check_chrome(path("real.json"), 0);
+    json_object *c = check_chrome(test_path("real.json"), 0);
     cr_expect_eq(num(get(c, "cats"), "callback"), 125);
     cr_expect_eq(num(c, "flows_linked"), 125);
     json_object_put(c);
 
-    r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", path("real.speedscope.json"));
+    r = OK(60, FLAME_ASAN, f, "-f", "speedscope", "-o", test_path("real.speedscope.json"));
     res_free(&r);
-    json_object *ss = speedscope(path("real.speedscope.json"), "real.speedscope.json");
+    json_object *ss = speedscope(test_path("real.speedscope.json"), "real.speedscope.json");
     /* speedscope's per-thread timelines, summed, give exactly the folded time weights. */
     r = OK(60, FLAME_ASAN, f, "--types-only");
     struct line lines[16];
@@ -1045,9 +992,9 @@ Test(flame, real_recording_exact_counts_in_every_format)
     res_free(&r);
     json_object_put(ss);
 
-    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "count", "-o", path("real.svg"));
+    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "count", "-o", test_path("real.svg"));
     res_free(&r);
-    json_object *b = browser(path("real.svg"), NULL);
+    json_object *b = browser(test_path("real.svg"), NULL);
     cr_expect_str_eq(json_object_get_string(get(frame_named(get(b, "frames"), "WRITE"), "info")),
                      "50 created, 33.33%");
     json_object_put(b);
@@ -1056,8 +1003,8 @@ Test(flame, real_recording_exact_counts_in_every_format)
 Test(flame, real_recording_hostile_names)
 {
     if (!can_record())
-        SKIP("needs root and build/ahprof (BPF)");
-    const char *f = path("names.data");
+        TEST_DIR_SKIP("needs root and build/ahprof (BPF)");
+    const char *f = test_path("names.data");
     struct res r = OK(60, AHPROF, "record", "-o", f, "--", WORKLOAD, "names");
     res_free(&r);
     r = OK(60, FLAME_ASAN, f, "-w", "count");
@@ -1070,10 +1017,10 @@ Test(flame, real_recording_hostile_names)
     cr_expect_eq(folded_value(lines, n, "new\\x0aline"), 1);
     cr_expect_eq(folded_value(lines, n, "esc\\x1b[31mred\\x1b[0m"), 1);
     res_free(&r);
-    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "count", "-o", path("names.svg"));
+    r = OK(60, FLAME_ASAN, f, "-f", "svg", "-w", "count", "-o", test_path("names.svg"));
     res_free(&r);
-    xmllint(path("names.svg"));
-    json_object *b = browser(path("names.svg"), NULL);
+    xmllint(test_path("names.svg"));
+    json_object *b = browser(test_path("names.svg"), NULL);
     frame_named(get(b, "frames"), "<script>alert(1)</script>");
     frame_named(get(b, "frames"), "quo\"te'd");
     json_object_put(b);
@@ -1083,13 +1030,13 @@ Test(flame, real_recording_hostile_names)
 Test(flame, real_recording_with_stacks)
 {
     if (!can_record())
-        SKIP("needs root and build/ahprof (BPF)");
+        TEST_DIR_SKIP("needs root and build/ahprof (BPF)");
     struct res h = RUN(30, AHPROF, "record", "--help");
     bool has = strstr(h.out, "--stacks") != NULL || strstr(h.err, "--stacks") != NULL;
     res_free(&h);
     if (!has)
-        SKIP("this ahprof record has no --stacks yet");
-    const char *f = path("stacks.data");
+        TEST_DIR_SKIP("this ahprof record has no --stacks yet");
+    const char *f = test_path("stacks.data");
     /* -s 1: the workload sleeps before its first event, so that the recorder has read its
      * memory map (the symbolizer needs the process alive). */
     struct res r =
@@ -1118,7 +1065,7 @@ Test(flame, ahprof_dispatches_flame)
     struct res r = RUN(30, AHPROF, "flame", "--help");
     if (r.code != 0 && strstr(r.err, "unknown command") != NULL) {
         res_free(&r);
-        SKIP("build/ahprof has no flame command yet (src/cli/main.c)");
+        TEST_DIR_SKIP("build/ahprof has no flame command yet (src/cli/main.c)");
     }
     cr_expect_eq(r.code, 0, "%s", r.err);
     cr_expect(strstr(r.out, "Usage: ahprof flame") == r.out);

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #ifndef PROBES_DIR
 #error "PROBES_DIR must name the directory of the probe targets"
 #endif
@@ -270,41 +272,6 @@ static long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static pid_t spawn(char *const argv[], int in, int out, int err)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        if ((in >= 0 && dup2(in, 0) < 0) || (out >= 0 && dup2(out, 1) < 0) ||
-            (err >= 0 && dup2(err, 2) < 0))
-            _exit(126);
-        /* Only 0, 1 and 2 go to the child: the test's pipe ends would keep EOF away. */
-        for (int fd = 3; fd < 256; fd++)
-            close(fd);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Wait for PID to exit within the timeout; SIGKILL it otherwise. Returns the wait status. */
-static int reap(pid_t pid, long timeout_ms)
-{
-    long end = now_ms() + timeout_ms;
-    int status;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return status;
-        }
-        usleep(10000);
-    }
 }
 
 /* A growing text buffer fed from a pipe. */
@@ -579,19 +546,15 @@ static void run_attached(const char *target, const char *probe_file)
     read_probes(probe_file, &ep);
     check_probe_notes(probe_file);
 
-    int in[2], out[2], bout[2];
-    cr_assert_eq(pipe(in), 0);
-    cr_assert_eq(pipe(out), 0);
-    cr_assert_eq(pipe(bout), 0);
     char *targv[] = {(char *)target, "--wait", NULL};
-    pid_t tpid = spawn(targv, in[0], out[1], -1);
-    close(in[0]);
-    close(out[1]);
+    struct proc tp;
+    proc_start(&tp, targv);
+    pid_t tpid = tp.pid;
 
     struct text tout = {0}, bt = {0};
     char ready[64];
     snprintf(ready, sizeof(ready), "ready %d", (int)tpid);
-    cr_assert(wait_for_line(out[0], &tout, ready, TIMEOUT_MS), "target did not start: %s",
+    cr_assert(wait_for_line(tp.out_fd, &tout, ready, TIMEOUT_MS), "target did not start: %s",
               tout.s ? tout.s : "");
 
     uint64_t bias = load_bias(tpid, probe_file, ep.first_load);
@@ -601,14 +564,11 @@ static void run_attached(const char *target, const char *probe_file)
               sem[2], sem[3], sem[4]);
 
     char *script = write_script(probe_file);
-    char errpath[] = "/tmp/ah-probes-err-XXXXXX";
-    int errfd = mkstemp(errpath);
-    cr_assert_geq(errfd, 0);
     char pidstr[16];
     snprintf(pidstr, sizeof(pidstr), "%d", (int)tpid);
     char *bargv[] = {"bpftrace", "-p", pidstr, script, NULL};
-    pid_t bpid = spawn(bargv, -1, bout[1], errfd);
-    close(bout[1]);
+    struct proc bp;
+    proc_start(&bp, bargv);
 
     /* Attached means: the kernel raised every semaphore in the target. */
     long end = now_ms() + TIMEOUT_MS;
@@ -616,17 +576,17 @@ static void run_attached(const char *target, const char *probe_file)
         read_semaphores(tpid, &ep, bias, sem);
         if (semaphores_are(sem, &ep, 1))
             break;
-        int status;
-        if (waitpid(bpid, &status, WNOHANG) == bpid || now_ms() > end) {
-            char *err = file_text(errpath);
+        int code;
+        if (proc_exited(&bp, &code) || now_ms() > end) {
+            char *err = proc_read_all(bp.err_fd, 1000);
             cr_assert_fail("bpftrace did not attach (semaphores %u %u %u %u %u %u): %s", sem[0],
                            sem[1], sem[2], sem[3], sem[4], sem[5], err);
         }
-        pump(bout[0], &bt, 20);
+        pump(bp.out_fd, &bt, 20);
     }
 
-    write_all(in[1], "go\n");
-    cr_assert(wait_for_line(out[0], &tout, "done", TIMEOUT_MS), "target did not finish: %s",
+    write_all(tp.in_fd, "go\n");
+    cr_assert(wait_for_line(tp.out_fd, &tout, "done", TIMEOUT_MS), "target did not finish: %s",
               tout.s);
     char *expected = strstr(tout.s, ready) + strlen(ready) + 1;
     *strstr(expected, "done\n") = 0;
@@ -636,33 +596,31 @@ static void run_attached(const char *target, const char *probe_file)
 
     end = now_ms() + TIMEOUT_MS;
     while (count_events(&bt) < want && !bt.eof && now_ms() < end)
-        pump(bout[0], &bt, 50);
+        pump(bp.out_fd, &bt, 50);
 
     /* The kernel's nop5 optimisation turns hit probes into jumps into this page. */
     cr_expect(maps_contain(tpid, "[uprobes-trampoline]"),
               "the traced target maps no [uprobes-trampoline]: probes run as int3 traps");
 
-    kill(bpid, SIGINT);
+    kill(bp.pid, SIGINT);
     while (!bt.eof)
-        pump(bout[0], &bt, 1000);
-    int status = reap(bpid, TIMEOUT_MS);
-    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bpftrace exit status 0x%x", status);
+        pump(bp.out_fd, &bt, 1000);
+    int code = proc_wait(&bp, TIMEOUT_MS);
+    cr_expect_eq(code, 0, "bpftrace exit code %d (128+N: signal N)", code);
 
     read_semaphores(tpid, &ep, bias, sem);
     cr_expect(semaphores_are(sem, &ep, 0), "semaphores after detach are %u %u %u %u %u", sem[0],
               sem[1], sem[2], sem[3], sem[4]);
 
-    write_all(in[1], "exit\n");
-    close(in[1]);
-    status = reap(tpid, TIMEOUT_MS);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "target exit status 0x%x", status);
+    write_all(tp.in_fd, "exit\n");
+    close(tp.in_fd);
+    tp.in_fd = -1;
+    code = proc_wait(&tp, TIMEOUT_MS);
+    cr_assert_eq(code, 0, "target exit code %d (128+N: signal N)", code);
 
     compare_events(expected, bt.s ? bt.s : "");
 
-    close(out[0]);
-    close(bout[0]);
     unlink(script);
-    unlink(errpath);
     free(script);
     free(tout.s);
     free(bt.s);
@@ -691,35 +649,21 @@ Test(probe_contract, bpftrace_launches_static_executable, .timeout = 180)
     int exfd = mkstemp(expath);
     cr_assert_geq(exfd, 0);
     close(exfd);
-    char errpath[] = "/tmp/ah-probes-err-XXXXXX";
-    int errfd = mkstemp(errpath);
-    cr_assert_geq(errfd, 0);
     char cmd[PATH_MAX * 2];
     snprintf(cmd, sizeof(cmd), "%s --out %s", TARGET_STATIC, expath);
 
-    int bout[2];
-    cr_assert_eq(pipe(bout), 0);
     char *bargv[] = {"bpftrace", "-c", cmd, script, NULL};
-    pid_t bpid = spawn(bargv, -1, bout[1], errfd);
-    close(bout[1]);
-    struct text bt = {0};
-    long end = now_ms() + TIMEOUT_MS;
-    while (!bt.eof && now_ms() < end)
-        pump(bout[0], &bt, 100);
-    int status = reap(bpid, 1000);
-    char *err = file_text(errpath);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bpftrace exit status 0x%x: %s",
-              status, err);
+    char *out, *err;
+    int code = run_capture(bargv, &out, &err, TIMEOUT_MS);
+    cr_assert_eq(code, 0, "bpftrace exit code %d (128+N: signal N): %s", code, err);
 
     char *expected = file_text(expath);
-    compare_events(expected, bt.s ? bt.s : "");
+    compare_events(expected, out);
 
-    close(bout[0]);
     unlink(script);
     unlink(expath);
-    unlink(errpath);
     free(script);
     free(expected);
     free(err);
-    free(bt.s);
+    free(out);
 }

@@ -16,7 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "run.h"
+#include <json-c/json.h>
+
+#include "proc.h"
+#include "tmpdir.h"
 
 /* Debian 12's nodejs (bookworm and bookworm-security). */
 #define DEBIAN12_NODE "18.20.4"
@@ -24,9 +27,9 @@
 /* What `make -n -B TARGET` would run, with a build directory nobody uses: nothing is built. */
 static char *make_dry_run(const char *target)
 {
-    char bdir[] = "/tmp/ahprof-setup-XXXXXX";
-    cr_assert_not_null(mkdtemp(bdir));
-    char bvar[64];
+    char bdir[64];
+    tmpdir_make(bdir, "setup");
+    char bvar[80];
     snprintf(bvar, sizeof(bvar), "B=%s", bdir);
     /* The make that runs this test passes its jobserver and flags through the environment. */
     char *argv[] = {"/usr/bin/env",
@@ -49,7 +52,7 @@ static char *make_dry_run(const char *target)
     int code = run_capture(argv, &out, &err, 60000);
     cr_assert_eq(code, 0, "make -n -B %s exited %d: %s", target, code, err);
     free(err);
-    rmdir(bdir);
+    cr_expect_eq(tmpdir_remove(bdir), 0);
     return out;
 }
 
@@ -174,4 +177,66 @@ Test(setup, npm_pins_run_on_debian12_node)
     }
     fclose(f);
     cr_expect_gt(pins, 0, "no npm: pins in scripts/packages/test.txt");
+}
+
+/* The src/cli files that `make -n -W FILE TARGETS` would compile in the existing build: what
+ * a change to FILE costs. The build tree must be up to date (make check has just built it). */
+static char *compiled_after_change(const char *file, const char *const targets[])
+{
+    /* The objects' .d files name them as built, relative to the source tree: B must match. */
+    const char *b = AHP_BUILD;
+    if (strncmp(b, AHP_SRC "/", strlen(AHP_SRC "/")) == 0)
+        b += strlen(AHP_SRC "/");
+    char bvar[512];
+    snprintf(bvar, sizeof(bvar), "B=%s", b);
+    char *argv[32] = {"/usr/bin/env",
+                      "-u",
+                      "MAKEFLAGS",
+                      "-u",
+                      "MFLAGS",
+                      "-u",
+                      "MAKELEVEL",
+                      "make",
+                      "-C",
+                      AHP_SRC,
+                      "-n",
+                      "-W",
+                      (char *)file,
+                      "--no-print-directory",
+                      bvar};
+    char paths[8][512];
+    int argc = 15;
+    for (int i = 0; targets[i] && i < 8; i++) {
+        snprintf(paths[i], sizeof(paths[i]), "%s/%s", b, targets[i]);
+        argv[argc++] = paths[i];
+    }
+    argv[argc] = NULL;
+    char *out, *err;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "make -n -W %s exited %d: %s", file, code, err);
+    free(err);
+    /* One name per compile line, " -c src/cli/NAME.c", sorted by the order make prints. */
+    char *names = calloc(1, strlen(out) + 1);
+    for (const char *p = out; (p = strstr(p, " -c src/cli/")) != NULL;) {
+        p += strlen(" -c src/cli/");
+        size_t n = strcspn(p, " \n");
+        strncat(names, p, n);
+        strcat(names, " ");
+    }
+    free(out);
+    return names;
+}
+
+Test(setup, a_changed_bpf_program_recompiles_only_the_loader)
+{
+    static const char *const targets[] = {"ahprof", "asan/ahprof", NULL};
+    char *names = compiled_after_change("bpf/ahprof.bpf.c", targets);
+    /* collector.c includes the skeleton: it is rebuilt, once per variant, and nothing else. */
+    cr_expect_str_eq(names, "collector.c collector.c ",
+                     "a changed BPF program recompiles these CLI sources: %s", names);
+    free(names);
+    /* A changed CLI source still rebuilds its object (the dependency is not simply gone). */
+    names = compiled_after_change("src/cli/report.c", targets);
+    cr_expect_str_eq(names, "report.c report.c ", "a changed report.c recompiles: %s", names);
+    free(names);
 }
