@@ -317,3 +317,11 @@ void ahp_sites_free(struct ahp_sites *s)
     free(s->slots);
     free(s);
 }
+
+void ahp_label_safe(char *dst, size_t dstsz, const char *s, size_t max)
+{
+    size_t pos = 0;
+    dst[0] = '\0';
+    ahp_label_append(dst, dstsz, &pos, s, strnlen(s, max));
+    ahp_label_finish(dst, dstsz, &pos);
+}

@@ -81,6 +81,9 @@ void ahp_label_append(char *dst, size_t dstsz, size_t *pos, const char *s, size_
  * it. */
 void ahp_label_finish(char *dst, size_t dstsz, size_t *pos);
 
+/* A whole label at once: untrusted text (file name, target, comm) of at most MAX bytes. */
+void ahp_label_safe(char *dst, size_t dstsz, const char *s, size_t max);
+
 /*
  * The frame label of tree node NODE of M: its type, plus "@SITE" when it has a creation
  * site: "@file:line func", "@file func", "@func" or "@0xIP" from what is known. Roots are

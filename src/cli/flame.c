@@ -77,14 +77,6 @@ static const char usage_text[] =
     "Exit status: 0 success, 1 the file is missing, unreadable, not an ahprof file or from a\n"
     "newer ahprof, or the output cannot be written, 2 bad command line.\n";
 
-void flame_safe(char *dst, size_t dstsz, const char *s, size_t max)
-{
-    size_t pos = 0;
-    dst[0] = '\0';
-    ahp_label_append(dst, dstsz, &pos, s, strnlen(s, max));
-    ahp_label_finish(dst, dstsz, &pos);
-}
-
 static void warnings(const struct flame_opts *o, const struct ahp_file_meta *f,
                      const struct ahp_sites *s)
 {

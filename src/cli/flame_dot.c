@@ -92,7 +92,8 @@ int flame_write_dot(struct flame_run *run)
 
     char target[300], title[600];
     if (run->meta->has_info)
-        flame_safe(target, sizeof(target), run->meta->info.target, sizeof(run->meta->info.target));
+        ahp_label_safe(target, sizeof(target), run->meta->info.target,
+                       sizeof(run->meta->info.target));
     else
         snprintf(target, sizeof(target), "unknown target");
     snprintf(title, sizeof(title), "ahprof trigger graph: %s (pid %" PRIu32 "), colour: %s", target,

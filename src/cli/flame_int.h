@@ -105,7 +105,4 @@ void flame_xml(FILE *out, const char *s);     /* XML text and attribute values *
 void flame_json(FILE *out, const char *s);    /* a JSON string literal, quotes included */
 void flame_dot_str(FILE *out, const char *s); /* a DOT "quoted string", quotes included */
 
-/* A display name for untrusted text (file name, target, comm) as a safe label. */
-void flame_safe(char *dst, size_t dstsz, const char *s, size_t max);
-
 #endif

@@ -297,7 +297,8 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t)
     title_text(title, sizeof(title), o);
     flame_fmt_value(tv, sizeof(tv), o->weight, total);
     if (run->meta->has_info)
-        flame_safe(target, sizeof(target), run->meta->info.target, sizeof(run->meta->info.target));
+        ahp_label_safe(target, sizeof(target), run->meta->info.target,
+                       sizeof(run->meta->info.target));
     else
         snprintf(target, sizeof(target), "unknown target");
     snprintf(sub, sizeof(sub), "%s (pid %" PRIu32 ") - %s, total %s", target,

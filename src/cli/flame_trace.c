@@ -405,8 +405,8 @@ int flame_trace_begin(struct flame_trace **trp, struct flame_run *run, struct ah
         FILE *out = run->out;
         char target[300], comm[80];
         if (meta->has_info) {
-            flame_safe(target, sizeof(target), meta->info.target, sizeof(meta->info.target));
-            flame_safe(comm, sizeof(comm), meta->info.comm, sizeof(meta->info.comm));
+            ahp_label_safe(target, sizeof(target), meta->info.target, sizeof(meta->info.target));
+            ahp_label_safe(comm, sizeof(comm), meta->info.comm, sizeof(meta->info.comm));
         } else {
             snprintf(target, sizeof(target), "unknown target");
             snprintf(comm, sizeof(comm), "unknown");
@@ -515,7 +515,8 @@ static int speedscope_end(struct flame_trace *tr)
 
     char title[600], target[300];
     if (run->meta->has_info)
-        flame_safe(target, sizeof(target), run->meta->info.target, sizeof(run->meta->info.target));
+        ahp_label_safe(target, sizeof(target), run->meta->info.target,
+                       sizeof(run->meta->info.target));
     else
         snprintf(target, sizeof(target), "unknown target");
     snprintf(title, sizeof(title), "%s: async stacks of callbacks per thread (ahprof)", target);
@@ -633,7 +634,8 @@ int flame_write_speedscope_tree(struct flame_run *run, const struct ftree *t)
     FILE *out = run->out;
     char title[600], target[300];
     if (run->meta->has_info)
-        flame_safe(target, sizeof(target), run->meta->info.target, sizeof(run->meta->info.target));
+        ahp_label_safe(target, sizeof(target), run->meta->info.target,
+                       sizeof(run->meta->info.target));
     else
         snprintf(target, sizeof(target), "unknown target");
     snprintf(title, sizeof(title), "%s: %s by async stack (ahprof)", target,
