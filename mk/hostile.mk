@@ -16,7 +16,7 @@ CHECK_BINS += $(B)/targets/hostile $(B)/asan/ahprof
 test-collector: $(B)/targets/hostile $(B)/asan/ahprof
 
 DECODE_SRCS := src/cli/decode.c src/cli/merge.c
-DECODE_HDRS := src/cli/decode.h src/cli/merge.h bpf/ahprof.h bpf/batch_rules.h
+DECODE_HDRS := src/cli/clock.h src/cli/decode.h src/cli/merge.h bpf/ahprof.h bpf/batch_rules.h
 
 $(B)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(DECODE_SRCS) $(DECODE_HDRS)
 	$(call msg,FUZZ-CC,$@)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "batch_rules.h"
+#include "clock.h"
 #include "decode.h"
 
 struct ahp_decode_thread {
@@ -20,13 +21,6 @@ struct ahp_decode_thread {
     struct ahp_frame frames[AHP_STACK_DEPTH];
 };
 
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 #if defined(__x86_64__)
 /* One reading of both clocks: the ticks around the ns reading, taken where they are closest. */
 static void read_clocks(uint64_t *ticks, uint64_t *ns)
@@ -34,7 +28,7 @@ static void read_clocks(uint64_t *ticks, uint64_t *ns)
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < 16; i++) {
         uint64_t a = __builtin_ia32_rdtsc();
-        uint64_t n = monotonic_ns();
+        uint64_t n = ahp_now_ns();
         uint64_t b = __builtin_ia32_rdtsc();
         if (b - a < best) {
             best = b - a;
@@ -53,7 +47,7 @@ void ahp_tick_rate_measure(struct ahp_tick_rate *rate, uint64_t span_ns)
 #if defined(__x86_64__)
     uint64_t t0, n0, t1, n1;
     read_clocks(&t0, &n0);
-    while (monotonic_ns() - n0 < span_ns)
+    while (ahp_now_ns() - n0 < span_ns)
         ;
     read_clocks(&t1, &n1);
     if (t1 <= t0 || n1 <= n0)

@@ -123,13 +123,6 @@ int ahp_parse_duration_ns(const char *s, uint64_t min_ns, uint64_t max_ns, uint6
     return 0;
 }
 
-uint64_t ahp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 size_t ahp_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t len = strlen(src);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 /* Exit codes of ahprof. */
 enum {
     AHP_EXIT_OK = 0,
@@ -47,8 +49,5 @@ int ahp_stdout_finish(int code);
 
 /* Copy SRC into DST (SIZE bytes), truncating, always NUL-terminated. Returns strlen(SRC). */
 size_t ahp_strlcpy(char *dst, const char *src, size_t size);
-
-/* CLOCK_MONOTONIC in ns (the clock of bpf_ktime_get_ns). */
-uint64_t ahp_now_ns(void);
 
 #endif
