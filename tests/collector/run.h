@@ -30,6 +30,10 @@ void remove_data(void);
 json_object *report_json_at(const char *path);
 json_object *report_json(void);
 
+/* Run `ahprof top --json ... -- CMD` (ARGV) to the target's exit; the final interval, asserted
+ * to be marked final. */
+json_object *top_until_exit(char *const argv[]);
+
 /* Find the object of array KEY (e.g. "types") whose "name" is NAME. */
 json_object *find_named(json_object *root, const char *key, const char *name);
 long long get_int(json_object *obj, const char *key);

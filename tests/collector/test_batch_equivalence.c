@@ -256,23 +256,7 @@ static json_object *top_final(char *const cmd[], bool per_event)
     for (int i = 0; cmd[i] && n < 31; i++)
         argv[n++] = cmd[i];
     argv[n] = NULL;
-    struct proc p;
-    proc_start(&p, argv);
-    char line[1 << 16];
-    json_object *last = NULL;
-    while (proc_read_line(&p, line, sizeof(line), 60000)) {
-        json_object *obj = json_tokener_parse(line);
-        cr_assert_not_null(obj, "not JSON: %s", line);
-        if (last)
-            json_object_put(last);
-        last = obj;
-    }
-    int code = proc_wait(&p, 10000);
-    cr_assert_eq(code, 0, "ahprof top %s exited %d", path_name(per_event), code);
-    cr_assert_not_null(last, "ahprof top %s printed nothing", path_name(per_event));
-    cr_assert(json_object_get_boolean(json_object_object_get(last, "final")),
-              "the last interval is not final");
-    return last;
+    return top_until_exit(argv);
 }
 
 static void top_both(char *const cmd[], const char *what)

@@ -11,29 +11,6 @@
 
 #include "run.h"
 
-/* Run `ahprof top --json ... -- CMD` to the target's exit; return the final JSON line. */
-static json_object *top_until_exit(char *const argv[])
-{
-    struct proc p;
-    proc_start(&p, argv);
-    char line[1 << 16];
-    json_object *last = NULL;
-    while (proc_read_line(&p, line, sizeof(line), 60000)) {
-        json_object *obj = json_tokener_parse(line);
-        cr_assert_not_null(obj, "not JSON: %s", line);
-        if (last)
-            json_object_put(last);
-        last = obj;
-    }
-    int code = proc_wait(&p, 10000);
-    cr_assert_eq(code, 0, "ahprof top exited with %d", code);
-    cr_assert_not_null(last, "ahprof top printed nothing");
-    json_object *final;
-    cr_assert(json_object_object_get_ex(last, "final", &final) && json_object_get_boolean(final),
-              "the last interval is not marked final");
-    return last;
-}
-
 Test(top, launch_mode_counts_every_event_exactly, .timeout = 60)
 {
     char *argv[] = {AHPROF, "top", "--json", "10", "--", WORKLOAD, "tree", "200", NULL};
