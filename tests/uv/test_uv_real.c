@@ -1,0 +1,578 @@
+/*
+ * test_uv_real.c - libah-uv on real, unmodified Debian programs (python3-uvloop, kresd, lua-luv,
+ * ctest), with real BPF: each runs a workload with known numbers (tests/uv/real/), preloaded
+ * with libah-uv.so, while `ahprof record -p PID` records it; `report --json` must show those
+ * numbers per type, per trigger edge and in the leak view. Preloaded but untraced, each program
+ * must print the same and exit the same as without the preload.
+ *
+ * The numbers come from how each workload is written (its comment says why each is exact);
+ * where a program adds handles of its own whose number is not part of the workload (uvloop's
+ * and kresd's internal idle/check/async handles, kresd's session timers), the test asserts
+ * only bounds that follow from the workload.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "run.h"
+#include "tmpdir.h"
+
+#define UV_PRELOAD AHP_BUILD "/libah-uv.so"
+#define PYTHON "/usr/bin/python3"
+#define UVLOOP_APP UVREAL_DIR "/uvloop_app.py"
+#define KRESD_RUN UVREAL_DIR "/kresd_run.sh"
+#define LUV_APP UVREAL_DIR "/luv_app.lua"
+#define CTEST_PROJECT UVREAL_DIR "/ctest_project"
+#define LD_PRELOAD_ENV "LD_PRELOAD=" UV_PRELOAD
+/* kresd_run.sh preloads kresd alone (not unshare, sh, dig, dnsperf). */
+#define LD_PRELOAD_ENV_KRESD "UV_PRELOAD=" UV_PRELOAD
+
+/* uvloop workload: clients x rounds, lookups, timers, executor jobs. */
+#define UVL_CLIENTS 4
+#define UVL_ROUNDS 25
+#define UVL_LOOKUPS 5
+#define UVL_TIMERS 6
+#define UVL_JOBS 3
+
+/* kresd workload: TCP queries by dig (one connection each), UDP queries by dnsperf, dnsperf's
+ * TCP connections (the same queries again over TCP). */
+#define KR_TCP_DIGS 4
+#define KR_QUERIES 300
+#define KR_TCP_CLIENTS 2
+
+/* luv workload. */
+#define LUV_CLIENTS 3
+#define LUV_ROUNDS 10
+#define LUV_TIMERS 4
+#define LUV_WORKS 5
+#define LUV_STATS 6
+
+#define CTEST_TESTS 6
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void need_preload(void)
+{
+    cr_assert(access(UV_PRELOAD, R_OK) == 0, "%s is missing: `make` builds it", UV_PRELOAD);
+}
+
+/* Whether ARGV runs and exits 0 (for skipping when a package is missing). */
+static bool runs(char *const argv[])
+{
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 20000);
+    free(out);
+    free(err);
+    return code == 0;
+}
+
+static void need_program(char *const probe[], const char *package)
+{
+    if (!runs(probe)) {
+        test_dir_fini();
+        cr_skip_test("%s is not installed (apt-get install %s)", package, package);
+    }
+}
+
+/* The count of the trigger edge PARENT -> CHILD (type names), 0 when absent. */
+static long long edge_count(json_object *root, const char *parent, const char *child)
+{
+    json_object *edges;
+    cr_assert(json_object_object_get_ex(root, "edges", &edges), "report has no edges");
+    long long sum = 0;
+    for (size_t i = 0; i < json_object_array_length(edges); i++) {
+        json_object *e = json_object_array_get_idx(edges, i), *p, *c;
+        if (json_object_object_get_ex(e, "parent", &p) && json_object_object_get_ex(e, "child", &c) &&
+            json_object_get_string(p) && strcmp(json_object_get_string(p), parent) == 0 &&
+            strcmp(json_object_get_string(c), child) == 0)
+            sum += get_int(e, "count");
+    }
+    return sum;
+}
+
+static json_object *type_of(json_object *root, const char *name)
+{
+    json_object *t = find_named(root, "types", name);
+    cr_assert_not_null(t, "type %s missing from the report", name);
+    return t;
+}
+
+/* Every resource of type NAME created during the recording was destroyed by its end, and the
+ * leak view has no group of that type. */
+static void expect_no_leak(json_object *root, const char *name)
+{
+    json_object *t = type_of(root, name);
+    cr_expect_eq(get_int(t, "active"), 0, "%s still alive at the end", name);
+    json_object *leaks;
+    cr_assert(json_object_object_get_ex(root, "leaks", &leaks), "report has no leaks");
+    for (size_t i = 0; i < json_object_array_length(leaks); i++) {
+        json_object *l = json_object_array_get_idx(leaks, i), *ty;
+        cr_expect(!(json_object_object_get_ex(l, "type", &ty) &&
+                    strcmp(json_object_get_string(ty), name) == 0),
+                  "the leak view lists %s", name);
+    }
+}
+
+/* Nothing was lost, the recording is complete, the target exited with status 0. */
+static void expect_clean(json_object *root)
+{
+    cr_expect_eq(get_int(root, "lost_events"), 0, "events were lost");
+    json_object *exit, *how;
+    cr_assert(json_object_object_get_ex(root, "exit", &exit) && exit &&
+                  json_object_object_get_ex(exit, "how", &how),
+              "the report does not say how the target ended");
+    cr_expect_str_eq(json_object_get_string(how), "exited");
+    cr_expect_eq(get_int(exit, "status"), 0, "the target's exit status");
+}
+
+/*
+ * TARGET was started preloaded and waits for a line on stdin. Attach `ahprof record -p PID`,
+ * let the target go, collect its output (*OUT) and exit code (*CODE), wait for ahprof (it stops
+ * when the target exits) and return the report. PID may differ from TARGET's (kresd runs
+ * under a script).
+ */
+static json_object *record_released(struct proc *target, pid_t pid, char **out, int *code,
+                                     void (*release)(struct proc *target))
+{
+    static struct proc rec;
+    char pid_text[32];
+    snprintf(pid_text, sizeof(pid_text), "%d", (int)pid);
+    char *argv[] = {AHPROF, "record", "-p", pid_text, "-o", data_path, NULL};
+    proc_start(&rec, argv);
+    cr_assert(proc_wait_stderr(&rec, "recording pid", 30000), "ahprof record did not attach");
+    release(target);
+    char *err = NULL;
+    *code = proc_capture(target, out, &err, 90000);
+    cr_assert(!target->timed_out, "the target did not finish: %s", err);
+    free(err);
+    int rc = proc_wait(&rec, 30000);
+    cr_assert_eq(rc, 0, "ahprof record exited %d", rc);
+    return report_json();
+}
+
+static void release_by_stdin(struct proc *target)
+{
+    cr_assert_eq(write(target->in_fd, "go\n", 3), 3, "cannot release the target");
+}
+
+/* Start ARGV (which waits for "go" after printing "ready") and return its pid. */
+static pid_t start_waiting(struct proc *p, char *const argv[])
+{
+    proc_start(p, argv);
+    char line[256];
+    cr_assert(proc_read_line(p, line, sizeof(line), 20000), "%s did not start", argv[2]);
+    cr_assert(strcmp(line, "ready") == 0, "%s printed '%s' instead of ready", argv[2], line);
+    return p->pid;
+}
+
+/* Run ARGV to its end; *OUT its stdout; returns its exit code. */
+static int run_out(char *const argv[], char **out)
+{
+    char *err = NULL;
+    int code = run_capture(argv, out, &err, 90000);
+    if (code != 0)
+        cr_log_warn("%s exited %d: %s", argv[0], code, err);
+    free(err);
+    return code;
+}
+
+static void make_paths(void)
+{
+    make_data_path();
+    test_dir_init();
+}
+
+static void remove_paths(void)
+{
+    remove_data();
+    test_dir_fini();
+}
+
+TestSuite(uv_real, .init = make_paths, .fini = remove_paths, .timeout = 120);
+
+/* ---------------------------------------------------------------------------------------- */
+/* python3-uvloop */
+
+static void need_uvloop(void)
+{
+    char *probe[] = {PYTHON, "-c", "import uvloop", NULL};
+    need_program(probe, "python3-uvloop");
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define UVL_ARGS STR(UVL_CLIENTS), STR(UVL_ROUNDS), STR(UVL_LOOKUPS), STR(UVL_TIMERS), STR(UVL_JOBS)
+
+Test(uv_real, uvloop_echo_lookups_timers_executor)
+{
+    need_preload();
+    need_uvloop();
+    char *argv[] = {"env", LD_PRELOAD_ENV, PYTHON, UVLOOP_APP, "--wait", UVL_ARGS, NULL};
+    static struct proc app;
+    pid_t pid = start_waiting(&app, argv);
+    char *out = NULL;
+    int code;
+    json_object *r = record_released(&app, pid, &out, &code, release_by_stdin);
+    cr_assert_eq(code, 0, "the app exited %d: %s", code, out);
+    char want[128];
+    snprintf(want, sizeof(want), "echoed %d resolved %d timers %d jobs %d\n",
+             UVL_CLIENTS * UVL_ROUNDS, UVL_LOOKUPS, UVL_TIMERS,
+             (UVL_JOBS - 1) * UVL_JOBS * (2 * UVL_JOBS - 1) / 6);
+    cr_expect_str_eq(out, want);
+    expect_clean(r);
+
+    /* The loop is made after the attach: every handle below is created while recorded. One
+     * listening socket (handed to create_server, so no lookup of its own). */
+    expect_type(r, "TCPSERVERWRAP", 1, 1, UVL_CLIENTS, 0);
+    /* One connected handle per client and one accepted per client, accepted by the server. */
+    json_object *tcp = type_of(r, "TCPWRAP");
+    cr_expect_eq(get_int(tcp, "created"), 2 * UVL_CLIENTS);
+    cr_expect_eq(get_int(tcp, "destroyed"), 2 * UVL_CLIENTS);
+    cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TCPWRAP"), UVL_CLIENTS,
+                 "accepted connections triggered by the server");
+    /* Each round trip is one read on each side (the next message leaves only after the reply),
+     * so at least 2 x clients x rounds read callbacks. */
+    cr_expect_geq(get_int(tcp, "callbacks"), 2 * UVL_CLIENTS * UVL_ROUNDS);
+    /* create_connection to a numeric address: one connect request per client, no lookup. */
+    expect_type(r, "TCPCONNECTWRAP", UVL_CLIENTS, UVL_CLIENTS, UVL_CLIENTS, 0);
+    /* "localhost" is a name: one uv_getaddrinfo per loop.getaddrinfo. */
+    expect_type(r, "GETADDRINFOREQWRAP", UVL_LOOKUPS, UVL_LOOKUPS, UVL_LOOKUPS, 0);
+    /* call_later makes one libuv timer per call, closed once it fired; the app makes no other
+     * timer (no sleep). */
+    expect_type(r, "TIMERWRAP", UVL_TIMERS, UVL_TIMERS, UVL_TIMERS, 0);
+    /* run_in_executor runs on Python threads; each result comes back to the loop through
+     * uvloop's async handle, one wakeup per job since the jobs run one after the other. */
+    json_object *async = type_of(r, "UV_ASYNC");
+    cr_expect_geq(get_int(async, "callbacks"), UVL_JOBS);
+    /* Python threads, not uv_queue_work. */
+    json_object *work = find_named(r, "types", "UV_WORK");
+    cr_expect(work == NULL || get_int(work, "created") == 0, "run_in_executor made UV_WORK");
+
+    const char *closed[] = {"TCPSERVERWRAP", "TCPWRAP", "TCPCONNECTWRAP", "GETADDRINFOREQWRAP",
+                            "TIMERWRAP"};
+    for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
+        expect_no_leak(r, closed[i]);
+    json_object_put(r);
+    free(out);
+}
+
+Test(uv_real, uvloop_preloaded_untraced_is_unchanged)
+{
+    need_preload();
+    need_uvloop();
+    char *plain[] = {PYTHON, UVLOOP_APP, UVL_ARGS, NULL};
+    char *preloaded[] = {"env", LD_PRELOAD_ENV, PYTHON, UVLOOP_APP, UVL_ARGS, NULL};
+    char *out_plain = NULL, *out_pre = NULL;
+    int code_plain = run_out(plain, &out_plain);
+    int code_pre = run_out(preloaded, &out_pre);
+    cr_expect_eq(code_plain, 0);
+    cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
+    cr_expect_str_eq(out_pre, out_plain);
+    free(out_plain);
+    free(out_pre);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* knot-resolver */
+
+static void need_kresd(void)
+{
+    char *kresd[] = {"kresd", "--version", NULL};
+    need_program(kresd, "knot-resolver");
+    char *dnsperf[] = {"sh", "-c", "command -v dnsperf", NULL};
+    need_program(dnsperf, "dnsperf");
+    char *dig[] = {"sh", "-c", "command -v dig", NULL};
+    need_program(dig, "dnsutils");
+}
+
+/* What kresd_run.sh prints for the workload above: every answer from the local policy. */
+static void expect_kresd_answers(const char *out)
+{
+    char want[1024];
+    int n = 0;
+    for (int i = 0; i < KR_TCP_DIGS; i++)
+        n += snprintf(want + n, sizeof(want) - n, "tcp 192.0.2.1\n");
+    snprintf(want + n, sizeof(want) - n,
+             "udp 192.0.2.1\nudp-aaaa NOERROR\n"
+             "dnsperf udp: Queries sent %d,Queries completed %d,Response codes NOERROR %d "
+             "(100.00%%)\n"
+             "dnsperf tcp: Queries sent %d,Queries completed %d,Response codes NOERROR %d "
+             "(100.00%%),Reconnections 0\n"
+             "kresd exit 0\n",
+             KR_QUERIES, KR_QUERIES, KR_QUERIES, KR_QUERIES, KR_QUERIES, KR_QUERIES);
+    cr_expect_str_eq(out, want);
+}
+
+#define KR_ARGS STR(KR_TCP_DIGS), STR(KR_QUERIES), STR(KR_TCP_CLIENTS)
+
+Test(uv_real, kresd_udp_and_tcp_load)
+{
+    need_preload();
+    need_kresd();
+    char *argv[] = {"env", LD_PRELOAD_ENV_KRESD, KRESD_RUN, "--wait", test_dir, KR_ARGS, NULL};
+    static struct proc run;
+    proc_start(&run, argv);
+    char line[256];
+    int kresd_pid = 0;
+    cr_assert(proc_read_line(&run, line, sizeof(line), 30000), "kresd_run.sh did not start");
+    cr_assert(sscanf(line, "ready %d", &kresd_pid) == 1 && kresd_pid > 0,
+              "kresd_run.sh printed '%s'", line);
+    char *out = NULL;
+    int code;
+    json_object *r = record_released(&run, kresd_pid, &out, &code, release_by_stdin);
+    cr_assert_eq(code, 0, "kresd_run.sh exited %d: %s", code, out);
+    expect_kresd_answers(out);
+    expect_clean(r);
+
+    /* kresd listened before the attach (its listening handles come from the registry): every
+     * TCP connection of the load is accepted by the TCP server during the recording, one per
+     * dig +tcp and one per dnsperf TCP client. */
+    const long long conns = KR_TCP_DIGS + KR_TCP_CLIENTS;
+    json_object *srv = type_of(r, "TCPSERVERWRAP");
+    cr_expect_eq(get_int(srv, "callbacks"), conns, "connection callbacks of the TCP server");
+    json_object *tcp = type_of(r, "TCPWRAP");
+    cr_expect_eq(get_int(tcp, "created"), conns);
+    cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TCPWRAP"), conns,
+                 "accepted connections triggered by the server");
+    /* All clients had closed before kresd was stopped. */
+    cr_expect_eq(get_int(tcp, "destroyed"), conns);
+    /* At least one read per TCP query. */
+    cr_expect_geq(get_int(tcp, "callbacks"), KR_TCP_DIGS + KR_QUERIES);
+    /* kresd answers each TCP query with one uv_write (UDP with its own sendmmsg: no resource). */
+    expect_type(r, "WRITEWRAP", KR_TCP_DIGS + KR_QUERIES, KR_TCP_DIGS + KR_QUERIES,
+                KR_TCP_DIGS + KR_QUERIES, 0);
+    /* One receive callback at least per UDP datagram: dnsperf's queries and two digs. */
+    json_object *udp = type_of(r, "UDPWRAP");
+    cr_expect_geq(get_int(udp, "callbacks"), KR_QUERIES + 2);
+    cr_expect_eq(get_int(udp, "created"), 0, "a UDP socket opened during the load");
+    expect_no_leak(r, "TCPWRAP");
+    expect_no_leak(r, "WRITEWRAP");
+    json_object_put(r);
+    free(out);
+}
+
+Test(uv_real, kresd_preloaded_untraced_answers_the_same)
+{
+    need_preload();
+    need_kresd();
+    char dir_plain[128], dir_pre[128];
+    snprintf(dir_plain, sizeof(dir_plain), "%s/plain", test_dir);
+    snprintf(dir_pre, sizeof(dir_pre), "%s/preloaded", test_dir);
+    char *plain[] = {KRESD_RUN, dir_plain, KR_ARGS, NULL};
+    char *preloaded[] = {"env", LD_PRELOAD_ENV_KRESD, KRESD_RUN, dir_pre, KR_ARGS, NULL};
+    char *out_plain = NULL, *out_pre = NULL;
+    int code_plain = run_out(plain, &out_plain);
+    int code_pre = run_out(preloaded, &out_pre);
+    cr_expect_eq(code_plain, 0);
+    cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
+    expect_kresd_answers(out_plain);
+    cr_expect_str_eq(out_pre, out_plain);
+    free(out_plain);
+    free(out_pre);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* lua-luv */
+
+#define LUA "lua5.1"
+
+static void need_luv(void)
+{
+    char *probe[] = {LUA, "-e", "require('luv')", NULL};
+    need_program(probe, "lua5.1 and lua-luv");
+}
+
+#define LUV_ARGS STR(LUV_CLIENTS), STR(LUV_ROUNDS), STR(LUV_TIMERS), STR(LUV_WORKS), STR(LUV_STATS)
+
+static const char *luv_summary(void)
+{
+    static char want[128];
+    snprintf(want, sizeof(want), "echoed %d timers %d works %d stats %d\n",
+             LUV_CLIENTS * LUV_ROUNDS, LUV_TIMERS, LUV_WORKS, LUV_STATS);
+    return want;
+}
+
+Test(uv_real, luv_echo_timers_work_fs)
+{
+    need_preload();
+    need_luv();
+    char *argv[] = {"env", LD_PRELOAD_ENV, LUA, LUV_APP, LUV_ARGS, "wait", NULL};
+    static struct proc app;
+    pid_t pid = start_waiting(&app, argv);
+    char *out = NULL;
+    int code;
+    json_object *r = record_released(&app, pid, &out, &code, release_by_stdin);
+    cr_assert_eq(code, 0, "the script exited %d: %s", code, out);
+    cr_expect_str_eq(out, luv_summary());
+    expect_clean(r);
+
+    /* Every handle is made after the attach. */
+    expect_type(r, "TCPSERVERWRAP", 1, 1, LUV_CLIENTS, 0);
+    json_object *tcp = type_of(r, "TCPWRAP");
+    cr_expect_eq(get_int(tcp, "created"), 2 * LUV_CLIENTS);
+    cr_expect_eq(get_int(tcp, "destroyed"), 2 * LUV_CLIENTS);
+    cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TCPWRAP"), LUV_CLIENTS,
+                 "accepted connections triggered by the server");
+    cr_expect_geq(get_int(tcp, "callbacks"), 2 * LUV_CLIENTS * LUV_ROUNDS);
+    expect_type(r, "TCPCONNECTWRAP", LUV_CLIENTS, LUV_CLIENTS, LUV_CLIENTS, 0);
+    /* luv writes with uv_write: one request per message on each side. */
+    const long long writes = 2 * LUV_CLIENTS * LUV_ROUNDS;
+    expect_type(r, "WRITEWRAP", writes, writes, writes, 0);
+    expect_type(r, "TIMERWRAP", LUV_TIMERS, LUV_TIMERS, LUV_TIMERS, 0);
+    /* The work callback on the pool and the after-work callback on the loop thread. */
+    expect_type(r, "UV_WORK", LUV_WORKS, LUV_WORKS, 2 * LUV_WORKS, 0);
+    expect_type(r, "FSREQCALLBACK", LUV_STATS, LUV_STATS, LUV_STATS, 0);
+    const char *closed[] = {"TCPSERVERWRAP", "TCPWRAP", "TCPCONNECTWRAP", "WRITEWRAP",
+                            "TIMERWRAP", "UV_WORK", "FSREQCALLBACK"};
+    for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
+        expect_no_leak(r, closed[i]);
+    json_object_put(r);
+    free(out);
+}
+
+Test(uv_real, luv_preloaded_untraced_is_unchanged)
+{
+    need_preload();
+    need_luv();
+    char *plain[] = {LUA, LUV_APP, LUV_ARGS, NULL};
+    char *preloaded[] = {"env", LD_PRELOAD_ENV, LUA, LUV_APP, LUV_ARGS, NULL};
+    char *out_plain = NULL, *out_pre = NULL;
+    int code_plain = run_out(plain, &out_plain);
+    int code_pre = run_out(preloaded, &out_pre);
+    cr_expect_eq(code_plain, 0);
+    cr_expect_str_eq(out_plain, luv_summary());
+    cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
+    cr_expect_str_eq(out_pre, out_plain);
+    free(out_plain);
+    free(out_pre);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* cmake / ctest */
+
+static void need_ctest(void)
+{
+    char *cmake[] = {"cmake", "--version", NULL};
+    need_program(cmake, "cmake");
+}
+
+/* Configure the project into DIR (cmake runs no compiler: the project has no language). */
+static void configure(const char *dir, const char *gate)
+{
+    char tests[32], build_dir[128], gate_def[160];
+    snprintf(tests, sizeof(tests), "-DCTEST_TESTS=%d", CTEST_TESTS);
+    snprintf(build_dir, sizeof(build_dir), "%s", dir);
+    snprintf(gate_def, sizeof(gate_def), "-DCTEST_GATE=%s", gate ? gate : "");
+    char *argv[] = {"cmake", "-S", CTEST_PROJECT, "-B", build_dir, tests, gate ? gate_def : NULL,
+                    NULL};
+    char *out = NULL;
+    cr_assert_eq(run_out(argv, &out), 0, "cmake could not configure %s", CTEST_PROJECT);
+    free(out);
+}
+
+/* ctest's output without its timings ("  Passed    0.01 sec", "Total Test time (real) ="). */
+static char *without_timings(const char *text)
+{
+    char *copy = strdup(text);
+    cr_assert_not_null(copy);
+    char *w = copy;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+        if (strncmp(line, "Total Test time", 15) != 0) {
+            const char *sec = memmem(line, len, " sec", 4);
+            size_t keep = len;
+            if (sec) {
+                while (sec > line && (sec[-1] == '.' || (sec[-1] >= '0' && sec[-1] <= '9')))
+                    sec--;
+                keep = (size_t)(sec - line);
+                memcpy(w, line, keep);
+                w += keep;
+                *w++ = '\n';
+            } else {
+                memcpy(w, line, keep);
+                w += keep;
+            }
+        }
+        line += len;
+    }
+    *w = '\0';
+    return copy;
+}
+
+static char ctest_gate[160];
+
+static void release_ctest(struct proc *target)
+{
+    (void)target;
+    FILE *f = fopen(ctest_gate, "w");
+    cr_assert_not_null(f, "cannot create %s", ctest_gate);
+    fclose(f);
+}
+
+Test(uv_real, ctest_processes_and_pipes)
+{
+    need_preload();
+    need_ctest();
+    char build_dir[128];
+    snprintf(build_dir, sizeof(build_dir), "%s/build", test_dir);
+    snprintf(ctest_gate, sizeof(ctest_gate), "%s/go", test_dir);
+    configure(build_dir, ctest_gate);
+    char *argv[] = {"env", LD_PRELOAD_ENV, "ctest", "--test-dir", build_dir, "-j1", NULL};
+    static struct proc ct;
+    proc_start(&ct, argv);
+    /* The gate test runs first and waits for the go file: attach while it waits. */
+    char started[192];
+    snprintf(started, sizeof(started), "%s.started", ctest_gate);
+    for (int i = 0; i < 1000 && access(started, F_OK) != 0; i++)
+        usleep(20000);
+    cr_assert(access(started, F_OK) == 0, "ctest did not start its gate test");
+    char *out = NULL;
+    int code;
+    json_object *r = record_released(&ct, ct.pid, &out, &code, release_ctest);
+    cr_assert_eq(code, 0, "ctest exited %d: %s", code, out);
+    expect_clean(r);
+
+    /* The gate's process and its two output pipes were made before the attach; the
+     * CTEST_TESTS tests after it: one process each, with a pipe for its stdout and one for its
+     * stderr. The gate's exit and its pipes' closes are seen too. */
+    expect_type(r, "PROCESSWRAP", CTEST_TESTS, CTEST_TESTS + 1, CTEST_TESTS + 1, 0);
+    json_object *pipe = type_of(r, "PIPEWRAP");
+    cr_expect_eq(get_int(pipe, "created"), 2 * CTEST_TESTS);
+    cr_expect_eq(get_int(pipe, "destroyed"), 2 * (CTEST_TESTS + 1));
+    cr_expect_geq(get_int(pipe, "callbacks"), CTEST_TESTS, "each test printed a line");
+    expect_no_leak(r, "PROCESSWRAP");
+    expect_no_leak(r, "PIPEWRAP");
+    json_object_put(r);
+    free(out);
+}
+
+Test(uv_real, ctest_preloaded_untraced_is_unchanged)
+{
+    need_preload();
+    need_ctest();
+    char build_dir[128];
+    snprintf(build_dir, sizeof(build_dir), "%s/build", test_dir);
+    configure(build_dir, NULL);
+    char *plain[] = {"ctest", "--test-dir", build_dir, "-j1", NULL};
+    char *preloaded[] = {"env", LD_PRELOAD_ENV, "ctest", "--test-dir", build_dir, "-j1", NULL};
+    char *out_plain = NULL, *out_pre = NULL;
+    int code_plain = run_out(plain, &out_plain);
+    int code_pre = run_out(preloaded, &out_pre);
+    cr_expect_eq(code_plain, 0);
+    cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
+    char *a = without_timings(out_plain), *b = without_timings(out_pre);
+    cr_expect(strstr(a, "100% tests passed, 0 tests failed out of " STR(CTEST_TESTS)) != NULL,
+              "ctest: %s", out_plain);
+    cr_expect_str_eq(b, a);
+    free(a);
+    free(b);
+    free(out_plain);
+    free(out_pre);
+}
