@@ -35,6 +35,17 @@ $(UV_DIR)/uvall-asan: tests/uv/uvall.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ -luv -lpthread
 
+# The same program as a module that a host not linked with libuv loads RTLD_LOCAL.
+$(UV_DIR)/uvall.so: tests/uv/uvall.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared -DUVALL_MODULE $< -o $@ -luv -lpthread
+
+$(UV_DIR)/uvhost: tests/uv/uvhost.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -ldl
+
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -43,7 +54,8 @@ $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.
 		-DUV_DIR='"$(abspath $(UV_DIR))"' -Itests/collector -Itests/support $< \
 		tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(CRITERION_LIBS) -ljson-c
 
-UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan $(UV_DIR)/test_uv
+UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan \
+	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/test_uv
 CHECK_BINS += $(UV_TEST_DEPS)
 
 # Real BPF: one test at a time.

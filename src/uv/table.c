@@ -50,8 +50,7 @@ struct uvah_entry *uvah_insert(const void *p, struct uvah_entry **stale)
         if (free_at == SIZE_MAX)
             return NULL;
         if (atomic_compare_exchange_strong_explicit(&keys[free_at], &free_was, key,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
             struct uvah_entry *e = &uvah_table.entries[free_at];
             memset(e, 0, sizeof(*e));
             return e;

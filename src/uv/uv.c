@@ -493,10 +493,8 @@ static void tramp_close(uv_handle_t *h)
 
 REQUEST_TRAMPOLINE(tramp_connect, uv_connect_cb, (uv_connect_t * req, int status), (req, status))
 REQUEST_TRAMPOLINE(tramp_write, uv_write_cb, (uv_write_t * req, int status), (req, status))
-REQUEST_TRAMPOLINE(tramp_shutdown, uv_shutdown_cb, (uv_shutdown_t * req, int status),
-                   (req, status))
-REQUEST_TRAMPOLINE(tramp_udp_send, uv_udp_send_cb, (uv_udp_send_t * req, int status),
-                   (req, status))
+REQUEST_TRAMPOLINE(tramp_shutdown, uv_shutdown_cb, (uv_shutdown_t * req, int status), (req, status))
+REQUEST_TRAMPOLINE(tramp_udp_send, uv_udp_send_cb, (uv_udp_send_t * req, int status), (req, status))
 REQUEST_TRAMPOLINE(tramp_fs, uv_fs_cb, (uv_fs_t * req), (req))
 REQUEST_TRAMPOLINE(tramp_getaddrinfo, uv_getaddrinfo_cb,
                    (uv_getaddrinfo_t * req, int status, struct addrinfo *res), (req, status, res))
@@ -527,10 +525,15 @@ static void tramp_after_work(uv_work_t *req, int status)
         return;
     uv_after_work_cb cb = (uv_after_work_cb)e->cb2;
     uvah_detach(e);
+    if (cb == NULL) {
+        /* No user callback, no scope: the work callback was its last. */
+        e->in_cb++;
+        scope_exit(e, false, uvah_depth, true);
+        return;
+    }
     unsigned saved;
     bool entered = scope_enter(e, &saved);
-    if (cb != NULL)
-        cb(req, status);
+    cb(req, status);
     scope_exit(e, entered, saved, true);
 }
 
@@ -745,9 +748,9 @@ UVAH_EXPORT int uv_udp_recv_start(uv_udp_t *h, uv_alloc_cb alloc_cb, uv_udp_recv
 }
 
 /* uv_close and uv_tcp_close_reset: destroyed after the close callback, or now without one. */
-static void close_with(void (*real)(uv_handle_t *, uv_close_cb), int (*real_reset)(uv_tcp_t *,
-                                                                                   uv_close_cb),
-                       int *rc, uv_handle_t *h, uv_close_cb cb)
+static void close_with(void (*real)(uv_handle_t *, uv_close_cb),
+                       int (*real_reset)(uv_tcp_t *, uv_close_cb), int *rc, uv_handle_t *h,
+                       uv_close_cb cb)
 {
     struct uvah_entry *e = uvah_lookup(h);
     if (e == NULL) {
@@ -839,8 +842,8 @@ UVAH_EXPORT int uv_write2(uv_write_t *req, uv_stream_t *h, const uv_buf_t bufs[]
     return rc;
 }
 
-UVAH_EXPORT int uv_write(uv_write_t *req, uv_stream_t *h, const uv_buf_t bufs[],
-                         unsigned int nbufs, uv_write_cb cb)
+UVAH_EXPORT int uv_write(uv_write_t *req, uv_stream_t *h, const uv_buf_t bufs[], unsigned int nbufs,
+                         uv_write_cb cb)
 {
     REAL_OR(uv_write, UV_ENOSYS)
     if (!follow(RA()))
@@ -952,8 +955,7 @@ UVAH_EXPORT int uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work_c
 }
 
 UVAH_EXPORT int uv_getaddrinfo(uv_loop_t *loop, uv_getaddrinfo_t *req, uv_getaddrinfo_cb cb,
-                               const char *node, const char *service,
-                               const struct addrinfo *hints)
+                               const char *node, const char *service, const struct addrinfo *hints)
 {
     REAL_OR(uv_getaddrinfo, UV_ENOSYS)
     struct uvah_entry *e;

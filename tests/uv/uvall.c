@@ -11,6 +11,9 @@
  * per message, UDP reception stopped after its one message, one inotify event...), so that
  * the callback counts are exact. It prints what it observed (the same lines every run) and
  * exits 0 when everything went as designed, 1 otherwise.
+ *
+ * Built with -DUVALL_MODULE it is a shared object whose uvall_main() tests/uv/uvhost.c calls
+ * after dlopen(RTLD_LOCAL), as Python and Lua load libuv.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -178,8 +181,7 @@ static void start_tcp(void)
         uv_tcp_t *c = malloc(sizeof(*c));
         uv_tcp_init(loop, c);
         uv_connect_t *req = malloc(sizeof(*req));
-        CHECK(uv_tcp_connect(req, c, (const struct sockaddr *)&server_addr, client_connect_cb) ==
-                  0,
+        CHECK(uv_tcp_connect(req, c, (const struct sockaddr *)&server_addr, client_connect_cb) == 0,
               "uv_tcp_connect");
     }
     /* A bound socket that does not listen refuses connections. */
@@ -278,8 +280,7 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                         const struct sockaddr *addr, unsigned flags)
 {
     (void)flags;
-    CHECK(nread == 5 && addr != NULL && memcmp(buf->base, "hello", 5) == 0, "udp recv %zd",
-          nread);
+    CHECK(nread == 5 && addr != NULL && memcmp(buf->base, "hello", 5) == 0, "udp recv %zd", nread);
     udp_received++;
     uv_udp_recv_stop(h);
     uv_close((uv_handle_t *)h, count_close_cb);
@@ -712,7 +713,14 @@ static void start_poll_tty(void)
     CHECK(uv_write(&wreq, (uv_stream_t *)&tty, &t, 1, tty_write_cb) == 0, "tty write");
 }
 
-int main(int argc, char **argv)
+#ifdef UVALL_MODULE
+__attribute__((visibility("default"))) int uvall_main(int argc, char **argv);
+#define UVALL_MAIN uvall_main
+#else
+#define UVALL_MAIN main
+#endif
+
+int UVALL_MAIN(int argc, char **argv)
 {
     int arg = 1;
     if (arg < argc && strcmp(argv[arg], "--wait") == 0) {
@@ -748,12 +756,11 @@ int main(int argc, char **argv)
     printf("udp: %d received\n", udp_received);
     printf("timers: %d %d %d\n", t1_fired, t2_fired, t3_fired);
     printf("watchers: idle %d prepare %d check %d\n", idle_runs, prepare_runs, check_runs);
-    printf("work: %d run, %d after, async %d\n", atomic_load(&works_run), works_after,
-           async_runs);
+    printf("work: %d run, %d after, async %d\n", atomic_load(&works_run), works_after, async_runs);
     printf("signals: %d %d; echo: %d exits, %d reads\n", sig1_runs, sig2_runs, echo_exits,
            echo_reads);
-    printf("fs: %d steps, %d stat errors, %d events, %d polls\n", fs_steps, stat_errors,
-           fs_events, fs_polls);
+    printf("fs: %d steps, %d stat errors, %d events, %d polls\n", fs_steps, stat_errors, fs_events,
+           fs_polls);
     printf("dns: %d %d %d; random %d\n", gai_ok_runs, gai_bad_runs, gni_runs, rnd_runs);
     printf("poll %d; tty writes %d\n", polls, tty_writes);
     printf("close callbacks: %d\n", closes);
