@@ -260,6 +260,10 @@ static void uvah_setup(void)
     if (q.addr != 0 && dl_iterate_phdr(find_range, &q) && q.found) {
         uv_lo = q.lo;
         uv_len = q.hi - q.lo;
+    } else {
+        /* Without libuv's mapping its own calls cannot be told apart: follow nothing. */
+        uv_lo = 0;
+        uv_len = UINTPTR_MAX;
     }
     for (int i = 0; i < T_COUNT; i++)
         types[i] = ah_type(type_names[i]);
@@ -639,7 +643,7 @@ UVAH_EXPORT int uv_async_init(uv_loop_t *loop, uv_async_t *h, uv_async_cb cb)
     {                                                                                              \
         REAL_OR(name, UV_ENOSYS)                                                                   \
         struct uvah_entry *e;                                                                      \
-        if (!follow(RA()) || cb == NULL || (e = uvah_lookup(h)) == NULL)                           \
+        if (!follow(RA()) || cb == NULL || cb == tramp || (e = uvah_lookup(h)) == NULL)            \
             return real_##name ARGS_WITH(cb);                                                      \
         int rc = NESTED(real_##name ARGS_WITH(tramp));                                             \
         if (rc == 0)                                                                               \
@@ -669,7 +673,7 @@ HANDLE_START(uv_fs_event_start, uv_fs_event_cb, tramp_fs_event,
     {                                                                                              \
         REAL_OR(name, UV_ENOSYS)                                                                   \
         struct uvah_entry *e;                                                                      \
-        if (!follow(RA()) || cb == NULL || (e = uvah_lookup(h)) == NULL ||                         \
+        if (!follow(RA()) || cb == NULL || cb == tramp || (e = uvah_lookup(h)) == NULL ||          \
             (real_uv_is_active != NULL && real_uv_is_active((const uv_handle_t *)h)))              \
             return real_##name ARGS_WITH(cb);                                                      \
         int rc = NESTED(real_##name ARGS_WITH(tramp));                                             \
@@ -693,7 +697,7 @@ UVAH_EXPORT int uv_listen(uv_stream_t *h, int backlog, uv_connection_cb cb)
 {
     REAL_OR(uv_listen, UV_ENOSYS)
     struct uvah_entry *e;
-    if (!follow(RA()) || cb == NULL || (e = uvah_lookup(h)) == NULL)
+    if (!follow(RA()) || cb == NULL || cb == tramp_connection || (e = uvah_lookup(h)) == NULL)
         return real_uv_listen(h, backlog, cb);
     int rc = NESTED(real_uv_listen(h, backlog, tramp_connection));
     if (rc == 0) {
@@ -722,7 +726,8 @@ UVAH_EXPORT int uv_read_start(uv_stream_t *h, uv_alloc_cb alloc_cb, uv_read_cb r
 {
     REAL_OR(uv_read_start, UV_ENOSYS)
     struct uvah_entry *e;
-    if (!follow(RA()) || alloc_cb == NULL || read_cb == NULL || (e = uvah_lookup(h)) == NULL)
+    if (!follow(RA()) || alloc_cb == NULL || read_cb == NULL || read_cb == tramp_read ||
+        (e = uvah_lookup(h)) == NULL)
         return real_uv_read_start(h, alloc_cb, read_cb);
     role_connection(e, 0);
     int rc = NESTED(real_uv_read_start(h, tramp_alloc, tramp_read));
@@ -737,7 +742,8 @@ UVAH_EXPORT int uv_udp_recv_start(uv_udp_t *h, uv_alloc_cb alloc_cb, uv_udp_recv
 {
     REAL_OR(uv_udp_recv_start, UV_ENOSYS)
     struct uvah_entry *e;
-    if (!follow(RA()) || alloc_cb == NULL || recv_cb == NULL || (e = uvah_lookup(h)) == NULL)
+    if (!follow(RA()) || alloc_cb == NULL || recv_cb == NULL || recv_cb == tramp_udp_recv ||
+        (e = uvah_lookup(h)) == NULL)
         return real_uv_udp_recv_start(h, alloc_cb, recv_cb);
     int rc = NESTED(real_uv_udp_recv_start(h, tramp_alloc, tramp_udp_recv));
     if (rc == 0) {
@@ -752,7 +758,8 @@ static void close_with(void (*real)(uv_handle_t *, uv_close_cb),
                        int (*real_reset)(uv_tcp_t *, uv_close_cb), int *rc, uv_handle_t *h,
                        uv_close_cb cb)
 {
-    struct uvah_entry *e = uvah_lookup(h);
+    /* A trampoline handed back by libuv is never taken for the user's callback. */
+    struct uvah_entry *e = cb == tramp_close ? NULL : uvah_lookup(h);
     if (e == NULL) {
         if (real != NULL)
             real(h, cb);
