@@ -167,6 +167,8 @@ $(B)/src/cli/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) -c $< -o $@
+# Where `make install` puts libah-uv.so, for `--uv` when it is not beside ahprof.
+$(B)/src/cli/collect/libuv.o $(B)/asan/src/cli/collect/libuv.o: CLI_CFLAGS += -DAHP_LIBDIR='"$(LIBDIR)"'
 # The skeleton is generated: its users must wait for it on a first build.
 $(SKEL_USERS:%=$(B)/src/cli/%.o): $(B)/bpf/ahprof.skel.h
 

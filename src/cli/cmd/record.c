@@ -31,6 +31,9 @@ static const char record_usage[] =
     "                        are counted from libah's registry)\n"
     "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
     "                        (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
+    "      --uv              launch COMMAND with libah-uv.so preloaded: an unmodified\n"
+    "                        libuv program's handles and requests become async resources\n"
+    "                        (docs/libuv.md); also for its children, which inherit it\n"
     "  -o, --output FILE     output file (default ahprof.data; - for stdout, and then\n"
     "                        a launched COMMAND's standard output goes to stderr)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
@@ -253,18 +256,23 @@ static uint64_t realtime_ns(void)
 
 int ahprof_cmd_record(int argc, char **argv)
 {
-    static const struct option long_opts[] = {
-        {"pid", required_argument, NULL, 'p'},      {"output", required_argument, NULL, 'o'},
-        {"duration", required_argument, NULL, 'd'}, {"buffer", required_argument, NULL, 'b'},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {"stacks", no_argument, NULL, 's'},         {"per-event", no_argument, NULL, 'E'},
-        {"json", no_argument, NULL, 'j'},           {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"output", required_argument, NULL, 'o'},
+                                              {"duration", required_argument, NULL, 'd'},
+                                              {"buffer", required_argument, NULL, 'b'},
+                                              {"quiet", no_argument, NULL, 'q'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {"stacks", no_argument, NULL, 's'},
+                                              {"per-event", no_argument, NULL, 'E'},
+                                              {"uv", no_argument, NULL, 'U'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
     uint64_t duration_ns = 0;
     long buffer_mib = 64;
-    bool quiet = false, stacks = false, per_event = false;
+    bool quiet = false, stacks = false, per_event = false, uv = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
@@ -300,6 +308,9 @@ int ahprof_cmd_record(int argc, char **argv)
         case 'E':
             per_event = true;
             break;
+        case 'U':
+            uv = true;
+            break;
         case 'j':
             json = true;
             break;
@@ -316,6 +327,10 @@ int ahprof_cmd_record(int argc, char **argv)
     if ((pid_arg == NULL) == (cmd == NULL))
         return ahp_fail(json, AHP_EXIT_USAGE,
                         "give either -p PID or -- COMMAND (see ahprof record --help)");
+    if (uv && cmd == NULL)
+        return ahp_fail(json, AHP_EXIT_USAGE,
+                        "--uv launches a program: give -- COMMAND (a running one must have "
+                        "been started with libah-uv.so preloaded; then -p PID alone)");
     pid_t pid = 0;
     if (pid_arg) {
         int code = ahp_parse_pid(pid_arg, &pid, json);
@@ -343,6 +358,7 @@ int ahprof_cmd_record(int argc, char **argv)
      * corrupt them. */
     st.session.child_stdout_to_stderr = json || is_stdout(output);
     st.session.json = json;
+    st.session.uv = uv;
     struct ahp_file_info info;
     memset(&info, 0, sizeof(info));
     info.start_mono_ns = ahp_now_ns();

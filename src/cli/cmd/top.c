@@ -27,6 +27,9 @@ static const char top_usage[] =
     "  -- COMMAND ARGS     launch COMMAND and attach before its first event\n"
     "                      (if ahprof stops first, it stops COMMAND with SIGTERM);\n"
     "                      COMMAND's standard output goes to standard error\n"
+    "      --uv            launch COMMAND with libah-uv.so preloaded: an unmodified\n"
+    "                      libuv program's handles and requests become async resources\n"
+    "                      (docs/libuv.md); also for its children, which inherit it\n"
     "  -C, --noclear       do not clear the screen between intervals\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
@@ -274,18 +277,22 @@ static void print_interval(struct top_state *st, bool final)
 
 int ahprof_cmd_top(int argc, char **argv)
 {
-    static const struct option long_opts[] = {
-        {"pid", required_argument, NULL, 'p'},      {"noclear", no_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 'n'},
-        {"max-live", required_argument, NULL, 'L'}, {"per-event", no_argument, NULL, 'E'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"noclear", no_argument, NULL, 'C'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {"top", required_argument, NULL, 'n'},
+                                              {"max-live", required_argument, NULL, 'L'},
+                                              {"per-event", no_argument, NULL, 'E'},
+                                              {"uv", no_argument, NULL, 'U'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
     static struct top_state st;
     memset(&st, 0, sizeof(st));
     st.max_rows = 30;
     pid_t pid = 0;
     long max_live = 1 << 18;
     const char *pid_arg = NULL;
-    bool noclear = false, per_event = false;
+    bool noclear = false, per_event = false, uv = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
@@ -315,6 +322,9 @@ int ahprof_cmd_top(int argc, char **argv)
         case 'E':
             per_event = true;
             break;
+        case 'U':
+            uv = true;
+            break;
         case 'h':
             fputs(top_usage, stdout);
             return AHP_EXIT_OK;
@@ -343,6 +353,10 @@ int ahprof_cmd_top(int argc, char **argv)
     if ((pid_arg == NULL) == (cmd == NULL))
         return ahp_fail(st.json, AHP_EXIT_USAGE,
                         "give either -p PID or -- COMMAND (see ahprof top --help)");
+    if (uv && cmd == NULL)
+        return ahp_fail(st.json, AHP_EXIT_USAGE,
+                        "--uv launches a program: give -- COMMAND (a running one must have "
+                        "been started with libah-uv.so preloaded; then -p PID alone)");
     if (pid_arg) {
         int code = ahp_parse_pid(pid_arg, &pid, st.json);
         if (code)
@@ -362,6 +376,7 @@ int ahprof_cmd_top(int argc, char **argv)
     st.session.json = st.json;
     /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
     st.session.child_stdout_to_stderr = true;
+    st.session.uv = uv;
     int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
     if (code) {
         ahp_session_close(&st.session);

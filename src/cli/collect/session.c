@@ -1,6 +1,7 @@
 /* session.c - preflight checks, attaching or launching, and the wait loop. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "collect/libuv.h"
 #include "collect/session.h"
+#include "common/escape.h"
 #include "common/util.h"
 
 volatile sig_atomic_t ahp_stop_requested;
@@ -103,9 +106,10 @@ int ahp_parse_pid(const char *arg, pid_t *pid, bool json)
 int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                      const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx)
 {
-    bool json = s->json, child_stdout_to_stderr = s->child_stdout_to_stderr;
+    bool json = s->json, child_stdout_to_stderr = s->child_stdout_to_stderr, uv = s->uv;
     memset(s, 0, sizeof(*s));
     s->json = json;
+    s->uv = uv;
     s->exit_status = -1;
     s->target.pidfd = s->target.gate_fd = -1;
     if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
@@ -118,6 +122,16 @@ int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
         rc = ahp_target_open_pid(&s->target, pid);
         if (rc == -ESRCH)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "no such process: %d", pid);
+        char uvlib[PATH_MAX];
+        if (rc == -ENOENT && ahp_uv_mapped_in(pid, uvlib, sizeof(uvlib)) == 1) {
+            char shown[PATH_MAX];
+            ahp_term_sanitize(shown, sizeof(shown), uvlib, sizeof(uvlib));
+            return ahp_fail(json, AHP_EXIT_NOTARGET,
+                            "process %d uses libuv (%s) but not libah: restart it with ahprof's "
+                            "interposer preloaded, `ahprof top --uv -- COMMAND` (or "
+                            "LD_PRELOAD=.../" AHP_UV_INTERPOSER " COMMAND, then -p PID)",
+                            pid, shown);
+        }
         if (rc == -ENOENT)
             return ahp_fail(json, AHP_EXIT_NOTARGET,
                             "process %d does not use libah: no 'ah' USDT probes in its "
@@ -130,13 +144,32 @@ int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
             return ahp_fail(json, AHP_EXIT_ERROR, "cannot inspect process %d: %s", pid,
                             strerror(-rc));
     } else {
-        rc = ahp_target_launch(&s->target, cmd, child_stdout_to_stderr);
+        char preload[PATH_MAX];
+        if (uv && ahp_uv_find_interposer(preload, sizeof(preload)) < 0)
+            return ahp_fail(json, AHP_EXIT_ERROR,
+                            "--uv: cannot find " AHP_UV_INTERPOSER " next to ahprof, in ../lib "
+                            "or in its LIBDIR (`make` builds it; AHPROF_UV_LIB=PATH names it)");
+        rc = ahp_target_launch(&s->target, cmd, child_stdout_to_stderr, uv ? preload : NULL);
         if (rc == -ENOEXEC)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "%s: command not found", cmd[0]);
+        if (rc == -ENOTSUP)
+            return ahp_fail(json, AHP_EXIT_NOTARGET,
+                            "--uv: %s is a static executable: nothing can be preloaded into it",
+                            cmd[0]);
+        if (rc == -ENOENT && uv)
+            return ahp_fail(json, AHP_EXIT_ERROR,
+                            "--uv: %s does not load libah with %s preloaded (is libah.so.0 "
+                            "next to it?)",
+                            cmd[0], preload);
+        if (rc == -ENOENT && s->target.uses_libuv)
+            return ahp_fail(json, AHP_EXIT_NOTARGET,
+                            "%s uses libuv but not libah: add --uv to launch it with ahprof's "
+                            "interposer preloaded (docs/libuv.md)",
+                            cmd[0]);
         if (rc == -ENOENT)
             return ahp_fail(json, AHP_EXIT_NOTARGET,
                             "%s does not use libah: no 'ah' USDT probes in it or the "
-                            "libraries it loads",
+                            "libraries it loads (a libuv program: add --uv)",
                             cmd[0]);
         if (rc < 0)
             return ahp_fail(json, AHP_EXIT_ERROR, "cannot launch %s: %s", cmd[0], strerror(-rc));

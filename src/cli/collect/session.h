@@ -16,6 +16,7 @@ struct ahp_session {
     struct ahp_collector collector;
     bool json;
     bool child_stdout_to_stderr; /* set before open: stdout carries ahprof's output */
+    bool uv;                     /* set before open: launch with libah-uv.so preloaded */
     bool target_exited;
     int exit_status; /* wait status of a launched target, -1 if unknown */
 };
@@ -28,7 +29,8 @@ void ahp_install_signal_handlers(void);
  * one line that says what is missing). */
 int ahp_preflight(bool json);
 
-/* Attach to PID (> 0) or launch CMD. Returns 0 or an exit code (error already printed). */
+/* Attach to PID (> 0) or launch CMD (with libah-uv.so preloaded when s->uv). Returns 0 or an exit
+ * code (error already printed). */
 int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                      const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "collect/elfinfo.h"
+#include "collect/libuv.h"
 #include "collect/target.h"
 #include "common/util.h"
 
@@ -201,9 +202,10 @@ static int resolve_exe(const char *name, char *out, size_t size)
     return -ENOENT;
 }
 
-/* Ask the dynamic loader which libraries EXE loads (what ldd does) and pick the one with
- * the "ah" probes. */
-static int find_loaded_libah(const char *exe, char *out, size_t size)
+/* Ask the dynamic loader which libraries EXE loads in environment ENV (what ldd does) and
+ * pick the one with the "ah" probes. Notes whether it loads libuv in *USES_LIBUV. */
+static int find_loaded_libah(const char *exe, char *const env[], char *out, size_t size,
+                             bool *uses_libuv)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -219,6 +221,8 @@ static int find_loaded_libah(const char *exe, char *out, size_t size)
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0)
             dup2(devnull, STDERR_FILENO);
+        if (env)
+            environ = (char **)env;
         setenv("LD_TRACE_LOADED_OBJECTS", "1", 1);
         execl(exe, exe, (char *)NULL);
         _exit(127);
@@ -234,6 +238,9 @@ static int find_loaded_libah(const char *exe, char *out, size_t size)
             continue;
         size_t len = strcspn(p, " (\n");
         p[len] = '\0';
+        const char *base = strrchr(p, '/') + 1;
+        if (strncmp(base, "libuv.so", 8) == 0)
+            *uses_libuv = true;
         if (rc != 0 && ahp_elf_has_usdt(p, "ah")) {
             snprintf(out, size, "%s", p);
             rc = 0;
@@ -247,7 +254,8 @@ static int find_loaded_libah(const char *exe, char *out, size_t size)
     return rc;
 }
 
-int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr)
+int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr,
+                      const char *preload)
 {
     memset(t, 0, sizeof(*t));
     t->pidfd = -1;
@@ -257,10 +265,19 @@ int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_s
     if (rc < 0)
         return rc == -ENOENT ? -ENOEXEC : rc;
     ahp_strlcpy(t->exe, exe, sizeof(t->exe));
-    if (ahp_elf_has_usdt(exe, "ah")) {
+    char **env = NULL;
+    if (preload && (env = ahp_uv_preload_env(preload)) == NULL)
+        return -ENOMEM;
+    if (preload && !ahp_elf_is_dynamic(exe)) {
+        ahp_uv_env_free(env);
+        return -ENOTSUP; /* nothing can be preloaded into a static executable */
+    }
+    /* Preloaded, libah comes with the interposer, even when the program has probes too. */
+    if (!preload && ahp_elf_has_usdt(exe, "ah")) {
         ahp_strlcpy(t->lib_path, exe, sizeof(t->lib_path));
     } else if (!ahp_elf_is_dynamic(exe) ||
-               find_loaded_libah(exe, t->lib_path, sizeof(t->lib_path)) < 0) {
+               find_loaded_libah(exe, env, t->lib_path, sizeof(t->lib_path), &t->uses_libuv) < 0) {
+        ahp_uv_env_free(env);
         return -ENOENT;
     }
     char *real = realpath(t->lib_path, NULL);
@@ -271,14 +288,18 @@ int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_s
     ahp_strlcpy(t->lib_display, t->lib_path, sizeof(t->lib_display));
 
     int gate[2];
-    if (pipe2(gate, O_CLOEXEC) < 0)
-        return -errno;
+    if (pipe2(gate, O_CLOEXEC) < 0) {
+        rc = -errno;
+        ahp_uv_env_free(env);
+        return rc;
+    }
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
         rc = -errno;
         close(gate[0]);
         close(gate[1]);
+        ahp_uv_env_free(env);
         return rc;
     }
     if (child == 0) {
@@ -297,10 +318,11 @@ int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_s
         prctl(PR_SET_PDEATHSIG, 0);
         if (stdout_to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
             _exit(127);
-        execv(exe, argv);
+        execve(exe, argv, env ? env : environ);
         fprintf(stderr, "ahprof: cannot run %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
+    ahp_uv_env_free(env);
     close(gate[0]);
     t->gate_fd = gate[1];
     t->pid = child;

@@ -23,6 +23,7 @@ struct ahp_target {
     char lib_display[PATH_MAX]; /* the same, as the target sees it (untrusted) */
     uint64_t registry_addr;     /* run-time address of ah_registry, 0 until mapped */
     uint64_t registry_link;     /* link-time address of ah_registry in lib_path */
+    bool uses_libuv;            /* a launched program links libuv (seen when libah is not) */
 };
 
 struct ahp_snapshot_thread {
@@ -48,8 +49,12 @@ int ahp_target_open_pid(struct ahp_target *t, pid_t pid);
 
 /* Start ARGV[0] (searched in PATH) stopped before exec, and find the file carrying libah's
  * probes that it will load. The program runs once ahp_target_release() is called. With
- * STDOUT_TO_STDERR, its standard output is ahprof's standard error. */
-int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr);
+ * STDOUT_TO_STDERR, its standard output is ahprof's standard error. With PRELOAD (a path),
+ * the program runs with that library preloaded (LD_PRELOAD, before any it already names),
+ * which brings libah. -ENOEXEC: no such program; -ENOENT: it will not load libah;
+ * -ENOTSUP: PRELOAD given for a static executable. */
+int ahp_target_launch(struct ahp_target *t, char *const argv[], bool stdout_to_stderr,
+                      const char *preload);
 int ahp_target_release(struct ahp_target *t);
 
 /* Locate ah_registry in the target's memory (once libah is mapped). -EAGAIN if not yet. */
