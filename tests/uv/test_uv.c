@@ -350,3 +350,31 @@ Test(uv, untraced_same_behaviour_asan)
     free(out);
     expect_same_behaviour(UVALL_ASAN, preload);
 }
+
+/* `--uv` launches the program with the interposer preloaded (found beside ahprof). */
+Test(uv, record_uv_launch)
+{
+    char *argv[] = {AHPROF, "record", "--uv",   "-q", "-o", (char *)test_path("data"),
+                    "--",   UVALL,    test_dir, NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "ahprof record --uv exited %d: %s", code, err);
+    cr_expect(strstr(out, "close callbacks: 17") != NULL, "uvall printed: %s", out);
+    free(out);
+    free(err);
+    json_object *root = report_json_at(test_path("data"));
+    cr_assert_eq(get_int(root, "lost_events"), 0);
+    expect_uvall_types(root, "record --uv", true);
+    expect_uvall_edges(root);
+    expect_uvall_leaks(root);
+    json_object_put(root);
+}
+
+Test(uv, top_uv_launch)
+{
+    char *argv[] = {AHPROF, "top", "--json", "--uv", "0.05", "--", UVALL, test_dir, NULL};
+    json_object *last = top_until_exit(argv);
+    cr_expect_eq(get_int(last, "lost_events"), 0);
+    expect_uvall_types(last, "top --uv", false);
+    json_object_put(last);
+}
