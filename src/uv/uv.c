@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -250,6 +251,8 @@ static size_t table_slots(void)
 
 static void uvah_setup(void)
 {
+    /* dlopen, mmap and getenv may set errno; the program must not see that. */
+    int saved_errno = errno;
     /* Python and Lua load libuv RTLD_LOCAL: RTLD_NEXT does not see it there. */
     void *lib = dlopen("libuv.so.1", RTLD_NOLOAD | RTLD_LAZY);
     if (lib == NULL)
@@ -268,6 +271,7 @@ static void uvah_setup(void)
     for (int i = 0; i < T_COUNT; i++)
         types[i] = ah_type(type_names[i]);
     uvah_table_init(table_slots());
+    errno = saved_errno;
     atomic_store_explicit(&uvah_ready, 1, memory_order_release);
 }
 
