@@ -4,13 +4,14 @@
  * knows nothing of libah: run preloaded with build/libah-uv.so, tests/uv/test_uv.c compares
  * what `ahprof report --json` says with the numbers in the comments here (docs/libuv.md).
  *
- *   uvall [--wait] DIR     DIR: a scratch directory (pipe socket, files)
+ *   uvall [--wait | --wait-running] DIR     DIR: a scratch directory (pipe socket, files)
  *
  * With --wait it prints "ready" and waits for a byte on stdin before its first libuv call,
- * so that a tracer can attach first. Every callback sequence is made deterministic (one read
- * per message, UDP reception stopped after its one message, one inotify event...), so that
- * the callback counts are exact. It prints what it observed (the same lines every run) and
- * exits 0 when everything went as designed, 1 otherwise.
+ * so that a tracer can attach first; with --wait-running it does so once every handle and
+ * request is created, before uv_run: a tracer attached then finds them alive (mid-run). Every
+ * callback sequence is made deterministic (one read per message, UDP reception stopped after its
+ * one message, one inotify event...), so that the callback counts are exact. It prints what it
+ * observed (the same lines every run) and exits 0 when everything went as designed, 1 otherwise.
  *
  * Built with -DUVALL_MODULE it is a shared object whose uvall_main() tests/uv/uvhost.c calls
  * after dlopen(RTLD_LOCAL), as Python and Lua load libuv.
@@ -21,6 +22,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,6 +715,14 @@ static void start_poll_tty(void)
     CHECK(uv_write(&wreq, (uv_stream_t *)&tty, &t, 1, tty_write_cb) == 0, "tty write");
 }
 
+static bool wait_for_tracer(void)
+{
+    printf("ready\n");
+    fflush(stdout);
+    char c;
+    return read(0, &c, 1) == 1;
+}
+
 #ifdef UVALL_MODULE
 __attribute__((visibility("default"))) int uvall_main(int argc, char **argv);
 #define UVALL_MAIN uvall_main
@@ -723,14 +733,13 @@ __attribute__((visibility("default"))) int uvall_main(int argc, char **argv);
 int UVALL_MAIN(int argc, char **argv)
 {
     int arg = 1;
-    if (arg < argc && strcmp(argv[arg], "--wait") == 0) {
-        arg++;
-        printf("ready\n");
-        fflush(stdout);
-        char c;
-        if (read(0, &c, 1) != 1)
-            return 2;
-    }
+    bool wait_first = false, wait_running = false;
+    if (arg < argc && strcmp(argv[arg], "--wait") == 0)
+        wait_first = ++arg;
+    else if (arg < argc && strcmp(argv[arg], "--wait-running") == 0)
+        wait_running = ++arg;
+    if (wait_first && !wait_for_tracer())
+        return 2;
     if (arg >= argc) {
         fprintf(stderr, "usage: uvall [--wait] DIR\n");
         return 2;
@@ -749,6 +758,8 @@ int UVALL_MAIN(int argc, char **argv)
     start_dns_random();
     start_poll_tty();
 
+    if (wait_running && !wait_for_tracer())
+        return 2;
     CHECK(uv_run(loop, UV_RUN_DEFAULT) == 0, "uv_run");
 
     printf("tcp: %d pongs, %d refused\n", tcp_pongs, refused);
