@@ -15,10 +15,10 @@ int uvah_table_init(size_t slots)
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
         return -1;
+    /* Published by the interposer's ready flag (release), which every wrapper reads first. */
     uvah_table.entries = (struct uvah_entry *)((char *)mem + keys_size);
     uvah_table.mask = slots - 1;
-    atomic_store_explicit((_Atomic(_Atomic uintptr_t *) *)&uvah_table.keys,
-                          (_Atomic uintptr_t *)mem, memory_order_release);
+    uvah_table.keys = (_Atomic uintptr_t *)mem;
     return 0;
 }
 
