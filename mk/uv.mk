@@ -46,6 +46,11 @@ $(UV_DIR)/uvhost: tests/uv/uvhost.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -ldl
 
+$(UV_DIR)/uvmany: tests/uv/uvmany.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv
+
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -55,7 +60,7 @@ $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.
 		tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(CRITERION_LIBS) -ljson-c
 
 UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan \
-	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/test_uv
+	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/test_uv
 CHECK_BINS += $(UV_TEST_DEPS)
 
 # Real BPF: one test at a time.

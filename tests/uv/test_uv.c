@@ -401,3 +401,30 @@ Test(uv, top_uv_launch)
     expect_uvall_types(last, "top --uv", false);
     json_object_put(last);
 }
+
+/* A side table too small for the handles alive at once: the ones that find no room are not
+ * followed (their callbacks run directly) and show as UV_UNTRACKED; the program does the same;
+ * every followed one is exact. */
+Test(uv, full_table_counts_untracked)
+{
+    char *argv[] = {"env", "AH_UV_SLOTS=1024",        AHPROF, "record",         "--uv", "-q",
+                    "-o",  (char *)test_path("data"), "--",   UV_DIR "/uvmany", "3000", NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "ahprof record --uv exited %d: %s", code, err);
+    cr_expect(strstr(out, "fired 3000, closed 3000") != NULL, "uvmany printed: %s", out);
+    free(out);
+    free(err);
+    json_object *root = report_json_at(test_path("data"));
+    json_object *timers = find_named(root, "types", "TIMERWRAP");
+    json_object *untracked = find_named(root, "types", "UV_UNTRACKED");
+    cr_assert_not_null(timers);
+    cr_assert_not_null(untracked, "no UV_UNTRACKED with 3000 timers in 1024 slots");
+    long long followed = get_int(timers, "created");
+    cr_expect(followed > 0 && followed <= 1024, "%lld timers followed", followed);
+    cr_expect_eq(followed + get_int(untracked, "created"), 3000);
+    cr_expect_eq(get_int(timers, "destroyed"), followed);
+    cr_expect_eq(get_int(timers, "callbacks"), 2 * followed, "timer + close per followed timer");
+    cr_expect_eq(get_int(untracked, "callbacks"), 0);
+    json_object_put(root);
+}
