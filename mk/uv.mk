@@ -49,7 +49,7 @@ $(UV_DIR)/uvhost: tests/uv/uvhost.c
 $(UV_DIR)/uvmany: tests/uv/uvmany.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv -lpthread
 
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)

@@ -428,3 +428,21 @@ Test(uv, full_table_counts_untracked)
     cr_expect_eq(get_int(untracked, "callbacks"), 0);
     json_object_put(root);
 }
+
+/* Two loops on two threads create and close timers at the same time, round after round. */
+Test(uv, loops_on_two_threads)
+{
+    char *argv[] = {AHPROF, "record",         "--uv", "-q", "-o", (char *)test_path("data"),
+                    "--",   UV_DIR "/uvmany", "500",  "2",  "20", NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "ahprof record --uv exited %d: %s", code, err);
+    cr_expect(strstr(out, "fired 20000, closed 20000") != NULL, "uvmany printed: %s", out);
+    free(out);
+    free(err);
+    json_object *root = report_json_at(test_path("data"));
+    cr_assert_eq(get_int(root, "lost_events"), 0);
+    expect_type(root, "TIMERWRAP", 20000, 20000, 40000, 0);
+    cr_expect_null(find_named(root, "types", "UV_UNTRACKED"));
+    json_object_put(root);
+}
