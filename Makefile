@@ -43,7 +43,7 @@ endif
 
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -Iinclude -Isrc/lib -Ibpf -MMD -MP
+BASE_CFLAGS := -std=gnu11 $(WARN) -fno-omit-frame-pointer -Iinclude -Isrc/lib -Isrc/contracts -MMD -MP
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 CRITERION_LIBS := -lcriterion
 # tests/support: the tests' one process runner and one scratch-directory helper, compiled once
@@ -67,16 +67,16 @@ TSAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%)
 
 # ahprof: BPF object -> skeleton -> collector CLI.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I/usr/include/$(shell uname -m)-linux-gnu \
-	-I$(B)/bpf -Ibpf -Wall -Werror
-CLI_SRCS := $(wildcard src/cli/*.c)
+	-I$(B)/bpf -Ibpf -Isrc/contracts -Wall -Werror
+CLI_SRCS := $(wildcard src/cli/*/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
 # ahprof's core, everything but main(), is one archive that ahprof and the test programs link:
 # each source is compiled once per variant (plain, ASan), not once per test program.
-CORE_OBJS := $(filter-out $(B)/src/cli/main.o,$(CLI_OBJS))
+CORE_OBJS := $(filter-out $(B)/src/cli/cmd/main.o,$(CLI_OBJS))
 # Only the code that loads the BPF program includes its skeleton: a changed BPF program
 # recompiles these and nothing else (-MMD -MP records the other headers).
-SKEL_USERS := collector
-CLI_CFLAGS := $(BASE_CFLAGS) -Ibpf -I$(B)/bpf -Isrc/cli
+SKEL_USERS := collect/collector
+CLI_CFLAGS := $(BASE_CFLAGS) -I$(B)/bpf -Isrc/cli
 CLI_LIBS := -lbpf -ldw -lelf -lz -lm
 
 # Fragments add what `make` builds to ALL_BINS (it must build with scripts/packages/build.txt
@@ -89,7 +89,7 @@ EXTRA_ALL :=
 # An explicit order, not a wildcard: bench.mk defines BENCH_DIR, which lttng.mk uses in target
 # names, and EXTRA_TESTS runs in this order.
 MK_FRAGMENTS := bench collector context-examples context datafile examples flame hostile limits \
-	lttng probes setup uvreal
+	lttng probes setup uv uvreal
 include $(MK_FRAGMENTS:%=mk/%.mk)
 # A new fragment must be placed in that order, not silently left out.
 MK_UNLISTED := $(filter-out $(MK_FRAGMENTS:%=mk/%.mk),$(wildcard mk/*.mk))
@@ -167,6 +167,8 @@ $(B)/src/cli/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) -c $< -o $@
+# Where `make install` puts libah-uv.so, for `--uv` when it is not beside ahprof.
+$(B)/src/cli/collect/libuv.o $(B)/asan/src/cli/collect/libuv.o: CLI_CFLAGS += -DAHP_LIBDIR='"$(LIBDIR)"'
 # The skeleton is generated: its users must wait for it on a first build.
 $(SKEL_USERS:%=$(B)/src/cli/%.o): $(B)/bpf/ahprof.skel.h
 
@@ -174,7 +176,7 @@ $(B)/libahprof.a: $(CORE_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/ahprof: $(B)/src/cli/main.o $(B)/libahprof.a
+$(B)/ahprof: $(B)/src/cli/cmd/main.o $(B)/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
 
@@ -183,7 +185,7 @@ $(B)/ahprof: $(B)/src/cli/main.o $(B)/libahprof.a
 # -fsanitize=undefined; timestamps are doubles.
 ASAN_CLI_FLAGS := $(ASAN_FLAGS) -fsanitize=float-cast-overflow
 ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(B)/asan/%.o)
-ASAN_CORE_OBJS := $(filter-out $(B)/asan/src/cli/main.o,$(ASAN_CLI_OBJS))
+ASAN_CORE_OBJS := $(filter-out $(B)/asan/src/cli/cmd/main.o,$(ASAN_CLI_OBJS))
 
 # A static pattern, so that the $(B)/asan/%.o rule below (library flags) never builds these.
 $(ASAN_CLI_OBJS): $(B)/asan/src/cli/%.o: src/cli/%.c
@@ -196,7 +198,7 @@ $(B)/asan/libahprof.a: $(ASAN_CORE_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/asan/ahprof: $(B)/asan/src/cli/main.o $(B)/asan/libahprof.a
+$(B)/asan/ahprof: $(B)/asan/src/cli/cmd/main.o $(B)/asan/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) -O1 -g $(ASAN_CLI_FLAGS) -o $@ $^ $(CLI_LIBS)
 

@@ -27,7 +27,7 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' -Itests/collector \
-		-Itests/support -Isrc/cli -Ibpf $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) \
+		-Itests/support -Isrc/cli $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) \
 		$(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \

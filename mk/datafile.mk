@@ -1,14 +1,14 @@
-# The recorded file format (src/cli/datafile.c), its analysis (model.c) and `ahprof report`
+# The recorded file format (src/cli/data/datafile.c), its analysis (model.c) and `ahprof report`
 # (report.c): unit tests, also under ASan/UBSan, and the libFuzzer target of the reader.
 #
 #   make test-datafile   unit tests (normal and ASan+UBSan builds)
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
-DF_SRCS := src/cli/datafile.c src/cli/model.c src/cli/report.c src/cli/escape.c src/cli/util.c \
-	src/cli/recording.c
-DF_HDRS := src/cli/datafile.h src/cli/model.h src/cli/report.h src/cli/escape.h \
-	src/cli/util.h bpf/ahprof.h
-DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf -Itests/support
+DF_SRCS := src/cli/data/datafile.c src/cli/model/model.c src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c \
+	src/cli/data/recording.c
+DF_HDRS := src/cli/data/datafile.h src/cli/model/model.h src/cli/cmd/report.h src/cli/common/escape.h \
+	src/cli/common/util.h src/contracts/ahprof.h
+DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
 DF_TEST_NAMES := test_datafile test_report
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
@@ -41,7 +41,7 @@ test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
 $(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS)
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Ibpf \
+	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Isrc/contracts \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$< $(DF_SRCS) -o $@ -lz
 

@@ -1,4 +1,4 @@
-# `ahprof flame` (src/cli/flame*.c, src/cli/asyncstack.c): async flame graphs and exports,
+# `ahprof flame` (src/cli/cmd/flame.c, src/cli/export/, src/cli/model/asyncstack.c): async flame graphs and exports,
 # tested against their real consumers (headless Chromium, speedscope's importer, graphviz).
 #
 #   make test-flame    install the test-only packages (tests/flame/install-test-deps.sh),
@@ -8,7 +8,7 @@
 # standalone (tests/flame/flame_main.c), normally and under ASan+UBSan.
 
 FLAME_DIR := $(B)/tests/flame
-FLAME_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Ibpf
+FLAME_CFLAGS := $(BASE_CFLAGS) -Isrc/cli
 FLAME_BINS := $(FLAME_DIR)/ahprof-flame $(B)/asan/tests/flame/ahprof-flame $(FLAME_DIR)/flame-gen \
 	$(FLAME_DIR)/test_flame $(B)/asan/tests/flame/test_labels
 

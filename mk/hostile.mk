@@ -15,13 +15,13 @@ $(B)/targets/hostile: tests/targets/hostile.c $(B)/libah.a
 CHECK_BINS += $(B)/targets/hostile $(B)/asan/ahprof
 test-collector: $(B)/targets/hostile $(B)/asan/ahprof
 
-DECODE_SRCS := src/cli/decode.c src/cli/merge.c
-DECODE_HDRS := src/cli/clock.h src/cli/decode.h src/cli/merge.h bpf/ahprof.h bpf/batch_rules.h
+DECODE_SRCS := src/cli/collect/decode.c src/cli/collect/merge.c
+DECODE_HDRS := src/cli/common/clock.h src/cli/collect/decode.h src/cli/collect/merge.h src/contracts/ahprof.h src/contracts/batch_rules.h
 
 $(B)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(DECODE_SRCS) $(DECODE_HDRS)
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Ibpf \
+	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Isrc/contracts \
 		-fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all \
 		$< $(DECODE_SRCS) -o $@
 

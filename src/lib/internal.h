@@ -15,8 +15,10 @@
 
 /* The limits libah, its registry and ahprof's BPF programs share must agree: libah is the one
  * place that sees all three headers. */
-_Static_assert(AHP_TYPE_MAX == AH_TYPE_MAX, "bpf/ahprof.h and ah.h disagree on the type count");
-_Static_assert(AHP_TYPE_MAX == AH_REGISTRY_TYPE_MAX, "bpf/ahprof.h and registry.h disagree");
+_Static_assert(AHP_TYPE_MAX == AH_TYPE_MAX,
+               "src/contracts/ahprof.h and ah.h disagree on the type count");
+_Static_assert(AHP_TYPE_MAX == AH_REGISTRY_TYPE_MAX,
+               "src/contracts/ahprof.h and registry.h disagree");
 _Static_assert(AHP_NAME_SIZE == AH_REGISTRY_NAME_SIZE, "type name buffers disagree");
 _Static_assert(AHP_NAME_SIZE == AH_TYPE_NAME_MAX + 1, "a type name and its NUL fill the buffer");
 

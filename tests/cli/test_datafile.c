@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "datafile.h"
+#include "data/datafile.h"
 
 #include "tmpdir.h"
 

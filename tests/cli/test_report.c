@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "tmpdir.h"
-#include "datafile.h"
-#include "model.h"
-#include "report.h"
-#include "util.h"
+#include "data/datafile.h"
+#include "model/model.h"
+#include "cmd/report.h"
+#include "common/util.h"
 
 /* ---------------------------------------------------------------------------------------
  * The JSON output, read with json-c.

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "datafile.h"
+#include "data/datafile.h"
 #include "tmpdir.h"
 
 TestSuite(writer_errors, .init = test_dir_init, .fini = test_dir_fini);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "ah.h"
-#include "datafile.h"
+#include "data/datafile.h"
 #include "run.h"
 
 TestSuite(cli, .init = make_data_path, .fini = remove_data);

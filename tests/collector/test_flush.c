@@ -6,7 +6,7 @@
  * and (6) when it is switched out (the sched_switch drain). Every test uses fewer than 64
  * records where it matters, so that rule (1) cannot stand in for the rule under test, and
  * asserts exact counts while the target is still alive (top) or in the recorded file, whose
- * per-thread streams `ahprof record` merges into one time-ordered stream (src/cli/merge.c).
+ * per-thread streams `ahprof record` merges into one time-ordered stream (src/cli/collect/merge.c).
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "datafile.h"
+#include "data/datafile.h"
 #include "run.h"
 
 static long long mono_ns(void)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "datafile.h"
+#include "data/datafile.h"
 #include "run.h"
 
 TestSuite(record, .init = make_data_path, .fini = remove_data, .timeout = 120);

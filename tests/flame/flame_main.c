@@ -3,8 +3,8 @@
  * own command line) or the first option. */
 #include <string.h>
 
-#include "flame.h"
-#include "util.h"
+#include "cmd/flame.h"
+#include "common/util.h"
 
 int main(int argc, char **argv)
 {

@@ -1065,7 +1065,7 @@ Test(flame, ahprof_dispatches_flame)
     struct res r = RUN(30, AHPROF, "flame", "--help");
     if (r.code != 0 && strstr(r.err, "unknown command") != NULL) {
         res_free(&r);
-        TEST_DIR_SKIP("build/ahprof has no flame command yet (src/cli/main.c)");
+        TEST_DIR_SKIP("build/ahprof has no flame command yet (src/cli/cmd/main.c)");
     }
     cr_expect_eq(r.code, 0, "%s", r.err);
     cr_expect(strstr(r.out, "Usage: ahprof flame") == r.out);

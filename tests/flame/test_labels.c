@@ -1,8 +1,8 @@
-/* test_labels.c - safe frame labels and creation sites (src/cli/asyncstack.c), directly. */
+/* test_labels.c - safe frame labels and creation sites (src/cli/model/asyncstack.c), directly. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "asyncstack.h"
+#include "model/asyncstack.h"
 
 static const char *label(const char *s, size_t len)
 {

@@ -19,9 +19,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "datafile.h"
-#include "model.h"
-#include "report.h"
+#include "data/datafile.h"
+#include "model/model.h"
+#include "cmd/report.h"
 
 static int count_events(void *arg, const struct ahp_event *ev, size_t n)
 {

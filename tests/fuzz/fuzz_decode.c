@@ -1,6 +1,6 @@
 /*
  * fuzz_decode.c - libFuzzer target: any bytes as batches out of the ring buffer (struct
- * ahp_ring_batch, bpf/ahprof.h), through the decoder (decode.c) and the time-order merge
+ * ahp_ring_batch, src/contracts/ahprof.h), through the decoder (decode.c) and the time-order merge
  * (merge.c), the way `ahprof record` drives them (collector.c). The BPF side checks headers
  * before they get there, but the records are the target's memory all the same: it must never
  * crash, hang, leak or read out of bounds (ASan, UBSan), and what comes out must be events
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
-#include "merge.h"
+#include "collect/decode.h"
+#include "collect/merge.h"
 
 struct sink {
     uint64_t events, last_ts, late_seen;

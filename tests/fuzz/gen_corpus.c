@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "datafile.h"
+#include "data/datafile.h"
 
 static struct ahp_event ev(uint8_t kind, uint64_t ts, uint64_t id, uint64_t trig, int32_t type,
                            uint32_t tid, uint8_t flags)

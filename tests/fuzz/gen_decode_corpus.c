@@ -1,6 +1,7 @@
 /*
  * gen_decode_corpus.c - seed inputs for fuzz_decode (mode byte, then struct ahp_ring_batch
- * after struct ahp_ring_batch), laid out by the current bpf/ahprof.h: gen_decode_corpus DIR.
+ * after struct ahp_ring_batch), laid out by the current src/contracts/ahprof.h: gen_decode_corpus
+ * DIR.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /*
- * test_merge.c - the reorder window of the batch path (src/cli/merge.c): time order across
+ * test_merge.c - the reorder window of the batch path (src/cli/collect/merge.c): time order across
  * threads, and memory bounded by max_held whatever the number of events or of threads.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
-#include "merge.h"
+#include "collect/merge.h"
 
 struct sink {
     uint64_t ts[8192];

@@ -232,11 +232,12 @@ Test(setup, a_changed_bpf_program_recompiles_only_the_loader)
     static const char *const targets[] = {"ahprof", "asan/ahprof", NULL};
     char *names = compiled_after_change("bpf/ahprof.bpf.c", targets);
     /* collector.c includes the skeleton: it is rebuilt, once per variant, and nothing else. */
-    cr_expect_str_eq(names, "collector.c collector.c ",
+    cr_expect_str_eq(names, "collect/collector.c collect/collector.c ",
                      "a changed BPF program recompiles these CLI sources: %s", names);
     free(names);
     /* A changed CLI source still rebuilds its object (the dependency is not simply gone). */
-    names = compiled_after_change("src/cli/report.c", targets);
-    cr_expect_str_eq(names, "report.c report.c ", "a changed report.c recompiles: %s", names);
+    names = compiled_after_change("src/cli/cmd/report.c", targets);
+    cr_expect_str_eq(names, "cmd/report.c cmd/report.c ", "a changed report.c recompiles: %s",
+                     names);
     free(names);
 }

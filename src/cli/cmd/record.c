@@ -1,0 +1,519 @@
+/*
+ * record.c - `ahprof record`: stream every event of a process into an ahprof.data file
+ * (docs/file-format.md) for `ahprof report` and `ahprof flame`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "data/datafile.h"
+#include "common/escape.h"
+#include "cmd/record.h"
+#include "data/recording.h"
+#include "collect/session.h"
+#include "collect/symbolize.h"
+#include "common/util.h"
+
+static const char record_usage[] =
+    "Usage: ahprof record [OPTIONS] (-p PID | -- COMMAND [ARGS...])\n"
+    "\n"
+    "Record every async event (init, before, after, destroy, resolve) of a program that\n"
+    "uses libah into a file, until the program exits, Ctrl-C, or --duration.\n"
+    "Read it with `ahprof report` (docs/file-format.md describes the format).\n"
+    "\n"
+    "  -p, --pid PID         attach to a running process (resources that exist already\n"
+    "                        are counted from libah's registry)\n"
+    "  -- COMMAND ARGS       launch COMMAND and attach before its first event\n"
+    "                        (if ahprof stops first, it stops COMMAND with SIGTERM)\n"
+    "      --uv              launch COMMAND with libah-uv.so preloaded: an unmodified\n"
+    "                        libuv program's handles and requests become async resources\n"
+    "                        (docs/libuv.md); also for its children, which inherit it\n"
+    "  -o, --output FILE     output file (default ahprof.data; - for stdout, and then\n"
+    "                        a launched COMMAND's standard output goes to stderr)\n"
+    "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
+    "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two up to 2048\n"
+    "                        (default 64); events that do not fit are counted as lost,\n"
+    "                        never hidden; it sets ahprof's memory (below)\n"
+    "  -s, --stacks          also capture the user stack where each resource is created\n"
+    "                        (implies --per-event: the stack is taken in the init probe),\n"
+    "                        symbolized (function, file:line) for `ahprof flame`; the\n"
+    "                        program and its libraries need frame pointers\n"
+    "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g);\n"
+    "                        a launched program that exits within a few ms of its start\n"
+    "                        leaves its frames as raw addresses\n"
+    "      --per-event       trace one probe per event (ah:init, ah:before, ...) instead\n"
+    "                        of the batch probe: ~30x the cost per event, for comparison\n"
+    "  -q, --quiet           no summary line on stderr\n"
+    "  -j, --json            errors, and the summary at the end, as one JSON object on stdout\n"
+    "                        (not with -o -); a launched COMMAND's standard output goes to\n"
+    "                        stderr\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "The summary, on stderr at the end (the lines after the first only when not 0):\n"
+    "  recorded N events from pid P to FILE (L lost), target exited with status S\n"
+    "      N events written; L lost: no room in the ring buffer (see --buffer), records the\n"
+    "      target wrote malformed, batches that could not be read from its memory, events\n"
+    "      raised while attaching, and what was still unread at the stop (report's EXACT\n"
+    "      COUNTS has the true totals); how the target ended, when it did (or \"killed by\n"
+    "      SIGSEGV\")\n"
+    "  N events ... are out of time order: they reached ahprof more than the reorder window\n"
+    "      after later events of other threads (a busy thread held them: see ah_flush())\n"
+    "  N of the lost events were still in the ring buffer when the recording stopped\n"
+    "  the target wrote N malformed batches and N malformed records: dropped, counted in L\n"
+    "  N batches could not be read from the target's memory: their events are missing\n"
+    "  N distinct creation stacks (M could not be captured): with --stacks\n"
+    "  pid P ran exec(PATH): the recording stops there (the new program's types are its own)\n"
+    "With --json the summary is one object on stdout instead: file, pid, events, lost_events,\n"
+    "duration_ns (from the start of the recording to its end), late_events (out of time\n"
+    "order), lost_at_stop (still in the ring buffer), malformed_batches, malformed_records,\n"
+    "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
+    "(the PATH it ran, or null), stacks and stack_errors (null without --stacks).\n"
+    "\n"
+    "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (176 MiB by default),\n"
+    "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
+    "(24 MiB) wait to be put in time order (with --stacks, add the symbol tables of the\n"
+    "program). A program that raises events faster than ahprof writes them fills the ring\n"
+    "buffer: what does not fit is counted as lost, and so is what is still unread 300 ms\n"
+    "after Ctrl-C, SIGTERM or --duration (when the program exits, all of it is read).\n"
+    "Safety: events go to the file at least every 500 ms; if ahprof is killed (kill -9, OOM)\n"
+    "the file stays readable up to its last complete chunk, about the last second missing.\n"
+    "A write error (full disk) stops the recording with exit status 1; the file is then\n"
+    "readable up to its last complete chunk.\n"
+    "Requires root (see `ahprof --help` for file capabilities). The file is readable by\n"
+    "its owner only: with sudo, root; `-o - > FILE` writes to a FILE your shell creates.\n";
+
+/* The ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
+#define AHP_BUFFER_MAX_MIB 2048
+#define AHP_DURATION_MAX_NS (365ull * 86400 * 1000000000)
+
+/* How often buffered events go to the file while recording: what a kill -9 of ahprof can
+ * lose, with the reorder window (AHP_REORDER_NS) and what the ring buffer holds. */
+#define RECORD_FLUSH_NS 500000000ull
+/* How long ahprof may take to detach and read the ring buffer once told to stop; what is
+ * still unread then is counted as lost. */
+#define RECORD_FINISH_NS 300000000ull
+
+struct record_state {
+    struct ahp_session session;
+    struct ahp_writer *writer;
+    /* Events that arrive while attaching, before the file (which names the pid) exists. */
+    struct ahp_event *pending;
+    size_t npending, pending_cap;
+    bool type_written[AHP_TYPE_MAX];
+    struct ahp_symbolizer *symbolizer; /* with --stacks */
+    uint8_t stack_written[65536 / 8];
+    uint64_t stacks_written;
+    uint64_t events;
+    int error;
+    bool exec_written;
+    char exec_path[256];
+};
+
+static void write_type(struct record_state *st, int type)
+{
+    if (type < 0 || type >= AHP_TYPE_MAX || st->type_written[type])
+        return;
+    char name[AHP_NAME_SIZE];
+    ahp_collector_type_name(&st->session.collector, &st->session.target, type, name);
+    if (ahp_writer_type(st->writer, type, name) == 0)
+        st->type_written[type] = true;
+}
+
+/* Symbolize and write the stack of an INIT the first time its id is seen. The stack map keeps
+ * the addresses; the symbolizer knows the modules even after the process exited. */
+static void write_stack(struct record_state *st, uint16_t stack_plus_one)
+{
+    uint32_t id = (uint32_t)stack_plus_one - 1;
+    if (st->stack_written[id / 8] & (1u << (id % 8)))
+        return;
+    st->stack_written[id / 8] |= (uint8_t)(1u << (id % 8));
+    uint64_t ips[AHP_USER_STACK_FRAMES];
+    int n = ahp_collector_user_stack(&st->session.collector, id, ips);
+    if (n <= 0)
+        return;
+    static struct ahp_stack_frame frames[AHP_USER_STACK_FRAMES];
+    for (int i = 0; i < n; i++)
+        ahp_symbolize(st->symbolizer, ips[i], i > 0, &frames[i]);
+    if (ahp_writer_stack(st->writer, id, frames, (uint32_t)n) == 0)
+        st->stacks_written++;
+}
+
+static int on_event(const struct ahp_event *ev, void *ctx)
+{
+    struct record_state *st = ctx;
+    if (st->error)
+        return 0;
+    if (st->writer == NULL) {
+        if (st->npending == st->pending_cap) {
+            size_t cap = st->pending_cap ? st->pending_cap * 2 : 1024;
+            struct ahp_event *grown = realloc(st->pending, cap * sizeof(*grown));
+            if (grown == NULL) {
+                st->error = -ENOMEM;
+                return st->error;
+            }
+            st->pending = grown;
+            st->pending_cap = cap;
+        }
+        st->pending[st->npending++] = *ev;
+        return 0;
+    }
+    write_type(st, ev->type);
+    if (ev->kind == AHP_EV_INIT && ev->depth != 0 && st->symbolizer)
+        write_stack(st, ev->depth);
+    int rc = ahp_writer_events(st->writer, ev, 1);
+    if (rc < 0) {
+        st->error = rc;
+        return rc;
+    }
+    st->events++;
+    return 0;
+}
+
+/* The in-kernel counters: exact per-type totals even when the ring buffer lost records. */
+static void write_counters(struct record_state *st)
+{
+    static struct ahp_type_stats stats[AHP_TYPE_MAX];
+    static struct ahp_type_counters counters[AHP_TYPE_MAX];
+    int64_t active[AHP_TYPE_MAX];
+    struct ahp_collector *c = &st->session.collector;
+    if (ahp_collector_type_stats(c, stats) < 0)
+        return;
+    ahp_collector_active(c, stats, active);
+    for (int i = 0; i < AHP_TYPE_MAX; i++) {
+        counters[i] = (struct ahp_type_counters){
+            stats[i].created,     stats[i].destroyed,    stats[i].resolved, stats[i].callbacks,
+            stats[i].callback_ns, stats[i].exclusive_ns, active[i]};
+        if (stats[i].created || stats[i].destroyed || stats[i].callbacks || active[i])
+            write_type(st, i);
+    }
+    ahp_writer_counters(st->writer, counters);
+}
+
+static bool is_stdout(const char *path)
+{
+    struct stat out, file;
+    return fstat(STDOUT_FILENO, &out) == 0 && stat(path, &file) == 0 && out.st_dev == file.st_dev &&
+           out.st_ino == file.st_ino;
+}
+
+/* The target ran exec(): the BPF side stopped there (the new program's type ids are its
+ * own). Writes the exec chunk and says so once; true from then on. */
+static bool record_exec(struct record_state *st, bool quiet)
+{
+    if (st->exec_written)
+        return true;
+    uint64_t when;
+    char path[256], safe[512];
+    if (!ahp_collector_target_exec(&st->session.collector, &when, path, sizeof(path)))
+        return false;
+    ahp_writer_exec(st->writer, when, path);
+    st->exec_written = true;
+    memcpy(st->exec_path, path, sizeof(st->exec_path));
+    if (!quiet) {
+        ahp_term_sanitize(safe, sizeof(safe), path, sizeof(path));
+        fprintf(stderr,
+                "ahprof: pid %d ran exec(%s): the recording stops there (the new program's "
+                "types are not this one's)\n",
+                st->session.target.pid, safe);
+    }
+    return true;
+}
+
+/* How the target ended, when it did: from the kernel (a -p target is not our child), else
+ * from waitpid for a launched one. Writes the exit chunk; DESCRIPTION says it in words. */
+static void record_target_end(struct record_state *st, char *description, size_t size)
+{
+    int status;
+    uint64_t when;
+    if (!ahp_collector_target_exit(&st->session.collector, &status, &when)) {
+        /* A launched target is reaped by the session only once it was seen exiting. */
+        if (!st->session.target_exited || st->session.exit_status < 0)
+            return;
+        status = st->session.exit_status;
+        when = ahp_now_ns();
+    }
+    enum ahp_exit_how how = WIFSIGNALED(status) ? AHP_EXIT_HOW_SIGNAL : AHP_EXIT_HOW_EXITED;
+    uint32_t code = (uint32_t)(how == AHP_EXIT_HOW_SIGNAL ? WTERMSIG(status) : WEXITSTATUS(status));
+    bool core = how == AHP_EXIT_HOW_SIGNAL && WCOREDUMP(status);
+    ahp_writer_exit(st->writer, how, code, core, when);
+    char what[48];
+    snprintf(description, size, "target %s",
+             ahp_exit_describe(how, code, core, what, sizeof(what)));
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int ahprof_cmd_record(int argc, char **argv)
+{
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"output", required_argument, NULL, 'o'},
+                                              {"duration", required_argument, NULL, 'd'},
+                                              {"buffer", required_argument, NULL, 'b'},
+                                              {"quiet", no_argument, NULL, 'q'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {"stacks", no_argument, NULL, 's'},
+                                              {"per-event", no_argument, NULL, 'E'},
+                                              {"uv", no_argument, NULL, 'U'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {NULL, 0, NULL, 0}};
+    static struct record_state st;
+    memset(&st, 0, sizeof(st));
+    const char *output = "ahprof.data", *pid_arg = NULL;
+    uint64_t duration_ns = 0;
+    long buffer_mib = 64;
+    bool quiet = false, stacks = false, per_event = false, uv = false;
+    int opt;
+    optind = 1;
+    opterr = 0; /* the errors are ours: one line, or JSON */
+    char **cmd = ahp_split_command(argc, argv, &argc);
+    bool json = ahp_wants_json(argc, argv, "-j");
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjh", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'p':
+            pid_arg = optarg;
+            break;
+        case 'o':
+            output = strcmp(optarg, "-") == 0 ? "/dev/stdout" : optarg;
+            break;
+        case 'd':
+            if (ahp_parse_duration_ns(optarg, 1000000ull, AHP_DURATION_MAX_NS, &duration_ns) < 0)
+                return ahp_fail(json, AHP_EXIT_USAGE,
+                                "invalid --duration '%s': from 1ms to 365 days (e.g. 10, 500ms)",
+                                optarg);
+            break;
+        case 'b':
+            if (ahp_parse_long(optarg, 1, AHP_BUFFER_MAX_MIB, &buffer_mib) < 0 ||
+                (buffer_mib & (buffer_mib - 1)) != 0)
+                return ahp_fail(json, AHP_EXIT_USAGE,
+                                "invalid --buffer '%s': a power of two from 1 to %d", optarg,
+                                AHP_BUFFER_MAX_MIB);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 's':
+            stacks = true;
+            break;
+        case 'E':
+            per_event = true;
+            break;
+        case 'U':
+            uv = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(record_usage, stdout);
+            return AHP_EXIT_OK;
+        default:
+            return ahp_bad_option(argc, argv, json, "podb", "record");
+        }
+    }
+    if (optind < argc)
+        return ahp_fail(json, AHP_EXIT_USAGE, "unexpected argument '%s' (a command goes after --)",
+                        argv[optind]);
+    if ((pid_arg == NULL) == (cmd == NULL))
+        return ahp_fail(json, AHP_EXIT_USAGE,
+                        "give either -p PID or -- COMMAND (see ahprof record --help)");
+    if (uv && cmd == NULL)
+        return ahp_fail(json, AHP_EXIT_USAGE,
+                        "--uv launches a program: give -- COMMAND (a running one must have "
+                        "been started with libah-uv.so preloaded; then -p PID alone)");
+    pid_t pid = 0;
+    if (pid_arg) {
+        int code = ahp_parse_pid(pid_arg, &pid, json);
+        if (code)
+            return code;
+    }
+    if (json && is_stdout(output))
+        return ahp_fail(json, AHP_EXIT_USAGE,
+                        "--json and a recording on standard output (-o -) cannot share it: "
+                        "write the recording to a file");
+
+    struct ahp_collector_opts opts = {
+        .record = true,
+        .track_live = false,
+        .ringbuf_bytes = (uint32_t)(buffer_mib << 20),
+        .max_live = 1024,
+        .wakeup_bytes = (uint64_t)(buffer_mib << 20) / 8,
+        .capture_stacks = stacks,
+        .max_stacks = 16384,
+        /* A creation stack is taken in the init probe itself, where the stack is. */
+        .per_event = per_event || stacks,
+    };
+    ahp_install_signal_handlers();
+    /* Into a recording or the JSON summary on stdout, a launched program's own output would
+     * corrupt them. */
+    st.session.child_stdout_to_stderr = json || is_stdout(output);
+    st.session.json = json;
+    st.session.uv = uv;
+    struct ahp_file_info info;
+    memset(&info, 0, sizeof(info));
+    info.start_mono_ns = ahp_now_ns();
+    info.start_real_ns = realtime_ns();
+    int code = ahp_session_open(&st.session, pid, cmd, &opts, on_event, &st);
+    if (code) {
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return code;
+    }
+    struct ahp_collector *c = &st.session.collector;
+    struct ahp_target *t = &st.session.target;
+    info.pid = (uint32_t)t->pid;
+    memcpy(info.comm, t->comm, sizeof(info.comm));
+    ahp_strlcpy(info.target, t->exe[0] ? t->exe : t->lib_display, sizeof(info.target));
+    if (stacks) {
+        st.symbolizer = ahp_symbolizer_new(t->pid);
+        if (st.symbolizer == NULL) {
+            ahp_session_close(&st.session);
+            free(st.pending);
+            return ahp_fail(json, AHP_EXIT_ERROR, "cannot start the symbolizer (libdwfl)");
+        }
+        /* A launched program has not run exec yet: its map is learnt once libah is mapped. */
+        if (!t->launched)
+            ahp_symbolizer_refresh(st.symbolizer);
+    }
+    int rc = ahp_writer_open(&st.writer, output, &info);
+    if (rc < 0) {
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return ahp_fail(json, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
+    }
+    if (c->have_snapshot) {
+        for (uint32_t i = 0; i < c->snapshot.type_count && i < AHP_TYPE_MAX; i++)
+            write_type(&st, (int)i);
+        ahp_writer_snapshot(st.writer, c->snapshot.live, AHP_TYPE_MAX);
+    }
+    for (size_t i = 0; i < st.npending && !st.error; i++)
+        on_event(&st.pending[i], &st);
+    free(st.pending);
+    st.pending = NULL;
+    if (!quiet) {
+        char safe[512];
+        ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
+        fprintf(stderr, "ahprof: recording pid %d to %s (Ctrl-C to stop)\n", t->pid, safe);
+    }
+    uint64_t deadline = duration_ns > 0 ? ahp_now_ns() + duration_ns : UINT64_MAX;
+    uint64_t last_lost = 0, last_flush = ahp_now_ns();
+    while (!ahp_stop_requested && !st.error) {
+        uint64_t now = ahp_now_ns();
+        if (now >= deadline)
+            break;
+        uint64_t left_ms = (deadline - now) / 1000000ull;
+        /* A launched program maps its libraries right after we let it go: learn them early,
+         * while it is alive, so that stacks resolve even if it exits quickly. */
+        int slice = st.symbolizer && !ahp_symbolizer_ready(st.symbolizer) ? 5 : 200;
+        int exited =
+            ahp_session_wait(&st.session, left_ms < (uint64_t)slice ? (int)left_ms + 1 : slice);
+        if (st.symbolizer && !ahp_symbolizer_ready(st.symbolizer) &&
+            ahp_target_locate_registry(t) == 0)
+            ahp_symbolizer_refresh(st.symbolizer);
+        struct ahp_global_stats g;
+        if (ahp_collector_global_stats(c, &g) == 0 &&
+            g.lost_events + c->attach_missed != last_lost) {
+            last_lost = g.lost_events + c->attach_missed;
+            ahp_writer_lost(st.writer, last_lost);
+        }
+        /* What is written survives a crash of ahprof: a slow target must not leave its
+         * events in the writer's buffer for long. */
+        if (ahp_now_ns() - last_flush >= RECORD_FLUSH_NS) {
+            rc = ahp_writer_flush(st.writer);
+            if (rc < 0 && !st.error)
+                st.error = rc;
+            last_flush = ahp_now_ns();
+        }
+        if (exited || (record_exec(&st, quiet) && !t->launched))
+            break; /* a launched target is ours to wait for (and reap) */
+    }
+    ahp_collector_finish(c, RECORD_FINISH_NS);
+    record_exec(&st, quiet);
+    char ended[64] = "target exited";
+    record_target_end(&st, ended, sizeof(ended));
+    struct ahp_global_stats g;
+    memset(&g, 0, sizeof(g));
+    ahp_collector_global_stats(c, &g);
+    /* lost all the same, only differently */
+    g.lost_events += c->attach_missed + c->discarded;
+    write_counters(&st);
+    uint64_t late = ahp_collector_late_events(c), c_discarded = c->discarded;
+    bool exited = st.session.target_exited;
+    pid = st.session.target.pid;
+    ahp_session_close(&st.session);
+    ahp_symbolizer_free(st.symbolizer);
+    uint64_t end_ns = ahp_now_ns();
+    rc = ahp_writer_close(st.writer, end_ns, g.lost_events);
+    if (st.error || rc < 0)
+        return ahp_fail(json, AHP_EXIT_ERROR, "writing %s failed: %s", output,
+                        strerror(-(st.error ? st.error : rc)));
+    if (json) {
+        /* The lines below, as one object; record --help explains each key. */
+        fputs("{\"file\": ", stdout);
+        ahp_json_string(stdout, output, strlen(output) + 1);
+        printf(", \"pid\": %d, \"events\": %llu, \"lost_events\": %llu, \"duration_ns\": %llu, "
+               "\"late_events\": %llu, \"lost_at_stop\": %llu, \"malformed_batches\": %llu, "
+               "\"malformed_records\": %llu, \"unreadable_batches\": %llu, \"target_end\": ",
+               pid, (unsigned long long)st.events, (unsigned long long)g.lost_events,
+               (unsigned long long)(end_ns - info.start_mono_ns), (unsigned long long)late,
+               (unsigned long long)c_discarded, (unsigned long long)g.batch_malformed,
+               (unsigned long long)g.records_malformed, (unsigned long long)g.batch_errors);
+        if (exited)
+            ahp_json_string(stdout, ended + strlen("target "), sizeof(ended));
+        else
+            fputs("null", stdout);
+        fputs(", \"exec\": ", stdout);
+        if (st.exec_written)
+            ahp_json_string(stdout, st.exec_path, sizeof(st.exec_path));
+        else
+            fputs("null", stdout);
+        if (stacks)
+            printf(", \"stacks\": %llu, \"stack_errors\": %llu}\n",
+                   (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
+        else
+            fputs(", \"stacks\": null, \"stack_errors\": null}\n", stdout);
+    } else if (!quiet) {
+        char safe[512];
+        ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));
+        fprintf(stderr, "ahprof: recorded %llu events from pid %d to %s (%llu lost)%s%s\n",
+                (unsigned long long)st.events, pid, safe, (unsigned long long)g.lost_events,
+                exited ? ", " : "", exited ? ended : "");
+        if (late)
+            fprintf(stderr,
+                    "ahprof: %llu events reached ahprof more than %llu ms after later events "
+                    "of other threads and are out of time order (a busy thread held them: "
+                    "see ah_flush() in ah.h)\n",
+                    (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
+        if (c_discarded)
+            fprintf(stderr,
+                    "ahprof: %llu of the lost events were still in the ring buffer when the "
+                    "recording stopped (the program raised them faster than ahprof writes): "
+                    "counted as lost, and in the exact counts of the report\n",
+                    (unsigned long long)c_discarded);
+        if (g.batch_malformed || g.records_malformed)
+            fprintf(stderr,
+                    "ahprof: the target wrote %llu malformed batches and %llu malformed records "
+                    "(another libah version, or memory the program overwrote): dropped, counted as "
+                    "lost\n",
+                    (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
+        if (g.batch_errors)
+            fprintf(stderr,
+                    "ahprof: %llu batches could not be read from the target's memory: their "
+                    "events are missing from the file\n",
+                    (unsigned long long)g.batch_errors);
+        if (stacks)
+            fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
+                    (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
+    }
+    return AHP_EXIT_OK;
+}

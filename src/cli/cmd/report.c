@@ -1,0 +1,750 @@
+/*
+ * report.c - `ahprof report [FILE] [--json] [--top N]`.
+ *
+ * Everything printed that came from the file (type names, target path, comm, host) is
+ * untrusted: it goes through ahp_term_sanitize() on a terminal and ahp_json_string() in JSON.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "data/datafile.h"
+#include "common/escape.h"
+#include "model/model.h"
+#include "data/recording.h"
+#include "cmd/report.h"
+#include "common/util.h"
+
+#define TOP_DEFAULT 20
+#define TREE_LINES_MAX 1000
+#define SAFE_NAME (AHP_NAME_SIZE * 4 + 1)
+
+static const char usage_text[] =
+    "Usage: ahprof report [FILE] [--json] [--top N]\n"
+    "\n"
+    "Print what a recording made by `ahprof record` says. FILE defaults to " AHP_FILE_DEFAULT ";\n"
+    "- reads it from standard input (a pipe is copied to a temporary file first).\n"
+    "\n"
+    "The header:\n"
+    "  target:      the program recorded, its pid and comm\n"
+    "  recorded:    when (UTC), on which host, by which ahprof, in which file format\n"
+    "  duration:    from the start of the recording to its end\n"
+    "  events:      events in the file (init, before, after, destroy, resolve)\n"
+    "  lost events: events that never reached the file (no room in the ring buffer, records\n"
+    "               the target wrote malformed, unreadable batches): the tables then come\n"
+    "               from fewer events, and EXACT COUNTS has the true totals\n"
+    "  file:        complete, or TRUNCATED (the recording did not end cleanly)\n"
+    "  exec:        the target ran exec(PATH) at +S s: the recording stopped there\n"
+    "  ended:       how the target ended (exited with status N, killed by SIGNAL) and when\n"
+    "  damaged:     chunks skipped because their checksum or format was wrong\n"
+    "  anomalies:   (when not 0) afters without their before (the recording started inside\n"
+    "               a callback), callbacks never closed, resources initialised twice, unknown\n"
+    "               events, and callbacks nested deeper than ahprof follows\n"
+    "\n"
+    "TYPES, per type, most callback time first:\n"
+    "  TYPE CREATED DESTROYED    resources created and destroyed during the recording\n"
+    "  ACTIVE       alive at the end (including those alive when ahprof attached)\n"
+    "  CALLBACKS    callbacks run\n"
+    "  CB_TOTAL_MS  callback time, inclusive of the callbacks nested in them (ms)\n"
+    "  CB_EXCL_MS   exclusive callback time: minus the callbacks nested in them on the same\n"
+    "               thread (ms)\n"
+    "  P50_US P99_US MAX_US      callback duration percentiles and maximum (us)\n"
+    "EXACT COUNTS (only when events were lost): the in-kernel per-type counters, exact\n"
+    "  whatever was lost: CREATED, DESTROYED, ACTIVE, CALLBACKS, CB_TOTAL_MS as above.\n"
+    "TRIGGER TREE (by type path): which type of resource created which (e.g. (root) >\n"
+    "  TCPSERVER > TCPCONN > REQ > TIMER). (root) is the program's bootstrap execution;\n"
+    "  resources whose creator was never seen (it existed before the recording) hang under\n"
+    "  (before attach). A type that repeats on its own path, such as a timer that re-arms\n"
+    "  itself, is folded into its first occurrence (\"N folded\" counts them).\n"
+    "  PATH         the type path, indented by depth\n"
+    "  CREATED CALLBACKS CB_TOTAL_MS CB_EXCL_MS   as in TYPES, for the resources on this path\n"
+    "  ALIVE        of them, alive at the end\n"
+    "ALIVE AT END: resources still alive at the end (leak candidates), grouped by type path,\n"
+    "  largest groups first. Resources that were alive when ahprof attached and never seen\n"
+    "  since are counted from the attach snapshot.\n"
+    "  COUNT        resources in the group\n"
+    "  OLDEST_AGE   age of the oldest at the end (\"before attach\": it predates the recording)\n"
+    "  TYPE, TRIGGER PATH        their type, and the type path of their creators\n"
+    "OPEN CALLBACKS AT END (entered, never left; when the target ended inside them, that is\n"
+    "  where it died):\n"
+    "  TID DEPTH    the thread, and the nesting depth of the callback on it (1 = outermost)\n"
+    "  RUNNING_FOR  from its start to the target's end (or the recording's)\n"
+    "  TYPE, TRIGGER PATH        the resource's type and the type path of its creators\n"
+    "\n"
+    "Options:\n"
+    "  -i, --input FILE  the recording to read (same as the FILE argument)\n"
+    "  -j, --json        print one JSON document instead (keys: docs/file-format.md), and\n"
+    "                    errors as one {\"error\": \"...\"} object\n"
+    "  -n, --top N       at most N alive groups and N children per tree node (default 20)\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "A truncated file (the recording was killed before it finished) is reported up to its last\n"
+    "complete chunk, with a warning on stderr, and exit status 0.\n"
+    "Exit status: 0 success, 1 the file is missing, unreadable, not an ahprof file or from a\n"
+    "newer ahprof, 2 bad command line.\n";
+
+struct opts {
+    const char *path;
+    bool json;
+    long top;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Formatting helpers
+ */
+
+static const char *safe(char *buf, size_t bufsz, const char *s, size_t max)
+{
+    ahp_term_sanitize(buf, bufsz, s, max);
+    return buf;
+}
+
+static void json_key_str(FILE *out, const char *key, const char *s, size_t max)
+{
+    fprintf(out, "\"%s\": ", key);
+    ahp_json_string(out, s, max);
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static double us(uint64_t ns)
+{
+    return (double)ns / 1e3;
+}
+
+static void fmt_age(char *buf, size_t n, uint64_t ns)
+{
+    if (ns >= 1000000000ull)
+        snprintf(buf, n, "%.3f s", (double)ns / 1e9);
+    else if (ns >= 1000000ull)
+        snprintf(buf, n, "%.3f ms", ms(ns));
+    else
+        snprintf(buf, n, "%.3f us", us(ns));
+}
+
+static bool type_shown(const struct ahp_model *m, int32_t c)
+{
+    const struct ahp_type_summary *t = &m->types[c];
+    bool named = c < AHP_TYPE_MAX && m->meta->named[c];
+    return named || t->created || t->destroyed || t->resolved || t->callbacks || t->active ||
+           t->snapshot_live;
+}
+
+/* Type classes to show, for the text table: most callback time first. */
+static const struct ahp_model *cmp_m;
+static int cmp_types(const void *pa, const void *pb)
+{
+    const struct ahp_type_summary *a = &cmp_m->types[*(const int32_t *)pa];
+    const struct ahp_type_summary *b = &cmp_m->types[*(const int32_t *)pb];
+    if (a->callback_ns != b->callback_ns)
+        return a->callback_ns > b->callback_ns ? -1 : 1;
+    if (a->created != b->created)
+        return a->created > b->created ? -1 : 1;
+    return *(const int32_t *)pa - *(const int32_t *)pb;
+}
+
+/* The path of NODE from its root, as names, root first; returns the count. */
+static uint32_t node_path(const struct ahp_model *m, uint32_t node, uint32_t *path, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t a = node; a != AHP_NODE_NONE && n < max; a = m->nodes[a].parent)
+        path[n++] = a;
+    for (uint32_t i = 0; i < n / 2; i++) {
+        uint32_t t = path[i];
+        path[i] = path[n - 1 - i];
+        path[n - 1 - i] = t;
+    }
+    return n;
+}
+
+/* Paths are at most one node per type class plus a root deep (folding). */
+#define PATH_MAX_NODES (AHP_M_TYPES + 2)
+
+/* ---------------------------------------------------------------------------------------
+ * Text
+ */
+
+/* How the target ended, and whether it ran exec: the recording stops at either. */
+static void text_target_end(FILE *out, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    char what[64], a[1200];
+    if (f->has_exec)
+        fprintf(out,
+                "exec:        the target ran exec(%s) at +%.3f s: the recording stopped there "
+                "(the new program's types are its own)\n",
+                safe(a, sizeof(a), f->exec_path, sizeof(f->exec_path)),
+                f->exec_mono_ns > m->start_ns ? (double)(f->exec_mono_ns - m->start_ns) / 1e9
+                                              : 0.0);
+    if (f->has_exit)
+        fprintf(
+            out, "ended:       %s at +%.3f s%s\n",
+            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)),
+            f->exit_mono_ns > m->start_ns ? (double)(f->exit_mono_ns - m->start_ns) / 1e9 : 0.0,
+            m->open_total ? "; callbacks open then: see OPEN CALLBACKS" : "");
+}
+
+static void text_header(FILE *out, const struct opts *o, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    char a[1200], b[SAFE_NAME], c[300];
+    fprintf(out, "ahprof report: %s\n\n", safe(a, sizeof(a), o->path, 256));
+    if (f->has_info) {
+        fprintf(out, "target:      %s (pid %" PRIu32 ", comm %s)\n",
+                safe(a, sizeof(a), f->info.target, sizeof(f->info.target)), f->info.pid,
+                safe(b, sizeof(b), f->info.comm, sizeof(f->info.comm)));
+        char when[64] = "unknown time";
+        time_t secs = (time_t)(f->info.start_real_ns / 1000000000ull);
+        struct tm tm;
+        if (f->info.start_real_ns != 0 && gmtime_r(&secs, &tm) != NULL)
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        fprintf(out, "recorded:    %s on %s by ahprof %s (file format %u.%u)\n", when,
+                safe(c, sizeof(c), f->host, sizeof(f->host)),
+                safe(b, sizeof(b), f->ahprof_version, sizeof(f->ahprof_version)), f->version_major,
+                f->version_minor);
+    } else {
+        fprintf(out, "target:      unknown (the file has no info chunk)\n");
+    }
+    fprintf(out, "duration:    %.3f s\n", (double)m->duration_ns / 1e9);
+    fprintf(out, "events:      %" PRIu64 "\n", m->events);
+    fprintf(out, "lost events: %" PRIu64 "%s\n", f->lost_events,
+            f->lost_events ? (f->has_counters ? " (the ring buffer overflowed: see EXACT COUNTS)"
+                                              : " (the ring buffer overflowed: figures below "
+                                                "may be inexact)")
+                           : "");
+    if (f->truncated)
+        fprintf(out,
+                "file:        TRUNCATED: the recording did not end cleanly; read up to the last "
+                "complete chunk (%" PRIu64 " bytes after it ignored)\n",
+                f->trailing_bytes);
+    else
+        fprintf(out, "file:        complete\n");
+    text_target_end(out, m);
+    if (f->bad_chunks)
+        fprintf(out, "damaged:     %" PRIu64 " chunks skipped (checksum or format errors)\n",
+                f->bad_chunks);
+    if (m->unmatched_after || m->unclosed_before || m->duplicate_init || m->unknown_kind ||
+        m->stack_overflow)
+        fprintf(out,
+                "anomalies:   %" PRIu64 " after without before, %" PRIu64
+                " callbacks never closed, %" PRIu64 " repeated inits, %" PRIu64
+                " unknown events, %" PRIu64 " nesting overflows\n",
+                m->unmatched_after, m->unclosed_before, m->duplicate_init, m->unknown_kind,
+                m->stack_overflow);
+}
+
+static void text_types(FILE *out, const struct ahp_model *m)
+{
+    int32_t cls[AHP_M_TYPES] = {0};
+    int n = 0;
+    for (int32_t c = 0; c < AHP_M_TYPES; c++)
+        if (type_shown(m, c))
+            cls[n++] = c;
+    cmp_m = m;
+    qsort(cls, (size_t)n, sizeof(cls[0]), cmp_types);
+
+    fprintf(out, "\nTYPES\n%-24s %10s %10s %10s %10s %12s %12s %10s %10s %10s\n", "TYPE", "CREATED",
+            "DESTROYED", "ACTIVE", "CALLBACKS", "CB_TOTAL_MS", "CB_EXCL_MS", "P50_US", "P99_US",
+            "MAX_US");
+    if (n == 0)
+        fprintf(out, "(no types)\n");
+    for (int i = 0; i < n; i++) {
+        const struct ahp_type_summary *t = &m->types[cls[i]];
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out,
+                "%-24s %10" PRIu64 " %10" PRIu64 " %10" PRId64 " %10" PRIu64
+                " %12.3f %12.3f %10.1f %10.1f %10.1f\n",
+                safe(sb, sizeof(sb), ahp_model_class_name(m, cls[i], nb), AHP_NAME_SIZE),
+                t->created, t->destroyed, t->active, t->callbacks, ms(t->callback_ns),
+                ms(t->exclusive_ns), us(t->p50_ns), us(t->p99_ns), us(t->max_ns));
+    }
+}
+
+/* When events were lost, the in-kernel counters still hold the exact totals. */
+static void text_counters(FILE *out, const struct ahp_model *m, const struct ahp_file_meta *f)
+{
+    if (!f->has_counters || f->lost_events == 0)
+        return;
+    fprintf(out,
+            "\nEXACT COUNTS (in-kernel counters; the tables around them come from the %" PRIu64
+            " recorded events, %" PRIu64 " were lost)\n%-24s %10s %10s %10s %10s %12s\n",
+            m->events, f->lost_events, "TYPE", "CREATED", "DESTROYED", "ACTIVE", "CALLBACKS",
+            "CB_TOTAL_MS");
+    for (int32_t c = 0; c < AHP_TYPE_MAX; c++) {
+        const struct ahp_type_counters *k = &f->counters[c];
+        if (!k->created && !k->destroyed && !k->callbacks && !k->active)
+            continue;
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%-24s %10" PRIu64 " %10" PRIu64 " %10" PRId64 " %10" PRIu64 " %12.3f\n",
+                safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE), k->created,
+                k->destroyed, k->active, k->callbacks, ms(k->callback_ns));
+    }
+}
+
+struct tree_print {
+    FILE *out;
+    const struct ahp_model *m;
+    long top;
+    unsigned lines;
+    bool cut;
+};
+
+static void text_node(struct tree_print *tp, uint32_t id)
+{
+    const struct ahp_node *n = &tp->m->nodes[id];
+    if (tp->lines >= TREE_LINES_MAX) {
+        tp->cut = true;
+        return;
+    }
+    tp->lines++;
+    char nb[AHP_NAME_SIZE], sb[SAFE_NAME], label[SAFE_NAME + 600];
+    int indent = (int)n->depth * 2;
+    snprintf(label, sizeof(label), "%*s%s", indent > 512 ? 512 : indent, "",
+             safe(sb, sizeof(sb), ahp_model_node_name(tp->m, id, nb), AHP_NAME_SIZE));
+    fprintf(tp->out, "%-40s %10" PRIu64 " %10" PRIu64 " %12.3f %12.3f %10" PRIu64, label,
+            n->created, n->callbacks, ms(n->callback_ns), ms(n->exclusive_ns),
+            n->live + n->live_unattributed);
+    if (n->folded)
+        fprintf(tp->out, "  (%" PRIu64 " folded: type repeats on its path)", n->folded);
+    fputc('\n', tp->out);
+
+    long shown = 0;
+    uint64_t rest = 0, rest_created = 0;
+    for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = tp->m->nodes[c].next_sibling) {
+        if (shown < tp->top) {
+            text_node(tp, c);
+            shown++;
+        } else {
+            rest++;
+            rest_created += tp->m->nodes[c].created;
+        }
+    }
+    if (rest > 0 && tp->lines < TREE_LINES_MAX) {
+        tp->lines++;
+        fprintf(tp->out, "%*s... %" PRIu64 " more paths (%" PRIu64 " created; --top to see more)\n",
+                indent + 2 > 512 ? 512 : indent + 2, "", rest, rest_created);
+    }
+}
+
+static bool node_used(const struct ahp_node *n)
+{
+    return n->nchildren > 0 || n->callbacks > 0 || n->created > 0;
+}
+
+static void text_tree(FILE *out, const struct ahp_model *m, long top)
+{
+    fprintf(out, "\nTRIGGER TREE (by type path)\n%-40s %10s %10s %12s %12s %10s\n", "PATH",
+            "CREATED", "CALLBACKS", "CB_TOTAL_MS", "CB_EXCL_MS", "ALIVE");
+    struct tree_print tp = {.out = out, .m = m, .top = top};
+    bool any = false;
+    for (uint32_t r = 0; r < AHP_NODE_ROOTS; r++) {
+        if (node_used(&m->nodes[r])) {
+            text_node(&tp, r);
+            any = true;
+        }
+    }
+    if (!any)
+        fprintf(out, "(no resources)\n");
+    if (tp.cut)
+        fprintf(out, "... tree cut at %d lines; --json has all of it\n", TREE_LINES_MAX);
+}
+
+static void text_path(FILE *out, const struct ahp_model *m, uint32_t node)
+{
+    uint32_t path[PATH_MAX_NODES];
+    uint32_t n = node_path(m, node, path, PATH_MAX_NODES);
+    for (uint32_t i = 0; i < n; i++) {
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%s%s", i ? " > " : "",
+                safe(sb, sizeof(sb), ahp_model_node_name(m, path[i], nb), AHP_NAME_SIZE));
+    }
+}
+
+static void text_open_callbacks(FILE *out, const struct ahp_model *m)
+{
+    if (m->open_total == 0)
+        return;
+    fprintf(out, "\nOPEN CALLBACKS AT END: %" PRIu64 " (entered, never left%s)\n", m->open_total,
+            m->meta->has_exit ? ": the target ended inside them" : "");
+    if (m->nopen < m->open_total)
+        fprintf(out, "(the first %" PRIu32 " shown)\n", m->nopen);
+    fprintf(out, "%10s %5s %14s  %-24s %s\n", "TID", "DEPTH", "RUNNING_FOR", "TYPE",
+            "TRIGGER PATH");
+    for (uint32_t i = 0; i < m->nopen; i++) {
+        const struct ahp_open_callback *c = &m->open[i];
+        char age[32], nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        /* Until the target ended inside it, else until the recording did. */
+        uint64_t end =
+            m->meta->has_exit && m->meta->exit_mono_ns ? m->meta->exit_mono_ns : m->end_ns;
+        fmt_age(age, sizeof(age), end > c->start_ns ? end - c->start_ns : 0);
+        fprintf(out, "%10" PRIu32 " %5" PRIu32 " %14s  %-24s ", c->tid, c->depth, age,
+                safe(sb, sizeof(sb), ahp_model_class_name(m, c->cls, nb), AHP_NAME_SIZE));
+        text_path(out, m, c->node);
+        fputc('\n', out);
+    }
+}
+
+static void text_leaks(FILE *out, const struct ahp_model *m, long top)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < m->nleaks; i++)
+        total += m->leaks[i].count;
+    uint32_t shown = m->nleaks < (uint64_t)top ? m->nleaks : (uint32_t)top;
+    fprintf(out, "\nALIVE AT END: %" PRIu64 " resources in %" PRIu32 " groups", total, m->nleaks);
+    if (shown < m->nleaks)
+        fprintf(out, " (largest %" PRIu32 " shown; --top N for more)", shown);
+    fputc('\n', out);
+    if (m->nleaks == 0)
+        return;
+    fprintf(out, "%10s %14s  %-24s %s\n", "COUNT", "OLDEST_AGE", "TYPE", "TRIGGER PATH");
+    for (uint32_t i = 0; i < shown; i++) {
+        const struct ahp_leak *l = &m->leaks[i];
+        char age[32] = "before attach", nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        if (l->age_known)
+            fmt_age(age, sizeof(age), l->oldest_age_ns);
+        fprintf(out, "%10" PRIu64 " %14s  %-24s ", l->count, age,
+                safe(sb, sizeof(sb), ahp_model_class_name(m, l->cls, nb), AHP_NAME_SIZE));
+        text_path(out, m, l->node);
+        fputc('\n', out);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * JSON
+ */
+
+static void json_class(FILE *out, const char *key, const struct ahp_model *m, int32_t cls)
+{
+    char nb[AHP_NAME_SIZE];
+    json_key_str(out, key, ahp_model_class_name(m, cls, nb), AHP_NAME_SIZE);
+}
+
+static void json_node(FILE *out, const struct ahp_model *m, uint32_t id)
+{
+    const struct ahp_node *n = &m->nodes[id];
+    char nb[AHP_NAME_SIZE];
+    fputc('{', out);
+    json_key_str(out, "name", ahp_model_node_name(m, id, nb), AHP_NAME_SIZE);
+    if (n->cls >= 0 && n->cls < AHP_TYPE_MAX)
+        fprintf(out, ", \"type_id\": %" PRId32, n->cls);
+    else
+        fprintf(out, ", \"type_id\": null");
+    fprintf(out,
+            ", \"created\": %" PRIu64 ", \"folded\": %" PRIu64 ", \"callbacks\": %" PRIu64
+            ", \"callback_ns\": %" PRIu64 ", \"exclusive_ns\": %" PRIu64 ", \"alive\": %" PRIu64
+            ", \"children\": [",
+            n->created, n->folded, n->callbacks, n->callback_ns, n->exclusive_ns,
+            n->live + n->live_unattributed);
+    for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = m->nodes[c].next_sibling) {
+        if (c != n->first_child)
+            fputs(", ", out);
+        json_node(out, m, c);
+    }
+    fputs("]}", out);
+}
+
+static void json_path(FILE *out, const struct ahp_model *m, uint32_t node)
+{
+    fputs("[", out);
+    uint32_t path[PATH_MAX_NODES];
+    uint32_t n = node_path(m, node, path, PATH_MAX_NODES);
+    for (uint32_t k = 0; k < n; k++) {
+        char nb[AHP_NAME_SIZE];
+        if (k)
+            fputs(", ", out);
+        ahp_json_string(out, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
+    }
+    fputs("]", out);
+}
+
+/* "exit", "exec" and the callbacks open at the end. */
+static void json_target_end(FILE *out, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    char what[64], sig[32];
+    fputs(", \"exit\": ", out);
+    if (!f->has_exit) {
+        fputs("null", out);
+    } else {
+        if (f->exit_how == AHP_EXIT_HOW_EXITED)
+            fprintf(out, "{\"how\": \"exited\", \"status\": %" PRIu32, f->exit_code);
+        else if (f->exit_how == AHP_EXIT_HOW_SIGNAL)
+            fprintf(out,
+                    "{\"how\": \"signal\", \"signal\": %" PRIu32
+                    ", \"signal_name\": \"%s\", \"core_dumped\": %s",
+                    f->exit_code, ahp_signal_name(f->exit_code, sig, sizeof(sig)),
+                    f->exit_core_dumped ? "true" : "false");
+        else
+            fputs("{\"how\": \"unknown\"", out);
+        fprintf(
+            out, ", \"description\": \"%s\", \"exit_mono_ns\": %" PRIu64 "}",
+            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)),
+            f->exit_mono_ns);
+    }
+    fputs(", \"exec\": ", out);
+    if (!f->has_exec) {
+        fputs("null", out);
+    } else {
+        fprintf(out, "{\"exec_mono_ns\": %" PRIu64 ", ", f->exec_mono_ns);
+        json_key_str(out, "path", f->exec_path, sizeof(f->exec_path));
+        fputs(", \"recording_stopped\": true}", out);
+    }
+    fprintf(out, ",\n \"open_callbacks_total\": %" PRIu64 ", \"open_callbacks\": [", m->open_total);
+    for (uint32_t i = 0; i < m->nopen; i++) {
+        const struct ahp_open_callback *c = &m->open[i];
+        fprintf(out, "%s{\"id\": %" PRIu64 ", \"tid\": %" PRIu32 ", \"depth\": %" PRIu32 ", ",
+                i ? ",\n  " : "\n  ", c->id, c->tid, c->depth);
+        json_class(out, "type", m, c->cls);
+        if (c->cls < AHP_TYPE_MAX)
+            fprintf(out, ", \"type_id\": %" PRId32, c->cls);
+        else
+            fputs(", \"type_id\": null", out);
+        fprintf(out, ", \"start_mono_ns\": %" PRIu64 ", \"path\": ", c->start_ns);
+        json_path(out, m, c->node);
+        fputs("}", out);
+    }
+    fputs("]", out);
+}
+
+static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
+{
+    const struct ahp_file_meta *f = m->meta;
+    fputc('{', out);
+    json_key_str(out, "file", o->path, 4096);
+    fprintf(out, ", \"format_version\": \"%u.%u\", ", f->version_major, f->version_minor);
+    if (f->has_info) {
+        json_key_str(out, "target", f->info.target, sizeof(f->info.target));
+        fputs(", ", out);
+        json_key_str(out, "comm", f->info.comm, sizeof(f->info.comm));
+        fprintf(out, ", \"pid\": %" PRIu32 ", ", f->info.pid);
+        json_key_str(out, "host", f->host, sizeof(f->host));
+        fputs(", ", out);
+        json_key_str(out, "ahprof_version", f->ahprof_version, sizeof(f->ahprof_version));
+        fprintf(out, ", \"start_real_ns\": %" PRIu64, f->info.start_real_ns);
+    } else {
+        fputs("\"target\": null, \"comm\": null, \"pid\": null, \"host\": null, "
+              "\"ahprof_version\": null, \"start_real_ns\": null",
+              out);
+    }
+    fprintf(out,
+            ", \"start_mono_ns\": %" PRIu64 ", \"end_mono_ns\": %" PRIu64
+            ", \"duration_ns\": %" PRIu64 ", \"events\": %" PRIu64 ", \"lost_events\": %" PRIu64
+            ", \"truncated\": %s, \"clean_end\": %s, \"damaged_chunks\": %" PRIu64
+            ", \"trailing_bytes\": %" PRIu64 ", \"unknown_chunks\": %" PRIu64
+            ", \"counters_exact\": %s",
+            m->start_ns, m->end_ns, m->duration_ns, m->events, f->lost_events,
+            f->truncated ? "true" : "false", f->clean_end ? "true" : "false", f->bad_chunks,
+            f->trailing_bytes, f->unknown_chunks, f->has_counters ? "true" : "false");
+    fprintf(out,
+            ", \"anomalies\": {\"unmatched_after\": %" PRIu64 ", \"unclosed_before\": %" PRIu64
+            ", \"duplicate_init\": %" PRIu64 ", \"unknown_kind\": %" PRIu64
+            ", \"stack_overflow\": %" PRIu64 ", \"dead_untracked\": %" PRIu64
+            ", \"paths_overflowed\": %" PRIu64 "}",
+            m->unmatched_after, m->unclosed_before, m->duplicate_init, m->unknown_kind,
+            m->stack_overflow, m->dead_untracked, m->paths_overflowed);
+
+    json_target_end(out, m);
+    fputs(",\n \"types\": [", out);
+    bool first = true;
+    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
+        if (!type_shown(m, c))
+            continue;
+        const struct ahp_type_summary *t = &m->types[c];
+        fputs(first ? "\n  {" : ",\n  {", out);
+        first = false;
+        if (c < AHP_TYPE_MAX)
+            fprintf(out, "\"id\": %" PRId32 ", ", c);
+        else
+            fputs("\"id\": null, ", out);
+        json_class(out, "name", m, c);
+        fprintf(out,
+                ", \"created\": %" PRIu64 ", \"destroyed\": %" PRIu64 ", \"active\": %" PRId64
+                ", \"snapshot_live\": %" PRId64 ", \"resolved\": %" PRIu64
+                ", \"callbacks\": %" PRIu64 ", \"callback_ns\": %" PRIu64
+                ", \"exclusive_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+                ", \"max_ns\": %" PRIu64,
+                t->created, t->destroyed, t->active, t->snapshot_live, t->resolved, t->callbacks,
+                t->callback_ns, t->exclusive_ns, t->p50_ns, t->p99_ns, t->max_ns);
+        if (f->has_counters && c < AHP_TYPE_MAX) {
+            const struct ahp_type_counters *k = &f->counters[c];
+            fprintf(out,
+                    ", \"counters\": {\"created\": %" PRIu64 ", \"destroyed\": %" PRIu64
+                    ", \"active\": %" PRId64 ", \"callbacks\": %" PRIu64
+                    ", \"callback_ns\": %" PRIu64 ", \"exclusive_ns\": %" PRIu64 "}}",
+                    k->created, k->destroyed, k->active, k->callbacks, k->callback_ns,
+                    k->exclusive_ns);
+        } else {
+            fputs(", \"counters\": null}", out);
+        }
+    }
+    fputs("],\n \"edges\": [", out);
+    first = true;
+    static const int32_t parent_order[] = {AHP_M_PARENT_ROOT, AHP_M_PARENT_UNKNOWN};
+    for (int32_t i = 0; i < AHP_M_PARENTS; i++) {
+        int32_t p = i < 2 ? parent_order[i] : i - 2;
+        for (int32_t c = 0; m->edges[p] != NULL && c < AHP_M_TYPES; c++) {
+            uint64_t count = m->edges[p][c];
+            if (count == 0)
+                continue;
+            fputs(first ? "\n  {" : ",\n  {", out);
+            first = false;
+            if (p == AHP_M_PARENT_ROOT)
+                fputs("\"parent\": \"(root)\", \"parent_id\": null", out);
+            else if (p == AHP_M_PARENT_UNKNOWN)
+                fputs("\"parent\": \"(before attach)\", \"parent_id\": null", out);
+            else {
+                json_class(out, "parent", m, p);
+                if (p < AHP_TYPE_MAX)
+                    fprintf(out, ", \"parent_id\": %" PRId32, p);
+                else
+                    fputs(", \"parent_id\": null", out);
+            }
+            fputs(", ", out);
+            json_class(out, "child", m, c);
+            if (c < AHP_TYPE_MAX)
+                fprintf(out, ", \"child_id\": %" PRId32, c);
+            else
+                fputs(", \"child_id\": null", out);
+            fprintf(out, ", \"count\": %" PRIu64 "}", count);
+        }
+    }
+    fputs("],\n \"tree\": [", out);
+    first = true;
+    for (uint32_t r = 0; r < AHP_NODE_ROOTS; r++) {
+        if (!node_used(&m->nodes[r]))
+            continue;
+        fputs(first ? "\n  " : ",\n  ", out);
+        first = false;
+        json_node(out, m, r);
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < m->nleaks; i++)
+        total += m->leaks[i].count;
+    fprintf(out, "],\n \"alive_total\": %" PRIu64 ", \"leak_groups\": %" PRIu32 ", \"leaks\": [",
+            total, m->nleaks);
+    for (uint32_t i = 0; i < m->nleaks && i < (uint64_t)top; i++) {
+        const struct ahp_leak *l = &m->leaks[i];
+        fputs(i ? ",\n  {" : "\n  {", out);
+        json_class(out, "type", m, l->cls);
+        if (l->cls < AHP_TYPE_MAX)
+            fprintf(out, ", \"type_id\": %" PRId32, l->cls);
+        else
+            fputs(", \"type_id\": null", out);
+        fprintf(out,
+                ", \"count\": %" PRIu64 ", \"before_attach\": %s, \"oldest_age_ns\": ", l->count,
+                l->age_known ? "false" : "true");
+        if (l->age_known)
+            fprintf(out, "%" PRIu64, l->oldest_age_ns);
+        else
+            fputs("null", out);
+        fputs(", \"path\": [", out);
+        uint32_t path[PATH_MAX_NODES];
+        uint32_t n = node_path(m, l->node, path, PATH_MAX_NODES);
+        for (uint32_t k = 0; k < n; k++) {
+            char nb[AHP_NAME_SIZE];
+            if (k)
+                fputs(", ", out);
+            ahp_json_string(out, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
+        }
+        fputs("]}", out);
+    }
+    fputs("]}\n", out);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Command
+ */
+
+static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64_t events)
+{
+    char p[1100];
+    ahp_term_sanitize(p, sizeof(p), o->path, 256);
+    if (f->truncated)
+        fprintf(stderr,
+                "ahprof: warning: %s is truncated (the recording did not end cleanly): "
+                "reporting the %" PRIu64 " events before the cut\n",
+                p, events);
+    else if (f->trailing_bytes > 0)
+        fprintf(stderr,
+                "ahprof: warning: %s: %" PRIu64 " bytes after the end of the recording ignored\n",
+                p, f->trailing_bytes);
+    if (f->bad_chunks > 0)
+        fprintf(stderr, "ahprof: warning: %s: %" PRIu64 " damaged chunks skipped\n", p,
+                f->bad_chunks);
+}
+
+int ahprof_cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"top", required_argument, NULL, 'n'},
+        {"input", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
+    o.json = ahp_wants_json(argc, argv, "-j");
+
+    optind = 0; /* full re-initialisation: the command may run more than once per process */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "hi:n:j", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            o.json = true;
+            break;
+        case 'n':
+            if (ahp_parse_long(optarg, 1, 1000000, &o.top) < 0)
+                return ahp_fail(o.json, AHP_EXIT_USAGE,
+                                "--top wants a number from 1 to 1000000, not '%s'", optarg);
+            break;
+        case 'i':
+            o.path = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return AHP_EXIT_OK;
+        default:
+            return ahp_bad_option(argc, argv, o.json, "in", "report");
+        }
+    }
+    int code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "report");
+    if (code != 0)
+        return code;
+
+    struct ahp_reader *r;
+    code = ahp_recording_open(o.path, o.json, &r);
+    if (code != 0)
+        return code;
+    struct ahp_model *m;
+    int rc = ahp_model_build(&m, r, NULL);
+    if (rc < 0) {
+        ahp_reader_close(r);
+        return ahp_fail(o.json, AHP_EXIT_ERROR, "cannot read %s: %s", o.path,
+                        ahp_file_strerror(rc));
+    }
+    /* After the walk: damaged events chunks are only known once read. */
+    warnings(&o, ahp_reader_meta(r), m->events);
+
+    if (o.json) {
+        json_report(stdout, &o, m, o.top);
+    } else {
+        text_header(stdout, &o, m);
+        text_types(stdout, m);
+        text_counters(stdout, m, ahp_reader_meta(r));
+        text_tree(stdout, m, o.top);
+        text_leaks(stdout, m, o.top);
+        text_open_callbacks(stdout, m);
+    }
+    ahp_model_free(m);
+    ahp_reader_close(r);
+    return AHP_EXIT_OK; /* main checks that stdout took it all */
+}

@@ -1,0 +1,396 @@
+/*
+ * top.c - `ahprof top`: live per-type statistics of a process's async resources, refreshed
+ * every interval (libbpf-tools conventions: [interval] [count], -C, -p).
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/escape.h"
+#include "data/recording.h"
+#include "collect/session.h"
+#include "cmd/top.h"
+#include "common/util.h"
+
+static const char top_usage[] =
+    "Usage: ahprof top [OPTIONS] [INTERVAL [COUNT]] (-p PID | -- COMMAND [ARGS...])\n"
+    "\n"
+    "Live statistics of the async resources of a program that uses libah, per type,\n"
+    "every INTERVAL seconds (default 1), COUNT times (default: until the program exits\n"
+    "or Ctrl-C).\n"
+    "\n"
+    "  -p, --pid PID       attach to a running process\n"
+    "  -- COMMAND ARGS     launch COMMAND and attach before its first event\n"
+    "                      (if ahprof stops first, it stops COMMAND with SIGTERM);\n"
+    "                      COMMAND's standard output goes to standard error\n"
+    "      --uv            launch COMMAND with libah-uv.so preloaded: an unmodified\n"
+    "                      libuv program's handles and requests become async resources\n"
+    "                      (docs/libuv.md); also for its children, which inherit it\n"
+    "  -C, --noclear       do not clear the screen between intervals\n"
+    "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
+    "  -n, --top N         show the N busiest types (default 30)\n"
+    "      --max-live N    slots of the table of live resources kept for ages\n"
+    "                      (default 262144, rounded up to a power of two)\n"
+    "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
+    "                      the batch probe: ~50x the cost per event, for comparison\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "The screen, every interval:\n"
+    "  HH:MM:SS  pid PID (COMM)  libah LIBRARY   the target and the libah it uses\n"
+    "  events/s     events (init, before, after, destroy, resolve) per second over the\n"
+    "               interval\n"
+    "  lost         events lost since ahprof attached: no room in the ring buffer, records\n"
+    "               the target wrote malformed, or batches that could not be read from its\n"
+    "               memory; counted, never hidden\n"
+    "  unmatched-after N   (when not 0) callbacks whose end was seen without their start,\n"
+    "               because ahprof attached while they ran: their time is not counted\n"
+    "  malformed from the target: N batches, N records   (when not 0) what the target\n"
+    "               wrote that libah never would (another libah version, or memory the\n"
+    "               program overwrote): dropped, and counted in lost\n"
+    "Columns, per type, busiest first (exclusive callback time, then callbacks):\n"
+    "  TYPE         the type's name, as the program registered it\n"
+    "  ACTIVE       resources alive now (including those created before ahprof attached)\n"
+    "  CREATED/s, DESTROYED/s, CALLBACKS/s   per second over the interval\n"
+    "  CB%          share of all exclusive callback time (minus nested callbacks) in the\n"
+    "               interval\n"
+    "  P50us, P99us callback duration percentiles (inclusive, us, from log2 buckets) over\n"
+    "               the interval\n"
+    "  MAXus        the longest callback since attach (us)\n"
+    "  OLDEST       age of the oldest active resource ('>' when it predates the attach:\n"
+    "               then it is at least the time since the attach; '-' when none)\n"
+    "  ... N more types (-n)   the types beyond --top\n"
+    "With --json, one object per line and interval: time_ns (CLOCK_MONOTONIC), interval_ns,\n"
+    "pid, comm, final (true for the last one), events (since attach), events_per_s,\n"
+    "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
+    "live_untracked (resources created while the table of live resources, --max-live, was\n"
+    "full: their ages are unknown), and types, each with name, type_id, active, created,\n"
+    "destroyed, resolved, callbacks, callback_ns, exclusive_ns (totals since attach),\n"
+    "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
+    "(over the interval), max_us, oldest_active_s and oldest_before_attach.\n"
+    "Requires root (see `ahprof --help` for file capabilities).\n";
+
+static double hist_estimate(const __u64 *hist, double p);
+
+/* The interval goes to poll() as int ms. */
+#define AHP_INTERVAL_MIN_NS 10000000ull
+#define AHP_INTERVAL_MAX_NS 86400000000000ull
+
+struct type_row {
+    int type;
+    char name[AHP_NAME_SIZE];
+    int64_t active;
+    struct ahp_type_stats now;  /* cumulative */
+    struct ahp_type_stats diff; /* this interval */
+    double oldest_s;
+    bool oldest_before_attach;
+};
+
+/* A percentile of a log2 histogram, interpolated inside its bucket, in ns, never above
+ * MAX_NS (the largest value really seen). */
+static double hist_percentile(const __u64 *hist, double p, __u64 max_ns)
+{
+    double v = hist_estimate(hist, p);
+    return max_ns && v > (double)max_ns ? (double)max_ns : v;
+}
+
+static double hist_estimate(const __u64 *hist, double p)
+{
+    __u64 total = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        total += hist[i];
+    if (total == 0)
+        return 0;
+    double want = p * (double)total, seen = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++) {
+        if (hist[i] == 0)
+            continue;
+        if (seen + (double)hist[i] >= want) {
+            double lo = i == 0 ? 0 : ldexp(1.0, i), hi = ldexp(1.0, i + 1);
+            return lo + (hi - lo) * ((want - seen) / (double)hist[i]);
+        }
+        seen += (double)hist[i];
+    }
+    return ldexp(1.0, AHP_HIST_SLOTS);
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+    const struct type_row *x = a, *y = b;
+    /* Busiest first: exclusive time, then callbacks, then active; never subtract u64s. */
+    if (x->diff.exclusive_ns != y->diff.exclusive_ns)
+        return x->diff.exclusive_ns < y->diff.exclusive_ns ? 1 : -1;
+    if (x->diff.callbacks != y->diff.callbacks)
+        return x->diff.callbacks < y->diff.callbacks ? 1 : -1;
+    if (x->active != y->active)
+        return x->active < y->active ? 1 : -1;
+    return x->type - y->type;
+}
+
+struct top_state {
+    struct ahp_session session;
+    struct ahp_type_stats prev[AHP_TYPE_MAX];
+    struct ahp_global_stats prev_global;
+    uint64_t prev_ns;
+    bool json, clear;
+    int max_rows;
+};
+
+static void print_interval(struct top_state *st, bool final)
+{
+    static struct ahp_type_stats now[AHP_TYPE_MAX];
+    static struct type_row rows[AHP_TYPE_MAX];
+    int64_t active[AHP_TYPE_MAX];
+    uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
+    struct ahp_global_stats g;
+    struct ahp_collector *c = &st->session.collector;
+    struct ahp_target *t = &st->session.target;
+
+    uint64_t t_ns = ahp_now_ns();
+    double secs = (double)(t_ns - st->prev_ns) / 1e9;
+    if (secs <= 0)
+        secs = 1e-9;
+    ahp_collector_type_stats(c, now);
+    ahp_collector_global_stats(c, &g);
+    ahp_collector_active(c, now, active);
+    bool ages = c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
+
+    int nrows = 0;
+    uint64_t total_exclusive = 0;
+    for (int i = 0; i < AHP_TYPE_MAX; i++) {
+        bool seen =
+            now[i].created || now[i].destroyed || now[i].callbacks || active[i] || now[i].resolved;
+        if (!seen)
+            continue;
+        struct type_row *r = &rows[nrows++];
+        memset(r, 0, sizeof(*r));
+        r->type = i;
+        ahp_collector_type_name(c, t, i, r->name);
+        r->active = active[i];
+        r->now = now[i];
+        struct ahp_type_stats *p = &st->prev[i], *d = &r->diff;
+        d->created = now[i].created - p->created;
+        d->destroyed = now[i].destroyed - p->destroyed;
+        d->resolved = now[i].resolved - p->resolved;
+        d->callbacks = now[i].callbacks - p->callbacks;
+        d->callback_ns = now[i].callback_ns - p->callback_ns;
+        d->exclusive_ns = now[i].exclusive_ns - p->exclusive_ns;
+        for (int k = 0; k < AHP_HIST_SLOTS; k++)
+            d->hist[k] = now[i].hist[k] - p->hist[k];
+        total_exclusive += d->exclusive_ns;
+        r->oldest_s = -1;
+        if (ages && active[i] > 0) {
+            if ((int64_t)tracked[i] < active[i]) {
+                r->oldest_before_attach = true;
+                r->oldest_s = (double)(t_ns - c->attach_ns) / 1e9;
+            } else if (oldest[i] != UINT64_MAX && oldest[i] <= t_ns) {
+                r->oldest_s = (double)(t_ns - oldest[i]) / 1e9;
+            }
+        }
+    }
+    qsort(rows, (size_t)nrows, sizeof(rows[0]), compare_rows);
+    uint64_t events = g.events - st->prev_global.events;
+
+    if (st->json) {
+        printf("{\"time_ns\": %llu, \"interval_ns\": %llu, \"pid\": %d, \"comm\": ",
+               (unsigned long long)t_ns, (unsigned long long)(t_ns - st->prev_ns), t->pid);
+        ahp_json_string(stdout, t->comm, sizeof(t->comm));
+        printf(", \"final\": %s, \"events\": %llu, \"events_per_s\": %.1f, "
+               "\"lost_events\": %llu, \"unmatched_after\": %llu, \"live_untracked\": %llu, "
+               "\"malformed_batches\": %llu, \"malformed_records\": %llu, \"types\": [",
+               final ? "true" : "false", (unsigned long long)g.events, (double)events / secs,
+               (unsigned long long)g.lost_events, (unsigned long long)g.unmatched_after,
+               (unsigned long long)g.live_untracked, (unsigned long long)g.batch_malformed,
+               (unsigned long long)g.records_malformed);
+        for (int i = 0; i < nrows; i++) {
+            struct type_row *r = &rows[i];
+            printf("%s{\"name\": ", i ? ", " : "");
+            ahp_json_string(stdout, r->name, sizeof(r->name));
+            printf(", \"type_id\": %d, \"active\": %lld, \"created\": %llu, \"destroyed\": %llu, "
+                   "\"resolved\": %llu, \"callbacks\": %llu, \"callback_ns\": %llu, "
+                   "\"exclusive_ns\": %llu, \"created_per_s\": %.1f, \"destroyed_per_s\": %.1f, "
+                   "\"callbacks_per_s\": %.1f, \"callback_share_pct\": %.2f, "
+                   "\"p50_us\": %.3f, \"p99_us\": %.3f, \"max_us\": %.3f, "
+                   "\"oldest_active_s\": %.3f, \"oldest_before_attach\": %s}",
+                   r->type, (long long)r->active, (unsigned long long)r->now.created,
+                   (unsigned long long)r->now.destroyed, (unsigned long long)r->now.resolved,
+                   (unsigned long long)r->now.callbacks, (unsigned long long)r->now.callback_ns,
+                   (unsigned long long)r->now.exclusive_ns, (double)r->diff.created / secs,
+                   (double)r->diff.destroyed / secs, (double)r->diff.callbacks / secs,
+                   total_exclusive ? 100.0 * (double)r->diff.exclusive_ns / (double)total_exclusive
+                                   : 0.0,
+                   hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
+                   hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
+                   (double)r->now.max_ns / 1e3, r->oldest_s < 0 ? 0.0 : r->oldest_s,
+                   r->oldest_before_attach ? "true" : "false");
+        }
+        printf("]}\n");
+    } else {
+        if (st->clear)
+            fputs("\033[H\033[2J", stdout);
+        char comm[80], lib[512];
+        ahp_term_sanitize(comm, sizeof(comm), t->comm, sizeof(t->comm));
+        ahp_term_sanitize(lib, sizeof(lib), t->lib_display, sizeof(t->lib_display));
+        time_t wall = time(NULL);
+        struct tm tm;
+        localtime_r(&wall, &tm);
+        printf("%02d:%02d:%02d  pid %d (%s)  libah %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, t->pid,
+               comm, lib);
+        printf("events/s %.0f   lost %llu", (double)events / secs,
+               (unsigned long long)g.lost_events);
+        if (g.unmatched_after)
+            printf("   unmatched-after %llu", (unsigned long long)g.unmatched_after);
+        /* The target wrote what libah never would: say so, it explains the lost events. */
+        if (g.batch_malformed || g.records_malformed)
+            printf("   malformed from the target: %llu batches, %llu records",
+                   (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
+        putchar('\n');
+        printf("%-24s %9s %10s %11s %11s %6s %9s %9s %9s %9s\n", "TYPE", "ACTIVE", "CREATED/s",
+               "DESTROYED/s", "CALLBACKS/s", "CB%", "P50us", "P99us", "MAXus", "OLDEST");
+        for (int i = 0; i < nrows && i < st->max_rows; i++) {
+            struct type_row *r = &rows[i];
+            char name[AHP_NAME_SIZE * 4 + 1], oldest[32] = "-";
+            ahp_term_sanitize(name, 25, r->name, sizeof(r->name));
+            if (r->oldest_s >= 0)
+                snprintf(oldest, sizeof(oldest), "%s%.1fs", r->oldest_before_attach ? ">" : "",
+                         r->oldest_s);
+            printf("%-24s %9lld %10.0f %11.0f %11.0f %6.1f %9.1f %9.1f %9.1f %9s\n", name,
+                   (long long)r->active, (double)r->diff.created / secs,
+                   (double)r->diff.destroyed / secs, (double)r->diff.callbacks / secs,
+                   total_exclusive ? 100.0 * (double)r->diff.exclusive_ns / (double)total_exclusive
+                                   : 0.0,
+                   hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
+                   hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
+                   (double)r->now.max_ns / 1e3, oldest);
+        }
+        if (nrows > st->max_rows)
+            printf("... %d more types (-n)\n", nrows - st->max_rows);
+        putchar('\n');
+    }
+    memcpy(st->prev, now, sizeof(now));
+    st->prev_global = g;
+    st->prev_ns = t_ns;
+}
+
+int ahprof_cmd_top(int argc, char **argv)
+{
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"noclear", no_argument, NULL, 'C'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {"top", required_argument, NULL, 'n'},
+                                              {"max-live", required_argument, NULL, 'L'},
+                                              {"per-event", no_argument, NULL, 'E'},
+                                              {"uv", no_argument, NULL, 'U'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    static struct top_state st;
+    memset(&st, 0, sizeof(st));
+    st.max_rows = 30;
+    pid_t pid = 0;
+    long max_live = 1 << 18;
+    const char *pid_arg = NULL;
+    bool noclear = false, per_event = false, uv = false;
+    int opt;
+    optind = 1;
+    opterr = 0; /* the errors are ours: one line, or JSON */
+    char **cmd = ahp_split_command(argc, argv, &argc);
+    st.json = ahp_wants_json(argc, argv, "-j");
+    while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
+        long v;
+        switch (opt) {
+        case 'p':
+            pid_arg = optarg;
+            break;
+        case 'C':
+            noclear = true;
+            break;
+        case 'j':
+            st.json = true;
+            break;
+        case 'n':
+            if (ahp_parse_long(optarg, 1, 100000, &v) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --top '%s'", optarg);
+            st.max_rows = (int)v;
+            break;
+        case 'L':
+            if (ahp_parse_long(optarg, 1024, 1L << 26, &max_live) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --max-live '%s'", optarg);
+            break;
+        case 'E':
+            per_event = true;
+            break;
+        case 'U':
+            uv = true;
+            break;
+        case 'h':
+            fputs(top_usage, stdout);
+            return AHP_EXIT_OK;
+        default:
+            return ahp_bad_option(argc, argv, st.json, "pnL", "top");
+        }
+    }
+    uint64_t interval_ns = 1000000000ull;
+    long count = -1;
+    for (int positional = 0; optind < argc; positional++, optind++) {
+        if (positional == 0) {
+            if (ahp_parse_duration_ns(argv[optind], AHP_INTERVAL_MIN_NS, AHP_INTERVAL_MAX_NS,
+                                      &interval_ns) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE,
+                                "invalid interval '%s': from 10ms to 86400s (e.g. 2, 0.5, 250ms)",
+                                argv[optind]);
+        } else if (positional == 1) {
+            if (ahp_parse_long(argv[optind], 1, 1L << 40, &count) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE,
+                                "invalid count '%s': a whole number of intervals from 1",
+                                argv[optind]);
+        } else {
+            return ahp_fail(st.json, AHP_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        }
+    }
+    if ((pid_arg == NULL) == (cmd == NULL))
+        return ahp_fail(st.json, AHP_EXIT_USAGE,
+                        "give either -p PID or -- COMMAND (see ahprof top --help)");
+    if (uv && cmd == NULL)
+        return ahp_fail(st.json, AHP_EXIT_USAGE,
+                        "--uv launches a program: give -- COMMAND (a running one must have "
+                        "been started with libah-uv.so preloaded; then -p PID alone)");
+    if (pid_arg) {
+        int code = ahp_parse_pid(pid_arg, &pid, st.json);
+        if (code)
+            return code;
+    }
+    st.clear = !noclear && !st.json && isatty(STDOUT_FILENO);
+
+    struct ahp_collector_opts opts = {
+        .record = false,
+        .track_live = true,
+        .ringbuf_bytes = 1 << 20,
+        .max_live = (uint32_t)max_live,
+        .wakeup_bytes = 64 * 1024,
+        .per_event = per_event,
+    };
+    ahp_install_signal_handlers();
+    st.session.json = st.json;
+    /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
+    st.session.child_stdout_to_stderr = true;
+    st.session.uv = uv;
+    int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
+    if (code) {
+        ahp_session_close(&st.session);
+        return code;
+    }
+    st.prev_ns = st.session.collector.attach_ns;
+    for (long n = 0; count < 0 || n < count; n++) {
+        int rc = ahp_session_wait(&st.session, (int)(interval_ns / 1000000ull));
+        bool last = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
+        print_interval(&st, last);
+        /* Nobody reads what follows (a full disk, a closed pipe): main says which. */
+        if (rc != 0 || ahp_stop_requested || ahp_stdout_flush() < 0)
+            break;
+    }
+    ahp_session_close(&st.session);
+    return AHP_EXIT_OK;
+}

@@ -1,0 +1,252 @@
+/* decode.c - batches to events, keeping per-thread execution stacks like the BPF side does. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch_rules.h"
+#include "common/clock.h"
+#include "collect/decode.h"
+
+struct ahp_decode_thread {
+    uint32_t tid; /* 0: free slot */
+    uint32_t depth;
+    uint64_t last_ns; /* timestamps of a thread never go back (see ahp_decode_batch) */
+    uint64_t gen;     /* generation of the last batch seen */
+    uint32_t next;    /* index of the record expected next in it */
+    bool flushed;     /* ... and the thread was done with it */
+    bool seen;
+    bool after_gap; /* a batch was lost: scopes opened in it close unseen */
+    struct ahp_frame frames[AHP_STACK_DEPTH];
+};
+
+#if defined(__x86_64__)
+/* One reading of both clocks: the ticks around the ns reading, taken where they are closest. */
+static void read_clocks(uint64_t *ticks, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        uint64_t a = __builtin_ia32_rdtsc();
+        uint64_t n = ahp_now_ns();
+        uint64_t b = __builtin_ia32_rdtsc();
+        if (b - a < best) {
+            best = b - a;
+            *ticks = a + (b - a) / 2;
+            *ns = n;
+        }
+    }
+}
+#endif
+
+void ahp_tick_rate_measure(struct ahp_tick_rate *rate, uint64_t span_ns)
+{
+    rate->ns_per_tick = 1.0;
+    rate->mult = 1;
+    rate->shift = 0;
+#if defined(__x86_64__)
+    uint64_t t0, n0, t1, n1;
+    read_clocks(&t0, &n0);
+    while (ahp_now_ns() - n0 < span_ns)
+        ;
+    read_clocks(&t1, &n1);
+    if (t1 <= t0 || n1 <= n0)
+        return;
+    rate->ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
+    /* The largest shift that keeps mult below 2^32 keeps the most precision. */
+    uint32_t shift = 32;
+    while (shift > 0 && rate->ns_per_tick * (double)(1ull << shift) >= 4294967296.0)
+        shift--;
+    rate->shift = shift;
+    rate->mult = (uint64_t)(rate->ns_per_tick * (double)(1ull << shift) + 0.5);
+#endif
+}
+
+static struct ahp_decode_thread *thread_of(struct ahp_decoder *d, uint32_t tid)
+{
+    if (d->nthreads * 2 >= d->cap) {
+        uint32_t cap = d->cap ? d->cap * 2 : 64;
+        struct ahp_decode_thread *grown = calloc(cap, sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < d->cap; i++) {
+            if (d->threads[i].tid == 0)
+                continue;
+            uint32_t j = (d->threads[i].tid * 2654435761u) & (cap - 1);
+            while (grown[j].tid != 0)
+                j = (j + 1) & (cap - 1);
+            grown[j] = d->threads[i];
+        }
+        free(d->threads);
+        d->threads = grown;
+        d->cap = cap;
+    }
+    uint32_t j = (tid * 2654435761u) & (d->cap - 1);
+    while (d->threads[j].tid != 0 && d->threads[j].tid != tid)
+        j = (j + 1) & (d->cap - 1);
+    if (d->threads[j].tid == 0) {
+        d->threads[j].tid = tid;
+        d->nthreads++;
+    }
+    return &d->threads[j];
+}
+
+/* Ticks to ns; a distance no u64 holds (ticks from a lying target) saturates. */
+static uint64_t scaled(uint64_t ticks, double scale)
+{
+    double ns = (double)ticks * scale + 0.5;
+    return ns < 18446744073709551616.0 ? (uint64_t)ns : UINT64_MAX;
+}
+
+static uint64_t to_ns(const struct ahp_decoder *d, const struct ahp_batch_header *h, uint64_t ticks)
+{
+    double scale = h->clock == AHP_CLOCK_TSC ? d->rate.ns_per_tick : 1.0;
+    if (ticks <= h->anchor_ticks)
+        return h->anchor_ns - scaled(h->anchor_ticks - ticks, scale);
+    return h->anchor_ns + scaled(ticks - h->anchor_ticks, scale);
+}
+
+/* What libah writes (src/contracts/ahprof.h); the BPF side checks the same before a batch gets
+ * here. */
+static bool header_ok(const struct ahp_ring_batch *m)
+{
+    const struct ahp_batch_header *h = &m->batch.hdr;
+    return h->version == AHP_BATCH_VERSION && h->tid != 0 && h->count <= AHP_BATCH_RECORDS &&
+           m->first <= h->count && (h->clock == AHP_CLOCK_TSC || h->clock == AHP_CLOCK_MONOTONIC);
+}
+
+/* The counters of TYPE, NULL for a type outside the table. */
+static struct ahp_type_stats *stats_of(struct ahp_decoder *d, int32_t type)
+{
+    return type >= 0 && type < AHP_TYPE_MAX ? &d->stats[type] : NULL;
+}
+
+int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_decoded_fn fn,
+                     void *ctx)
+{
+    const struct ahp_batch_header *h = &m->batch.hdr;
+    if (!header_ok(m)) {
+        uint32_t claimed = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+        d->malformed_batches++;
+        d->malformed_dropped += claimed > m->first ? claimed - m->first : 0;
+        return 0;
+    }
+    struct ahp_decode_thread *th = thread_of(d, h->tid);
+    if (th == NULL)
+        return -ENOMEM;
+    uint32_t n = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
+    uint32_t first = m->first;
+    uint64_t seq = h->seq;
+    bool follows = (h->gen == th->gen && first == th->next) ||
+                   (h->gen == th->gen + 1 && first == 0 && th->flushed);
+    if (th->seen && !follows) {
+        /* The ring buffer had no room for a batch of this thread (counted by the BPF side):
+         * the scopes open now may have closed in it. */
+        th->depth = 0;
+        th->after_gap = true;
+    }
+    /* The start-up measure of the tick rate is good to ~1e-6; two anchors a second or more
+     * apart are good to ~1e-8. Without this, records of one thread converted from anchors
+     * far apart could come out a few us out of order. */
+    if (d->measured_ns_per_tick == 0)
+        d->measured_ns_per_tick = d->rate.ns_per_tick;
+    if (h->clock == AHP_CLOCK_TSC && h->anchor_ns != 0) {
+        if (d->first_anchor_ns == 0) {
+            d->first_anchor_ticks = h->anchor_ticks;
+            d->first_anchor_ns = h->anchor_ns;
+        } else if (h->anchor_ns > d->first_anchor_ns + 1000000000ull &&
+                   h->anchor_ticks > d->first_anchor_ticks) {
+            double rate = (double)(h->anchor_ns - d->first_anchor_ns) /
+                          (double)(h->anchor_ticks - d->first_anchor_ticks);
+            /* Anchors are the target's word: one off by more than the start-up measure's
+             * error would skew every thread's times, not only its own. */
+            if (rate > d->measured_ns_per_tick * 0.999 && rate < d->measured_ns_per_tick * 1.001)
+                d->rate.ns_per_tick = rate;
+        }
+    }
+    th->seen = true;
+    th->gen = h->gen;
+    th->next = n;
+    th->flushed = m->flags & AHP_RING_FLUSHED;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct ahp_batch_record *r = &m->batch.rec[i];
+        if (i < first) {
+            /* Streamed before, when the thread was switched out. */
+            if (ahp_record_ok(r))
+                seq += ahp_seq_step(r->kind);
+            continue;
+        }
+        if (!ahp_record_ok(r)) {
+            d->malformed_records++;
+            d->malformed_dropped++;
+            continue;
+        }
+        uint64_t ts = to_ns(d, h, r->ticks);
+        if (ts < th->last_ns)
+            ts = th->last_ns; /* conversion noise between two anchors, ns at most */
+        th->last_ns = ts;
+        struct ahp_event ev = {
+            .ts_ns = ts,
+            .id = r->id,
+            .tid = h->tid,
+            .pid = m->pid,
+            .type = r->type,
+            .kind = r->kind,
+        };
+        struct ahp_type_stats *s = stats_of(d, r->type);
+        seq += ahp_seq_step(r->kind);
+        __u64 elapsed;
+        switch (r->kind) {
+        case AHP_EV_INIT:
+            ev.trigger_id = r->arg;
+            /* fall through */
+        case AHP_EV_DESTROY:
+            ev.seq = seq;
+            /* fall through */
+        case AHP_EV_RESOLVE:
+            if (s)
+                ahp_count_lifecycle(s, r->kind);
+            break;
+        case AHP_EV_BEFORE:
+            if (!ahp_scope_open(th->frames, &th->depth, r->id, r->type, ev.ts_ns))
+                d->stack_overflow++;
+            ev.depth = (uint16_t)th->depth;
+            break;
+        case AHP_EV_AFTER:
+            switch (ahp_scope_close(th->frames, &th->depth, r->id, ev.ts_ns, &elapsed)) {
+            case AHP_SCOPE_NONE_OPEN:
+                if (th->after_gap) {
+                    if (s) /* opened in a lost batch: count, untimed */
+                        ahp_count_untimed_callback(s);
+                } else {
+                    d->unmatched_after++; /* attached while it ran */
+                }
+                break;
+            case AHP_SCOPE_OTHER_ID:
+                d->unmatched_after++;
+                /* fall through */
+            case AHP_SCOPE_TOO_DEEP:
+                ev.depth = (uint16_t)(th->depth + 1);
+                break;
+            case AHP_SCOPE_CLOSED:
+                ev.depth = (uint16_t)(th->depth + 1);
+                ev.trigger_id = ahp_scope_time(th->frames, th->depth, elapsed);
+                if (s)
+                    ahp_count_callback(s, elapsed, ev.trigger_id);
+                break;
+            }
+            break;
+        }
+        int rc = fn ? fn(&ev, ctx) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void ahp_decoder_free(struct ahp_decoder *d)
+{
+    free(d->threads);
+    d->threads = NULL;
+    d->nthreads = d->cap = 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * decode.h - turning the batches of the batch path (struct ahp_ring_batch, src/contracts/ahprof.h)
+ * into the events of the per-event path: ns timestamps, registry sequence numbers, nesting depth,
+ * exclusive callback time, and the per-type counters the BPF side keeps for `top`.
+ */
+#ifndef AHP_DECODE_H
+#define AHP_DECODE_H
+
+#include <stdint.h>
+
+#include "ahprof.h"
+
+/* Ticks of the TSC to ns, measured against CLOCK_MONOTONIC (ahp_tick_rate_measure). */
+struct ahp_tick_rate {
+    double ns_per_tick;
+    uint64_t mult; /* ns = ticks * mult >> shift, mult < 2^32, for the BPF side */
+    uint32_t shift;
+};
+
+/* Spin for about SPAN_NS reading both clocks; 1 ns per tick where there is no TSC. */
+void ahp_tick_rate_measure(struct ahp_tick_rate *rate, uint64_t span_ns);
+
+struct ahp_decode_thread;
+
+struct ahp_decoder {
+    struct ahp_tick_rate rate;
+    /* The first TSC anchor seen: with each later one, a rate measured over the recording. */
+    uint64_t first_anchor_ticks, first_anchor_ns;
+    struct ahp_decode_thread *threads; /* open addressing on tid */
+    uint32_t nthreads, cap;
+    struct ahp_type_stats stats[AHP_TYPE_MAX]; /* what the BPF side counts for top */
+    uint64_t stack_overflow, unmatched_after;
+    /* Batches come from the target's memory: what libah would never write is dropped and
+     * counted (src/contracts/ahprof.h, batch_malformed and records_malformed). */
+    uint64_t malformed_batches, malformed_records;
+    uint64_t malformed_dropped;  /* records dropped with them: lost events */
+    double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
+};
+
+typedef int (*ahp_decoded_fn)(const struct ahp_event *ev, void *ctx);
+
+/* Decode one batch, handing each event to FN in the thread's order. Returns 0, FN's first
+ * non-zero result, or -ENOMEM. */
+int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_decoded_fn fn,
+                     void *ctx);
+
+void ahp_decoder_free(struct ahp_decoder *d);
+
+#endif

@@ -1,0 +1,176 @@
+/* merge.c - a k-way merge of per-thread event queues by timestamp. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/merge.h"
+
+/* Queues are chains of blocks from one pool, so that the events held, not the threads that
+ * ever held some, decide the memory: a thread's emptied blocks serve the next busy one. */
+#define BLOCK_EVENTS 1024
+
+struct ahp_merge_block {
+    struct ahp_merge_block *next;
+    struct ahp_event ev[BLOCK_EVENTS];
+};
+
+struct ahp_merge_queue {
+    uint32_t tid;
+    struct ahp_merge_block *head, *tail;
+    size_t head_i, tail_n; /* next event to pop in HEAD; events in TAIL */
+    size_t count;
+};
+
+static struct ahp_merge_queue *queue_of(struct ahp_merge *m, uint32_t tid)
+{
+    struct ahp_merge_queue *idle = NULL;
+    for (size_t i = 0; i < m->nqueues; i++) {
+        if (m->queues[i].tid == tid)
+            return &m->queues[i];
+        if (idle == NULL && m->queues[i].count == 0)
+            idle = &m->queues[i];
+    }
+    /* Threads come and go: an empty queue takes the new one, so there are never more queues
+     * than threads holding events at once. */
+    if (idle != NULL) {
+        idle->tid = tid;
+        return idle;
+    }
+    if (m->nqueues == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        struct ahp_merge_queue *grown = realloc(m->queues, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        m->queues = grown;
+        m->cap = cap;
+    }
+    struct ahp_merge_queue *q = &m->queues[m->nqueues++];
+    memset(q, 0, sizeof(*q));
+    q->tid = tid;
+    return q;
+}
+
+static struct ahp_merge_block *block_get(struct ahp_merge *m)
+{
+    struct ahp_merge_block *b = m->free_blocks;
+    if (b != NULL) {
+        m->free_blocks = b->next;
+    } else {
+        b = malloc(sizeof(*b));
+        if (b == NULL)
+            return NULL;
+        m->blocks++;
+    }
+    b->next = NULL;
+    return b;
+}
+
+static void block_put(struct ahp_merge *m, struct ahp_merge_block *b)
+{
+    b->next = m->free_blocks;
+    m->free_blocks = b;
+}
+
+int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
+{
+    struct ahp_merge_queue *q = queue_of(m, ev->tid);
+    if (q == NULL)
+        return -ENOMEM;
+    if (q->tail == NULL || q->tail_n == BLOCK_EVENTS) {
+        /* One block at least, so that an empty window always takes an event. */
+        if (m->free_blocks == NULL && m->max_held && m->blocks > 0 &&
+            (m->blocks + 1) * BLOCK_EVENTS > m->max_held)
+            return -ENOBUFS;
+        struct ahp_merge_block *b = block_get(m);
+        if (b == NULL)
+            return -ENOMEM;
+        if (q->tail == NULL) {
+            q->head = b;
+            q->head_i = 0;
+        } else {
+            q->tail->next = b;
+        }
+        q->tail = b;
+        q->tail_n = 0;
+    }
+    q->tail->ev[q->tail_n++] = *ev;
+    q->count++;
+    m->held++;
+    return 0;
+}
+
+static struct ahp_event *queue_head(struct ahp_merge_queue *q)
+{
+    return &q->head->ev[q->head_i];
+}
+
+static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q)
+{
+    q->head_i++;
+    q->count--;
+    m->held--;
+    if (q->count == 0) {
+        block_put(m, q->head);
+        q->head = q->tail = NULL;
+        q->head_i = q->tail_n = 0;
+    } else if (q->head_i == BLOCK_EVENTS) {
+        struct ahp_merge_block *next = q->head->next;
+        block_put(m, q->head);
+        q->head = next;
+        q->head_i = 0;
+    }
+}
+
+static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_fn fn, void *ctx)
+{
+    for (; count > 0; count--) {
+        /* Threads are few next to events: a scan of the queue heads is enough. */
+        struct ahp_merge_queue *min = NULL;
+        for (size_t i = 0; i < m->nqueues; i++) {
+            struct ahp_merge_queue *q = &m->queues[i];
+            if (q->count && (min == NULL || queue_head(q)->ts_ns < queue_head(min)->ts_ns))
+                min = q;
+        }
+        if (min == NULL || queue_head(min)->ts_ns > horizon)
+            return 0;
+        struct ahp_event ev = *queue_head(min);
+        queue_pop(m, min);
+        if (ev.ts_ns < m->last_ts)
+            m->late++;
+        else
+            m->last_ts = ev.ts_ns;
+        int rc = fn(&ev, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx)
+{
+    return release(m, horizon, SIZE_MAX, fn, ctx);
+}
+
+int ahp_merge_release_count(struct ahp_merge *m, size_t count, ahp_merge_fn fn, void *ctx)
+{
+    return release(m, UINT64_MAX, count, fn, ctx);
+}
+
+void ahp_merge_free(struct ahp_merge *m)
+{
+    for (size_t i = 0; i < m->nqueues; i++) {
+        struct ahp_merge_block *b = m->queues[i].head;
+        while (b != NULL) {
+            struct ahp_merge_block *next = b->next;
+            free(b);
+            b = next;
+        }
+    }
+    while (m->free_blocks != NULL) {
+        struct ahp_merge_block *next = m->free_blocks->next;
+        free(m->free_blocks);
+        m->free_blocks = next;
+    }
+    free(m->queues);
+    memset(m, 0, sizeof(*m));
+}

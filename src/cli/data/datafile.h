@@ -1,0 +1,248 @@
+/*
+ * datafile.h - the ahprof.data file: what `ahprof record` writes and `ahprof report` (and any
+ * other consumer, e.g. the flame graph exporters) reads. The byte layout is specified in
+ * docs/file-format.md; this is the C API over it.
+ *
+ * The file is a sequence of self-checking chunks, so a recording cut off by a crash stays
+ * readable up to its last complete chunk. Everything the reader hands out comes from a file
+ * that may be hostile: strings are bounded and NUL-terminated but otherwise arbitrary bytes
+ * (escape them for their output), type ids in events are not range-checked, and counts may
+ * be inconsistent.
+ */
+#ifndef AHP_DATAFILE_H
+#define AHP_DATAFILE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ahprof.h"
+
+#define AHP_FILE_DEFAULT "ahprof.data"
+
+/* Format version this code writes; it reads every minor version of this major. */
+#define AHP_FILE_MAJOR 1
+#define AHP_FILE_MINOR 1
+
+/* Chunk types (docs/file-format.md). Readers skip types they do not know. */
+enum ahp_chunk_type {
+    AHP_CHUNK_INFO = 1,
+    AHP_CHUNK_TYPE = 2,
+    AHP_CHUNK_SNAPSHOT = 3,
+    AHP_CHUNK_EVENTS = 4,
+    AHP_CHUNK_LOST = 5,
+    AHP_CHUNK_END = 6,
+    AHP_CHUNK_STACK = 7,    /* 1.1: a symbolized user stack (record --stacks) */
+    AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
+    AHP_CHUNK_EXIT = 9,     /* how the target ended (exit status or signal) */
+    AHP_CHUNK_EXEC = 10,    /* the target ran exec(): the recording stopped there */
+};
+#define AHP_CHUNK_FIRST AHP_CHUNK_INFO
+#define AHP_CHUNK_LAST AHP_CHUNK_EXEC
+
+/* One frame of a symbolized user stack; strings are untrusted (they come from the target's
+ * symbol tables), bounded and NUL-terminated; empty when unknown. */
+#define AHP_STACK_FRAMES_MAX 64
+#define AHP_SYM_SIZE 128
+struct ahp_stack_frame {
+    uint64_t ip;
+    uint32_t line; /* 0 when unknown */
+    char func[AHP_SYM_SIZE];
+    char file[AHP_SYM_SIZE]; /* source file (basename) or, without DWARF, the ELF file */
+};
+
+/* Exact per-type totals counted in BPF: true even when ring-buffer records were lost. */
+struct ahp_type_counters {
+    uint64_t created, destroyed, resolved, callbacks, callback_ns, exclusive_ns;
+    int64_t active; /* alive at the end, resources from before the attach included */
+};
+
+/* A chunk payload larger than this is treated as corruption (the writer stays far below). */
+#define AHP_CHUNK_MAX (16u << 20)
+
+/* Error codes of ahp_reader_open() beyond open(2)'s own (-ENOENT, -EACCES, -EISDIR...). */
+#define AHP_E_NOT_AHPROF (-EBADMSG)    /* not an ahprof data file (or its header is bad) */
+#define AHP_E_NEWER (-EPROTONOSUPPORT) /* written by a newer, incompatible ahprof */
+
+/* ---------------------------------------------------------------------------------------
+ * Writer
+ */
+
+struct ahp_file_info {
+    uint32_t pid;
+    char comm[16];
+    char target[256];
+    uint64_t start_mono_ns; /* CLOCK_MONOTONIC, the clock of ahp_event.ts_ns */
+    uint64_t start_real_ns; /* CLOCK_REALTIME at the same instant */
+};
+
+struct ahp_writer;
+
+/*
+ * Create (or truncate) PATH, mode 0600 like perf.data since it describes another process,
+ * and write the file header and an info chunk (INFO plus this ahprof's version and the host
+ * name). On success *W owns the file. Negative errno on failure (nothing to close then).
+ */
+int ahp_writer_open(struct ahp_writer **w, const char *path, const struct ahp_file_info *info);
+
+/* Record that TYPE (0..AHP_TYPE_MAX-1) is called NAME (copied, at most 63 bytes kept). */
+int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name);
+
+/* The live count per type read from the target at attach time; LIVE[0..NTYPES). NTYPES is
+ * at most AHP_TYPE_MAX. Write it once, before the events it relates to (AHP_F_IN_SNAPSHOT). */
+int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntypes);
+
+/* Append events. Buffered: an events chunk is written each time ~64 KiB have piled up. */
+int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n);
+
+/* The cumulative number of events lost so far. Written at this point of the stream. */
+int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
+
+/* Write the buffered events to the file (no fsync) and start its writeback to disk without
+ * waiting for it. After it a crash of the process loses nothing written. */
+int ahp_writer_flush(struct ahp_writer *w);
+
+/* The user stack STACK_ID (the id carried by INIT events, see src/contracts/ahprof.h), innermost
+ * frame first; at most AHP_STACK_FRAMES_MAX frames are kept. */
+int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
+                     uint32_t n);
+
+/* The in-kernel counters of every type, COUNTERS[0..AHP_TYPE_MAX), once, before closing. */
+int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *counters);
+
+/* How the target ended (an exit chunk). */
+enum ahp_exit_how {
+    AHP_EXIT_HOW_EXITED = 1, /* code: its exit status */
+    AHP_EXIT_HOW_SIGNAL = 2, /* code: the signal that killed it */
+};
+int ahp_writer_exit(struct ahp_writer *w, enum ahp_exit_how how, uint32_t code, bool core_dumped,
+                    uint64_t exit_mono_ns);
+
+/* "exited with status 3", "killed by SIGSEGV (core dumped)": how a target ended, in BUF. */
+const char *ahp_exit_describe(uint32_t how, uint32_t code, bool core_dumped, char *buf,
+                              size_t size);
+
+/* The signal's name ("SIGSEGV"), or "signal N" for one without a name, in BUF. */
+const char *ahp_signal_name(uint32_t sig, char *buf, size_t size);
+
+/* The target replaced its program with PATH (exec) at EXEC_MONO_NS: nothing after it is
+ * recorded, since the new program's types are not the ones this file names. */
+int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *path);
+
+/* Flush, write the end chunk (clean-close marker), fsync and close. W is freed even when an
+ * error is returned. */
+int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total);
+
+/* Every call after a failed write returns that first error again (the file is unusable). */
+
+/* ---------------------------------------------------------------------------------------
+ * Reader
+ */
+
+/* What ahp_reader_open() learnt from the whole file (all chunks, in one pass over the chunk
+ * headers). Strings are NUL-terminated, untrusted bytes. */
+struct ahp_file_meta {
+    uint16_t version_major, version_minor;
+    bool has_info;
+    struct ahp_file_info info;
+    char ahprof_version[32];
+    char host[64];
+
+    /* Type table: names[t] is valid when named[t]. */
+    bool named[AHP_TYPE_MAX];
+    char names[AHP_TYPE_MAX][AHP_NAME_SIZE];
+
+    /* Live count per type at attach; zeros when !has_snapshot. The first snapshot counts. */
+    bool has_snapshot;
+    uint32_t snapshot_ntypes;
+    int64_t snapshot[AHP_TYPE_MAX];
+
+    /* In-kernel counters (exact even when events were lost); zeros when !has_counters. */
+    bool has_counters;
+    struct ahp_type_counters counters[AHP_TYPE_MAX];
+    uint64_t stacks; /* stack chunks */
+
+    /* Exit chunk: how the target ended, when the recording saw it end. */
+    bool has_exit;
+    uint32_t exit_how; /* enum ahp_exit_how; other values: unknown */
+    uint32_t exit_code;
+    bool exit_core_dumped;
+    uint64_t exit_mono_ns;
+    /* Exec chunk: the target ran exec() and the recording stopped there (the first counts). */
+    bool has_exec;
+    uint64_t exec_mono_ns;
+    char exec_path[256];
+    /* Lost events: the largest cumulative value of any lost or end chunk. */
+    uint64_t lost_events;
+
+    /* End chunk: present only when the recording was closed. */
+    bool has_end;
+    bool clean_end; /* end chunk with the clean-close flag */
+    uint64_t end_mono_ns;
+    uint64_t end_events; /* events the writer says it wrote (end chunk) */
+
+    /* Integrity. A file is "truncated" when it has no end chunk: the recorder stopped
+     * before closing it (crash, kill -9, full disk) or the tail is damaged. Everything
+     * before the first incomplete or damaged chunk is still read. */
+    bool truncated;
+    uint64_t file_size;
+    uint64_t data_end;       /* offset just past the last usable chunk */
+    uint64_t trailing_bytes; /* file_size - data_end: a torn chunk or garbage */
+    uint64_t chunks;         /* complete chunks before data_end (damaged payloads included) */
+    uint64_t events;         /* events declared by the usable events chunks */
+    uint64_t unknown_chunks; /* chunk types from a newer minor version, skipped */
+    /* Chunks whose payload is damaged (CRC) or malformed: skipped. Counted at open for
+     * metadata chunks; events chunks are checked while iterating, so this grows then. */
+    uint64_t bad_chunks;
+};
+
+struct ahp_reader;
+
+/*
+ * Open PATH and scan its chunk headers. Errors: open(2)'s (-ENOENT, -EACCES...), -EISDIR,
+ * AHP_E_NOT_AHPROF (-EBADMSG) when it is not an ahprof file (wrong magic, empty, bad header),
+ * AHP_E_NEWER (-EPROTONOSUPPORT) for a major format version above AHP_FILE_MAJOR, -ENOMEM.
+ * A truncated file is not an error: meta->truncated says it.
+ */
+int ahp_reader_open(struct ahp_reader **r, const char *path);
+
+/* The same on an open descriptor, which the reader then owns (closed by ahp_reader_close
+ * and on failure). */
+int ahp_reader_open_fd(struct ahp_reader **r, int fd);
+
+void ahp_reader_close(struct ahp_reader *r);
+
+const struct ahp_file_meta *ahp_reader_meta(const struct ahp_reader *r);
+
+/* Name of TYPE, or NULL when the file does not name it (or TYPE is out of range). */
+const char *ahp_reader_type_name(const struct ahp_reader *r, int32_t type);
+
+/*
+ * Walk every usable chunk in file order (events are in the order the collector wrote them,
+ * which is time order). Any callback may be NULL. A callback returning non-zero stops the
+ * walk and ahp_reader_foreach() returns that value; otherwise 0, or a negative errno for an
+ * I/O error. Damaged chunks are skipped (meta->bad_chunks). Events come in batches: EV[0..N)
+ * is valid only during the call. Each call of ahp_reader_foreach starts from the beginning.
+ */
+struct ahp_read_ops {
+    int (*info)(void *arg, const struct ahp_file_info *info);
+    int (*type)(void *arg, int32_t type, const char *name);
+    int (*snapshot)(void *arg, const int64_t *live, uint32_t ntypes);
+    int (*events)(void *arg, const struct ahp_event *ev, size_t n);
+    int (*lost)(void *arg, uint64_t lost_total);
+    int (*end)(void *arg, uint64_t end_mono_ns, uint64_t lost_total);
+    int (*stack)(void *arg, uint32_t stack_id, const struct ahp_stack_frame *frames, uint32_t n);
+};
+int ahp_reader_foreach(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg);
+
+/* Pull-style: the next event in file order into *EV. Returns 1, 0 at the end, or a negative
+ * errno. ahp_reader_rewind() starts again from the first event, and so does every
+ * ahp_reader_foreach() (before and after its walk): do not call it in the middle of a pull. */
+int ahp_reader_next_event(struct ahp_reader *r, struct ahp_event *ev);
+void ahp_reader_rewind(struct ahp_reader *r);
+
+/* A message for the errors above (also plain errno values). Never NULL. */
+const char *ahp_file_strerror(int err);
+
+#endif

@@ -1,0 +1,870 @@
+/* model.c - one streaming pass over a recording: see model.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ah.h"
+#include "model/model.h"
+
+/* ---------------------------------------------------------------------------------------
+ * A hash map from u64 keys to fixed-size values: open addressing, linear probing, deletion
+ * by backward shift (no tombstones, so a long run of inits and destroys stays fast).
+ */
+
+struct map {
+    uint64_t *keys;
+    uint8_t *used;
+    uint8_t *vals;
+    size_t vsize, cap, n;
+};
+
+static uint64_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return k;
+}
+
+static int map_init(struct map *m, size_t vsize, size_t cap)
+{
+    m->vsize = vsize;
+    m->cap = cap;
+    m->n = 0;
+    m->keys = malloc(cap * sizeof(uint64_t));
+    m->used = calloc(cap, 1);
+    m->vals = malloc(cap * vsize);
+    if (m->keys == NULL || m->used == NULL || m->vals == NULL) {
+        free(m->keys);
+        free(m->used);
+        free(m->vals);
+        memset(m, 0, sizeof(*m));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void map_free(struct map *m)
+{
+    free(m->keys);
+    free(m->used);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+static void *map_get(const struct map *m, uint64_t key)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+        if (!m->used[i])
+            return NULL;
+        if (m->keys[i] == key)
+            return m->vals + i * m->vsize;
+    }
+}
+
+static int map_grow(struct map *m)
+{
+    struct map nm;
+    if (map_init(&nm, m->vsize, m->cap * 2) < 0)
+        return -ENOMEM;
+    size_t mask = nm.cap - 1;
+    for (size_t j = 0; j < m->cap; j++) {
+        if (!m->used[j])
+            continue;
+        size_t i = mix(m->keys[j]) & mask;
+        while (nm.used[i])
+            i = (i + 1) & mask;
+        nm.used[i] = 1;
+        nm.keys[i] = m->keys[j];
+        memcpy(nm.vals + i * nm.vsize, m->vals + j * m->vsize, m->vsize);
+    }
+    nm.n = m->n;
+    map_free(m);
+    *m = nm;
+    return 0;
+}
+
+/* The value of KEY, inserted zeroed if absent (*FRESH says which). NULL on -ENOMEM. */
+static void *map_put(struct map *m, uint64_t key, bool *fresh)
+{
+    if ((m->n + 1) * 10 > m->cap * 7 && map_grow(m) < 0)
+        return NULL;
+    size_t mask = m->cap - 1;
+    size_t i = mix(key) & mask;
+    for (; m->used[i]; i = (i + 1) & mask) {
+        if (m->keys[i] == key) {
+            *fresh = false;
+            return m->vals + i * m->vsize;
+        }
+    }
+    m->used[i] = 1;
+    m->keys[i] = key;
+    memset(m->vals + i * m->vsize, 0, m->vsize);
+    m->n++;
+    *fresh = true;
+    return m->vals + i * m->vsize;
+}
+
+static void map_del(struct map *m, uint64_t key)
+{
+    size_t mask = m->cap - 1;
+    size_t i = mix(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (!m->used[i])
+            return;
+        if (m->keys[i] == key)
+            break;
+    }
+    /* Shift back the entries of the probe run that follow, as far as their home allows. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
+        size_t home = mix(m->keys[j]) & mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            m->keys[hole] = m->keys[j];
+            memcpy(m->vals + hole * m->vsize, m->vals + j * m->vsize, m->vsize);
+            hole = j;
+        }
+    }
+    m->used[hole] = 0;
+    m->n--;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Callback duration histogram: exact below 32 ns, then 32 sub-buckets per power of two
+ * (under 3% error), so percentiles need no per-callback storage.
+ */
+
+#define HSUB 32
+#define HSLOTS (HSUB + 59 * HSUB)
+
+static unsigned hist_index(uint64_t v)
+{
+    if (v < HSUB)
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    return HSUB + (e - 5) * HSUB + (unsigned)((v >> (e - 5)) & (HSUB - 1));
+}
+
+static uint64_t hist_value(unsigned idx)
+{
+    if (idx < HSUB)
+        return idx;
+    unsigned k = idx - HSUB, e = k / HSUB + 5, sub = k % HSUB;
+    uint64_t lower = (uint64_t)(HSUB + sub) << (e - 5);
+    return lower + ((1ull << (e - 5)) >> 1);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Build state
+ */
+
+struct live {
+    uint64_t init_ns;
+    uint32_t node;
+    int32_t cls;
+};
+
+struct frame {
+    uint64_t id, start_ns, child_ns;
+    uint32_t node;
+    int32_t cls;
+};
+
+struct tstack {
+    uint32_t depth, cap;
+    struct frame *frames;
+};
+
+#define STACK_MAX 65536
+#define STACK_SEARCH 64 /* how far below the top an AFTER looks for its BEFORE */
+#define DEAD_BITS 12
+#define FOLDED 0x80000000u /* in the children map: the child is an ancestor (folded) */
+#define PSEUDO 0x80000000u /* in struct live: known from a callback, creation not seen */
+
+struct build {
+    struct ahp_model *m;
+    struct ahp_model_opts o;
+    uint32_t node_cap;   /* limit on distinct paths */
+    uint32_t nodes_cap;  /* allocated */
+    struct map live;     /* id -> struct live */
+    struct map threads;  /* tid -> struct tstack * */
+    struct map dead;     /* id >> DEAD_BITS -> uint32_t[4096] of node + 1 */
+    struct map children; /* parent << 40 | site << 16 | cls -> node | FOLDED */
+    uint64_t *hist[AHP_M_TYPES];
+    uint32_t cached_tid;
+    struct tstack *cached;
+    struct tstack *spare; /* one freed stack kept for the next thread */
+    int err;
+};
+
+static int32_t class_of(int32_t type)
+{
+    return type >= 0 && type < AHP_TYPE_MAX ? type : AHP_M_INVALID;
+}
+
+static uint32_t new_node(struct build *b, uint32_t parent, int32_t cls, uint32_t site)
+{
+    struct ahp_model *m = b->m;
+    if (m->nnodes == b->nodes_cap) {
+        uint32_t cap = b->nodes_cap == 0 ? 64 : b->nodes_cap * 2;
+        struct ahp_node *nn = realloc(m->nodes, (size_t)cap * sizeof(*nn));
+        if (nn == NULL) {
+            b->err = -ENOMEM;
+            return AHP_NODE_NONE;
+        }
+        m->nodes = nn;
+        b->nodes_cap = cap;
+    }
+    struct ahp_node *n = &m->nodes[m->nnodes];
+    memset(n, 0, sizeof(*n));
+    n->parent = parent;
+    n->cls = cls;
+    n->site = site;
+    n->depth = parent == AHP_NODE_NONE ? 0 : m->nodes[parent].depth + 1;
+    n->first_child = n->next_sibling = AHP_NODE_NONE;
+    n->oldest_init_ns = UINT64_MAX;
+    return m->nnodes++;
+}
+
+static uint64_t child_key(uint32_t parent, int32_t cls, uint32_t site)
+{
+    return (uint64_t)parent << 40 | (uint64_t)site << 16 | (uint32_t)cls;
+}
+
+/* The node of a resource of class CLS created at SITE on behalf of node PARENT. */
+static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, uint32_t site,
+                           bool *folded)
+{
+    struct ahp_model *m = b->m;
+    uint64_t key = child_key(parent, cls, site);
+    uint32_t *v = map_get(&b->children, key);
+    if (v != NULL) {
+        *folded = (*v & FOLDED) != 0;
+        return *v & ~FOLDED;
+    }
+    uint32_t target = AHP_NODE_NONE;
+    *folded = false;
+    for (uint32_t a = parent; a != AHP_NODE_NONE; a = m->nodes[a].parent) {
+        if (m->nodes[a].cls == cls && m->nodes[a].site == site) {
+            target = a;
+            *folded = true;
+            break;
+        }
+    }
+    bool overflow = false;
+    if (target == AHP_NODE_NONE) {
+        if (m->nnodes >= b->node_cap && parent != AHP_NODE_OTHER) {
+            overflow = true;
+            parent = AHP_NODE_OTHER;
+            key = child_key(parent, cls, site);
+            v = map_get(&b->children, key);
+            if (v != NULL) {
+                b->m->paths_overflowed++;
+                return *v & ~FOLDED;
+            }
+        }
+        target = new_node(b, parent, cls, site);
+        if (target == AHP_NODE_NONE)
+            return AHP_NODE_ROOT;
+        if (overflow)
+            b->m->paths_overflowed++;
+    }
+    bool fresh;
+    uint32_t *slot = map_put(&b->children, key, &fresh);
+    if (slot == NULL) {
+        b->err = -ENOMEM;
+        return target;
+    }
+    *slot = target | (*folded ? FOLDED : 0);
+    return target;
+}
+
+static void dead_set(struct build *b, uint64_t id, uint32_t node)
+{
+    uint32_t **page = map_get(&b->dead, id >> DEAD_BITS);
+    if (page == NULL) {
+        if (b->dead.n >= b->o.max_dead_pages) {
+            b->m->dead_untracked++;
+            return;
+        }
+        uint32_t *p = calloc(1u << DEAD_BITS, sizeof(uint32_t));
+        bool fresh;
+        page = p == NULL ? NULL : map_put(&b->dead, id >> DEAD_BITS, &fresh);
+        if (page == NULL) {
+            free(p);
+            b->err = -ENOMEM;
+            return;
+        }
+        *page = p;
+    }
+    (*page)[id & ((1u << DEAD_BITS) - 1)] = node + 1;
+}
+
+static uint32_t dead_get(const struct build *b, uint64_t id)
+{
+    uint32_t **page = map_get(&b->dead, id >> DEAD_BITS);
+    if (page == NULL)
+        return AHP_NODE_NONE;
+    uint32_t v = (*page)[id & ((1u << DEAD_BITS) - 1)];
+    return v == 0 ? AHP_NODE_NONE : v - 1;
+}
+
+static void on_init(struct build *b, const struct ahp_event *e)
+{
+    struct ahp_model *m = b->m;
+    int32_t cls = class_of(e->type);
+    m->types[cls].created++;
+    if (!(e->flags & AHP_F_IN_SNAPSHOT))
+        m->types[cls].created_counted++;
+
+    uint32_t parent;
+    int32_t pcls;
+    struct live *pl;
+    if (e->trigger_id == AH_ID_ROOT || e->trigger_id == 0) {
+        parent = AHP_NODE_ROOT;
+        pcls = AHP_M_PARENT_ROOT;
+    } else if ((pl = map_get(&b->live, e->trigger_id)) != NULL) {
+        parent = pl->node & ~PSEUDO;
+        pcls = pl->cls;
+    } else if ((parent = dead_get(b, e->trigger_id)) != AHP_NODE_NONE) {
+        pcls = m->nodes[parent].cls;
+    } else {
+        parent = AHP_NODE_BEFORE;
+        pcls = AHP_M_PARENT_UNKNOWN;
+    }
+    if (pcls < 0) /* a root (only reachable through corrupt ids): treat like the bootstrap */
+        pcls = AHP_M_PARENT_ROOT;
+    if (m->edges[pcls] == NULL &&
+        (m->edges[pcls] = calloc(AHP_M_TYPES, sizeof(uint64_t))) == NULL) {
+        b->err = -ENOMEM;
+        return;
+    }
+    m->edges[pcls][cls]++;
+
+    uint32_t site = 0;
+    if (b->o.site_of != NULL && e->depth != 0) {
+        site = b->o.site_of(b->o.arg, (uint32_t)e->depth - 1);
+        if (site > AHP_SITE_MAX)
+            site = 0;
+    }
+    bool folded;
+    uint32_t node = child_node(b, parent, cls, site, &folded);
+    m->nodes[node].created++;
+    if (folded)
+        m->nodes[node].folded++;
+    if (b->o.on_init != NULL)
+        b->o.on_init(b->o.arg, m, e, node);
+
+    bool fresh;
+    struct live *l = map_put(&b->live, e->id, &fresh);
+    if (l == NULL) {
+        b->err = -ENOMEM;
+        return;
+    }
+    if (!fresh && !(l->node & PSEUDO))
+        m->duplicate_init++;
+    l->init_ns = e->ts_ns;
+    l->node = node;
+    l->cls = cls;
+}
+
+static void on_destroy(struct build *b, const struct ahp_event *e)
+{
+    struct ahp_model *m = b->m;
+    int32_t cls = class_of(e->type);
+    m->types[cls].destroyed++;
+    if (!(e->flags & AHP_F_IN_SNAPSHOT))
+        m->types[cls].destroyed_counted++;
+    struct live *l = map_get(&b->live, e->id);
+    if (l == NULL)
+        return;
+    dead_set(b, e->id, l->node & ~PSEUDO);
+    map_del(&b->live, e->id);
+}
+
+static struct tstack *thread_stack(struct build *b, uint32_t tid, bool create)
+{
+    if (b->cached != NULL && b->cached_tid == tid)
+        return b->cached;
+    struct tstack **s = map_get(&b->threads, tid);
+    if (s == NULL) {
+        if (!create)
+            return NULL;
+        bool fresh;
+        s = map_put(&b->threads, tid, &fresh);
+        if (s == NULL) {
+            b->err = -ENOMEM;
+            return NULL;
+        }
+        if (b->spare != NULL) {
+            *s = b->spare;
+            b->spare = NULL;
+        } else {
+            *s = calloc(1, sizeof(**s));
+            if (*s == NULL) {
+                map_del(&b->threads, tid);
+                b->err = -ENOMEM;
+                return NULL;
+            }
+        }
+    }
+    b->cached_tid = tid;
+    b->cached = *s;
+    return *s;
+}
+
+static void drop_stack(struct build *b, uint32_t tid, struct tstack *s)
+{
+    map_del(&b->threads, tid);
+    if (b->cached == s)
+        b->cached = NULL;
+    if (b->spare == NULL) {
+        b->spare = s;
+    } else {
+        free(s->frames);
+        free(s);
+    }
+}
+
+static void on_before(struct build *b, const struct ahp_event *e)
+{
+    int32_t cls = class_of(e->type);
+    uint32_t node;
+    struct live *l = map_get(&b->live, e->id);
+    if (l != NULL) {
+        node = l->node & ~PSEUDO;
+    } else if ((node = dead_get(b, e->id)) == AHP_NODE_NONE) {
+        /* It existed before the recording. Its callback tells its type: remember it, so
+         * that what it creates gets a path ((before attach) > ITS TYPE > ...) and an edge. */
+        bool folded, fresh;
+        node = child_node(b, AHP_NODE_BEFORE, cls, 0, &folded);
+        l = b->err == 0 ? map_put(&b->live, e->id, &fresh) : NULL;
+        if (l == NULL) {
+            b->err = -ENOMEM;
+            return;
+        }
+        l->init_ns = 0;
+        l->node = node | PSEUDO;
+        l->cls = cls;
+    }
+    if (b->err != 0)
+        return;
+    struct tstack *s = thread_stack(b, e->tid, true);
+    if (s == NULL)
+        return;
+    if (s->depth == STACK_MAX) {
+        b->m->stack_overflow++;
+        return;
+    }
+    if (s->depth == s->cap) {
+        uint32_t cap = s->cap == 0 ? 16 : s->cap * 2;
+        struct frame *f = realloc(s->frames, cap * sizeof(*f));
+        if (f == NULL) {
+            b->err = -ENOMEM;
+            return;
+        }
+        s->frames = f;
+        s->cap = cap;
+    }
+    s->frames[s->depth++] =
+        (struct frame){.id = e->id, .start_ns = e->ts_ns, .node = node, .cls = cls};
+    if (b->o.on_before != NULL) {
+        struct ahp_callback cb = {.id = e->id,
+                                  .tid = e->tid,
+                                  .node = node,
+                                  .cls = cls,
+                                  .depth = s->depth,
+                                  .start_ns = e->ts_ns,
+                                  .model = b->m};
+        b->o.on_before(b->o.arg, &cb);
+    }
+}
+
+static void on_after(struct build *b, const struct ahp_event *e)
+{
+    struct ahp_model *m = b->m;
+    struct tstack *s = thread_stack(b, e->tid, false);
+    if (s == NULL || s->depth == 0) {
+        m->unmatched_after++;
+        return;
+    }
+    uint32_t k = s->depth;
+    uint32_t lowest = s->depth > STACK_SEARCH ? s->depth - STACK_SEARCH : 0;
+    while (k > lowest && s->frames[k - 1].id != e->id)
+        k--;
+    if (k == lowest) {
+        m->unmatched_after++;
+        return;
+    }
+    k--;
+    /* Frames above the match lost their AFTER (lost events): drop them. */
+    m->unclosed_before += s->depth - 1 - k;
+    struct frame *f = &s->frames[k];
+    uint64_t incl = e->ts_ns > f->start_ns ? e->ts_ns - f->start_ns : 0;
+    uint64_t excl = incl > f->child_ns ? incl - f->child_ns : 0;
+    if (k > 0)
+        s->frames[k - 1].child_ns += incl;
+
+    struct ahp_type_summary *t = &m->types[f->cls];
+    if (t->callbacks == 0 || incl < t->min_ns)
+        t->min_ns = incl;
+    if (incl > t->max_ns)
+        t->max_ns = incl;
+    t->callbacks++;
+    t->callback_ns += incl;
+    t->exclusive_ns += excl;
+    if (b->hist[f->cls] == NULL) {
+        b->hist[f->cls] = calloc(HSLOTS, sizeof(uint64_t));
+        if (b->hist[f->cls] == NULL) {
+            b->err = -ENOMEM;
+            return;
+        }
+    }
+    b->hist[f->cls][hist_index(incl)]++;
+    struct ahp_node *n = &m->nodes[f->node];
+    n->callbacks++;
+    n->callback_ns += incl;
+    n->exclusive_ns += excl;
+
+    if (b->o.on_callback != NULL) {
+        struct ahp_callback cb = {.id = f->id,
+                                  .tid = e->tid,
+                                  .node = f->node,
+                                  .cls = f->cls,
+                                  .depth = k + 1,
+                                  .start_ns = f->start_ns,
+                                  .end_ns = e->ts_ns,
+                                  .exclusive_ns = excl,
+                                  .model = m};
+        b->o.on_callback(b->o.arg, &cb);
+    }
+    s->depth = k;
+    if (k == 0)
+        drop_stack(b, e->tid, s);
+}
+
+static int on_events(void *arg, const struct ahp_event *ev, size_t n)
+{
+    struct build *b = arg;
+    struct ahp_model *m = b->m;
+    for (size_t i = 0; i < n && b->err == 0; i++) {
+        const struct ahp_event *e = &ev[i];
+        if (m->events == 0 || e->ts_ns < m->first_ts)
+            m->first_ts = e->ts_ns;
+        if (e->ts_ns > m->last_ts)
+            m->last_ts = e->ts_ns;
+        m->events++;
+        switch (e->kind) {
+        case AHP_EV_INIT:
+            on_init(b, e);
+            break;
+        case AHP_EV_DESTROY:
+            on_destroy(b, e);
+            break;
+        case AHP_EV_BEFORE:
+            on_before(b, e);
+            break;
+        case AHP_EV_AFTER:
+            on_after(b, e);
+            break;
+        case AHP_EV_RESOLVE:
+            m->types[class_of(e->type)].resolved++;
+            break;
+        default:
+            m->unknown_kind++;
+            break;
+        }
+    }
+    return b->err;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Finishing: what is alive, percentiles, sorted children and leak groups.
+ */
+
+static const struct ahp_model *sort_model;
+
+static int cmp_children(const void *pa, const void *pb)
+{
+    const struct ahp_node *a = &sort_model->nodes[*(const uint32_t *)pa];
+    const struct ahp_node *b = &sort_model->nodes[*(const uint32_t *)pb];
+    if (a->callback_ns != b->callback_ns)
+        return a->callback_ns > b->callback_ns ? -1 : 1;
+    if (a->created != b->created)
+        return a->created > b->created ? -1 : 1;
+    if (a->cls != b->cls)
+        return a->cls < b->cls ? -1 : 1;
+    return 0;
+}
+
+static int cmp_leaks(const void *pa, const void *pb)
+{
+    const struct ahp_leak *a = pa, *b = pb;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    if (a->age_known != b->age_known)
+        return a->age_known ? 1 : -1; /* unknown age: older than anything recorded */
+    if (a->oldest_age_ns != b->oldest_age_ns)
+        return a->oldest_age_ns > b->oldest_age_ns ? -1 : 1;
+    return a->node < b->node ? -1 : (a->node > b->node ? 1 : 0);
+}
+
+static void percentiles(struct ahp_type_summary *t, const uint64_t *h)
+{
+    if (h == NULL || t->callbacks == 0)
+        return;
+    const unsigned pct[2] = {50, 99};
+    uint64_t *out[2] = {&t->p50_ns, &t->p99_ns};
+    for (int q = 0; q < 2; q++) {
+        /* Nearest rank: the smallest value with at least pct% of callbacks at or below. */
+        uint64_t rank = (t->callbacks / 100) * pct[q] + ((t->callbacks % 100) * pct[q] + 99) / 100;
+        if (rank == 0)
+            rank = 1;
+        uint64_t seen = 0;
+        for (unsigned i = 0; i < HSLOTS; i++) {
+            seen += h[i];
+            if (seen >= rank) {
+                uint64_t v = hist_value(i);
+                *out[q] = v < t->min_ns ? t->min_ns : (v > t->max_ns ? t->max_ns : v);
+                break;
+            }
+        }
+    }
+}
+
+static int finish(struct build *b)
+{
+    struct ahp_model *m = b->m;
+    const struct ahp_file_meta *meta = m->meta;
+
+    m->end_ns = meta->has_end ? meta->end_mono_ns : m->last_ts;
+    if (meta->has_info && meta->info.start_mono_ns != 0)
+        m->start_ns = meta->info.start_mono_ns;
+    else
+        m->start_ns = m->events > 0 ? m->first_ts : m->end_ns;
+    m->duration_ns = m->end_ns > m->start_ns ? m->end_ns - m->start_ns : 0;
+
+    for (size_t i = 0; i < b->live.cap; i++) {
+        if (!b->live.used[i])
+            continue;
+        const struct live *l = (const struct live *)(b->live.vals + i * b->live.vsize);
+        /* Those known from a callback only are in the snapshot count: counted below. */
+        if (l->node & PSEUDO)
+            continue;
+        struct ahp_node *n = &m->nodes[l->node];
+        n->live++;
+        if (l->init_ns < n->oldest_init_ns)
+            n->oldest_init_ns = l->init_ns;
+        m->types[l->cls].live_seen++;
+    }
+    /* Callbacks still open at the end never completed: not counted as callbacks, but listed
+     * (a target that crashed or exited inside them). */
+    for (size_t i = 0; i < b->threads.cap; i++) {
+        if (!b->threads.used[i])
+            continue;
+        const struct tstack *s = *(struct tstack **)(b->threads.vals + i * b->threads.vsize);
+        uint32_t tid = (uint32_t)b->threads.keys[i];
+        m->unclosed_before += s->depth;
+        m->open_total += s->depth;
+        for (uint32_t d = 0; d < s->depth && d < s->cap; d++) {
+            if (m->nopen == AHP_OPEN_CALLBACKS_MAX)
+                break;
+            if (m->open == NULL &&
+                (m->open = calloc(AHP_OPEN_CALLBACKS_MAX, sizeof(*m->open))) == NULL)
+                return -ENOMEM;
+            const struct frame *f = &s->frames[d];
+            m->open[m->nopen++] = (struct ahp_open_callback){
+                .id = f->id,
+                .tid = tid,
+                .node = f->node,
+                .cls = f->cls,
+                .depth = d + 1,
+                .start_ns = f->start_ns,
+            };
+        }
+    }
+
+    /* The nodes for resources that predate the recording are not subject to the limit. */
+    b->node_cap = UINT32_MAX;
+    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
+        struct ahp_type_summary *t = &m->types[c];
+        if (c < AHP_TYPE_MAX && meta->has_snapshot && (uint32_t)c < meta->snapshot_ntypes)
+            t->snapshot_live = meta->snapshot[c];
+        /* Wrapping arithmetic: a hostile file must not make this undefined. */
+        t->active =
+            (int64_t)((uint64_t)t->snapshot_live + t->created_counted - t->destroyed_counted);
+        percentiles(t, b->hist[c]);
+        /* Alive at the end but never seen created: they predate the recording. */
+        if (t->active > 0 && (uint64_t)t->active > t->live_seen) {
+            bool folded;
+            uint32_t node = child_node(b, AHP_NODE_BEFORE, c, 0, &folded);
+            if (b->err != 0)
+                return b->err;
+            m->nodes[node].live_unattributed += (uint64_t)t->active - t->live_seen;
+        }
+    }
+
+    /* Children lists, sorted. */
+    uint32_t *order = malloc((size_t)m->nnodes * sizeof(uint32_t));
+    if (order == NULL)
+        return -ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t i = AHP_NODE_ROOTS; i < m->nnodes; i++)
+        order[k++] = i;
+    sort_model = m;
+    qsort(order, k, sizeof(uint32_t), cmp_children);
+    /* Insert in reverse so each list ends up in sorted order. */
+    for (uint32_t i = k; i-- > 0;) {
+        struct ahp_node *n = &m->nodes[order[i]];
+        struct ahp_node *p = &m->nodes[n->parent];
+        n->next_sibling = p->first_child;
+        p->first_child = order[i];
+        p->nchildren++;
+    }
+    free(order);
+
+    uint32_t nleaks = 0;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        nleaks += (m->nodes[i].live > 0) + (m->nodes[i].live_unattributed > 0);
+    m->leaks = calloc(nleaks > 0 ? nleaks : 1, sizeof(*m->leaks));
+    if (m->leaks == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < m->nnodes; i++) {
+        const struct ahp_node *n = &m->nodes[i];
+        if (n->live > 0) {
+            uint64_t age = m->end_ns > n->oldest_init_ns ? m->end_ns - n->oldest_init_ns : 0;
+            m->leaks[m->nleaks++] = (struct ahp_leak){.node = i,
+                                                      .cls = n->cls,
+                                                      .count = n->live,
+                                                      .age_known = true,
+                                                      .oldest_age_ns = age};
+        }
+        if (n->live_unattributed > 0)
+            m->leaks[m->nleaks++] = (struct ahp_leak){
+                .node = i, .cls = n->cls, .count = n->live_unattributed, .age_known = false};
+    }
+    qsort(m->leaks, m->nleaks, sizeof(*m->leaks), cmp_leaks);
+    return 0;
+}
+
+int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ahp_model_opts *opts)
+{
+    if (mp == NULL || r == NULL)
+        return -EINVAL;
+    *mp = NULL;
+    struct build b = {0};
+    if (opts != NULL)
+        b.o = *opts;
+    b.node_cap = b.o.max_nodes != 0 ? b.o.max_nodes : 65536;
+    if (b.node_cap > (1u << 24)) /* node numbers share a word with the FOLDED bit */
+        b.node_cap = 1u << 24;
+    if (b.node_cap < AHP_NODE_ROOTS)
+        b.node_cap = AHP_NODE_ROOTS;
+    if (b.o.max_dead_pages == 0)
+        b.o.max_dead_pages = 4096;
+
+    struct ahp_model *m = calloc(1, sizeof(*m));
+    b.m = m;
+    int rc = -ENOMEM;
+    if (m == NULL)
+        goto out;
+    m->meta = ahp_reader_meta(r);
+    /* Small to start with: growth is cheap, and small inputs (tests, fuzzing) reach it. */
+    if (map_init(&b.live, sizeof(struct live), 16) < 0 ||
+        map_init(&b.threads, sizeof(struct tstack *), 16) < 0 ||
+        map_init(&b.dead, sizeof(uint32_t *), 16) < 0 ||
+        map_init(&b.children, sizeof(uint32_t), 16) < 0)
+        goto out;
+    new_node(&b, AHP_NODE_NONE, -1, 0);
+    new_node(&b, AHP_NODE_NONE, -1, 0);
+    new_node(&b, AHP_NODE_NONE, -1, 0);
+    if (b.err != 0)
+        goto out;
+
+    struct ahp_read_ops ops = {.events = on_events};
+    rc = ahp_reader_foreach(r, &ops, &b);
+    if (rc == 0)
+        rc = b.err;
+    if (rc == 0)
+        rc = finish(&b);
+
+out:
+    map_free(&b.live);
+    for (size_t i = 0; i < b.threads.cap; i++) {
+        if (b.threads.used[i]) {
+            struct tstack *s = *(struct tstack **)(b.threads.vals + i * b.threads.vsize);
+            free(s->frames);
+            free(s);
+        }
+    }
+    map_free(&b.threads);
+    if (b.spare != NULL) {
+        free(b.spare->frames);
+        free(b.spare);
+    }
+    for (size_t i = 0; i < b.dead.cap; i++)
+        if (b.dead.used[i])
+            free(*(uint32_t **)(b.dead.vals + i * b.dead.vsize));
+    map_free(&b.dead);
+    map_free(&b.children);
+    for (int i = 0; i < AHP_M_TYPES; i++)
+        free(b.hist[i]);
+    if (rc != 0) {
+        ahp_model_free(m);
+        return rc < 0 ? rc : -EIO;
+    }
+    *mp = m;
+    return 0;
+}
+
+void ahp_model_free(struct ahp_model *m)
+{
+    if (m == NULL)
+        return;
+    free(m->nodes);
+    free(m->leaks);
+    free(m->open);
+    for (int i = 0; i < AHP_M_PARENTS; i++)
+        free(m->edges[i]);
+    free(m);
+}
+
+uint64_t ahp_model_edge(const struct ahp_model *m, int32_t parent, int32_t child)
+{
+    if (parent < 0 || parent >= AHP_M_PARENTS || child < 0 || child >= AHP_M_TYPES ||
+        m->edges[parent] == NULL)
+        return 0;
+    return m->edges[parent][child];
+}
+
+const char *ahp_model_class_name(const struct ahp_model *m, int32_t cls, char buf[AHP_NAME_SIZE])
+{
+    if (cls >= 0 && cls < AHP_TYPE_MAX && m->meta->named[cls])
+        return m->meta->names[cls];
+    if (cls >= 0 && cls < AHP_TYPE_MAX) {
+        snprintf(buf, AHP_NAME_SIZE, "type#%d", (int)cls);
+        return buf;
+    }
+    return "(invalid type)";
+}
+
+const char *ahp_model_node_name(const struct ahp_model *m, uint32_t node, char buf[AHP_NAME_SIZE])
+{
+    switch (node) {
+    case AHP_NODE_ROOT:
+        return "(root)";
+    case AHP_NODE_BEFORE:
+        return "(before attach)";
+    case AHP_NODE_OTHER:
+        return "(other paths)";
+    default:
+        if (node >= m->nnodes)
+            return "?";
+        return ahp_model_class_name(m, m->nodes[node].cls, buf);
+    }
+}
