@@ -108,7 +108,7 @@ done
 
 col() { cut -d' ' -f"$1" <"$work/$2" | median; }
 plain=$(col 1 plain)
-echo "== kresd $(kresd --version | awk '{print $NF}'), dnsperf -m $MODE -c $CLIENTS, $QUERIES distinct A queries x $PASSES passes, $ROUNDS rounds (medians)"
+echo "== kresd $(kresd --version | awk '{print $NF}'), dnsperf -m $MODE -c $CLIENTS, $QUERIES distinct A queries x $PASSES passes, $ROUNDS rounds (medians), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 printf '%-34s %10s %8s %18s %18s\n' "case" "queries/s" "ratio" "kresd CPU us/query" "ahprof CPU us/q"
 for c in "${cases[@]}"; do
     case $c in
