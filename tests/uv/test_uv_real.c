@@ -364,6 +364,17 @@ Test(uv_real, kresd_udp_and_tcp_load)
     cr_expect_eq(get_int(udp, "created"), 0, "a UDP socket opened during the load");
     expect_no_leak(r, "TCPWRAP");
     expect_no_leak(r, "WRITEWRAP");
+    /* What is alive at the end is what kresd held before the attach (its listening handles,
+     * signal handles, ...): everything the load made was released. */
+    json_object *leaks;
+    cr_assert(json_object_object_get_ex(r, "leaks", &leaks));
+    for (size_t i = 0; i < json_object_array_length(leaks); i++) {
+        json_object *l = json_object_array_get_idx(leaks, i), *before, *ty;
+        cr_assert(json_object_object_get_ex(l, "before_attach", &before) &&
+                  json_object_object_get_ex(l, "type", &ty));
+        cr_expect(json_object_get_boolean(before), "%s made during the load is still alive",
+                  json_object_get_string(ty));
+    }
     json_object_put(r);
     free(out);
 }
