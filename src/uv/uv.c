@@ -164,6 +164,7 @@ enum uvah_kind { K_FIXED, K_TCP, K_PIPE };
     X(uv_getaddrinfo)                                                                              \
     X(uv_getnameinfo)                                                                              \
     X(uv_random)                                                                                   \
+    X(uv_walk)                                                                                     \
     FS_SYMBOLS(X)
 
 #define DECLARE_REAL(name) static __typeof__(&name) real_##name;
@@ -1078,6 +1079,36 @@ FS_WRAP(uv_fs_chown, (L, const char *path, uv_uid_t uid, uv_gid_t gid, uv_fs_cb 
 FS_WRAP(uv_fs_fchown, (L, uv_file file, uv_uid_t uid, uv_gid_t gid, uv_fs_cb cb), FCHOWN_ARGS)
 FS_WRAP(uv_fs_lchown, (L, const char *path, uv_uid_t uid, uv_gid_t gid, uv_fs_cb cb), CHOWN_ARGS)
 FS_WRAP(uv_fs_statfs, (L, const char *path, uv_fs_cb cb), PATH_ARGS)
+
+/* uv_walk calls the user's callback from inside libuv: a uv_close it tail-calls (the usual
+ * close-everything walk) would have libuv's return address and go unfollowed. Through this
+ * trampoline the return address is ours and the depth is the user's. */
+struct walk_call {
+    uv_walk_cb cb;
+    void *arg;
+};
+
+static void tramp_walk(uv_handle_t *h, void *arg)
+{
+    const struct walk_call *w = arg;
+    unsigned saved = uvah_depth;
+    uvah_depth = 0;
+    w->cb(h, w->arg);
+    uvah_depth = saved;
+}
+
+UVAH_EXPORT void uv_walk(uv_loop_t *loop, uv_walk_cb cb, void *arg)
+{
+    ready();
+    if (UNLIKELY(real_uv_walk == NULL))
+        return;
+    if (cb == NULL || cb == tramp_walk || !follow(RA())) {
+        real_uv_walk(loop, cb, arg);
+        return;
+    }
+    struct walk_call w = {cb, arg};
+    NESTED_VOID(real_uv_walk(loop, tramp_walk, &w));
+}
 
 /* How many handles and requests found no room in the side table (also counted as the type
  * UV_UNTRACKED); for tests and debuggers. */
