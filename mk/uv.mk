@@ -75,6 +75,8 @@ $(BENCH_DIR)/bench_uv: bench/bench_uv.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv -lpthread
 
+ALL_BINS += $(BENCH_DIR)/bench_uv
+
 .PHONY: bench-uv
 bench: bench-uv
 bench-uv: $(BENCH_DIR)/bench_uv $(B)/libah-uv.so $(B)/ahprof | bench-deps
