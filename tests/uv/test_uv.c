@@ -446,3 +446,44 @@ Test(uv, loops_on_two_threads)
     cr_expect_null(find_named(root, "types", "UV_UNTRACKED"));
     json_object_put(root);
 }
+
+/* ThreadSanitizer builds of the interposer (libah inside) and of the programs: two loops on two
+ * threads in a small table (their probe sequences overlap: a plain store in place of an atomic
+ * one was reported there), and uvall's work callbacks that look the table up on the pool. */
+static void expect_tsan_clean(const char *slots, char *const program_argv[])
+{
+    char *argv[] = {"gcc", "-print-file-name=libtsan.so", NULL};
+    char *tsan = NULL;
+    cr_assert_eq(run_capture(argv, &tsan, NULL, 10000), 0);
+    tsan[strcspn(tsan, "\n")] = '\0';
+    char env[1024];
+    snprintf(env, sizeof(env), "LD_PRELOAD=%s %s", tsan, UV_DIR "/tsan/libah-uv.so");
+    free(tsan);
+    /* TSan needs ASLR within the ranges it knows (as make test-tsan). */
+    char slots_env[64];
+    snprintf(slots_env, sizeof(slots_env), "AH_UV_SLOTS=%s", slots);
+    char *full[16] = {"env",    env, "TSAN_OPTIONS=halt_on_error=1", slots_env, "setarch",
+                      "x86_64", "-R"};
+    size_t n = 7;
+    for (size_t i = 0; program_argv[i] != NULL && n < 15; i++)
+        full[n++] = program_argv[i];
+    full[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int code = run_capture(full, &out, &err, 120000);
+    cr_expect_eq(code, 0, "%s under TSan exited %d: %s", program_argv[0], code, err);
+    cr_expect(strstr(err, "ThreadSanitizer") == NULL, "TSan: %s", err);
+    free(out);
+    free(err);
+}
+
+Test(uv, tsan_loops_on_two_threads)
+{
+    char *argv[] = {UV_DIR "/tsan/uvmany", "400", "2", "20", NULL};
+    expect_tsan_clean("1024", argv);
+}
+
+Test(uv, tsan_uvall)
+{
+    char *argv[] = {UV_DIR "/tsan/uvall", test_dir, NULL};
+    expect_tsan_clean("65536", argv);
+}
