@@ -399,9 +399,9 @@ static inline void scope_exit(struct uvah_entry *e, bool entered, unsigned saved
     static void name PARAMS                                                                        \
     {                                                                                              \
         struct uvah_entry *e = uvah_lookup(h);                                                     \
-        if (UNLIKELY(e == NULL))                                                                   \
+        cbtype cb = e != NULL ? (cbtype)e->field : NULL;                                           \
+        if (UNLIKELY(cb == NULL))                                                                  \
             return;                                                                                \
-        cbtype cb = (cbtype)e->field;                                                              \
         unsigned saved;                                                                            \
         bool entered = scope_enter(e, &saved);                                                     \
         cb ARGS;                                                                                   \
@@ -431,9 +431,9 @@ HANDLE_TRAMPOLINE(tramp_fs_poll, uv_fs_poll_cb, cb,
 static void tramp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct uvah_entry *e = uvah_lookup(h);
-    if (UNLIKELY(e == NULL))
+    uv_alloc_cb cb = e != NULL ? (uv_alloc_cb)e->cb2 : NULL;
+    if (UNLIKELY(cb == NULL))
         return;
-    uv_alloc_cb cb = (uv_alloc_cb)e->cb2;
     unsigned saved;
     bool entered = scope_enter(e, &saved);
     cb(h, suggested, buf);
@@ -446,9 +446,9 @@ static void tramp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     static void name PARAMS                                                                        \
     {                                                                                              \
         struct uvah_entry *e = uvah_lookup(h);                                                     \
-        if (UNLIKELY(e == NULL))                                                                   \
+        cbtype cb = e != NULL ? (cbtype)e->cb : NULL;                                              \
+        if (UNLIKELY(cb == NULL))                                                                  \
             return;                                                                                \
-        cbtype cb = (cbtype)e->cb;                                                                 \
         unsigned saved;                                                                            \
         bool entered;                                                                              \
         if (LIKELY(alloc_open == e)) {                                                             \
@@ -481,7 +481,8 @@ static void tramp_close(uv_handle_t *h)
     uvah_detach(e);
     unsigned saved;
     bool entered = scope_enter(e, &saved);
-    cb(h);
+    if (LIKELY(cb != NULL))
+        cb(h);
     scope_exit(e, entered, saved, true);
 }
 
