@@ -70,6 +70,11 @@ $(UV_DIR)/tsan/%: tests/uv/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) $< -o $@ -luv -lpthread
 
+$(UV_DIR)/countcalls.so: tests/uv/countcalls.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $< -o $@ -ldl -lpthread
+
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -79,7 +84,8 @@ $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.
 		tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(CRITERION_LIBS) -ljson-c
 
 UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan \
-	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/tsan/libah-uv.so \
+	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/countcalls.so \
+	$(UV_DIR)/tsan/libah-uv.so \
 	$(UV_DIR)/tsan/uvall $(UV_DIR)/tsan/uvmany $(UV_DIR)/test_uv
 CHECK_BINS += $(UV_TEST_DEPS)
 

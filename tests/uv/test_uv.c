@@ -487,3 +487,54 @@ Test(uv, tsan_uvall)
     char *argv[] = {UV_DIR "/tsan/uvall", test_dir, NULL};
     expect_tsan_clean("65536", argv);
 }
+
+/* The main thread's allocations and mutex locks in uvmany N, with and without the interposer:
+ * what it adds must not grow with N (its setup only), however many handles, requests and
+ * callbacks. Locks are compared on timers only: libuv's own locking around the thread pool
+ * depends on timing. */
+struct calls {
+    long allocs, locks;
+};
+
+static struct calls count_calls(const char *n, bool fs, bool interposed)
+{
+    char preload[512], file[600];
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s%s", UV_DIR "/countcalls.so",
+             interposed ? " " LIBAH_UV : "");
+    snprintf(file, sizeof(file), "UV_COUNT_FILE=%s", test_path("counts"));
+    char *argv[] = {"env", preload,          file, UV_DIR "/uvmany", (char *)n, "1",
+                    "1",   fs ? "fs" : NULL, NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 30000);
+    cr_assert_eq(code, 0, "uvmany %s exited %d: %s", n, code, err);
+    free(out);
+    free(err);
+    struct calls c = {-1, -1};
+    FILE *f = fopen(test_path("counts"), "r");
+    cr_assert_not_null(f, "no counts from countcalls.so");
+    cr_assert_eq(fscanf(f, "allocs %ld locks %ld", &c.allocs, &c.locks), 2);
+    fclose(f);
+    return c;
+}
+
+Test(uv, untraced_no_allocation_or_lock_per_handle)
+{
+    for (int fs = 0; fs < 2; fs++) {
+        long added_allocs[2], added_locks[2];
+        static const char *const sizes[] = {"200", "5000"};
+        for (int k = 0; k < 2; k++) {
+            struct calls plain = count_calls(sizes[k], fs, false);
+            struct calls uv = count_calls(sizes[k], fs, true);
+            added_allocs[k] = uv.allocs - plain.allocs;
+            added_locks[k] = uv.locks - plain.locks;
+        }
+        cr_expect_eq(added_allocs[1], added_allocs[0],
+                     "%s: the interposer allocates %ld times for 200, %ld for 5000",
+                     fs ? "timers + fs" : "timers", added_allocs[0], added_allocs[1]);
+        cr_expect_lt(added_allocs[0], 10, "setup allocations: %ld", added_allocs[0]);
+        if (!fs)
+            cr_expect_eq(added_locks[1], added_locks[0],
+                         "the interposer locks %ld times for 200 timers, %ld for 5000",
+                         added_locks[0], added_locks[1]);
+    }
+}
