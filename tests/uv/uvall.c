@@ -79,7 +79,7 @@ static void count_close_cb(uv_handle_t *h)
  * TCP: a server (TCPSERVERWRAP), CLIENTS clients that connect (TCPWRAP + TCPCONNECTWRAP),
  * write "ping" (WRITEWRAP), read "pong" and shut down (SHUTDOWNWRAP); the server's accepted
  * connections (TCPWRAP, triggered by the server) read "ping", write "pong" (WRITEWRAP), read
- * EOF and close. One more client connects to a port that refuses (TCPCONNECTWRAP with
+ * EOF and close with uv_tcp_close_reset. One more client connects to a port that refuses (TCPCONNECTWRAP with
  * ECONNREFUSED) and closes.
  *
  *   TCPSERVERWRAP  1 created, callbacks: 3 connections + 1 close = 4
@@ -116,7 +116,8 @@ static void server_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         CHECK(uv_write(req, s, &b, 1, server_write_cb) == 0, "uv_write pong");
     } else {
         CHECK(nread == UV_EOF, "server read: %s", uv_strerror((int)nread));
-        uv_close((uv_handle_t *)s, server_conn_close_cb);
+        /* It calls uv_close itself, through libuv's PLT: one close, one destroy. */
+        CHECK(uv_tcp_close_reset((uv_tcp_t *)s, server_conn_close_cb) == 0, "close_reset");
     }
     free(buf->base);
 }
