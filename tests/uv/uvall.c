@@ -79,8 +79,8 @@ static void count_close_cb(uv_handle_t *h)
  * TCP: a server (TCPSERVERWRAP), CLIENTS clients that connect (TCPWRAP + TCPCONNECTWRAP),
  * write "ping" (WRITEWRAP), read "pong" and shut down (SHUTDOWNWRAP); the server's accepted
  * connections (TCPWRAP, triggered by the server) read "ping", write "pong" (WRITEWRAP), read
- * EOF and close with uv_tcp_close_reset. One more client connects to a port that refuses (TCPCONNECTWRAP with
- * ECONNREFUSED) and closes.
+ * EOF and close with uv_tcp_close_reset. One more client connects to a port that refuses
+ * (TCPCONNECTWRAP with ECONNREFUSED) and closes.
  *
  *   TCPSERVERWRAP  1 created, callbacks: 3 connections + 1 close = 4
  *   TCPWRAP        3 clients (read pong, close = 2 each), 1 refused (close = 1),
