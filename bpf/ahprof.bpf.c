@@ -204,12 +204,15 @@ static __always_inline void live_remove(__u64 id)
     }
 }
 
-static __always_inline void learn_type_name(__s32 type, const void *name)
+/* False when the name could not be read now (a page of the target not in memory at a
+ * switch-out, say): it is read again from a later batch. */
+static __always_inline bool learn_type_name(__s32 type, const void *name)
 {
     __u32 key = (__u32)type;
     struct type_name *tn = bpf_map_lookup_elem(&type_names, &key);
     if (tn && tn->name[0] == '\0')
-        bpf_probe_read_user_str(tn->name, sizeof(tn->name), name);
+        return bpf_probe_read_user_str(tn->name, sizeof(tn->name), name) > 0;
+    return true;
 }
 
 SEC("usdt")
@@ -493,6 +496,7 @@ __u32 types_known = 0;
 
 struct name_walk {
     __u64 names;
+    __u32 first_failed; /* the first name that could not be read, or AHP_TYPE_MAX */
 };
 
 static long learn_name(__u32 i, void *data)
@@ -501,7 +505,9 @@ static long learn_name(__u32 i, void *data)
     __u32 type = i;
     if (type >= AHP_TYPE_MAX)
         return 1;
-    learn_type_name((__s32)type, (const void *)(nw->names + (__u64)type * AHP_NAME_SIZE));
+    if (!learn_type_name((__s32)type, (const void *)(nw->names + (__u64)type * AHP_NAME_SIZE)) &&
+        nw->first_failed == AHP_TYPE_MAX)
+        nw->first_failed = type;
     return 0;
 }
 
@@ -512,9 +518,9 @@ static __always_inline void learn_type_names(const struct ahp_batch_header *h)
         return;
     if (count > AHP_TYPE_MAX)
         count = AHP_TYPE_MAX;
-    struct name_walk nw = {.names = h->names};
+    struct name_walk nw = {.names = h->names, .first_failed = AHP_TYPE_MAX};
     bpf_loop(count, learn_name, &nw, 0); /* names already known are kept as they are */
-    types_known = count;
+    types_known = nw.first_failed < count ? nw.first_failed : count;
 }
 
 static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n, bool counts_only)

@@ -146,6 +146,11 @@ static inline uint64_t ah__batch_add(struct ah_thread *t, uint8_t kind, ah_id_t 
     rec->arg = arg;
     rec->type = type;
     rec->kind = kind;
+    /* The header's type count was read when the batch opened; a type registered since must
+     * be covered, or a tracer that reads this batch at a switch-out or at exit (no flush,
+     * which rereads it) never learns the new type's name. */
+    if (AH_UNLIKELY(kind == AHP_EV_INIT && (uint32_t)type >= t->batch.hdr.type_count))
+        t->batch.hdr.type_count = (uint32_t)type + 1;
     /* The tracer may read the buffer whenever this thread is switched out: the record must
      * be complete before the count says so. Same thread, same CPU: a compiler barrier. */
     atomic_signal_fence(memory_order_seq_cst);

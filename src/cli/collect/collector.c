@@ -224,6 +224,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
 {
     memset(c, 0, sizeof(*c));
     c->merge.max_held = AHP_MERGE_MAX_HELD;
+    c->target = t;
+    c->names_cache = calloc(1, sizeof(*c->names_cache)); /* NULL: names from BPF only */
     c->on_event = on_event;
     c->ctx = ctx;
     c->ncpus = libbpf_num_possible_cpus();
@@ -335,6 +337,24 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     return 0;
 }
 
+/* The BPF side learns a type's name from the batch that first shows the type, and keeps
+ * what it could not read there (a bogus pointer, a page not present) unknown: the registry,
+ * read from here while the target lives, fills the gap before the names matter (at the end,
+ * when the target may be gone). Cheap: one read of the name table every 200 ms. */
+static void learn_names_while_alive(struct ahp_collector *c, uint64_t now)
+{
+    if (c->target == NULL || c->names_cache == NULL)
+        return;
+    /* At once when the BPF side has just seen new types, else now and then. */
+    uint32_t bpf_known = c->skel->bss->types_known;
+    if (bpf_known == c->names_bpf_known && now - c->names_read_ns < AHP_NAMES_EVERY_NS)
+        return;
+    c->names_bpf_known = bpf_known;
+    c->names_read_ns = now;
+    if (ahp_target_read_names(c->target, c->names_cache) < 0)
+        c->names_cache->type_count = 0; /* a torn or refused read: none of it is trusted */
+}
+
 int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
 {
     struct pollfd pfd = {.fd = ring_buffer__epoll_fd(c->rb), .events = POLLIN};
@@ -345,6 +365,7 @@ int ahp_collector_poll(struct ahp_collector *c, int timeout_ms)
      * ago would wait unread while younger events of other threads went out. Only a read that
      * emptied the ring buffer says that everything before it has been seen. */
     uint64_t start = ahp_now_ns();
+    learn_names_while_alive(c, start);
     int n = consume(c, start + AHP_READ_SLICE_NS);
     if (n < 0)
         return n;
@@ -508,6 +529,12 @@ const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *
         buf[AHP_NAME_SIZE - 1] = '\0';
         return buf;
     }
+    const struct ahp_snapshot *nc = c->names_cache;
+    if (nc && (uint32_t)type < nc->type_count && nc->names[type][0]) {
+        memcpy(buf, nc->names[type], AHP_NAME_SIZE);
+        buf[AHP_NAME_SIZE - 1] = '\0';
+        return buf;
+    }
     /* Registered after attach, no init seen yet: ask the target. */
     if (t && ahp_target_read_names(t, &c->snapshot) == 0 &&
         (uint32_t)type < c->snapshot.type_count && c->snapshot.names[type][0]) {
@@ -565,5 +592,6 @@ void ahp_collector_stop(struct ahp_collector *c)
     ring_buffer__free(c->rb);
     ahprof_bpf__destroy(c->skel);
     ahp_snapshot_free(&c->snapshot);
+    free(c->names_cache);
     memset(c, 0, sizeof(*c));
 }

@@ -67,7 +67,15 @@ struct ahp_collector {
     bool read_yielded;  /* ... and it did, before the ring buffer was empty */
     bool discard;       /* ahp_collector_finish ran out of time: count instead of passing on */
     uint64_t discarded; /* events read but not passed on: lost */
+    /* Type names read from the target's registry while it runs (every AHP_NAMES_EVERY_NS
+     * at most): what a name is when the BPF side could not read it and the target is gone. */
+    struct ahp_target *target;
+    struct ahp_snapshot *names_cache;
+    uint64_t names_read_ns;
+    uint32_t names_bpf_known; /* the BPF side's count of types at that read */
 };
+
+#define AHP_NAMES_EVERY_NS 200000000ull
 
 /* Load the BPF programs for TARGET and attach them. For a running process, also take the
  * snapshot of what existed before (docs/probes.md, "Attaching mid-run"). Returns a negative
