@@ -75,6 +75,19 @@ $(UV_DIR)/countcalls.so: tests/uv/countcalls.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $< -o $@ -ldl -lpthread
 
+# ASan+UBSan: the interposer (libah inside) under the ASan build of the programs.
+UV_ASAN_OBJS := $(UV_SRCS:%.c=$(B)/asan/%.o)
+$(UV_DIR)/asan/libah-uv.so: $(UV_ASAN_OBJS) $(B)/asan/libah.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(ASAN_FLAGS) -o $@ $(UV_ASAN_OBJS) -Wl,--whole-archive $(B)/asan/libah.a \
+		-Wl,--no-whole-archive -ldl -lpthread
+
+$(UV_DIR)/asan/uvmany: tests/uv/uvmany.c
+	$(call msg,CC-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ -luv -lpthread
+
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -85,7 +98,7 @@ $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.
 
 UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan \
 	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/countcalls.so \
-	$(UV_DIR)/tsan/libah-uv.so \
+	$(UV_DIR)/asan/libah-uv.so $(UV_DIR)/asan/uvmany $(UV_DIR)/tsan/libah-uv.so \
 	$(UV_DIR)/tsan/uvall $(UV_DIR)/tsan/uvmany $(UV_DIR)/test_uv
 CHECK_BINS += $(UV_TEST_DEPS)
 

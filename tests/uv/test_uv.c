@@ -538,3 +538,39 @@ Test(uv, untraced_no_allocation_or_lock_per_handle)
                          added_locks[0], added_locks[1]);
     }
 }
+
+/* The interposer itself built with ASan+UBSan (libah inside), under the ASan programs: uvall,
+ * two loops on two threads with stat requests, and a full table. */
+static void expect_asan_clean(const char *slots, char *const program_argv[])
+{
+    char *argv[] = {"gcc", "-print-file-name=libasan.so", NULL};
+    char *asan = NULL;
+    cr_assert_eq(run_capture(argv, &asan, NULL, 10000), 0);
+    asan[strcspn(asan, "\n")] = '\0';
+    char env[1024], slots_env[64];
+    snprintf(env, sizeof(env), "LD_PRELOAD=%s %s", asan, UV_DIR "/asan/libah-uv.so");
+    snprintf(slots_env, sizeof(slots_env), "AH_UV_SLOTS=%s", slots);
+    free(asan);
+    char *full[16] = {"env", env, slots_env};
+    size_t n = 3;
+    for (size_t i = 0; program_argv[i] != NULL && n < 15; i++)
+        full[n++] = program_argv[i];
+    full[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int code = run_capture(full, &out, &err, 120000);
+    cr_expect_eq(code, 0, "%s under ASan exited %d: %s", program_argv[0], code, err);
+    cr_expect(strstr(err, "Sanitizer") == NULL && strstr(err, "runtime error") == NULL,
+              "ASan/UBSan: %s", err);
+    free(out);
+    free(err);
+}
+
+Test(uv, asan_interposer)
+{
+    char *uvall[] = {UVALL_ASAN, test_dir, NULL};
+    expect_asan_clean("65536", uvall);
+    char *loops[] = {UV_DIR "/asan/uvmany", "300", "2", "10", "fs", NULL};
+    expect_asan_clean("65536", loops);
+    char *full[] = {UV_DIR "/asan/uvmany", "3000", NULL};
+    expect_asan_clean("1024", full);
+}
