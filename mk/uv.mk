@@ -51,6 +51,43 @@ $(UV_DIR)/uvmany: tests/uv/uvmany.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv -lpthread
 
+# ThreadSanitizer: the interposer with libah linked in (both instrumented) and the programs,
+# to check the side table that loops on several threads and the thread pool share.
+UV_TSAN_OBJS := $(UV_SRCS:%.c=$(B)/tsan/%.o)
+$(UV_TSAN_OBJS): $(B)/tsan/src/uv/%.o: src/uv/%.c
+	$(call msg,CC-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -O1 -g $(TSAN_FLAGS) -c $< -o $@
+
+$(UV_DIR)/tsan/libah-uv.so: $(UV_TSAN_OBJS) $(B)/tsan/libah.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(TSAN_FLAGS) -o $@ $(UV_TSAN_OBJS) -Wl,--whole-archive $(B)/tsan/libah.a \
+		-Wl,--no-whole-archive -ldl -lpthread
+
+$(UV_DIR)/tsan/%: tests/uv/%.c
+	$(call msg,CC-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) $< -o $@ -luv -lpthread
+
+$(UV_DIR)/countcalls.so: tests/uv/countcalls.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $< -o $@ -ldl -lpthread
+
+# ASan+UBSan: the interposer (libah inside) under the ASan build of the programs.
+UV_ASAN_OBJS := $(UV_SRCS:%.c=$(B)/asan/%.o)
+$(UV_DIR)/asan/libah-uv.so: $(UV_ASAN_OBJS) $(B)/asan/libah.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(ASAN_FLAGS) -o $@ $(UV_ASAN_OBJS) -Wl,--whole-archive $(B)/asan/libah.a \
+		-Wl,--no-whole-archive -ldl -lpthread
+
+$(UV_DIR)/asan/uvmany: tests/uv/uvmany.c
+	$(call msg,CC-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) $< -o $@ -luv -lpthread
+
 $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -60,7 +97,9 @@ $(UV_DIR)/test_uv: tests/uv/test_uv.c tests/collector/run.c tests/collector/run.
 		tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(CRITERION_LIBS) -ljson-c
 
 UV_TEST_DEPS := $(B)/ahprof $(B)/libah-uv.so $(UV_DIR)/uvall $(UV_DIR)/uvall-asan \
-	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/test_uv
+	$(UV_DIR)/uvall.so $(UV_DIR)/uvhost $(UV_DIR)/uvmany $(UV_DIR)/countcalls.so \
+	$(UV_DIR)/asan/libah-uv.so $(UV_DIR)/asan/uvmany $(UV_DIR)/tsan/libah-uv.so \
+	$(UV_DIR)/tsan/uvall $(UV_DIR)/tsan/uvmany $(UV_DIR)/test_uv
 CHECK_BINS += $(UV_TEST_DEPS)
 
 # Real BPF: one test at a time.
@@ -74,6 +113,8 @@ $(BENCH_DIR)/bench_uv: bench/bench_uv.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -luv -lpthread
+
+ALL_BINS += $(BENCH_DIR)/bench_uv
 
 .PHONY: bench-uv
 bench: bench-uv

@@ -164,6 +164,7 @@ enum uvah_kind { K_FIXED, K_TCP, K_PIPE };
     X(uv_getaddrinfo)                                                                              \
     X(uv_getnameinfo)                                                                              \
     X(uv_random)                                                                                   \
+    X(uv_walk)                                                                                     \
     FS_SYMBOLS(X)
 
 #define DECLARE_REAL(name) static __typeof__(&name) real_##name;
@@ -398,9 +399,9 @@ static inline void scope_exit(struct uvah_entry *e, bool entered, unsigned saved
     static void name PARAMS                                                                        \
     {                                                                                              \
         struct uvah_entry *e = uvah_lookup(h);                                                     \
-        if (UNLIKELY(e == NULL))                                                                   \
+        cbtype cb = e != NULL ? (cbtype)e->field : NULL;                                           \
+        if (UNLIKELY(cb == NULL))                                                                  \
             return;                                                                                \
-        cbtype cb = (cbtype)e->field;                                                              \
         unsigned saved;                                                                            \
         bool entered = scope_enter(e, &saved);                                                     \
         cb ARGS;                                                                                   \
@@ -430,9 +431,9 @@ HANDLE_TRAMPOLINE(tramp_fs_poll, uv_fs_poll_cb, cb,
 static void tramp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct uvah_entry *e = uvah_lookup(h);
-    if (UNLIKELY(e == NULL))
+    uv_alloc_cb cb = e != NULL ? (uv_alloc_cb)e->cb2 : NULL;
+    if (UNLIKELY(cb == NULL))
         return;
-    uv_alloc_cb cb = (uv_alloc_cb)e->cb2;
     unsigned saved;
     bool entered = scope_enter(e, &saved);
     cb(h, suggested, buf);
@@ -445,9 +446,9 @@ static void tramp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     static void name PARAMS                                                                        \
     {                                                                                              \
         struct uvah_entry *e = uvah_lookup(h);                                                     \
-        if (UNLIKELY(e == NULL))                                                                   \
+        cbtype cb = e != NULL ? (cbtype)e->cb : NULL;                                              \
+        if (UNLIKELY(cb == NULL))                                                                  \
             return;                                                                                \
-        cbtype cb = (cbtype)e->cb;                                                                 \
         unsigned saved;                                                                            \
         bool entered;                                                                              \
         if (LIKELY(alloc_open == e)) {                                                             \
@@ -480,7 +481,8 @@ static void tramp_close(uv_handle_t *h)
     uvah_detach(e);
     unsigned saved;
     bool entered = scope_enter(e, &saved);
-    cb(h);
+    if (LIKELY(cb != NULL))
+        cb(h);
     scope_exit(e, entered, saved, true);
 }
 
@@ -1078,6 +1080,36 @@ FS_WRAP(uv_fs_chown, (L, const char *path, uv_uid_t uid, uv_gid_t gid, uv_fs_cb 
 FS_WRAP(uv_fs_fchown, (L, uv_file file, uv_uid_t uid, uv_gid_t gid, uv_fs_cb cb), FCHOWN_ARGS)
 FS_WRAP(uv_fs_lchown, (L, const char *path, uv_uid_t uid, uv_gid_t gid, uv_fs_cb cb), CHOWN_ARGS)
 FS_WRAP(uv_fs_statfs, (L, const char *path, uv_fs_cb cb), PATH_ARGS)
+
+/* uv_walk calls the user's callback from inside libuv: a uv_close it tail-calls (the usual
+ * close-everything walk) would have libuv's return address and go unfollowed. Through this
+ * trampoline the return address is ours and the depth is the user's. */
+struct walk_call {
+    uv_walk_cb cb;
+    void *arg;
+};
+
+static void tramp_walk(uv_handle_t *h, void *arg)
+{
+    const struct walk_call *w = arg;
+    unsigned saved = uvah_depth;
+    uvah_depth = 0;
+    w->cb(h, w->arg);
+    uvah_depth = saved;
+}
+
+UVAH_EXPORT void uv_walk(uv_loop_t *loop, uv_walk_cb cb, void *arg)
+{
+    ready();
+    if (UNLIKELY(real_uv_walk == NULL))
+        return;
+    if (cb == NULL || cb == tramp_walk || !follow(RA())) {
+        real_uv_walk(loop, cb, arg);
+        return;
+    }
+    struct walk_call w = {cb, arg};
+    NESTED_VOID(real_uv_walk(loop, tramp_walk, &w));
+}
 
 /* How many handles and requests found no room in the side table (also counted as the type
  * UV_UNTRACKED); for tests and debuggers. */

@@ -79,8 +79,8 @@ static void count_close_cb(uv_handle_t *h)
  * TCP: a server (TCPSERVERWRAP), CLIENTS clients that connect (TCPWRAP + TCPCONNECTWRAP),
  * write "ping" (WRITEWRAP), read "pong" and shut down (SHUTDOWNWRAP); the server's accepted
  * connections (TCPWRAP, triggered by the server) read "ping", write "pong" (WRITEWRAP), read
- * EOF and close. One more client connects to a port that refuses (TCPCONNECTWRAP with
- * ECONNREFUSED) and closes.
+ * EOF and close with uv_tcp_close_reset. One more client connects to a port that refuses
+ * (TCPCONNECTWRAP with ECONNREFUSED) and closes.
  *
  *   TCPSERVERWRAP  1 created, callbacks: 3 connections + 1 close = 4
  *   TCPWRAP        3 clients (read pong, close = 2 each), 1 refused (close = 1),
@@ -116,7 +116,8 @@ static void server_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         CHECK(uv_write(req, s, &b, 1, server_write_cb) == 0, "uv_write pong");
     } else {
         CHECK(nread == UV_EOF, "server read: %s", uv_strerror((int)nread));
-        uv_close((uv_handle_t *)s, server_conn_close_cb);
+        /* It calls uv_close itself, through libuv's PLT: one close, one destroy. */
+        CHECK(uv_tcp_close_reset((uv_tcp_t *)s, server_conn_close_cb) == 0, "close_reset");
     }
     free(buf->base);
 }
@@ -365,9 +366,11 @@ static void start_timers(void)
 /* ---------------------------------------------------------------------------------------
  * Loop watchers, each stopped in its first callback: UV_IDLE (1 + close 1 = 2), UV_PREPARE
  * (1, closed without a callback), UV_CHECK (1 + close 1 = 2) and a UV_CHECK never started nor
- * closed (alive at the end): UV_CHECK 2 created, 1 destroyed.
+ * closed (alive at the end): UV_CHECK 2 created, 1 destroyed. One more UV_IDLE, never
+ * started, is closed after the loop by a uv_walk callback that tail-calls uv_close (its
+ * return address is then libuv's uv_walk): UV_IDLE 2 created, 2 destroyed, 3 callbacks.
  */
-static uv_idle_t idle;
+static uv_idle_t idle, walked_idle;
 static uv_prepare_t prepare;
 static uv_check_t check, check_leak;
 static int idle_runs, prepare_runs, check_runs;
@@ -404,6 +407,14 @@ static void start_watchers(void)
     uv_check_init(loop, &check);
     uv_check_start(&check, check_cb);
     uv_check_init(loop, &check_leak);
+    uv_idle_init(loop, &walked_idle);
+    walked_idle.data = &walked_idle;
+}
+
+static void close_marked(uv_handle_t *h, void *marker)
+{
+    if (h->data == marker)
+        uv_close(h, count_close_cb);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -761,6 +772,8 @@ int UVALL_MAIN(int argc, char **argv)
     if (wait_running && !wait_for_tracer())
         return 2;
     CHECK(uv_run(loop, UV_RUN_DEFAULT) == 0, "uv_run");
+    uv_walk(loop, close_marked, &walked_idle);
+    CHECK(uv_run(loop, UV_RUN_DEFAULT) == 0, "uv_run after uv_walk");
 
     printf("tcp: %d pongs, %d refused\n", tcp_pongs, refused);
     printf("pipe: %d reads, %d ENOENT\n", pipe_reads, pipe_noent);
