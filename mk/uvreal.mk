@@ -15,7 +15,7 @@ CHECK_BINS += $(UVREAL_TEST)
 
 # One test at a time: each attaches BPF programs to a real program.
 .PHONY: test-uvreal
-test-uvreal: $(UVREAL_TEST) $(B)/ahprof $(B)/libah-uv.so
+test-uvreal: $(UVREAL_TEST) $(B)/ahprof $(B)/libah-uv.so $(B)/tests/uv/asan/libah-uv.so
 	$(Q)echo "== $(UVREAL_TEST) (real BPF, real programs)"; $(UVREAL_TEST) --jobs 1 --short-filename
 EXTRA_TESTS += test-uvreal
 

@@ -3,7 +3,8 @@
  * ctest), with real BPF: each runs a workload with known numbers (tests/uv/real/), preloaded
  * with libah-uv.so, while `ahprof record -p PID` records it; `report --json` must show those
  * numbers per type, per trigger edge and in the leak view. Preloaded but untraced, each program
- * must print the same and exit the same as without the preload.
+ * must print the same and exit the same as without the preload, also with the interposer built
+ * with ASan+UBSan.
  *
  * The numbers come from how each workload is written (its comment says why each is exact);
  * where a program adds handles of its own whose number is not part of the workload (uvloop's
@@ -27,6 +28,10 @@
 #define LUV_APP UVREAL_DIR "/luv_app.lua"
 #define CTEST_PROJECT UVREAL_DIR "/ctest_project"
 #define LD_PRELOAD_ENV "LD_PRELOAD=" UV_PRELOAD
+#define UV_PRELOAD_ASAN AHP_BUILD "/tests/uv/asan/libah-uv.so"
+/* Python, kresd and cmake leave memory allocated at exit by design: leak checks only for lua. */
+#define ASAN_NO_LEAKS "ASAN_OPTIONS=detect_leaks=0"
+#define ASAN_LEAKS "ASAN_OPTIONS=detect_leaks=1"
 /* kresd_run.sh preloads kresd alone (not unshare, sh, dig, dnsperf). */
 #define LD_PRELOAD_ENV_KRESD "UV_PRELOAD=" UV_PRELOAD
 
@@ -187,6 +192,45 @@ static int run_out(char *const argv[], char **out)
     return code;
 }
 
+/*
+ * The interposer built with ASan+UBSan (mk/uv.mk), preloaded after libasan: "LD_PRELOAD=..."
+ * (or "UV_PRELOAD=..." for kresd_run.sh). The programs themselves are not instrumented: what
+ * ASan checks is the interposer's own memory use inside them.
+ */
+static const char *asan_preload_env(const char *var)
+{
+    static char env[2][512];
+    char *argv[] = {"gcc", "-print-file-name=libasan.so", NULL};
+    char *path = NULL, *err = NULL;
+    cr_assert_eq(run_capture(argv, &path, &err, 10000), 0, "gcc cannot find libasan: %s", err);
+    path[strcspn(path, "\n")] = '\0';
+    cr_assert(path[0] == '/', "gcc does not know libasan.so (%s)", path);
+    char *slot = env[strcmp(var, "LD_PRELOAD") == 0 ? 0 : 1];
+    snprintf(slot, sizeof(env[0]), "%s=%s %s", var, path, UV_PRELOAD_ASAN);
+    free(path);
+    free(err);
+    return slot;
+}
+
+/* Run VARIANT and expect the output (through NORMALIZE when not NULL) and exit status of the
+ * plain run. */
+static void expect_same_run(char *const variant[], const char *what, const char *out_plain,
+                            int code_plain, char *(*normalize)(const char *))
+{
+    char *out = NULL;
+    int code = run_out(variant, &out);
+    cr_expect_eq(code, code_plain, "%s: exit status %d, plain %d", what, code, code_plain);
+    if (normalize) {
+        char *a = normalize(out_plain), *b = normalize(out);
+        cr_expect_str_eq(b, a, "%s: output differs", what);
+        free(a);
+        free(b);
+    } else {
+        cr_expect_str_eq(out, out_plain, "%s: output differs", what);
+    }
+    free(out);
+}
+
 static void make_paths(void)
 {
     make_data_path();
@@ -284,6 +328,10 @@ Test(uv_real, uvloop_preloaded_untraced_is_unchanged)
     cr_expect_eq(code_plain, 0);
     cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
     cr_expect_str_eq(out_pre, out_plain);
+    char *asan[] = {
+        "env", (char *)asan_preload_env("LD_PRELOAD"), ASAN_NO_LEAKS, PYTHON, UVLOOP_APP, UVL_ARGS,
+        NULL};
+    expect_same_run(asan, "uvloop with the ASan interposer", out_plain, code_plain, NULL);
     free(out_plain);
     free(out_pre);
 }
@@ -395,6 +443,12 @@ Test(uv_real, kresd_preloaded_untraced_answers_the_same)
     cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
     expect_kresd_answers(out_plain);
     cr_expect_str_eq(out_pre, out_plain);
+    char dir_asan[128];
+    snprintf(dir_asan, sizeof(dir_asan), "%s/asan", test_dir);
+    char *asan[] = {
+        "env", (char *)asan_preload_env("UV_PRELOAD"), ASAN_NO_LEAKS, KRESD_RUN, dir_asan, KR_ARGS,
+        NULL};
+    expect_same_run(asan, "kresd with the ASan interposer", out_plain, code_plain, NULL);
     free(out_plain);
     free(out_pre);
 }
@@ -487,6 +541,9 @@ Test(uv_real, luv_preloaded_untraced_is_unchanged)
     cr_expect_str_eq(out_plain, luv_summary());
     cr_expect_eq(code_pre, code_plain, "exit status %d preloaded, %d plain", code_pre, code_plain);
     cr_expect_str_eq(out_pre, out_plain);
+    char *asan[] = {
+        "env", (char *)asan_preload_env("LD_PRELOAD"), ASAN_LEAKS, LUA, LUV_APP, LUV_ARGS, NULL};
+    expect_same_run(asan, "luv with the ASan interposer", out_plain, code_plain, NULL);
     free(out_plain);
     free(out_pre);
 }
@@ -593,6 +650,11 @@ Test(uv_real, ctest_preloaded_untraced_is_unchanged)
     cr_expect_str_eq(b, a);
     free(a);
     free(b);
+    char *asan[] = {"env",         (char *)asan_preload_env("LD_PRELOAD"),
+                    ASAN_NO_LEAKS, "ctest",
+                    "--test-dir",  build_dir,
+                    "-j1",         NULL};
+    expect_same_run(asan, "ctest with the ASan interposer", out_plain, code_plain, without_timings);
     free(out_plain);
     free(out_pre);
 }
