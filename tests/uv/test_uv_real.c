@@ -474,6 +474,31 @@ static const char *luv_summary(void)
     return want;
 }
 
+/* The per-type counts of the luv workload, in a report or in top's last interval. luv closes
+ * every handle with a close callback (also `h:close()` without a Lua one), which is one of the
+ * handle's callbacks. */
+static void expect_luv_types(json_object *r)
+{
+    expect_type(r, "TCPSERVERWRAP", 1, 1, LUV_CLIENTS + 1, 0);
+    json_object *tcp = type_of(r, "TCPWRAP");
+    cr_expect_eq(get_int(tcp, "created"), 2 * LUV_CLIENTS);
+    cr_expect_eq(get_int(tcp, "destroyed"), 2 * LUV_CLIENTS);
+    cr_expect_eq(get_int(tcp, "active"), 0);
+    cr_expect_geq(get_int(tcp, "callbacks"), 2 * LUV_CLIENTS * LUV_ROUNDS);
+    expect_type(r, "TCPCONNECTWRAP", LUV_CLIENTS, LUV_CLIENTS, LUV_CLIENTS, 0);
+    /* luv writes with uv_write: one request per message on each side. */
+    const long long writes = 2 * LUV_CLIENTS * LUV_ROUNDS;
+    expect_type(r, "WRITEWRAP", writes, writes, writes, 0);
+    expect_type(r, "TIMERWRAP", LUV_TIMERS, LUV_TIMERS, 2 * LUV_TIMERS, 0);
+    /* The work callback on the pool and the after-work callback on the loop thread. */
+    expect_type(r, "UV_WORK", LUV_WORKS, LUV_WORKS, 2 * LUV_WORKS, 0);
+    expect_type(r, "FSREQCALLBACK", LUV_STATS, LUV_STATS, LUV_STATS, 0);
+    /* luv makes no async or signal handle of its own: those of its loop are libuv's. */
+    cr_expect_eq(created_of(r, "UV_ASYNC"), 0, "libuv's internal async handle counted");
+    cr_expect_eq(created_of(r, "SIGNALWRAP"), 0, "libuv's internal signal handle counted");
+    cr_expect_eq(get_int(r, "lost_events"), 0, "events were lost");
+}
+
 Test(uv_real, luv_echo_timers_work_fs)
 {
     need_preload();
@@ -487,45 +512,42 @@ Test(uv_real, luv_echo_timers_work_fs)
     cr_assert_eq(code, 0, "the script exited %d: %s", code, out);
     cr_expect_str_eq(out, luv_summary());
     expect_clean(r);
+    /* Every handle is made after the attach. */
+    expect_luv_types(r);
 
-    /* Every handle is made after the attach. luv closes every handle with a close callback
-     * (also `h:close()` without a Lua one), which is one of the handle's callbacks. */
-    expect_type(r, "TCPSERVERWRAP", 1, 1, LUV_CLIENTS + 1, 0);
-    json_object *tcp = type_of(r, "TCPWRAP");
-    cr_expect_eq(get_int(tcp, "created"), 2 * LUV_CLIENTS);
-    cr_expect_eq(get_int(tcp, "destroyed"), 2 * LUV_CLIENTS);
     cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TCPWRAP"), LUV_CLIENTS,
                  "accepted connections triggered by the server");
-    cr_expect_geq(get_int(tcp, "callbacks"), 2 * LUV_CLIENTS * LUV_ROUNDS);
-    expect_type(r, "TCPCONNECTWRAP", LUV_CLIENTS, LUV_CLIENTS, LUV_CLIENTS, 0);
     /* The first client connects at the top level, each next one in the close callback of
      * the one before. */
     cr_expect_eq(edge_count(r, "(root)", "TCPCONNECTWRAP"), 1);
     cr_expect_eq(edge_count(r, "TCPWRAP", "TCPCONNECTWRAP"), LUV_CLIENTS - 1);
-    /* luv writes with uv_write: one request per message on each side. A client's first
-     * message leaves in its connect callback, the others in its read callback; the server
-     * echoes in its read callback. */
+    /* A client's first message leaves in its connect callback, the others in its read
+     * callback; the server echoes in its read callback. */
     const long long writes = 2 * LUV_CLIENTS * LUV_ROUNDS;
-    expect_type(r, "WRITEWRAP", writes, writes, writes, 0);
     cr_expect_eq(edge_count(r, "TCPCONNECTWRAP", "WRITEWRAP"), LUV_CLIENTS);
     cr_expect_eq(edge_count(r, "TCPWRAP", "WRITEWRAP"), writes - LUV_CLIENTS);
     /* Timers, work and fs requests start in the last client's close callback. */
-    expect_type(r, "TIMERWRAP", LUV_TIMERS, LUV_TIMERS, 2 * LUV_TIMERS, 0);
     cr_expect_eq(edge_count(r, "TCPWRAP", "TIMERWRAP"), LUV_TIMERS);
     cr_expect_eq(edge_count(r, "TCPWRAP", "UV_WORK"), LUV_WORKS);
     cr_expect_eq(edge_count(r, "TCPWRAP", "FSREQCALLBACK"), LUV_STATS);
-    /* luv makes no async or signal handle of its own: those of its loop are libuv's. */
-    cr_expect_eq(created_of(r, "UV_ASYNC"), 0, "libuv's internal async handle counted");
-    cr_expect_eq(created_of(r, "SIGNALWRAP"), 0, "libuv's internal signal handle counted");
-    /* The work callback on the pool and the after-work callback on the loop thread. */
-    expect_type(r, "UV_WORK", LUV_WORKS, LUV_WORKS, 2 * LUV_WORKS, 0);
-    expect_type(r, "FSREQCALLBACK", LUV_STATS, LUV_STATS, LUV_STATS, 0);
     const char *closed[] = {"TCPSERVERWRAP", "TCPWRAP", "TCPCONNECTWRAP", "WRITEWRAP",
                             "TIMERWRAP",     "UV_WORK", "FSREQCALLBACK"};
     for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
         expect_no_leak(r, closed[i]);
     json_object_put(r);
     free(out);
+}
+
+/* `ahprof top --uv -- lua5.1 ...`: launched with the interposer, the same counts live. */
+Test(uv_real, luv_under_top_launched_with_uv)
+{
+    need_preload();
+    need_luv();
+    char *argv[] = {AHPROF, "top", "--uv", "--json", "10", "--", LUA, LUV_APP, LUV_ARGS, NULL};
+    json_object *last = top_until_exit(argv);
+    expect_luv_types(last);
+    cr_expect_eq(get_int(last, "unmatched_after"), 0);
+    json_object_put(last);
 }
 
 Test(uv_real, luv_preloaded_untraced_is_unchanged)
