@@ -6,7 +6,10 @@
 # kresd's CPU time per query (utime+stime from /proc/PID/stat: the BPF programs run in its
 # context and are counted there) and ahprof's own CPU time per query. ROUNDS rounds, the order
 # rotating, medians printed.
-# Usage: bench/uv_kresd.sh BUILD_DIR   (env: ROUNDS=5 QUERIES=20000 PASSES=10 CLIENTS=4 MODE=udp)
+# Usage: bench/uv_kresd.sh BUILD_DIR
+#   env: ROUNDS=5 QUERIES=20000 PASSES=10 CLIENTS=4 MODE=udp|tcp RATE= (dnsperf -Q: queries/s
+#   cap; unset: as fast as dnsperf can) CASES="plain preload top record" (a subset, in that
+#   order; plain first, the ratios are to it)
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
 if [ "${UV_KRESD_IN_NETNS:-}" != 1 ]; then
@@ -17,6 +20,7 @@ QUERIES=${QUERIES:-20000}
 PASSES=${PASSES:-10}
 CLIENTS=${CLIENTS:-4}
 MODE=${MODE:-udp}
+RATE=${RATE:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 CONF="$here/tests/uv/real/kresd.conf"
 AHPROF="$B/ahprof"
@@ -80,7 +84,7 @@ run_case() { # plain|preload|top|record: appends "qps kresd_us_per_query ahprof_
     k0=$(cpu_ticks "$kresd_pid")
     [ -n "$tracer" ] && t0=$(cpu_ticks "$tracer")
     out=$(dnsperf -m "$MODE" -c "$CLIENTS" -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
-        -n "$PASSES" -t 5 2>&1)
+        -n "$PASSES" -t 5 ${RATE:+-Q "$RATE"} 2>&1)
     k1=$(cpu_ticks "$kresd_pid")
     [ -n "$tracer" ] && t1=$(cpu_ticks "$tracer")
     done=$(echo "$out" | sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p')
@@ -93,22 +97,23 @@ run_case() { # plain|preload|top|record: appends "qps kresd_us_per_query ahprof_
     echo "$qps $(echo "($k1 - $k0) * 1000000 / $TICK / $done" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $done" | bc -l)" >>"$work/$c"
 }
 
-cases=(plain preload top record)
+read -r -a cases <<<"${CASES:-plain preload top record}"
+ncases=${#cases[@]}
 for c in "${cases[@]}"; do : >"$work/$c"; done
 for round in $(seq "$ROUNDS"); do
     # The order rotates: the machine's speed drifts, and no case should always go first.
     line="round $round:"
-    for i in 0 1 2 3; do
-        c=${cases[$(((i + round - 1) % 4))]}
+    for ((i = 0; i < ncases; i++)); do
+        c=${cases[$(((i + round - 1) % ncases))]}
         run_case "$c"
-        line="$line $c $(tail -1 "$work/$c" | cut -d' ' -f1)"
+        line="$line  $c $(tail -1 "$work/$c" | awk '{printf "%.0f q/s %.2f us/q", $1, $2}')"
     done
-    echo "$line queries/s" >&2
+    echo "$line" >&2
 done
 
 col() { cut -d' ' -f"$1" <"$work/$2" | median; }
 plain=$(col 1 plain)
-echo "== kresd $(kresd --version | awk '{print $NF}'), dnsperf -m $MODE -c $CLIENTS, $QUERIES distinct A queries x $PASSES passes, $ROUNDS rounds (medians), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "== kresd $(kresd --version | awk '{print $NF}'), dnsperf -m $MODE -c $CLIENTS, $QUERIES distinct A queries x $PASSES passes${RATE:+ at $RATE/s}, $ROUNDS rounds (medians), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 printf '%-34s %10s %8s %18s %18s\n' "case" "queries/s" "ratio" "kresd CPU us/query" "ahprof CPU us/q"
 for c in "${cases[@]}"; do
     case $c in
