@@ -1,8 +1,10 @@
 /*
  * test_uv_real.c - libah-uv on real, unmodified Debian programs (python3-uvloop, kresd, lua-luv,
  * ctest), with real BPF: each runs a workload with known numbers (tests/uv/real/), preloaded
- * with libah-uv.so, while `ahprof record -p PID` records it; `report --json` must show those
- * numbers per type, per trigger edge and in the leak view. Preloaded but untraced, each program
+ * with libah-uv.so, while `ahprof record -p PID` records it (uvloop, luv, and kresd, which
+ * listened before the attach), or launched by `ahprof record --uv` (ctest) or `ahprof top
+ * --uv` (luv); the report (or top's last interval) must show those numbers per type, per
+ * trigger edge and in the leak view. Preloaded but untraced, each program
  * must print the same and exit the same as without the preload, also with the interposer built
  * with ASan+UBSan.
  *
