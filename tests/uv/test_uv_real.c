@@ -400,6 +400,11 @@ Test(uv_real, kresd_udp_and_tcp_load)
     cr_expect_eq(get_int(tcp, "created"), conns);
     cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TCPWRAP"), conns,
                  "accepted connections triggered by the server");
+    /* kresd 5.6 makes each accepted connection's session in the connection callback, with an
+     * idle timer of its own (daemon/io.c _tcp_accept -> io_create -> session_new, whose
+     * uv_timer_init is in daemon/session.c): one timer per connection, from the server. */
+    cr_expect_eq(edge_count(r, "TCPSERVERWRAP", "TIMERWRAP"), conns,
+                 "session timers triggered by the server");
     /* All clients had closed before kresd was stopped. */
     cr_expect_eq(get_int(tcp, "destroyed"), conns);
     /* At least one read per connection (dnsperf pipelines its queries: one read may carry
