@@ -309,6 +309,13 @@ Test(uv_real, uvloop_echo_lookups_timers_executor)
     cr_expect_eq(created_of(r, "SIGNALWRAP"), 0, "libuv's internal signal handle counted");
     /* Python threads, not uv_queue_work. */
     cr_expect_eq(created_of(r, "UV_WORK"), 0, "run_in_executor made UV_WORK");
+    /* uvloop 0.17's loop makes one idle handle (its call_soon queue) and one check handle (its
+     * queued writes) of its own (uvloop/loop.pyx), both closed by loop.close(). */
+    json_object *idle = type_of(r, "UV_IDLE"), *check = type_of(r, "UV_CHECK");
+    cr_expect_eq(get_int(idle, "created"), 1);
+    cr_expect_eq(get_int(idle, "destroyed"), 1);
+    cr_expect_eq(get_int(check, "created"), 1);
+    cr_expect_eq(get_int(check, "destroyed"), 1);
 
     const char *closed[] = {"TCPSERVERWRAP", "TCPWRAP", "TCPCONNECTWRAP", "GETADDRINFOREQWRAP",
                             "TIMERWRAP"};
