@@ -1,39 +1,34 @@
 /* escape.c - bounded escaping of untrusted strings for JSON and terminals. */
-#include <errno.h>
 #include <string.h>
 
 #include "common/escape.h"
 
-int ahp_json_string(FILE *out, const char *s, size_t max)
+size_t ahp_json_escape(char *dst, size_t dstsz, const char *s, size_t max, size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
-    /* Built in a local buffer, written in pieces: one stdio call per piece, not per byte. */
-    char buf[512];
-    size_t n = 0;
-    buf[n++] = '"';
-    for (size_t i = 0; s != NULL && i < max && s[i] != '\0'; i++) {
-        if (n > sizeof(buf) - 8) {
-            if (fwrite(buf, 1, n, out) != n)
-                return errno > 0 ? -errno : -EIO;
-            n = 0;
-        }
+    size_t n = 0, i = 0;
+    for (; s != NULL && i < max && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)c;
+            if (n + 2 > dstsz)
+                break;
+            dst[n++] = '\\';
+            dst[n++] = (char)c;
         } else if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&') {
-            memcpy(buf + n, "\\u00", 4);
-            buf[n + 4] = hex[c >> 4];
-            buf[n + 5] = hex[c & 15];
+            if (n + 6 > dstsz)
+                break;
+            memcpy(dst + n, "\\u00", 4);
+            dst[n + 4] = hex[c >> 4];
+            dst[n + 5] = hex[c & 15];
             n += 6;
         } else {
-            buf[n++] = (char)c;
+            if (n + 1 > dstsz)
+                break;
+            dst[n++] = (char)c;
         }
     }
-    buf[n++] = '"';
-    if (fwrite(buf, 1, n, out) != n)
-        return errno > 0 ? -errno : -EIO;
-    return 0;
+    *used = i;
+    return n;
 }
 
 size_t ahp_term_sanitize(char *dst, size_t dstsz, const char *s, size_t max)

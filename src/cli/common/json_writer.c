@@ -31,10 +31,27 @@ static void fail(struct ahp_json *w, int err)
         ahp_stdout_error(-err);
 }
 
+void ahp_json_flush(struct ahp_json *w)
+{
+    if (w->err == 0 && w->n > 0 && fwrite(w->buf, 1, w->n, w->out) != w->n)
+        fail(w, errno > 0 ? -errno : -EIO);
+    w->n = 0;
+}
+
+/* Room for N more bytes in the buffer (N <= AHP_JSON_BUFSZ). */
+static bool reserve(struct ahp_json *w, size_t n)
+{
+    if (AHP_JSON_BUFSZ - w->n < n)
+        ahp_json_flush(w);
+    return w->err == 0;
+}
+
 static void put(struct ahp_json *w, const char *s, size_t n)
 {
-    if (w->err == 0 && fwrite(s, 1, n, w->out) != n)
-        fail(w, errno > 0 ? -errno : -EIO);
+    if (!reserve(w, n))
+        return;
+    memcpy(w->buf + w->n, s, n);
+    w->n += n;
 }
 
 static void put_newline(struct ahp_json *w)
@@ -80,11 +97,13 @@ static bool item(struct ahp_json *w, bool is_key)
     return w->err == 0;
 }
 
-/* After a whole value: one at the top ends its line. */
+/* After a whole value: one at the top ends its line, and goes out. */
 static void value_done(struct ahp_json *w)
 {
-    if (w->depth == 0)
+    if (w->depth == 0) {
         put(w, "\n", 1);
+        ahp_json_flush(w);
+    }
 }
 
 void ahp_json_init(struct ahp_json *w, FILE *out, enum ahp_json_style style)
@@ -156,11 +175,21 @@ void ahp_json_newline(struct ahp_json *w, unsigned indent)
     w->line_indent = indent < 32 ? (int)indent : 32;
 }
 
+/* S escaped, in quotes. */
 static void string(struct ahp_json *w, const char *s, size_t max)
 {
-    int rc = ahp_json_string(w->out, s, max);
-    if (rc < 0)
-        fail(w, rc);
+    if (s == NULL)
+        s = "";
+    put(w, "\"", 1);
+    for (size_t i = 0; w->err == 0;) {
+        size_t used;
+        w->n += ahp_json_escape(w->buf + w->n, AHP_JSON_BUFSZ - w->n, s + i, max - i, &used);
+        i += used;
+        if (i == max || s[i] == '\0')
+            break;
+        ahp_json_flush(w); /* full: an escape did not fit */
+    }
+    put(w, "\"", 1);
 }
 
 void ahp_json_key(struct ahp_json *w, const char *key)

@@ -1,8 +1,9 @@
 /*
  * json_writer.h - ahprof's one JSON writer (top, report, record, errors, the exporters).
  *
- * It streams: each call writes at once to a FILE*, and all it keeps is one bit per open level
- * (object or array, empty or not), so a document of millions of events costs no memory. It
+ * It streams: it keeps one bit per open level (object or array, empty or not) and a buffer of
+ * AHP_JSON_BUFSZ bytes, written to the FILE* when full and whenever a top-level value is
+ * complete, so a document of millions of events costs no memory. It
  * places commas and separators itself, escapes every string with the rules of escape.c
  * (whatever bytes come in, the output is ASCII JSON), and never prints a number JSON cannot
  * read (NaN and infinities become null).
@@ -25,6 +26,8 @@
 
 /* Deeper than any document of ahprof's (the report's trigger tree is at most ~520 levels). */
 #define AHP_JSON_DEPTH_MAX 1024
+/* Small stdio writes cost more than the JSON itself: the writer fills its own buffer. */
+#define AHP_JSON_BUFSZ 4096
 
 enum ahp_json_style {
     AHP_JSON_COMPACT, /* {"a":1,"b":[1,2]}: the exports, where size counts */
@@ -40,12 +43,18 @@ struct ahp_json {
     uint32_t depth;
     uint64_t is_object[AHP_JSON_DEPTH_MAX / 64];
     uint64_t has_items[AHP_JSON_DEPTH_MAX / 64];
+    size_t n; /* bytes in buf */
+    char buf[AHP_JSON_BUFSZ];
 };
 
 void ahp_json_init(struct ahp_json *w, FILE *out, enum ahp_json_style style);
 
 /* 0, or the first error as a negative errno; -EINVAL too when a value is still open. */
 int ahp_json_error(const struct ahp_json *w);
+
+/* Write what is buffered to the FILE* (a finished top-level value is, already): for a
+ * document that stops half-way, or before writing to the FILE* otherwise. */
+void ahp_json_flush(struct ahp_json *w);
 
 void ahp_json_object_begin(struct ahp_json *w);
 void ahp_json_object_end(struct ahp_json *w);
