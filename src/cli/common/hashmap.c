@@ -26,27 +26,40 @@ static inline uint8_t tag_of(uint64_t h)
 
 static inline uint64_t *key_at(const struct ahp_hmap *m, size_t i)
 {
-    return (uint64_t *)(void *)(m->slots + i * m->stride);
+    return &m->keys[i];
 }
 
 static inline void *val_at(const struct ahp_hmap *m, size_t i)
 {
-    return m->slots + i * m->stride + sizeof(uint64_t);
+    return m->vals + i * m->stride;
+}
+
+/* Move the entry in slot FROM to slot TO (of the same table or another one of its kind). */
+static inline void move(const struct ahp_hmap *to_m, size_t to, const struct ahp_hmap *m,
+                        size_t from)
+{
+    to_m->ctrl[to] = m->ctrl[from];
+    to_m->keys[to] = m->keys[from];
+    uint64_t *d = val_at(to_m, to);
+    const uint64_t *sv = val_at(m, from);
+    for (size_t k = 0; k < m->stride / 8; k++)
+        d[k] = sv[k];
 }
 
 void ahp_hmap_init(struct ahp_hmap *m, size_t vsize, size_t max_entries)
 {
     memset(m, 0, sizeof(*m));
     m->vsize = vsize;
-    /* The key, then the value rounded up to 8 bytes: keys and values stay 8-byte aligned. */
-    m->stride = sizeof(uint64_t) + ((vsize + 7) & ~(size_t)7);
+    /* Values rounded up to 8 bytes: they stay 8-byte aligned. */
+    m->stride = (vsize + 7) & ~(size_t)7;
     m->max = max_entries != 0 ? max_entries : SIZE_MAX;
 }
 
 void ahp_hmap_free(struct ahp_hmap *m)
 {
     free(m->ctrl);
-    free(m->slots);
+    free(m->keys);
+    free(m->vals);
     ahp_hmap_init(m, m->vsize, m->max == SIZE_MAX ? 0 : m->max);
 }
 
@@ -76,27 +89,25 @@ static size_t free_slot(const struct ahp_hmap *m, uint64_t h)
 static int grow(struct ahp_hmap *m)
 {
     size_t cap = m->cap == 0 ? CAP_MIN : m->cap * 2;
-    if (cap < m->cap || cap > SIZE_MAX / m->stride)
+    if (cap < m->cap || cap > SIZE_MAX / (m->stride + sizeof(uint64_t)))
         return -ENOMEM;
     struct ahp_hmap nm = *m;
     nm.cap = cap;
     nm.ctrl = calloc(cap, 1);
-    nm.slots = malloc(cap * m->stride);
-    if (nm.ctrl == NULL || nm.slots == NULL) {
+    nm.keys = malloc(cap * sizeof(uint64_t));
+    nm.vals = malloc(cap * m->stride + 1); /* + 1: never malloc(0), whose NULL is ambiguous */
+    if (nm.ctrl == NULL || nm.keys == NULL || nm.vals == NULL) {
         free(nm.ctrl);
-        free(nm.slots);
+        free(nm.keys);
+        free(nm.vals);
         return -ENOMEM;
     }
-    for (size_t j = 0; j < m->cap; j++) {
-        if (m->ctrl[j] == 0)
-            continue;
-        uint64_t h = mix(*key_at(m, j));
-        size_t i = free_slot(&nm, h);
-        nm.ctrl[i] = m->ctrl[j];
-        memcpy(nm.slots + i * nm.stride, m->slots + j * m->stride, m->stride);
-    }
+    for (size_t j = 0; j < m->cap; j++)
+        if (m->ctrl[j] != 0)
+            move(&nm, free_slot(&nm, mix(m->keys[j])), m, j);
     free(m->ctrl);
-    free(m->slots);
+    free(m->keys);
+    free(m->vals);
     *m = nm;
     return 0;
 }
@@ -111,8 +122,9 @@ static void *insert_at(struct ahp_hmap *m, size_t i, uint64_t key, uint8_t tag)
 {
     m->ctrl[i] = tag;
     *key_at(m, i) = key;
-    void *v = val_at(m, i);
-    memset(v, 0, m->vsize);
+    uint64_t *v = val_at(m, i);
+    for (size_t k = 0; k < m->stride / 8; k++)
+        v[k] = 0;
     m->n++;
     return v;
 }
@@ -163,8 +175,7 @@ bool ahp_hmap_del(struct ahp_hmap *m, uint64_t key)
         size_t home = (size_t)mix(*key_at(m, j)) & mask;
         bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
         if (movable) {
-            m->ctrl[hole] = m->ctrl[j];
-            memcpy(m->slots + hole * m->stride, m->slots + j * m->stride, m->stride);
+            move(m, hole, m, j);
             hole = j;
         }
     }

@@ -33,7 +33,8 @@
 
 struct ahp_hmap {
     uint8_t *ctrl;  /* per slot: 0 empty, else 0x80 | 7 bits of the mixed key */
-    uint8_t *slots; /* per slot: the u64 key, then the value, STRIDE bytes in all */
+    uint64_t *keys; /* per slot: the key */
+    uint8_t *vals;  /* per slot: the value, in STRIDE bytes (VSIZE rounded up to 8) */
     size_t stride, vsize;
     size_t cap; /* slots, a power of two (0 before the first insertion) */
     size_t n;   /* entries */
