@@ -5,7 +5,7 @@
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
 DF_SRCS := src/cli/data/datafile.c src/cli/model/model.c src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c \
-	src/cli/common/json_writer.c \
+	src/cli/common/json_writer.c src/cli/common/hashmap.c \
 	src/cli/data/recording.c
 DF_HDRS := src/cli/data/datafile.h src/cli/model/model.h src/cli/cmd/report.h src/cli/common/escape.h \
 	src/cli/common/util.h src/cli/common/json_writer.h src/contracts/ahprof.h
