@@ -285,14 +285,11 @@ Test(json_writer, numbers_at_their_limits)
     ahp_json_array_end(w);
     cr_assert_eq(ahp_json_error(w), 0);
     const char *t = text(&m);
-    cr_expect(strncmp(t,
-                      "[18446744073709551615,0,-9223372036854775808,9223372036854775807,-1,"
-                      "1234.567,0.005,-0.005,-9223372036854775.808,1.8446744073709551615,0.000,"
-                      "null,null,null,",
-                      strlen("[18446744073709551615,0,-9223372036854775808,9223372036854775807,-"
-                             "1,1234.567,0.005,-0.005,-9223372036854775.808,1."
-                             "8446744073709551615,0.000,null,null,null,")) == 0,
-              "%s", t);
+    /* The exact ones, exactly; the doubles are read back below. */
+    static const char exact[] =
+        "[18446744073709551615,0,-9223372036854775808,9223372036854775807,-1,1234.567,0.005,"
+        "-0.005,-9223372036854775.808,1.8446744073709551615,0.000,null,null,null,";
+    cr_expect(strncmp(t, exact, strlen(exact)) == 0, "%s", t);
     cr_expect_null(strstr(t, "nan"));
     cr_expect_null(strstr(t, "inf"));
     json_object *doc = jparse(t);
