@@ -165,8 +165,8 @@ static int on_event(const struct ahp_event *ev, void *ctx)
         return 0;
     }
     write_type(st, ev->type);
-    if (ev->kind == AHP_EV_INIT && ev->depth != 0 && st->symbolizer)
-        write_stack(st, ev->depth);
+    if (ev->kind == AHP_EV_INIT && ev->stack_ref != 0 && st->symbolizer)
+        write_stack(st, ev->stack_ref);
     int rc = ahp_writer_events(st->writer, ev, 1);
     if (rc < 0) {
         st->error = rc;
