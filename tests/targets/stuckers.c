@@ -16,10 +16,10 @@
  *   stuckers hostile KIND
  *                      the main thread enters a HOSTILE callback, then damages its own
  *                      execution stack as KIND says: frames (the frames pointer points at
- *                      page 0), depth (a depth of 2^32-1), deep (a depth of 100000 over the
- *                      64 inline frames), resource (the frame's resource pointer is wild),
- *                      layout (the registry's frame size and offsets are absurd). Restores
- *                      everything once a line or EOF comes, leaves the callback, exits 0.
+ *                      page 0), depth (a depth of 2^32-1), deep (a depth of 100 over the 64
+ *                      inline frames: the rest of the thread's state read as frames), resource (the
+ * frame's resource pointer is wild), layout (the registry's frame size and offsets are absurd).
+ * Restores everything once a line or EOF comes, leaves the callback, exits 0.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -165,7 +165,7 @@ static int hostile(const char *kind)
     else if (strcmp(kind, "depth") == 0)
         t->depth = UINT32_MAX;
     else if (strcmp(kind, "deep") == 0)
-        t->depth = 100000;
+        t->depth = 100;
     else if (strcmp(kind, "resource") == 0)
         t->stack[0].resource = (ah_resource_t *)(uintptr_t)0xdead0000;
     else if (strcmp(kind, "layout") == 0) {

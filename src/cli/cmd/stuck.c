@@ -47,11 +47,19 @@ static const char stuck_usage[] =
     "  busy-in-callback     inside a callback and on a CPU (or waiting for one) for at least\n"
     "                       90% of the window: a callback that computes instead of yielding.\n"
     "  in-callback          inside a callback, neither of the above.\n"
+    "  stack-unreadable     libah's state in the process could not be read (it is damaged,\n"
+    "                       or its registry is not one ahprof reads): in a callback or not,\n"
+    "                       nobody knows.\n"
     "  waiting              outside any callback and asleep: an idle event loop in epoll_wait,\n"
     "                       a pool worker waiting for work. Normal.\n"
     "  running              outside any callback, not asleep.\n"
     "\n"
-    "Per thread (JSON field in brackets):\n"
+    "The JSON object: [pid], [comm] (the process's name), [window_ns] (the window asked\n"
+    "for), [threads_truncated] (more than 4096 threads: the others are left out),\n"
+    "[registry_error] (why libah's registry could not be read, else null), [live] and\n"
+    "[threads], most suspicious first; each thread's [rank] is its place in that order.\n"
+    "\n"
+    "Per thread (JSON field in brackets): [tid], [comm] (the thread's name), [verdict] (above)\n"
     "  state [state]             the kernel's: R running/runnable, S sleeping, D\n"
     "                            uninterruptible (disk...), T stopped, Z zombie\n"
     "  off CPU [blocked_ns]      ns of the window the thread neither ran nor waited for a CPU:\n"
@@ -59,37 +67,49 @@ static const char stuck_usage[] =
     "                            the window [blocked_whole_window], it has been waiting at least\n"
     "                            that long; how long before the window is not known.\n"
     "  cpu [cpu_ns], run queue [runqueue_ns], switches [switches]: CPU time, time runnable but\n"
-    "                            not running, and times scheduled in, during the window\n"
-    "                            [window_ns] (from /proc/PID/task/TID/schedstat, read at both\n"
-    "                            ends)\n"
+    "                            not running, and times scheduled in, during this thread's\n"
+    "                            window [window_ns] (from /proc/PID/task/TID/schedstat, read at\n"
+    "                            both ends); null when the kernel does not say\n"
+    "  [running]                 on a CPU (or runnable) when looked at: no system call to show\n"
     "  syscall [syscall: nr, name, args]: the system call it is blocked in (null when running or\n"
-    "                            not in one); for a call on a file descriptor [fd], what the\n"
-    "                            descriptor is [fd_target]: pipe:[INODE], socket:[INODE], a\n"
-    "                            path...; for futex, the address of the futex word [futex_addr]\n"
-    "                            (a mutex, a condition variable: two threads waiting on each\n"
-    "                            other's are a deadlock) and the operation [futex_op]\n"
+    "                            not in one; name null when ahprof does not know the number);\n"
+    "                            for a call on a file descriptor [fd], what the descriptor is\n"
+    "                            [fd_target]: pipe:[INODE], socket:[INODE], a path...; for\n"
+    "                            futex, the address of the futex word [futex_addr] (a mutex, a\n"
+    "                            condition variable: two threads waiting on each other's are a\n"
+    "                            deadlock) and the operation [futex_op]\n"
     "  wchan [wchan], kernel stack [kernel_stack]: the kernel function it sleeps in and the\n"
     "                            kernel call stack (root only)\n"
-    "  async stack [async_stack.frames], innermost first: the type, id and trigger id of each\n"
-    "                            resource whose callback scope is open on the thread, the first\n"
-    "                            being the callback running now. [depth] is how many are open;\n"
-    "                            at most 256 are read. [status]: ok; moving (the thread changed\n"
-    "                            it during every read: it runs, what is shown may be torn);\n"
-    "                            unreadable (libah's state points nowhere: a damaged process);\n"
-    "                            no-state (the thread never raised an event).\n"
+    "  async stack [async_stack: status, depth, frames], frames innermost first: the type\n"
+    "                            [type] (null when it cannot be read or is not registered),\n"
+    "                            [type_id], [id] and [trigger_id] of each resource whose\n"
+    "                            callback scope is open on the thread, the first being the\n"
+    "                            callback running now. [depth] is how many are open; at most\n"
+    "                            256 (the innermost) are read. [status]: ok; moving (the thread\n"
+    "                            changed it during every read: it runs, what is shown may be\n"
+    "                            torn); unreadable (libah's state points nowhere: a damaged\n"
+    "                            process); no-state (the thread never raised an event).\n"
     "\n"
-    "Live resources per type [live: type, count]: created and not destroyed, from libah's\n"
-    "registry. Their ages are not known here: libah keeps no creation time (it would cost\n"
-    "every event a clock read); `ahprof top` shows the oldest age of those created while it\n"
-    "watches.\n"
+    "Live resources per type [live: type, type_id, count]: created and not destroyed, from\n"
+    "libah's registry. Their ages are not known here [oldest_age_ns is null]: libah keeps no\n"
+    "creation time (it would cost every event a clock read); `ahprof top` shows the oldest age\n"
+    "of those created while it watches.\n"
     "\n"
     "Everything read from the process (names, ids, paths) is the process's and is escaped.\n"
     "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks).\n";
 
-enum verdict { V_BLOCKED_IN_CALLBACK, V_BUSY_IN_CALLBACK, V_IN_CALLBACK, V_WAITING, V_RUNNING };
+enum verdict {
+    V_BLOCKED_IN_CALLBACK,
+    V_BUSY_IN_CALLBACK,
+    V_IN_CALLBACK,
+    V_STACK_UNREADABLE,
+    V_WAITING,
+    V_RUNNING
+};
 
-static const char *const verdict_names[] = {"blocked-in-callback", "busy-in-callback",
-                                            "in-callback", "waiting", "running"};
+static const char *const verdict_names[] = {
+    "blocked-in-callback", "busy-in-callback", "in-callback",
+    "stack-unreadable",    "waiting",          "running"};
 
 static const char *const stack_status_names[] = {"no-state", "ok", "moving", "unreadable"};
 
@@ -124,6 +144,8 @@ static void judge(const struct ahp_thread_view *v, struct judged *j)
         j->verdict = V_BUSY_IN_CALLBACK;
     else if (in_callback)
         j->verdict = V_IN_CALLBACK;
+    else if (v->stack_status == AHP_STACK_UNREADABLE)
+        j->verdict = V_STACK_UNREADABLE; /* in a callback or not: unknown, not "waiting" */
     else if (asleep(v->state))
         j->verdict = V_WAITING;
     else
