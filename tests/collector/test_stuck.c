@@ -190,6 +190,24 @@ Test(stuck, deadlock_shows_both_threads_their_async_stacks_and_futex_waits)
     cr_expect_eq(get_int(main_thread, "rank"), 2);
     cr_expect_eq(get_int(get(main_thread, "async_stack"), "depth"), 0);
 
+    /* Who holds each mutex, from glibc's owner field: a cycle of two. */
+    cr_expect_eq((unsigned long long)get_int(a, "futex_holder_tid"), fact(&f, "tid_b"));
+    cr_expect_eq((unsigned long long)get_int(b, "futex_holder_tid"), fact(&f, "tid_a"));
+    cr_expect(json_object_get_boolean(get(a, "deadlocked")));
+    cr_expect(json_object_get_boolean(get(b, "deadlocked")));
+    cr_expect(!json_object_get_boolean(get(main_thread, "deadlocked")));
+    json_object *deadlocks = get(root, "deadlocks");
+    cr_assert_eq(json_object_array_length(deadlocks), 1);
+    json_object *cycle = json_object_array_get_idx(deadlocks, 0);
+    cr_assert_eq(json_object_array_length(cycle), 2);
+    unsigned long long low =
+        fact(&f, "tid_a") < fact(&f, "tid_b") ? fact(&f, "tid_a") : fact(&f, "tid_b");
+    unsigned long long high = fact(&f, "tid_a") ^ fact(&f, "tid_b") ^ low;
+    cr_expect_eq((unsigned long long)json_object_get_int64(json_object_array_get_idx(cycle, 0)),
+                 low);
+    cr_expect_eq((unsigned long long)json_object_get_int64(json_object_array_get_idx(cycle, 1)),
+                 high);
+
     cr_expect_eq(live_count(root, "REQ"), 1);
     cr_expect_eq(live_count(root, "LOCKA"), 1);
     cr_expect_eq(live_count(root, "LOCKB"), 1);
@@ -218,6 +236,15 @@ Test(stuck, deadlock_text_names_both_callbacks)
     cr_assert(waiting != NULL && waiting > second, "%s", out);
     cr_expect(strstr(out, "LOCKA") && strstr(out, "LOCKB") && strstr(out, "REQ"), "%s", out);
     cr_expect(strstr(out, "syscall  futex FUTEX_WAIT on 0x"), "%s", out);
+    char deadlock[128];
+    snprintf(deadlock, sizeof(deadlock),
+             "Deadlock: thread %llu waits for %llu, which waits for %llu", fact(&f, "tid_a"),
+             fact(&f, "tid_b"), fact(&f, "tid_a"));
+    if (fact(&f, "tid_b") < fact(&f, "tid_a"))
+        snprintf(deadlock, sizeof(deadlock),
+                 "Deadlock: thread %llu waits for %llu, which waits for %llu", fact(&f, "tid_b"),
+                 fact(&f, "tid_a"), fact(&f, "tid_b"));
+    cr_expect(strstr(out, deadlock), "no '%s' in %s", deadlock, out);
     free(out);
     free(err);
 }
@@ -239,6 +266,7 @@ Test(stuck, callback_blocked_in_read_names_the_pipe)
     cr_assert_not_null(target);
     cr_expect(strncmp(target, "pipe:[", 6) == 0, "fd_target %s", target);
     cr_expect_str_eq(get_str(frame(t, 0), "type"), "PIPEREAD");
+    cr_expect(json_object_is_type(get(t, "futex_holder_tid"), json_type_null));
     cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "reader_id"));
     json_object_put(root);
 }
@@ -264,6 +292,7 @@ Test(stuck, idle_event_loop_is_waiting_not_blocked_in_a_callback)
     for (size_t i = 0; i < json_object_array_length(threads); i++)
         cr_expect_str_neq(get_str(json_object_array_get_idx(threads, i), "verdict"),
                           "blocked-in-callback");
+    cr_expect_eq(json_object_array_length(get(root, "deadlocks")), 0);
     cr_expect_eq(live_count(root, "CONN"), 3);
     cr_expect_eq(live_count(root, "TICK"), 0);
     json_object_put(root);

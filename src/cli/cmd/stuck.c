@@ -56,8 +56,10 @@ static const char stuck_usage[] =
     "\n"
     "The JSON object: [pid], [comm] (the process's name), [window_ns] (the window asked\n"
     "for), [threads_truncated] (more than 4096 threads: the others are left out),\n"
-    "[registry_error] (why libah's registry could not be read, else null), [live] and\n"
-    "[threads], most suspicious first; each thread's [rank] is its place in that order.\n"
+    "[registry_error] (why libah's registry could not be read, else null), [deadlocks]\n"
+    "(each a list of tids: every thread waits for a futex the next one holds, the last for\n"
+    "the first's), [live] and [threads], most suspicious first (within a verdict, deadlocked\n"
+    "threads first); each thread's [rank] is its place in that order.\n"
     "\n"
     "Per thread (JSON field in brackets): [tid], [comm] (the thread's name), [verdict] (above)\n"
     "  state [state]             the kernel's: R running/runnable, S sleeping, D\n"
@@ -77,7 +79,12 @@ static const char stuck_usage[] =
     "                            [fd_target]: pipe:[INODE], socket:[INODE], a path...; for\n"
     "                            futex, the address of the futex word [futex_addr] (a mutex, a\n"
     "                            condition variable: two threads waiting on each other's are a\n"
-    "                            deadlock) and the operation [futex_op]\n"
+    "                            deadlock) and the operation [futex_op]; who holds it\n"
+    "                            [futex_holder_tid], when that can be told: the futex word of\n"
+    "                            a PI lock (the kernel's rule), or a glibc mutex's owner field\n"
+    "                            when it names another thread of the process; null otherwise.\n"
+    "                            [deadlocked]: following who holds what leads back to this\n"
+    "                            thread\n"
     "  wchan [wchan], kernel stack [kernel_stack]: the kernel function it sleeps in and the\n"
     "                            kernel call stack (root only)\n"
     "  async stack [async_stack: status, depth, frames], frames innermost first: the type\n"
@@ -116,6 +123,7 @@ static const char *const stack_status_names[] = {"no-state", "ok", "moving", "un
 struct judged {
     const struct ahp_thread_view *v;
     enum verdict verdict;
+    bool deadlocked; /* in a cycle of threads each waiting for a futex the next one holds */
     uint64_t blocked_ns;
     bool blocked_whole_window;
 };
@@ -123,6 +131,44 @@ struct judged {
 static bool asleep(char state)
 {
     return state == 'S' || state == 'D';
+}
+
+static int cmp_view_tid(const void *key, const void *elem)
+{
+    int32_t tid = *(const int32_t *)key, other = ((const struct ahp_thread_view *)elem)->tid;
+    return (tid > other) - (tid < other);
+}
+
+/* THREADS are sorted by tid (threads.c). */
+static const struct ahp_thread_view *thread_by_tid(const struct ahp_threads *threads, int32_t tid)
+{
+    return bsearch(&tid, threads->v, threads->n, sizeof(*threads->v), cmp_view_tid);
+}
+
+/* Whether following "waits for a futex held by" from V comes back to V. */
+static bool in_deadlock(const struct ahp_threads *threads, const struct ahp_thread_view *v)
+{
+    const struct ahp_thread_view *cur = v;
+    for (uint32_t steps = 0; steps < threads->n && cur->futex_holder; steps++) {
+        cur = thread_by_tid(threads, cur->futex_holder);
+        if (cur == NULL)
+            return false;
+        if (cur == v)
+            return true;
+    }
+    return false;
+}
+
+/* V is the thread of lowest tid in its cycle: the one that names the cycle. */
+static bool names_cycle(const struct ahp_threads *threads, const struct ahp_thread_view *v)
+{
+    const struct ahp_thread_view *cur = thread_by_tid(threads, v->futex_holder);
+    for (uint32_t steps = 0; cur && cur != v && steps < threads->n; steps++) {
+        if (cur->tid < v->tid)
+            return false;
+        cur = thread_by_tid(threads, cur->futex_holder);
+    }
+    return true;
 }
 
 static void judge(const struct ahp_thread_view *v, struct judged *j)
@@ -157,6 +203,8 @@ static int cmp_suspicion(const void *a, const void *b)
     const struct judged *x = a, *y = b;
     if (x->verdict != y->verdict)
         return x->verdict < y->verdict ? -1 : 1;
+    if (x->deadlocked != y->deadlocked)
+        return x->deadlocked ? -1 : 1;
     if (x->blocked_ns != y->blocked_ns)
         return x->blocked_ns > y->blocked_ns ? -1 : 1;
     if (x->v->depth != y->v->depth)
@@ -237,6 +285,20 @@ static void print_text(const struct stuck_view *s)
     }
     for (uint32_t i = 0; i < s->threads->n; i++) {
         const struct judged *j = &s->judged[i];
+        if (!j->deadlocked || !names_cycle(s->threads, j->v))
+            continue;
+        printf("\nDeadlock: thread %d", j->v->tid);
+        const struct ahp_thread_view *cur = thread_by_tid(s->threads, j->v->futex_holder);
+        for (uint32_t steps = 0; cur && steps < s->threads->n; steps++) {
+            printf("%s waits for %d", steps ? ", which" : "", cur->tid);
+            if (cur == j->v)
+                break;
+            cur = thread_by_tid(s->threads, cur->futex_holder);
+        }
+        printf(" (each waits for a futex the next one holds)\n");
+    }
+    for (uint32_t i = 0; i < s->threads->n; i++) {
+        const struct judged *j = &s->judged[i];
         const struct ahp_thread_view *v = j->v;
         ahp_term_sanitize(comm, sizeof(comm), v->comm, sizeof(v->comm));
         printf("\nThread %d (%s): %s, state %c", v->tid, comm, verdict_names[j->verdict], v->state);
@@ -259,6 +321,8 @@ static void print_text(const struct stuck_view *s)
                 printf(" on fd %d (%s)", v->fd, target[0] ? target : "closed");
             } else if (is_futex(v)) {
                 printf(" %s on 0x%" PRIx64, futex_op_name(v->args[1]), v->args[0]);
+                if (v->futex_holder)
+                    printf(", held by thread %d", v->futex_holder);
             }
             printf("\n");
         } else if (v->syscall_state == AHP_SYSCALL_NONE) {
@@ -311,6 +375,23 @@ static void print_json(const struct stuck_view *s)
         ahp_json_field_str(&w, "registry_error", strerror(-s->registry_rc));
     else
         ahp_json_field_null(&w, "registry_error");
+    ahp_json_key(&w, "deadlocks");
+    ahp_json_array_begin(&w);
+    for (uint32_t i = 0; i < s->threads->n; i++) {
+        const struct judged *j = &s->judged[i];
+        if (!j->deadlocked || !names_cycle(s->threads, j->v))
+            continue;
+        ahp_json_array_begin(&w);
+        const struct ahp_thread_view *cur = j->v;
+        for (uint32_t steps = 0; cur && steps < s->threads->n; steps++) {
+            ahp_json_i64(&w, cur->tid);
+            cur = thread_by_tid(s->threads, cur->futex_holder);
+            if (cur == j->v)
+                break;
+        }
+        ahp_json_array_end(&w);
+    }
+    ahp_json_array_end(&w);
     ahp_json_key(&w, "live");
     ahp_json_array_begin(&w);
     for (uint32_t i = 0; s->registry_rc == 0 && i < s->snap->type_count; i++) {
@@ -384,6 +465,11 @@ static void print_json(const struct stuck_view *s)
             ahp_json_field_null(&w, "futex_addr");
             ahp_json_field_null(&w, "futex_op");
         }
+        if (v->futex_holder)
+            ahp_json_field_i64(&w, "futex_holder_tid", v->futex_holder);
+        else
+            ahp_json_field_null(&w, "futex_holder_tid");
+        ahp_json_field_bool(&w, "deadlocked", j->deadlocked);
         ahp_json_field_strn(&w, "wchan", v->wchan, sizeof(v->wchan));
         ahp_json_key(&w, "kernel_stack");
         ahp_json_array_begin(&w);
@@ -515,8 +601,10 @@ int ahprof_cmd_stuck(int argc, char **argv)
         ahp_target_close(&target);
         return ahp_fail(json, AHP_EXIT_ERROR, "out of memory");
     }
-    for (uint32_t i = 0; i < threads.n; i++)
+    for (uint32_t i = 0; i < threads.n; i++) {
         judge(&threads.v[i], &judged[i]);
+        judged[i].deadlocked = in_deadlock(&threads, &threads.v[i]);
+    }
     qsort(judged, threads.n, sizeof(*judged), cmp_suspicion);
     struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc};
     if (json)

@@ -133,8 +133,38 @@ static void read_state(pid_t pid, struct ahp_thread_view *v)
         v->comm[strcspn(v->comm, "\n")] = '\0';
 }
 
-static void read_syscall(pid_t pid, struct ahp_thread_view *v)
+/* FUTEX_TID_MASK and the operations whose futex word names its owner (linux/futex.h). */
+#define FUTEX_TID_BITS 0x3fffffffu
+#define FUTEX_OP_MASK 127u
+#define FUTEX_OP_WAIT 0u
+#define FUTEX_OP_LOCK_PI 6u
+#define FUTEX_OP_WAIT_BITSET 9u
+#define FUTEX_OP_LOCK_PI2 13u
+/* glibc's struct __pthread_mutex_s on 64-bit Linux: int __lock (the futex word), unsigned
+ * __count, int __owner. */
+#define GLIBC_MUTEX_OWNER_OFFSET 8u
+
+static void read_futex_holder(const struct ahp_target *t, struct ahp_thread_view *v)
 {
+    uint32_t word;
+    int32_t owner;
+    unsigned op = (unsigned)v->args[1] & FUTEX_OP_MASK;
+    if (ahp_target_read_mem(t, v->args[0], &word, sizeof(word)) < 0 || word == 0)
+        return;
+    if (op == FUTEX_OP_LOCK_PI || op == FUTEX_OP_LOCK_PI2) {
+        v->futex_holder = (int32_t)(word & FUTEX_TID_BITS);
+        return;
+    }
+    uint64_t at;
+    if ((op == FUTEX_OP_WAIT || op == FUTEX_OP_WAIT_BITSET) &&
+        !__builtin_add_overflow(v->args[0], GLIBC_MUTEX_OWNER_OFFSET, &at) &&
+        ahp_target_read_mem(t, at, &owner, sizeof(owner)) == 0 && owner > 0 && owner != v->tid)
+        v->futex_holder = owner; /* checked against the process's threads by the caller */
+}
+
+static void read_syscall(const struct ahp_target *t, struct ahp_thread_view *v)
+{
+    pid_t pid = t->pid;
     char path[64], buf[512];
     v->syscall_state = AHP_SYSCALL_UNKNOWN;
     v->fd = -1;
@@ -170,6 +200,8 @@ static void read_syscall(pid_t pid, struct ahp_thread_view *v)
         ssize_t n = readlink(path, v->fd_target, sizeof(v->fd_target) - 1);
         v->fd_target[n > 0 ? n : 0] = '\0';
     }
+    if (nr == SYS_futex)
+        read_futex_holder(t, v);
 }
 
 static void read_kernel_wait(pid_t pid, struct ahp_thread_view *v)
@@ -267,10 +299,19 @@ int ahp_threads_observe(const struct ahp_target *t, uint64_t window_ns, struct a
             v->switches = second[2] - first[i].v[2];
         }
         read_state(t->pid, v);
-        read_syscall(t->pid, v);
+        read_syscall(t, v);
         read_kernel_wait(t->pid, v);
     }
     free(first);
+    /* A glibc owner field is believed only when it names a thread of this process. */
+    for (uint32_t i = 0; i < out->n; i++) {
+        struct ahp_thread_view *v = &out->v[i];
+        bool known = false;
+        for (uint32_t j = 0; v->futex_holder && j < out->n && !known; j++)
+            known = out->v[j].tid == v->futex_holder;
+        if (!known)
+            v->futex_holder = 0;
+    }
     return 0;
 }
 

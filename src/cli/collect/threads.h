@@ -57,6 +57,12 @@ struct ahp_thread_view {
     uint64_t args[6];
     int fd;              /* the file descriptor the system call waits on, -1 if none */
     char fd_target[256]; /* /proc/PID/fd/N: "pipe:[N]", "socket:[N]", a path... (untrusted) */
+    /* futex: who holds it, when that can be told. For a PI futex (FUTEX_LOCK_PI...) the
+     * kernel's own rule: the futex word holds the owner's tid. For FUTEX_WAIT on a locked
+     * glibc mutex: its owner field (the int 8 bytes after the futex word), when that names
+     * another thread of this process; anything else (a condition variable) rarely does.
+     * 0 when unknown. */
+    int32_t futex_holder;
     char wchan[64];
     uint32_t kstack_lines;
     char kstack[AHP_KSTACK_LINES_MAX][AHP_KSTACK_LINE_SIZE];
