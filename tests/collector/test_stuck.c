@@ -425,3 +425,57 @@ Test(stuck, hostile_registry_layout_is_refused)
     cr_expect_eq(live_count(root, "HOSTILE"), 1);
     json_object_put(root);
 }
+
+/* ahprof's command-line conventions (tests/collector/test_cli_convention.c) hold for stuck. */
+Test(stuck, errors_follow_the_conventions)
+{
+    char *out = NULL, *err = NULL;
+    char *bogus[] = {AHPROF, "stuck", "--bogus", NULL};
+    cr_expect_eq(run_capture(bogus, &out, &err, 10000), 2);
+    cr_expect_str_eq(out, "");
+    cr_expect_str_eq(err, "ahprof: unknown option --bogus (see ahprof stuck --help)\n");
+    free(out);
+    free(err);
+
+    char *json_bogus[] = {AHPROF, "--json", "stuck", "--bogus", NULL};
+    cr_expect_eq(run_capture(json_bogus, &out, &err, 10000), 2);
+    json_object *e = json_tokener_parse(out);
+    cr_expect(e != NULL && json_object_object_get_ex(e, "error", NULL), "%s", out);
+    json_object_put(e);
+    free(out);
+    free(err);
+
+    struct proc sleeper;
+    char *sleep_argv[] = {"sleep", "30", NULL};
+    proc_start(&sleeper, sleep_argv);
+    char sleeper_pid[32];
+    snprintf(sleeper_pid, sizeof(sleeper_pid), "%d", sleeper.pid);
+    struct {
+        const char *args[4];
+        int code;
+        const char *says;
+    } cases[] = {
+        {{NULL}, 2, "give -p PID"},
+        {{"-p", "0", NULL}, 2, "invalid PID"},
+        {{"-p", "1", "-w", "5ms"}, 2, "invalid --window"},
+        {{"-p", "1", "extra", NULL}, 2, "unexpected argument"},
+        {{"-p", "4194000", NULL}, 4, "no such process"},
+        {{"-p", sleeper_pid, NULL}, 4, "does not use libah"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *argv[8] = {AHPROF, "stuck"};
+        for (int k = 0; k < 4 && cases[i].args[k]; k++)
+            argv[2 + k] = (char *)cases[i].args[k];
+        int code = run_capture(argv, &out, &err, 10000);
+        cr_expect_eq(code, cases[i].code, "case %zu: exit %d: %s", i, code, err);
+        cr_expect(strstr(err, cases[i].says) != NULL, "case %zu: %s", i, err);
+        free(out);
+        free(err);
+    }
+    stop(&sleeper);
+    char *help[] = {AHPROF, "help", "stuck", NULL};
+    cr_expect_eq(run_capture(help, &out, &err, 10000), 0);
+    cr_expect(strncmp(out, "Usage: ahprof stuck -p PID", 26) == 0, "%s", out);
+    free(out);
+    free(err);
+}
