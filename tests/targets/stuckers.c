@@ -9,8 +9,8 @@
  *                      thread B enters a LOCKB callback and takes mutex 2; then each takes
  *                      the other's mutex: both sleep in futex forever, inside their
  *                      callbacks. The main thread waits in pthread_join, outside any.
- *   stuckers pipe      the main thread enters a PIPEREAD callback and read()s an empty pipe
- *                      whose write end it keeps open.
+ *   stuckers pipe      a thread enters a PIPEREAD callback and read()s an empty pipe whose
+ *                      write end stays open; the main thread waits in pthread_join.
  *   stuckers idle      an event loop: runs 5 TICK callbacks, keeps 3 CONN resources alive,
  *                      then waits in epoll_wait on an empty epoll set, outside any callback.
  *   stuckers hostile KIND
@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,26 @@ static void ready(void)
 static pid_t gettid_compat(void)
 {
     return (pid_t)syscall(SYS_gettid);
+}
+
+/* Wait (at most 10 s) until thread TID sleeps in system call NR: then "ready" is true. */
+static void wait_in_syscall(pid_t tid, long nr)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+    for (int tries = 0; tries < 10000; tries++) {
+        FILE *f = fopen(path, "re");
+        bool in = false;
+        if (f) {
+            in = fgets(buf, sizeof(buf), f) && strtol(buf, NULL, 10) == nr;
+            fclose(f);
+        }
+        if (in)
+            return;
+        usleep(1000);
+    }
+    fprintf(stderr, "stuckers: thread %d never blocked in system call %ld\n", tid, nr);
+    exit(1);
 }
 
 /* deadlock */
@@ -99,6 +120,8 @@ static int deadlock(void)
     if (pthread_create(&a, NULL, thread_a, NULL) || pthread_create(&b, NULL, thread_b, NULL))
         return 1;
     pthread_barrier_wait(&holding);
+    wait_in_syscall(tid_a, SYS_futex);
+    wait_in_syscall(tid_b, SYS_futex);
     /* glibc's mutex keeps its futex word first: the address each thread waits on. */
     printf("req_id %llu\nlock_a_id %llu\nlock_b_id %llu\n",
            (unsigned long long)ah_resource_id(&req), (unsigned long long)ah_resource_id(&lock_a),
@@ -111,20 +134,36 @@ static int deadlock(void)
     return 1; /* never: A waits for B, which waits for A */
 }
 
+static int pipe_fds[2];
+static ah_resource_t reader;
+static pid_t reader_tid;
+
+static void *read_in_callback(void *arg)
+{
+    (void)arg;
+    reader_tid = gettid_compat();
+    check(ah_before(&reader), "before PIPEREAD");
+    char byte;
+    ssize_t n = read(pipe_fds[0], &byte, 1); /* the write end stays open: for ever */
+    return n == 1 ? NULL : &reader;
+}
+
 static int pipe_read(void)
 {
-    int fds[2];
-    if (pipe(fds) < 0)
+    if (pipe(pipe_fds) < 0)
         return 1;
-    static ah_resource_t reader;
     check(ah_init(&reader, new_type("PIPEREAD"), 0), "init PIPEREAD");
-    check(ah_before(&reader), "before PIPEREAD");
-    printf("reader_id %llu\nfd %d\ntid %d\n", (unsigned long long)ah_resource_id(&reader), fds[0],
-           gettid_compat());
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, read_in_callback, NULL))
+        return 1;
+    while (__atomic_load_n(&reader_tid, __ATOMIC_RELAXED) == 0)
+        usleep(1000);
+    wait_in_syscall(reader_tid, SYS_read);
+    printf("reader_id %llu\nfd %d\ntid %d\n", (unsigned long long)ah_resource_id(&reader),
+           pipe_fds[0], reader_tid);
     ready();
-    char byte;
-    ssize_t n = read(fds[0], &byte, 1); /* the write end stays open: forever */
-    return n == 1 ? 0 : 1;
+    pthread_join(thread, NULL);
+    return 1;
 }
 
 static int idle(void)
