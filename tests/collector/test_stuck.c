@@ -426,6 +426,22 @@ Test(stuck, hostile_registry_layout_is_refused)
     json_object_put(root);
 }
 
+/* No registry to read: the kernel's view is still shown, and why the rest is not. */
+Test(stuck, hostile_registry_magic_leaves_the_kernel_view)
+{
+    struct proc p;
+    struct facts f;
+    json_object *root = stuck_on_hostile("magic", &p, &f);
+    const char *why = get_str(root, "registry_error");
+    cr_assert_not_null(why);
+    cr_expect(strstr(why, "not a registry this ahprof reads"), "%s", why);
+    cr_expect_eq(json_object_array_length(get(root, "live")), 0);
+    json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+    cr_expect_str_eq(get_str(t, "verdict"), "stack-unreadable");
+    cr_expect_str_eq(get_str(get(t, "syscall"), "name"), "read");
+    json_object_put(root);
+}
+
 /* ahprof's command-line conventions (tests/collector/test_cli_convention.c) hold for stuck. */
 Test(stuck, errors_follow_the_conventions)
 {

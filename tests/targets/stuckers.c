@@ -17,9 +17,12 @@
  *                      the main thread enters a HOSTILE callback, then damages its own
  *                      execution stack as KIND says: frames (the frames pointer points at
  *                      page 0), depth (a depth of 2^32-1), deep (a depth of 100 over the 64
- *                      inline frames: the rest of the thread's state read as frames), resource (the
- * frame's resource pointer is wild), layout (the registry's frame size and offsets are absurd).
- * Restores everything once a line or EOF comes, leaves the callback, exits 0.
+ *                      inline frames: the rest of the thread's state read as frames),
+ *                      resource (the frame's resource pointer is wild), layout (the
+ *                      registry's frame size and offsets are absurd), magic (the registry's
+ *                      magic is wrong: no registry at all).
+ *                      Restores everything once a line or EOF comes, leaves the callback,
+ *                      exits 0.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -213,6 +216,8 @@ static int hostile(const char *kind)
         ah_registry.frame_size = 1ull << 40;
         ah_registry.stack_offset = ~0ull;
         ah_registry.resource_type_offset = ~0ull - 2;
+    } else if (strcmp(kind, "magic") == 0) {
+        ah_registry.magic = 0;
     } else {
         fprintf(stderr, "stuckers: unknown hostile kind %s\n", kind);
         return 2;

@@ -247,6 +247,15 @@ struct stuck_view {
     int registry_rc; /* 0, or why the registry could not be read */
 };
 
+static const char *registry_problem(int rc)
+{
+    if (rc == -EPROTO)
+        return "not a registry this ahprof reads: another libah version, or damaged";
+    if (rc == -EAGAIN)
+        return "it never held still while read";
+    return strerror(-rc);
+}
+
 /* A type's name for the terminal (untrusted bytes) or its number. */
 static const char *type_label(const struct ahp_snapshot *snap, const struct ahp_async_frame *f,
                               char *buf, size_t size)
@@ -268,7 +277,7 @@ static void print_text(const struct stuck_view *s)
            (double)s->threads->window_ns / 1e6);
     if (s->registry_rc < 0)
         printf("libah's registry could not be read (%s): no async stacks, no live counts\n",
-               strerror(-s->registry_rc));
+               registry_problem(s->registry_rc));
     else {
         printf("\nLive resources (created, not destroyed):\n");
         bool any = false;
@@ -372,7 +381,7 @@ static void print_json(const struct stuck_view *s)
     ahp_json_field_u64(&w, "window_ns", s->threads->window_ns);
     ahp_json_field_bool(&w, "threads_truncated", s->threads->truncated);
     if (s->registry_rc < 0)
-        ahp_json_field_str(&w, "registry_error", strerror(-s->registry_rc));
+        ahp_json_field_str(&w, "registry_error", registry_problem(s->registry_rc));
     else
         ahp_json_field_null(&w, "registry_error");
     ahp_json_key(&w, "deadlocks");
