@@ -271,6 +271,24 @@ Test(stuck, callback_blocked_in_read_names_the_pipe)
     json_object_put(root);
 }
 
+Test(stuck, callback_that_computes_is_busy_in_callback)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "busy", NULL};
+    start_stucker(&p, argv, &f);
+    json_object *root = stuck_json(AHPROF, p.pid, "100ms");
+    stop(&p);
+    json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+    cr_expect_str_eq(get_str(t, "verdict"), "busy-in-callback");
+    cr_expect_eq(get_int(t, "rank"), 0);
+    cr_expect_gt(get_int(t, "cpu_ns"), 0);
+    cr_expect(!json_object_get_boolean(get(t, "blocked_whole_window")));
+    cr_expect_str_eq(get_str(frame(t, 0), "type"), "BUSY");
+    cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "spinner_id"));
+    json_object_put(root);
+}
+
 Test(stuck, idle_event_loop_is_waiting_not_blocked_in_a_callback)
 {
     struct proc p;

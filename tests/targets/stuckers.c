@@ -11,6 +11,7 @@
  *                      callbacks. The main thread waits in pthread_join, outside any.
  *   stuckers pipe      a thread enters a PIPEREAD callback and read()s an empty pipe whose
  *                      write end stays open; the main thread waits in pthread_join.
+ *   stuckers busy      a thread enters a BUSY callback and computes in it for ever.
  *   stuckers idle      an event loop: runs 5 TICK callbacks, keeps 3 CONN resources alive,
  *                      then waits in epoll_wait on an empty epoll set, outside any callback.
  *   stuckers hostile KIND
@@ -169,6 +170,33 @@ static int pipe_read(void)
     return 1;
 }
 
+static ah_resource_t spinner;
+static pid_t spinner_tid;
+
+static void *spin_in_callback(void *arg)
+{
+    (void)arg;
+    check(ah_before(&spinner), "before BUSY");
+    __atomic_store_n(&spinner_tid, gettid_compat(), __ATOMIC_RELEASE);
+    for (volatile uint64_t n = 0;; n++)
+        ;
+    return NULL;
+}
+
+static int busy(void)
+{
+    check(ah_init(&spinner, new_type("BUSY"), 0), "init BUSY");
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, spin_in_callback, NULL))
+        return 1;
+    while (__atomic_load_n(&spinner_tid, __ATOMIC_ACQUIRE) == 0)
+        usleep(1000);
+    printf("spinner_id %llu\ntid %d\n", (unsigned long long)ah_resource_id(&spinner), spinner_tid);
+    ready();
+    pthread_join(thread, NULL);
+    return 1;
+}
+
 static int idle(void)
 {
     int tick = new_type("TICK"), conn_type = new_type("CONN");
@@ -247,10 +275,12 @@ int main(int argc, char **argv)
         return deadlock();
     if (argc >= 2 && strcmp(argv[1], "pipe") == 0)
         return pipe_read();
+    if (argc >= 2 && strcmp(argv[1], "busy") == 0)
+        return busy();
     if (argc >= 2 && strcmp(argv[1], "idle") == 0)
         return idle();
     if (argc >= 3 && strcmp(argv[1], "hostile") == 0)
         return hostile(argv[2]);
-    fprintf(stderr, "usage: stuckers deadlock|pipe|idle|hostile KIND\n");
+    fprintf(stderr, "usage: stuckers deadlock|pipe|busy|idle|hostile KIND\n");
     return 2;
 }
