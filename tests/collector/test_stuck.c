@@ -214,6 +214,36 @@ Test(stuck, deadlock_shows_both_threads_their_async_stacks_and_futex_waits)
     json_object_put(root);
 }
 
+/* How long a thread has been asleep: the scheduler's last switch-in of each deadlocked thread
+ * lies between the target's start and its "ready" line. */
+Test(stuck, deadlocked_threads_last_ran_before_ready)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "deadlock", NULL};
+    double spawned = now_s();
+    start_stucker(&p, argv, &f);
+    double ready_at = now_s();
+    usleep(1000000);
+    json_object *root = stuck_json(AHPROF, p.pid, "20ms");
+    double done = now_s();
+    stop(&p);
+    cr_expect(json_object_is_type(get(root, "last_run_error"), json_type_null), "%s",
+              get_str(root, "last_run_error"));
+    const char *tids[] = {"tid_a", "tid_b"};
+    for (int i = 0; i < 2; i++) {
+        json_object *t = thread_of(root, (long long)fact(&f, tids[i]));
+        double since = (double)get_int(t, "since_last_run_ns") / 1e9;
+        /* Blocked before "ready", read after the 1 s sleep that followed it, started after
+         * the spawn; 10 ms of slack between the scheduler's clock and ours. */
+        cr_expect_geq(since, 0.99, "%s last ran %.3f s ago, ready %.3f s ago", tids[i], since,
+                      done - ready_at);
+        cr_expect_leq(since, done - spawned + 0.01, "%s last ran %.3f s ago, started %.3f s ago",
+                      tids[i], since, done - spawned);
+    }
+    json_object_put(root);
+}
+
 Test(stuck, deadlock_text_names_both_callbacks)
 {
     struct proc p;

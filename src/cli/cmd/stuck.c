@@ -1,7 +1,7 @@
 /*
  * stuck.c - `ahprof stuck -p PID`: where each thread of a process is now, in its async
- * resources and in the kernel, most suspicious first. One look, no BPF: it works on a process
- * that is already stuck, without having watched it get there.
+ * resources and in the kernel, most suspicious first. One look and no probe: it works on a
+ * process that is already stuck, without having watched it get there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +43,7 @@ static const char stuck_usage[] =
     "Threads come most suspicious first, by verdict:\n"
     "  blocked-in-callback  inside a callback and asleep in the kernel (state S or D): the\n"
     "                       callback waits for a lock, a read, a sleep... and every resource\n"
-    "                       queued behind it on that thread waits too. Longest off CPU first.\n"
+    "                       queued behind it on that thread waits too. Longest asleep first.\n"
     "  busy-in-callback     inside a callback and on a CPU (or waiting for one) for at least\n"
     "                       90% of the window: a callback that computes instead of yielding.\n"
     "  in-callback          inside a callback, neither of the above.\n"
@@ -56,10 +56,11 @@ static const char stuck_usage[] =
     "\n"
     "The JSON object: [pid], [comm] (the process's name), [window_ns] (the window asked\n"
     "for), [threads_truncated] (more than 4096 threads: the others are left out),\n"
-    "[registry_error] (why libah's registry could not be read, else null), [deadlocks]\n"
-    "(each a list of tids: every thread waits for a futex the next one holds, the last for\n"
-    "the first's), [live] and [threads], most suspicious first (within a verdict, deadlocked\n"
-    "threads first); each thread's [rank] is its place in that order.\n"
+    "[registry_error] (why libah's registry could not be read, else null), [last_run_error]\n"
+    "(below), [deadlocks] (each a list of tids: every thread waits for a futex the next one\n"
+    "holds, the last for the first's), [live] and [threads], most suspicious first (within a\n"
+    "verdict, deadlocked threads first, then the longest asleep); each thread's [rank] is its\n"
+    "place in that order.\n"
     "\n"
     "Per thread (JSON field in brackets): [tid], [comm] (the thread's name), [verdict] (above)\n"
     "  state [state]             the kernel's: R running/runnable, S sleeping, D\n"
@@ -67,7 +68,13 @@ static const char stuck_usage[] =
     "  off CPU [blocked_ns]      ns of the window the thread neither ran nor waited for a CPU:\n"
     "                            window - cpu - run queue. When the thread did not run at all in\n"
     "                            the window [blocked_whole_window], it has been waiting at least\n"
-    "                            that long; how long before the window is not known.\n"
+    "                            that long.\n"
+    "  last ran [since_last_run_ns]: ns since the thread last got a CPU, from the scheduler\n"
+    "                            (sched_info.last_arrival, read by a BPF task iterator): a\n"
+    "                            thread asleep has been so for at most that long, and for\n"
+    "                            about that long when it blocked soon after it ran (a lock, a\n"
+    "                            read). null when not known; [last_run_error] says why (BPF\n"
+    "                            needs CAP_BPF and CAP_PERFMON, or root).\n"
     "  cpu [cpu_ns], run queue [runqueue_ns], switches [switches]: CPU time, time runnable but\n"
     "                            not running, and times scheduled in, during this thread's\n"
     "                            window [window_ns] (from /proc/PID/task/TID/schedstat, read at\n"
@@ -103,7 +110,8 @@ static const char stuck_usage[] =
     "of those created while it watches.\n"
     "\n"
     "Everything read from the process (names, ids, paths) is the process's and is escaped.\n"
-    "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks).\n";
+    "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks,\n"
+    "CAP_BPF and CAP_PERFMON for when threads last ran).\n";
 
 enum verdict {
     V_BLOCKED_IN_CALLBACK,
@@ -126,6 +134,7 @@ struct judged {
     bool deadlocked; /* in a cycle of threads each waiting for a futex the next one holds */
     uint64_t blocked_ns;
     bool blocked_whole_window;
+    uint64_t asleep_for_ns; /* the longest it can have been asleep: the sort key */
 };
 
 static bool asleep(char state)
@@ -182,6 +191,9 @@ static void judge(const struct ahp_thread_view *v, struct judged *j)
         j->blocked_ns = v->window_ns > busy ? v->window_ns - busy : 0;
         j->blocked_whole_window = v->run_ns == 0 && v->switches == 0 && asleep(v->state);
     }
+    j->asleep_for_ns = j->blocked_ns;
+    if (j->blocked_whole_window && v->last_run_known && v->since_last_run_ns > j->asleep_for_ns)
+        j->asleep_for_ns = v->since_last_run_ns;
     bool in_callback =
         (v->stack_status == AHP_STACK_OK || v->stack_status == AHP_STACK_MOVING) && v->depth > 0;
     if (in_callback && asleep(v->state))
@@ -205,8 +217,8 @@ static int cmp_suspicion(const void *a, const void *b)
         return x->verdict < y->verdict ? -1 : 1;
     if (x->deadlocked != y->deadlocked)
         return x->deadlocked ? -1 : 1;
-    if (x->blocked_ns != y->blocked_ns)
-        return x->blocked_ns > y->blocked_ns ? -1 : 1;
+    if (x->asleep_for_ns != y->asleep_for_ns)
+        return x->asleep_for_ns > y->asleep_for_ns ? -1 : 1;
     if (x->v->depth != y->v->depth)
         return x->v->depth > y->v->depth ? -1 : 1;
     return (x->v->tid > y->v->tid) - (x->v->tid < y->v->tid);
@@ -245,6 +257,7 @@ struct stuck_view {
     struct judged *judged;
     const struct ahp_snapshot *snap;
     int registry_rc; /* 0, or why the registry could not be read */
+    int last_run_rc; /* 0, or why the scheduler could not say when threads last ran */
 };
 
 static const char *registry_problem(int rc)
@@ -275,6 +288,9 @@ static void print_text(const struct stuck_view *s)
            s->threads->n, s->threads->n == 1 ? "" : "s",
            s->threads->truncated ? " shown (more not shown)" : "",
            (double)s->threads->window_ns / 1e6);
+    if (s->last_run_rc < 0)
+        printf("When the threads last ran is not known (the scheduler's task iterator: %s)\n",
+               strerror(-s->last_run_rc));
     if (s->registry_rc < 0)
         printf("libah's registry could not be read (%s): no async stacks, no live counts\n",
                registry_problem(s->registry_rc));
@@ -317,6 +333,8 @@ static void print_text(const struct stuck_view *s)
                    (double)j->blocked_ns / 1e6, (double)v->window_ns / 1e6,
                    j->blocked_whole_window ? ", the whole window" : "", (double)v->run_ns / 1e6,
                    (double)v->runq_ns / 1e6, v->switches);
+        if (v->last_run_known && asleep(v->state))
+            printf(", last ran %.3f s ago", (double)v->since_last_run_ns / 1e9);
         printf("\n");
         if (v->syscall_state == AHP_SYSCALL_IN) {
             const char *name = ahp_syscall_name(v->syscall_nr);
@@ -384,6 +402,10 @@ static void print_json(const struct stuck_view *s)
         ahp_json_field_str(&w, "registry_error", registry_problem(s->registry_rc));
     else
         ahp_json_field_null(&w, "registry_error");
+    if (s->last_run_rc < 0)
+        ahp_json_field_str(&w, "last_run_error", strerror(-s->last_run_rc));
+    else
+        ahp_json_field_null(&w, "last_run_error");
     ahp_json_key(&w, "deadlocks");
     ahp_json_array_begin(&w);
     for (uint32_t i = 0; i < s->threads->n; i++) {
@@ -441,6 +463,10 @@ static void print_json(const struct stuck_view *s)
             ahp_json_field_null(&w, "runqueue_ns");
             ahp_json_field_null(&w, "switches");
         }
+        if (v->last_run_known)
+            ahp_json_field_u64(&w, "since_last_run_ns", v->since_last_run_ns);
+        else
+            ahp_json_field_null(&w, "since_last_run_ns");
         ahp_json_key(&w, "syscall");
         if (v->syscall_state == AHP_SYSCALL_IN) {
             ahp_json_object_begin(&w);
@@ -590,6 +616,7 @@ int ahprof_cmd_stuck(int argc, char **argv)
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot read the threads of process %d: %s", pid,
                         strerror(-rc));
     }
+    int last_run_rc = ahp_threads_read_last_run(pid, &threads);
     /* After the window, so that the stacks are those of the threads as they were last seen;
      * a registry that cannot be read still leaves the kernel's view worth showing. */
     static struct ahp_snapshot snap;
@@ -615,7 +642,7 @@ int ahprof_cmd_stuck(int argc, char **argv)
         judged[i].deadlocked = in_deadlock(&threads, &threads.v[i]);
     }
     qsort(judged, threads.n, sizeof(*judged), cmp_suspicion);
-    struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc};
+    struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc, last_run_rc};
     if (json)
         print_json(&view);
     else

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "collect/target.h"
 
@@ -51,6 +52,10 @@ struct ahp_thread_view {
     bool sched_ok;
     uint64_t window_ns; /* between this thread's two samples */
     uint64_t run_ns, runq_ns, switches;
+    /* Since the thread last got a CPU, on the scheduler's clock (lastrun.c): for a thread
+     * asleep, the longest it can have been so. */
+    bool last_run_known;
+    uint64_t since_last_run_ns;
 
     enum ahp_syscall_state syscall_state;
     long syscall_nr;
@@ -88,6 +93,11 @@ int ahp_threads_observe(const struct ahp_target *t, uint64_t window_ns, struct a
 /* Each thread's async stack, through the registry header REG and SNAP's thread blocks. */
 void ahp_threads_read_stacks(const struct ahp_target *t, const struct ah_registry *reg,
                              const struct ahp_snapshot *snap, struct ahp_threads *threads);
+
+/* When each thread last got a CPU, from the kernel's scheduler (a BPF task iterator): sets
+ * last_run_known and since_last_run_ns of the threads it finds. 0 or a negative errno (no
+ * privileges for BPF, no task iterator): then nothing is set. */
+int ahp_threads_read_last_run(pid_t pid, struct ahp_threads *threads);
 
 void ahp_threads_free(struct ahp_threads *threads);
 
