@@ -319,6 +319,40 @@ Test(stuck, callback_that_computes_is_busy_in_callback)
     json_object_put(root);
 }
 
+/* A stack that changes under the reader: what is shown is one of the stacks the thread can
+ * have, or says that it moved; never a frame that does not belong there. */
+Test(stuck, stack_changing_while_read_is_never_made_up)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "churn", NULL};
+    start_stucker(&p, argv, &f);
+    for (int round = 0; round < 5; round++) {
+        json_object *root = stuck_json(AHPROF_ASAN, p.pid, "10ms");
+        json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+        json_object *stack = get(t, "async_stack");
+        const char *status = get_str(stack, "status");
+        cr_expect(strcmp(status, "ok") == 0 || strcmp(status, "moving") == 0, "status %s", status);
+        long long depth = get_int(stack, "depth");
+        json_object *frames = get(stack, "frames");
+        cr_expect_leq(depth, 2);
+        cr_expect_eq((long long)json_object_array_length(frames), depth);
+        if (strcmp(status, "ok") == 0 && depth >= 1) {
+            /* outermost last */
+            json_object *outer = json_object_array_get_idx(frames, (size_t)depth - 1);
+            cr_expect_str_eq(get_str(outer, "type"), "OUTER");
+            cr_expect_eq((unsigned long long)get_int(outer, "id"), fact(&f, "outer_id"));
+            if (depth == 2) {
+                cr_expect_str_eq(get_str(frame(t, 0), "type"), "INNER");
+                cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "inner_id"));
+            }
+        }
+        cr_expect_str_neq(get_str(t, "verdict"), "blocked-in-callback");
+        json_object_put(root);
+    }
+    stop(&p);
+}
+
 Test(stuck, idle_event_loop_is_waiting_not_blocked_in_a_callback)
 {
     struct proc p;

@@ -12,6 +12,8 @@
  *   stuckers pipe      a thread enters a PIPEREAD callback and read()s an empty pipe whose
  *                      write end stays open; the main thread waits in pthread_join.
  *   stuckers busy      a thread enters a BUSY callback and computes in it for ever.
+ *   stuckers churn     a thread enters and leaves an OUTER callback and an INNER one nested
+ *                      in it, for ever: its stack changes while ahprof reads it.
  *   stuckers idle      an event loop: runs 5 TICK callbacks, keeps 3 CONN resources alive,
  *                      then waits in epoll_wait on an empty epoll set, outside any callback.
  *   stuckers hostile KIND
@@ -197,6 +199,39 @@ static int busy(void)
     return 1;
 }
 
+static ah_resource_t churn_outer, churn_inner;
+static pid_t churner_tid;
+
+static void *churn_in_callbacks(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&churner_tid, gettid_compat(), __ATOMIC_RELEASE);
+    for (;;) {
+        check(ah_before(&churn_outer), "before OUTER");
+        check(ah_before(&churn_inner), "before INNER");
+        check(ah_after(&churn_inner), "after INNER");
+        check(ah_after(&churn_outer), "after OUTER");
+    }
+    return NULL;
+}
+
+static int churn(void)
+{
+    check(ah_init(&churn_outer, new_type("OUTER"), 0), "init OUTER");
+    check(ah_init(&churn_inner, new_type("INNER"), 0), "init INNER");
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, churn_in_callbacks, NULL))
+        return 1;
+    while (__atomic_load_n(&churner_tid, __ATOMIC_ACQUIRE) == 0)
+        usleep(1000);
+    printf("outer_id %llu\ninner_id %llu\ntid %d\n",
+           (unsigned long long)ah_resource_id(&churn_outer),
+           (unsigned long long)ah_resource_id(&churn_inner), churner_tid);
+    ready();
+    pthread_join(thread, NULL);
+    return 1;
+}
+
 static int idle(void)
 {
     int tick = new_type("TICK"), conn_type = new_type("CONN");
@@ -277,10 +312,12 @@ int main(int argc, char **argv)
         return pipe_read();
     if (argc >= 2 && strcmp(argv[1], "busy") == 0)
         return busy();
+    if (argc >= 2 && strcmp(argv[1], "churn") == 0)
+        return churn();
     if (argc >= 2 && strcmp(argv[1], "idle") == 0)
         return idle();
     if (argc >= 3 && strcmp(argv[1], "hostile") == 0)
         return hostile(argv[2]);
-    fprintf(stderr, "usage: stuckers deadlock|pipe|busy|idle|hostile KIND\n");
+    fprintf(stderr, "usage: stuckers deadlock|pipe|busy|churn|idle|hostile KIND\n");
     return 2;
 }
