@@ -351,15 +351,29 @@ static int read_frames(const struct ahp_target *t, const struct ah_registry *reg
     return ahp_target_read_mem(t, from, buf, (size_t)*n * reg->frame_size);
 }
 
+/* The frames of one complete read: what is shown unless a later read agrees with itself. */
+static void keep_frames(const struct ah_registry *reg, const char *buf, uint32_t n, uint32_t depth,
+                        struct ahp_thread_view *v)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct ah_registry_frame f;
+        memcpy(&f, buf + (size_t)i * reg->frame_size, sizeof(f));
+        v->frames[i].id = f.id;
+        v->frames[i].trigger_id = f.trigger_id;
+        v->frames[i].resource = f.resource;
+    }
+    v->nframes = n;
+    v->depth = depth;
+}
+
 static void read_one_stack(const struct ahp_target *t, const struct ah_registry *reg,
                            uint32_t type_count, uint64_t block, char *buf, char *again,
                            struct ahp_thread_view *v)
 {
     v->stack_status = AHP_STACK_UNREADABLE;
-    uint32_t n = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
         struct stack_read before, after;
-        uint32_t n_again;
+        uint32_t n, n_again;
         if (read_stack_head(t, reg, block, &before) < 0)
             return;
         if (read_frames(t, reg, &before, buf, &n) < 0) {
@@ -367,14 +381,13 @@ static void read_one_stack(const struct ahp_target *t, const struct ah_registry 
              * changed head says which. */
             if (read_stack_head(t, reg, block, &after) < 0 ||
                 (after.frames == before.frames && after.depth == before.depth))
-                return;
+                break;
             continue;
         }
-        v->depth = before.depth;
-        v->nframes = n;
+        keep_frames(reg, buf, n, before.depth, v);
         v->stack_status = AHP_STACK_MOVING;
         if (read_stack_head(t, reg, block, &after) < 0)
-            return;
+            break;
         if (after.frames != before.frames || after.depth != before.depth ||
             read_frames(t, reg, &after, again, &n_again) < 0 ||
             memcmp(buf, again, (size_t)n * reg->frame_size) != 0)
@@ -384,15 +397,11 @@ static void read_one_stack(const struct ahp_target *t, const struct ah_registry 
     }
     if (v->stack_status == AHP_STACK_UNREADABLE)
         return;
-    for (uint32_t i = 0; i < n; i++) {
-        struct ah_registry_frame f;
-        memcpy(&f, buf + (size_t)i * reg->frame_size, sizeof(f));
+    for (uint32_t i = 0; i < v->nframes; i++) {
         struct ahp_async_frame *out = &v->frames[i];
-        out->id = f.id;
-        out->trigger_id = f.trigger_id;
         uint64_t at;
         int32_t type = -1;
-        out->type_ok = !__builtin_add_overflow(f.resource, reg->resource_type_offset, &at) &&
+        out->type_ok = !__builtin_add_overflow(out->resource, reg->resource_type_offset, &at) &&
                        ahp_target_read_mem(t, at, &type, sizeof(type)) == 0 && type >= 0 &&
                        (uint32_t)type < type_count;
         out->type = type;

@@ -25,8 +25,9 @@
 struct ahp_async_frame {
     uint64_t id;
     uint64_t trigger_id;
-    int32_t type; /* as read from the resource: check type_ok before naming it */
-    bool type_ok; /* read, and a registered type */
+    uint64_t resource; /* its address in the process */
+    int32_t type;      /* as read from the resource: check type_ok before naming it */
+    bool type_ok;      /* read, and a registered type */
 };
 
 enum ahp_stack_status {
