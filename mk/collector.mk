@@ -15,7 +15,7 @@ $(B)/targets/workload-static: tests/targets/workload.c $(B)/libah.a
 $(B)/targets/linty: tests/targets/linty.c $(B)/libah.so
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
 
 $(B)/targets/forker: tests/targets/forker.c $(B)/libah.so
 	$(call msg,CC,$@)

@@ -11,10 +11,13 @@
  *                             no pause
  *   linty orphan MS           a "PARENT" creates a "CHILD" in its callback and is destroyed;
  *                             the child lives MS ms more
- *   linty lifecycle N         N "SELFKILL" resources destroyed inside their own callback
+ *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
+ *                             callback runs (and N "SELFKILL" destroyed inside their own
+ *                             callback, which libah allows: no warning for those)
  *   linty clean MS            MS ms of a "TICK" that re-arms itself every 10 ms, "WORK" that
  *                             runs and goes
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,15 +159,42 @@ static int mode_orphan(long ms)
     return 0;
 }
 
+struct killer {
+    ah_resource_t *r;
+    volatile int entered, done;
+};
+
+static void *killer_thread(void *arg)
+{
+    struct killer *k = arg;
+    while (!k->entered)
+        sleep_ms(1);
+    check(ah_destroy(k->r), "destroy SHARED from another thread");
+    k->done = 1;
+    return NULL;
+}
+
 static int mode_lifecycle(long n)
 {
-    int t = ah_type("SELFKILL");
+    int t = ah_type("SHARED"), t_self = ah_type("SELFKILL");
     for (long i = 0; i < n; i++) {
         ah_resource_t r = {0};
-        check(ah_init(&r, t, 0), "init SELFKILL");
-        check(ah_before(&r), "before SELFKILL");
-        check(ah_destroy(&r), "destroy SELFKILL in its callback");
-        check(ah_after(&r), "after SELFKILL");
+        struct killer k = {.r = &r};
+        pthread_t th;
+        check(ah_init(&r, t, 0), "init SHARED");
+        if (pthread_create(&th, NULL, killer_thread, &k) != 0)
+            return 2;
+        check(ah_before(&r), "before SHARED");
+        k.entered = 1;
+        while (!k.done)
+            sleep_ms(1);
+        ah_after(&r); /* its resource is gone: libah still closes the scope */
+        pthread_join(th, NULL);
+        ah_resource_t self = {0};
+        check(ah_init(&self, t_self, 0), "init SELFKILL");
+        check(ah_before(&self), "before SELFKILL");
+        check(ah_destroy(&self), "destroy SELFKILL in its callback");
+        check(ah_after(&self), "after SELFKILL");
     }
     return 0;
 }

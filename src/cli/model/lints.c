@@ -20,7 +20,7 @@ static const char *const lint_names[AHP_LINTS] = {
 static const char *const lifecycle_names[AHP_LC_KINDS] = {
     [AHP_LC_AFTER_WITHOUT_BEFORE] = "after-without-before",
     [AHP_LC_DOUBLE_DESTROY] = "double-destroy",
-    [AHP_LC_DESTROY_IN_CALLBACK] = "destroy-in-own-callback",
+    [AHP_LC_DESTROY_WHILE_RUNNING] = "destroy-while-running-elsewhere",
 };
 
 const char *ahp_lint_name(int lint)
@@ -156,6 +156,7 @@ struct lres {
     uint32_t node;
     int32_t cls;
     uint32_t in_cb;          /* open callbacks of this resource */
+    uint32_t cb_tid;         /* the thread of the innermost of them */
     uint32_t children_alive; /* resources it triggered, still alive */
     bool init_seen;
     bool dead;    /* destroyed inside its own callback: removed at the AFTER */
@@ -426,6 +427,7 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         }
         r->callbacks++;
         r->in_cb++;
+        r->cb_tid = e->tid;
         break;
     case AHP_EV_AFTER:
         r = ahp_hmap_get(&l->live, e->id);
@@ -452,7 +454,10 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         }
         mark_destroyed(l, e->id);
         if (r->in_cb > 0) {
-            lifecycle(l, e, r->cls, r->node, AHP_LC_DESTROY_IN_CALLBACK);
+            /* Inside its own callback, on that thread, is libah's contract (docs/probes.md);
+             * from another thread, the callback runs on a resource that is gone. */
+            if (e->tid != r->cb_tid)
+                lifecycle(l, e, r->cls, r->node, AHP_LC_DESTROY_WHILE_RUNNING);
             r->dead = true;
             r->death_ns = e->ts_ns;
             return;

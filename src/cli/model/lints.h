@@ -7,7 +7,8 @@
  *   self-retrigger  a chain of resources of one type, each created in its predecessor's
  *                   callback, with no pause (busy 0 ms timers)
  *   orphan          alive more than T (default 10 s) after its trigger was destroyed
- *   lifecycle       after without before, double destroy, destroy inside its own callback
+ *   lifecycle       after without before, double destroy, destroy while its callback runs on
+ *                   another thread (inside its own callback, on that thread, is allowed)
  *
  * `report` runs them over a recording (struct ahp_lints: fed by the model's hooks, memory
  * bounded by what is alive); `top` runs the ones the live aggregates allow (leak-slope on the
@@ -35,7 +36,7 @@ enum ahp_lint {
 enum ahp_lifecycle_kind {
     AHP_LC_AFTER_WITHOUT_BEFORE,
     AHP_LC_DOUBLE_DESTROY,
-    AHP_LC_DESTROY_IN_CALLBACK,
+    AHP_LC_DESTROY_WHILE_RUNNING, /* from another thread than the one in its callback */
     AHP_LC_KINDS,
 };
 
