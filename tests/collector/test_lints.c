@@ -325,3 +325,42 @@ Test(lints, libuv_luv_fires_nothing)
     expect_none(r, "lua-luv");
     json_object_put(r);
 }
+
+/* `top --json` live: the lints it can judge from its aggregates (long-callback, leak-slope). */
+static json_object *top_final(char *mode, char *arg)
+{
+    char *argv[] = {AHPROF, "top", "--json", "0.2", "--", LINTY, mode, arg, NULL};
+    return top_until_exit(argv);
+}
+
+Test(lints, top_shows_long_callback_live)
+{
+    json_object *last = top_final("long-callback", "300");
+    json_object *ex = expect_only(last, "long-callback", "SLOW", 1);
+    cr_expect_geq(get_int(ex, "max_ns"), 300000000LL);
+    json_object_put(last);
+}
+
+Test(lints, top_shows_leak_slope_live)
+{
+    json_object *last = top_final("leak-slope", "3000");
+    json_object *ex = expect_only(last, "leak-slope", "LEAKY", 1);
+    cr_expect_geq(get_int(ex, "grown"), 100);
+    json_object_put(last);
+}
+
+Test(lints, top_is_quiet_on_clean_look_alikes)
+{
+    json_object *last = top_final("clean", "2000");
+    expect_none(last, "top on linty clean");
+    json_object_put(last);
+}
+
+Test(lints, top_allow_silences)
+{
+    char *argv[] = {AHPROF, "top", "--json",        "0.2", "--allow", "long-callback:SLOW",
+                    "--",   LINTY, "long-callback", "300", NULL};
+    json_object *last = top_until_exit(argv);
+    expect_none(last, "top --allow long-callback:SLOW");
+    json_object_put(last);
+}

@@ -600,3 +600,82 @@ bool ahp_lints_lifecycle_suppressed(const struct ahp_lints *l)
 {
     return l->lifecycle_suppressed;
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Live, from the aggregates (top)
+ */
+
+struct ahp_live_lints {
+    struct ahp_lint_opts o;
+    int64_t active[AHP_LIVE_WINDOW][AHP_TYPE_MAX]; /* a ring */
+    uint64_t ts[AHP_LIVE_WINDOW];
+    uint32_t next, n;
+    struct ahp_live_warning out[2 * AHP_TYPE_MAX];
+};
+
+int ahp_live_lints_new(struct ahp_live_lints **lp, const struct ahp_lint_opts *o)
+{
+    struct ahp_live_lints *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return -ENOMEM;
+    if (o != NULL)
+        l->o = *o;
+    else
+        ahp_lint_opts_default(&l->o);
+    *lp = l;
+    return 0;
+}
+
+void ahp_live_lints_free(struct ahp_live_lints *l)
+{
+    free(l);
+}
+
+uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
+                               const struct ahp_type_stats *now, const int64_t *active,
+                               const char (*names)[AHP_NAME_SIZE],
+                               const struct ahp_live_warning **out)
+{
+    memcpy(l->active[l->next], active, sizeof(l->active[0]));
+    l->ts[l->next] = t_ns;
+    l->next = (l->next + 1) % AHP_LIVE_WINDOW;
+    if (l->n < AHP_LIVE_WINDOW)
+        l->n++;
+    uint32_t first = (l->next + AHP_LIVE_WINDOW - l->n) % AHP_LIVE_WINDOW;
+    uint64_t ts[AHP_LIVE_WINDOW];
+    for (uint32_t i = 0; i < l->n; i++)
+        ts[i] = l->ts[(first + i) % AHP_LIVE_WINDOW];
+
+    uint32_t n = 0;
+    for (int t = 0; t < AHP_TYPE_MAX; t++) {
+        const char *name = names[t][0] != '\0' ? names[t] : NULL;
+        const struct ahp_type_stats *s = &now[t];
+        if (s->max_ns > l->o.long_callback_ns &&
+            !ahp_lint_allowed(&l->o, AHP_LINT_LONG_CALLBACK, name)) {
+            uint64_t above = 0;
+            /* Bucket i holds [2^i, 2^(i+1)): only those wholly above T surely are. */
+            for (int i = 0; i < AHP_HIST_SLOTS; i++)
+                if (i < 64 && (1ull << i) > l->o.long_callback_ns)
+                    above += s->hist[i];
+            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_LONG_CALLBACK,
+                                                    .type = t,
+                                                    .count = above > 0 ? above : 1,
+                                                    .max_ns = s->max_ns};
+        }
+        int64_t series[AHP_LIVE_WINDOW];
+        for (uint32_t i = 0; i < l->n; i++)
+            series[i] = l->active[(first + i) % AHP_LIVE_WINDOW][t];
+        double rate;
+        int64_t grown;
+        if (ahp_lint_slope(series, ts, l->n, l->o.leak_min, &rate, &grown) &&
+            !ahp_lint_allowed(&l->o, AHP_LINT_LEAK_SLOPE, name))
+            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_LEAK_SLOPE,
+                                                    .type = t,
+                                                    .count = 1,
+                                                    .rate_per_s = rate,
+                                                    .grown = grown,
+                                                    .window_ns = ts[l->n - 1] - ts[0]};
+    }
+    *out = l->out;
+    return n;
+}

@@ -124,6 +124,33 @@ const struct ahp_warning *ahp_lints_warnings(const struct ahp_lints *l, uint32_t
 bool ahp_lints_lifecycle_suppressed(const struct ahp_lints *l);
 void ahp_lints_free(struct ahp_lints *l);
 
+/* The lints `top` can run live, from the in-kernel aggregates (no per-resource events):
+ * long-callback from the duration histograms and the maximum (a lower bound: callbacks in a
+ * log2 bucket that straddles T are not counted, unless one of them is the maximum), and
+ * leak-slope from the active counts of the last AHP_LIVE_WINDOW updates. */
+#define AHP_LIVE_WINDOW 64
+
+struct ahp_live_warning {
+    int lint;
+    int type;
+    uint64_t count;    /* long-callback: at least this many since attach; leak-slope: 1 */
+    uint64_t max_ns;   /* long-callback: the longest since attach */
+    double rate_per_s; /* leak-slope */
+    int64_t grown;     /* leak-slope: growth of the floor over the window */
+    uint64_t window_ns;
+};
+
+struct ahp_live_lints;
+int ahp_live_lints_new(struct ahp_live_lints **l, const struct ahp_lint_opts *o);
+void ahp_live_lints_free(struct ahp_live_lints *l);
+/* One update at T_NS with the cumulative per-type stats NOW, the active counts ACTIVE and
+ * the raw type names NAMES (for --allow; "" when unknown). Returns the warnings in *OUT
+ * (valid until the next update). */
+uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
+                               const struct ahp_type_stats *now, const int64_t *active,
+                               const char (*names)[AHP_NAME_SIZE],
+                               const struct ahp_live_warning **out);
+
 /* leak-slope over N samples of a live count (VALUES at times TS_NS, oldest first): true when
  * the floor of each quarter of the window is above the previous one's and the floor grew by
  * at least MIN_GROWTH; *RATE is the growth per second, *GROWN the growth of the floor. */
