@@ -14,6 +14,7 @@
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
+ *   linty spike A B C         A ms of "clean", one "SLOW" callback of B ms, C ms of "clean"
  *   linty clean MS            MS ms of a "TICK" that re-arms itself every 10 ms, "WORK" that
  *                             runs and goes
  */
@@ -226,6 +227,20 @@ static int mode_clean(long ms)
     return 0;
 }
 
+/* For the flight recorder: A ms of clean ticks, one SLOW callback of B ms, C ms of ticks. */
+static int mode_spike(long before_ms, long slow_ms, long after_ms)
+{
+    int t_slow = ah_type("SLOW");
+    mode_clean(before_ms);
+    ah_resource_t s = {0};
+    check(ah_init(&s, t_slow, 0), "init SLOW");
+    check(ah_before(&s), "before SLOW");
+    spin_ms(slow_ms);
+    check(ah_after(&s), "after SLOW");
+    check(ah_destroy(&s), "destroy SLOW");
+    return mode_clean(after_ms);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -245,6 +260,9 @@ int main(int argc, char **argv)
         return mode_orphan(arg_long(argc, argv, 2, 1500));
     if (strcmp(m, "lifecycle") == 0)
         return mode_lifecycle(arg_long(argc, argv, 2, 5));
+    if (strcmp(m, "spike") == 0)
+        return mode_spike(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 200),
+                          arg_long(argc, argv, 4, 1500));
     if (strcmp(m, "clean") == 0)
         return mode_clean(arg_long(argc, argv, 2, 1500));
     fprintf(stderr, "linty: unknown mode %s\n", m);

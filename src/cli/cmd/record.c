@@ -15,6 +15,7 @@
 #include "data/datafile.h"
 #include "common/escape.h"
 #include "common/json_writer.h"
+#include "cmd/flight.h"
 #include "cmd/record.h"
 #include "data/recording.h"
 #include "collect/session.h"
@@ -54,6 +55,8 @@ static const char record_usage[] =
     "  -j, --json            errors, and the summary at the end, as one JSON object on stdout\n"
     "                        (not with -o -); a launched COMMAND's standard output goes to\n"
     "                        stderr\n"
+    "      --flight SECONDS  the flight recorder: keep the last SECONDS in memory and write\n"
+    "                        them when a trigger fires (record --flight 1 --help)\n"
     "  -h, --help            this help\n"
     "\n"
     "The summary, on stderr at the end (the lines after the first only when not 0):\n"
@@ -268,6 +271,8 @@ int ahprof_cmd_record(int argc, char **argv)
                                               {"uv", no_argument, NULL, 'U'},
                                               {"json", no_argument, NULL, 'j'},
                                               {NULL, 0, NULL, 0}};
+    if (ahp_flight_wanted(argc, argv)) /* the flight recorder: its own file */
+        return ahprof_cmd_flight(argc, argv);
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
