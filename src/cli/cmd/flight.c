@@ -41,7 +41,8 @@ static const char flight_usage[] =
     "                                      (10s)\n"
     "                       leak-slope     a type whose active count keeps growing (at least\n"
     "                                      8 s of samples; --leak-slope N)\n"
-    "  --trigger 'p99>50ms[:TYPE]'  the p99 callback duration of TYPE (of any type without\n"
+    "  --trigger 'p99>50ms[:TYPE]'  (also 500us, 1s) the p99 callback duration of TYPE (of any "
+    "type without\n"
     "                       :TYPE) over the last second above the threshold\n"
     "  A trigger of a warning or a p99 fires at most once per SECONDS, so that each dump\n"
     "  holds new events; SIGUSR1 and `ahprof dump` always dump.\n"
@@ -59,7 +60,10 @@ static const char flight_usage[] =
     "      --allow LINT[:TYPE], --long-callback T, --never-ran T, --leak-slope N\n"
     "                        as for report\n"
     "\n"
-    "Each dump says on stderr (with --json: one JSON line on stdout) what triggered it, and\n"
+    "With --json, stdout has one JSON line at the start (pid, recorder_pid, window_ns,\n"
+    "flight_events) and one per dump (dump, file, trigger, events, window_ns,\n"
+    "evicted_for_room).\n"
+    "Each dump says on stderr (with --json: in its JSON line) what triggered it, and\n"
     "FILE-N.data.trigger holds the same line. The dump's snapshot is the live count per type\n"
     "when its window starts (exact when no event was lost); lost events are those since the\n"
     "attach.\n"
@@ -208,8 +212,15 @@ static int parse_trigger(struct flight *f, const char *spec)
             return -EINVAL;
         memcpy(dur, spec + 4, len);
         dur[len] = '\0';
-        if (ahp_parse_duration_ns(dur, 1000, 86400000000000ull, &t->ns) < 0)
+        double us;
+        if (len > 2 && strcmp(dur + len - 2, "us") == 0) {
+            dur[len - 2] = '\0';
+            if (ahp_parse_real(dur, 0.001, 86400e6, &us) < 0)
+                return -EINVAL;
+            t->ns = (uint64_t)(us * 1e3);
+        } else if (ahp_parse_duration_ns(dur, 1000, 86400000000000ull, &t->ns) < 0) {
             return -EINVAL;
+        }
         t->type[0] = '\0';
         if (colon != NULL) {
             if (colon[1] == '\0' || strlen(colon + 1) >= AHP_NAME_SIZE)
@@ -529,7 +540,17 @@ int ahprof_cmd_flight(int argc, char **argv)
     pid_t target = f.session.target.pid;
     mkdir(FLIGHT_RUNDIR, 0700);
     pidfile_write(target, 0, NULL);
-    if (!quiet)
+    if (json) {
+        struct ahp_json jw, *w = &jw;
+        ahp_json_init(w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(w);
+        ahp_json_field_i64(w, "pid", target);
+        ahp_json_field_i64(w, "recorder_pid", getpid());
+        ahp_json_field_u64(w, "window_ns", f.window_ns);
+        ahp_json_field_u64(w, "flight_events", f.cap);
+        ahp_json_object_end(w);
+        fflush(stdout);
+    } else if (!quiet)
         fprintf(stderr,
                 "ahprof: flight recorder on pid %d: the last %.3g s in memory; SIGUSR1 to pid "
                 "%d or `ahprof dump %d` for a dump now\n",
@@ -574,6 +595,8 @@ int ahprof_cmd_flight(int argc, char **argv)
                 break;
             }
             dumps++;
+            /* Before saying so: whoever reads the line may run `ahprof dump` at once. */
+            pidfile_write(target, dumps, path);
             char line[5000], spath[1100];
             ahp_term_sanitize(spath, sizeof(spath), path, strlen(path));
             snprintf(line, sizeof(line),
@@ -601,7 +624,6 @@ int ahprof_cmd_flight(int argc, char **argv)
             } else {
                 fprintf(stderr, "ahprof: %s\n", line);
             }
-            pidfile_write(target, dumps, path);
         }
         if (exited)
             break;
