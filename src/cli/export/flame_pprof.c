@@ -49,7 +49,6 @@ enum {
     LINE_FUNCTION_ID = 1,
     FUNCTION_ID = 1,
     FUNCTION_NAME = 2,
-    FUNCTION_SYSTEM_NAME = 3,
 };
 
 /*
@@ -305,7 +304,8 @@ int flame_write_pprof(struct flame_run *run)
         pb_begin(&p, PROFILE_FUNCTION);
         pb_varint_field(&p, FUNCTION_ID, l);
         pb_int64_field(&p, FUNCTION_NAME, s);
-        pb_int64_field(&p, FUNCTION_SYSTEM_NAME, s);
+        /* No system_name: pprof would take a name equal to it for a C++ one to simplify,
+         * cutting what is between <> and () (a hostile type name, a "(before attach)"). */
         pb_end(&p);
     }
     free(used);
