@@ -129,8 +129,8 @@ static void thread_added(struct flame_trace *tr, const struct trace_thread *t)
     char name[64];
     snprintf(name, sizeof(name), "%s %" PRIu32, trace_thread_kind(tr, t->tid), t->tid);
     pb_begin(p, PACKET_TRACK_DESCRIPTOR);
+    /* No parent: Perfetto puts a thread track in its process by the pid. */
     pb_varint_field(p, TD_UUID, UUID_THREAD(t->tid));
-    pb_varint_field(p, TD_PARENT_UUID, UUID_PROCESS);
     pb_begin(p, TD_THREAD);
     pb_varint_field(p, THREAD_PID, tr->pid);
     pb_varint_field(p, THREAD_TID, t->tid);
