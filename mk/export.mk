@@ -29,7 +29,8 @@ $(B)/fuzz/fuzz_pb: tests/fuzz/fuzz_pb.c src/cli/export/pb.c src/cli/export/pb.h
 
 .PHONY: test-export test-fuzz-pb
 test-export: $(EXPORT_TEST) $(B)/fuzz/fuzz_pb $(B)/tests/flame/ahprof-flame \
-		$(B)/asan/tests/flame/ahprof-flame $(B)/tests/flame/flame-gen
+		$(B)/asan/tests/flame/ahprof-flame $(B)/tests/flame/flame-gen $(B)/ahprof \
+		$(B)/targets/workload
 	$(Q)echo "== $(EXPORT_TEST)"
 	$(Q)$(EXPORT_TEST) --jobs 2 --short-filename
 	$(Q)$(MAKE) --no-print-directory test-fuzz-pb

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proc.h"
 #include "tmpdir.h"
@@ -609,6 +610,83 @@ Test(export, perfetto_streams, .timeout = 300)
     cr_assert_eq(fseeko(in, 0, SEEK_END), 0);
     cr_expect_gt(ftello(in), 499999LL * 2 * 20, "%lld bytes", (long long)ftello(in));
     fclose(in);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * A real recording (BPF): ahprof record --stacks on the workload target.
+ */
+
+#define AHPROF AHP_BUILD "/ahprof"
+#define WORKLOAD AHP_BUILD "/targets/workload"
+
+/* The sum of value V of the samples whose async_type is TYPE. */
+static long long by_type(const struct praw *p, const char *type, int v)
+{
+    char want[128];
+    snprintf(want, sizeof(want), "async_type:[%s]", type);
+    long long sum = 0;
+    for (int i = 0; i < p->n; i++)
+        if (strstr(p->s[i].labels, want) != NULL)
+            sum += p->s[i].v[v];
+    return sum;
+}
+
+Test(export, real_recording)
+{
+    if (geteuid() != 0 || access(AHPROF, X_OK) != 0 || access(WORKLOAD, X_OK) != 0)
+        TEST_DIR_SKIP("needs root, build/ahprof and build/targets/workload (BPF)");
+    const char *f = test_path("real.data"), *pp = test_path("real.pb.gz"),
+               *pf = test_path("real.pftrace");
+    /* -s 1: the workload sleeps before its first event, so that the recorder has read its
+     * memory map (the symbolizer needs the process alive). */
+    struct res r =
+        OK(60, AHPROF, "record", "--stacks", "-o", f, "--", WORKLOAD, "-s", "1", "tree", "25");
+    res_free(&r);
+    r = OK(60, FLAME_ASAN, f, "-f", "pprof", "-o", pp);
+    res_free(&r);
+    r = OK(60, FLAME_ASAN, f, "-f", "perfetto", "-o", pf);
+    res_free(&r);
+
+    /* workload tree 25: REQ 25 (root), TIMER 50, WRITE 50, LEAK 25 (alive at exit). */
+    struct praw p;
+    pprof_raw(pp, &p);
+    cr_expect_eq(by_type(&p, "REQ", 1), 25);
+    cr_expect_eq(by_type(&p, "TIMER", 1), 50);
+    cr_expect_eq(by_type(&p, "WRITE", 1), 50);
+    cr_expect_eq(by_type(&p, "LEAK", 1), 25);
+    cr_expect_eq(by_type(&p, "LEAK", 2), 25);
+    cr_expect_eq(by_type(&p, "REQ", 2) + by_type(&p, "TIMER", 2) + by_type(&p, "WRITE", 2), 0);
+    cr_expect_gt(by_type(&p, "REQ", 0), 0);
+    bool sites = false;
+    for (int i = 0; i < p.n; i++)
+        sites |= strncmp(p.s[i].stack, "REQ@workload.c:", 15) == 0;
+    cr_expect(sites, "no creation site in the pprof frames");
+    praw_free(&p);
+
+    struct ptrace t;
+    perfetto_decode(pf, &t);
+    int total = 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (t.p[i].descriptor && t.p[i].tid >= 0)
+            total += slices(&t, t.p[i].track, NULL, NULL);
+    cr_expect_eq(total, 125, "REQ, TIMER and WRITE callbacks: %d slices", total);
+    int inits = 0;
+    for (size_t i = 0; i < t.n; i++)
+        inits += t.p[i].event && strcmp(t.p[i].type, "TYPE_INSTANT") == 0;
+    cr_expect_eq(inits, 150);
+    static const struct {
+        const char *name;
+        long long last;
+    } want[] = {{"live REQ", 0}, {"live TIMER", 0}, {"live WRITE", 0}, {"live LEAK", 25}};
+    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+        int n;
+        long long last;
+        uint64_t track = counter_track(&t, want[k].name);
+        cr_assert_neq(track, 0, "no counter track %s", want[k].name);
+        counter_values(&t, track, &n, &last);
+        cr_expect_eq(last, want[k].last, "%s ends at %lld", want[k].name, last);
+    }
+    free(t.p);
 }
 
 Test(export, unknown_format_lists_the_new_ones)
