@@ -24,7 +24,7 @@
 #define FLAME_ASAN AHP_BUILD "/asan/tests/flame/ahprof-flame"
 #define FLAME AHP_BUILD "/tests/flame/ahprof-flame"
 #define PROTO_DIR AHP_SRC "/tests/flame"
-#define FLAME_MAX_DEPTH_TEST 64
+#define FLAME_MAX_DEPTH_TEST 300
 
 TestSuite(export, .init = test_dir_init, .fini = test_dir_fini, .timeout = 120);
 
@@ -66,10 +66,10 @@ static void gen(const char *mode, const char *file, const char *n, bool stacks)
  * pprof: go tool pprof -raw, read back as (stack, values) samples.
  */
 
-#define MAXS 64
+#define MAXS 300
 struct psample {
-    char stack[4096]; /* frames root first, ";" between them (labels never hold ';') */
-    long long v[3];   /* callback_time, resources_created, alive_at_end */
+    char stack[16384]; /* frames root first, ";" between them (labels never hold ';') */
+    long long v[3];    /* callback_time, resources_created, alive_at_end */
     char labels[1024];
 };
 
@@ -83,15 +83,17 @@ static void praw_free(struct praw *p)
 {
     for (int i = 0; i <= MAXS; i++)
         free(p->loc[i]);
+    free(p);
 }
 
 /* -raw prints "Samples:", a header, then per sample "  V1 V2 V3: L1 L2 ... " (leaf first)
  * and a line of labels; then "Locations" with "  ID: 0x0 M=1 NAME :0 s=0()". */
-static void pprof_raw(const char *file, struct praw *p)
+static struct praw *pprof_raw(const char *file)
 {
-    memset(p, 0, sizeof(*p));
+    struct praw *p = calloc(1, sizeof(*p));
+    long long(*ids)[FLAME_MAX_DEPTH_TEST] = calloc(MAXS, sizeof(*ids));
+    cr_assert(p != NULL && ids != NULL);
     struct res r = OK(60, "go", "tool", "pprof", "-raw", file);
-    long long ids[MAXS][FLAME_MAX_DEPTH_TEST];
     int nids[MAXS] = {0};
     char *save = NULL;
     enum { HEAD, SAMPLES, LOCS, DONE } at = HEAD;
@@ -142,9 +144,12 @@ static void pprof_raw(const char *file, struct praw *p)
             cr_assert(ids[i][k] > 0 && ids[i][k] <= MAXS && p->loc[ids[i][k]] != NULL);
             pos += (size_t)snprintf(p->s[i].stack + pos, sizeof(p->s[i].stack) - pos, "%s%s",
                                     k + 1 == nids[i] ? "" : ";", p->loc[ids[i][k]]);
+            cr_assert_lt(pos, sizeof(p->s[i].stack), "stack too long for the test");
         }
     }
     res_free(&r);
+    free(ids);
+    return p;
 }
 
 static const struct psample *psample(const struct praw *p, const char *stack)
@@ -194,25 +199,24 @@ Test(export, pprof_known_numbers)
     struct res r = OK(60, FLAME_ASAN, f, "-f", "pprof", "-o", out);
     res_free(&r);
 
-    struct praw p;
-    pprof_raw(out, &p);
+    struct praw *p = pprof_raw(out);
     /* One sample per async stack with any weight, with all three (gen.c's numbers). */
-    cr_expect_eq(p.n, 6);
-    expect_sample(&p, "REQ@server.c:42 accept_cb", 50000, 10, 0);
-    expect_sample(&p, "REQ@server.c:42 accept_cb;TIMER@request.c:142 request_start", 50000, 20, 0);
-    expect_sample(&p,
+    cr_expect_eq(p->n, 6);
+    expect_sample(p, "REQ@server.c:42 accept_cb", 50000, 10, 0);
+    expect_sample(p, "REQ@server.c:42 accept_cb;TIMER@request.c:142 request_start", 50000, 20, 0);
+    expect_sample(p,
                   "REQ@server.c:42 accept_cb;TIMER@request.c:142 request_start;WRITE@timer.c:7 "
                   "timer_fire",
                   10000, 20, 0);
-    expect_sample(&p, "REQ@server.c:42 accept_cb;LEAK@request.c:150 request_start", 0, 10, 10);
-    expect_sample(&p, "(before attach);TIMER", 1600, 0, 0);
-    expect_sample(&p, "(before attach);TIMER;WRITE", 400, 1, 0);
-    const struct psample *s = psample(&p, "REQ@server.c:42 accept_cb;TIMER@request.c:142 "
-                                          "request_start;WRITE@timer.c:7 timer_fire");
+    expect_sample(p, "REQ@server.c:42 accept_cb;LEAK@request.c:150 request_start", 0, 10, 10);
+    expect_sample(p, "(before attach);TIMER", 1600, 0, 0);
+    expect_sample(p, "(before attach);TIMER;WRITE", 400, 1, 0);
+    const struct psample *s = psample(p, "REQ@server.c:42 accept_cb;TIMER@request.c:142 "
+                                         "request_start;WRITE@timer.c:7 timer_fire");
     cr_assert_not_null(s);
     cr_expect(strstr(s->labels, "async_type:[WRITE]") != NULL, "%s", s->labels);
     cr_expect(strstr(s->labels, "trigger_path:[REQ > TIMER > WRITE]") != NULL, "%s", s->labels);
-    praw_free(&p);
+    praw_free(p);
 
     /* -top per sample type: flat values by frame. */
     cr_expect_eq(top_flat(out, "callback_time", "REQ@server.c:42 accept_cb"), 50000);
@@ -243,10 +247,44 @@ Test(export, pprof_types_only)
     /* The two TIMER frames (created by REQ, and before attach) are one function to pprof. */
     cr_expect_eq(top_flat(out, "callback_time", "TIMER"), 5000 * 7 + 1600);
     cr_expect_eq(top_flat(out, "resources_created", "WRITE"), 2 * 7 + 1);
-    struct praw p;
-    pprof_raw(out, &p);
-    expect_sample(&p, "REQ;LEAK", 0, 7, 7);
-    praw_free(&p);
+    struct praw *p = pprof_raw(out);
+    expect_sample(p, "REQ;LEAK", 0, 7, 7);
+    praw_free(p);
+}
+
+/* Paths deeper than 256 frames end in "(deeper)", as in every format: pprof's stacks stay
+ * bounded and no weight is lost. */
+Test(export, pprof_deep_paths_capped)
+{
+    const char *f = test_path("deep.data"), *out = test_path("deep.pb.gz");
+    gen("deep", f, "600", true);
+    struct res r = OK(60, FLAME_ASAN, f, "-f", "pprof", "-o", out);
+    res_free(&r);
+    struct praw *p = pprof_raw(out);
+    long long time = 0, created = 0;
+    size_t deepest = 0;
+    for (int i = 0; i < p->n; i++) {
+        time += p->s[i].v[0];
+        created += p->s[i].v[1];
+        size_t frames = 1;
+        for (const char *c = p->s[i].stack; *c; c++)
+            frames += *c == ';';
+        if (frames > deepest)
+            deepest = frames;
+    }
+    /* gen.c: 600 resources, 599 callbacks of 100 ns. */
+    cr_expect_eq(time, 599 * 100);
+    cr_expect_eq(created, 600);
+    cr_expect_eq(deepest, 256);
+    const struct psample *deeper = NULL;
+    for (int i = 0; i < p->n; i++) {
+        const char *leaf = strrchr(p->s[i].stack, ';');
+        if (leaf != NULL && strcmp(leaf + 1, "(deeper)") == 0)
+            deeper = &p->s[i];
+    }
+    cr_assert_not_null(deeper, "no (deeper) frame");
+    cr_expect_eq(deeper->v[1], 600 - 255);
+    praw_free(p);
 }
 
 /* Labels as every format must show them (as in test_flame.c). */
@@ -275,13 +313,12 @@ Test(export, pprof_hostile_names)
     gen("names", f, "0", true);
     struct res r = OK(60, FLAME_ASAN, f, "-f", "pprof", "-o", out);
     res_free(&r);
-    struct praw p;
-    pprof_raw(out, &p);
-    cr_expect_eq(p.n, 9);
+    struct praw *p = pprof_raw(out);
+    cr_expect_eq(p->n, 9);
     /* Intact: pprof shows the label, not a name it shortened as C++ (<...>, (...)). */
     for (size_t i = 0; i < NHOSTILE; i++)
-        expect_sample(&p, hostile[i], 1000, 1, 1);
-    praw_free(&p);
+        expect_sample(p, hostile[i], 1000, 1, 1);
+    praw_free(p);
     r = OK(60, "go", "tool", "pprof", "-traces", out);
     no_raw_bytes(r.out, "pprof -traces");
     cr_expect(strstr(r.out, "async_type:  semi\\x3bcolon_42\n") != NULL, "%s", r.out);
@@ -648,20 +685,19 @@ Test(export, real_recording)
     res_free(&r);
 
     /* workload tree 25: REQ 25 (root), TIMER 50, WRITE 50, LEAK 25 (alive at exit). */
-    struct praw p;
-    pprof_raw(pp, &p);
-    cr_expect_eq(by_type(&p, "REQ", 1), 25);
-    cr_expect_eq(by_type(&p, "TIMER", 1), 50);
-    cr_expect_eq(by_type(&p, "WRITE", 1), 50);
-    cr_expect_eq(by_type(&p, "LEAK", 1), 25);
-    cr_expect_eq(by_type(&p, "LEAK", 2), 25);
-    cr_expect_eq(by_type(&p, "REQ", 2) + by_type(&p, "TIMER", 2) + by_type(&p, "WRITE", 2), 0);
-    cr_expect_gt(by_type(&p, "REQ", 0), 0);
+    struct praw *p = pprof_raw(pp);
+    cr_expect_eq(by_type(p, "REQ", 1), 25);
+    cr_expect_eq(by_type(p, "TIMER", 1), 50);
+    cr_expect_eq(by_type(p, "WRITE", 1), 50);
+    cr_expect_eq(by_type(p, "LEAK", 1), 25);
+    cr_expect_eq(by_type(p, "LEAK", 2), 25);
+    cr_expect_eq(by_type(p, "REQ", 2) + by_type(p, "TIMER", 2) + by_type(p, "WRITE", 2), 0);
+    cr_expect_gt(by_type(p, "REQ", 0), 0);
     bool sites = false;
-    for (int i = 0; i < p.n; i++)
-        sites |= strncmp(p.s[i].stack, "REQ@workload.c:", 15) == 0;
+    for (int i = 0; i < p->n; i++)
+        sites |= strncmp(p->s[i].stack, "REQ@workload.c:", 15) == 0;
     cr_expect(sites, "no creation site in the pprof frames");
-    praw_free(&p);
+    praw_free(p);
 
     struct ptrace t;
     perfetto_decode(pf, &t);
