@@ -343,17 +343,57 @@ struct ppacket {
     uint64_t parent;    /* descriptor: parent_uuid */
     long long tid;      /* thread descriptor, or -1 */
     bool counter_track; /* descriptor with a CounterDescriptor */
-    char name[2048];    /* event name, or descriptor name / thread name */
+    char name[2048];    /* event name (interned), or descriptor name / thread name */
+    uint64_t name_iid;
     uint64_t flow;      /* flow_ids (ahprof writes one at most); 0 none */
     long long value;    /* counter_value */
     char why[32];       /* the bool annotation of a SLICE_END: incomplete, unfinished */
     uint64_t exclusive; /* exclusive_ns annotation */
+    /* Debug annotations, by interned name: value, or first async_stack frame's string. */
+    uint64_t arg_name[4], arg_value[4];
+    bool arg_bool[4];
+    int nargs;
+    char stack0[2048]; /* the first frame of async_stack, interned */
+};
+
+/* Interned strings of one kind: iid -> string, and the packet that defined it. */
+struct interned {
+    uint64_t iid;
+    char *s;
+    size_t packet;
 };
 
 struct ptrace {
     struct ppacket *p;
     size_t n, cap;
+    struct interned *in[3]; /* event names, annotation names, annotation strings */
+    size_t nin[3], capin[3];
 };
+
+enum { IN_NAMES, IN_ARGS, IN_STRINGS };
+
+static void ptrace_free(struct ptrace *t)
+{
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < t->nin[k]; i++)
+            free(t->in[k][i].s);
+        free(t->in[k]);
+    }
+    free(t->p);
+}
+
+/* The interned string IID of KIND, defined in packet AT or before it. */
+static const char *interned(const struct ptrace *t, int kind, uint64_t iid, size_t at)
+{
+    for (size_t i = 0; i < t->nin[kind]; i++)
+        if (t->in[kind][i].iid == iid) {
+            cr_assert_leq(t->in[kind][i].packet, at, "iid %" PRIu64 " used before it is defined",
+                          iid);
+            return t->in[kind][i].s;
+        }
+    cr_assert_fail("iid %" PRIu64 " (kind %d) never defined", iid, kind);
+    return NULL;
+}
 
 /* protoc's text format escapes strings C-style: \" \' \\ \n \r \t and octal \NNN. */
 static void unescape(const char *s, char *out, size_t size)
@@ -388,8 +428,11 @@ static void perfetto_decode(const char *file, struct ptrace *t)
              file);
     struct res r = OK(120, "sh", "-c", cmd);
     cr_assert_str_empty(r.err, "protoc: %s", r.err);
-    char *save = NULL, da_name[64] = "";
+    char *save = NULL;
     struct ppacket *cur = NULL;
+    bool in_interned = false, in_array = false;
+    int kind = -1;
+    uint64_t entry_iid = 0;
     for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         int indent = (int)strspn(line, " ");
         char *l = line + indent;
@@ -410,6 +453,7 @@ static void perfetto_decode(const char *file, struct ptrace *t)
         /* No field protoc did not know: every number written is in the published schema. */
         cr_assert(!(l[0] >= '0' && l[0] <= '9'), "unknown field: %s", line);
         if (indent == 2) {
+            in_interned = strcmp(l, "interned_data {") == 0;
             if (sscanf(l, "timestamp: %" SCNu64, &cur->ts) == 1)
                 continue;
             if (strcmp(l, "track_event {") == 0)
@@ -418,9 +462,39 @@ static void perfetto_decode(const char *file, struct ptrace *t)
                 cur->descriptor = true;
             continue;
         }
+        if (in_interned) {
+            if (indent == 4) {
+                kind = strcmp(l, "event_names {") == 0                      ? IN_NAMES
+                       : strcmp(l, "debug_annotation_names {") == 0         ? IN_ARGS
+                       : strcmp(l, "debug_annotation_string_values {") == 0 ? IN_STRINGS
+                                                                            : -1;
+            } else if (indent == 6 && kind >= 0) {
+                if (sscanf(l, "iid: %" SCNu64, &entry_iid) == 1)
+                    continue;
+                char *v = strncmp(l, "name: ", 6) == 0  ? l + 6
+                          : strncmp(l, "str: ", 5) == 0 ? l + 5
+                                                        : NULL;
+                if (v == NULL)
+                    continue;
+                char text[2048];
+                unescape(v, text, sizeof(text));
+                for (size_t i = 0; i < t->nin[kind]; i++)
+                    cr_assert_neq(t->in[kind][i].iid, entry_iid, "iid %" PRIu64 " defined twice",
+                                  entry_iid);
+                if (t->nin[kind] == t->capin[kind]) {
+                    t->capin[kind] = t->capin[kind] ? t->capin[kind] * 2 : 64;
+                    t->in[kind] = realloc(t->in[kind], t->capin[kind] * sizeof(**t->in));
+                }
+                t->in[kind][t->nin[kind]++] =
+                    (struct interned){entry_iid, strdup(text), (size_t)(cur - t->p)};
+            }
+            continue;
+        }
         if (indent == 4) {
+            in_array = false;
             if (sscanf(l, "type: %31s", cur->type) == 1 ||
                 sscanf(l, "track_uuid: %" SCNu64, &cur->track) == 1 ||
+                sscanf(l, "name_iid: %" SCNu64, &cur->name_iid) == 1 ||
                 sscanf(l, "uuid: %" SCNu64, &cur->track) == 1 ||
                 sscanf(l, "parent_uuid: %" SCNu64, &cur->parent) == 1 ||
                 sscanf(l, "flow_ids: %" SCNu64, &cur->flow) == 1 ||
@@ -430,26 +504,54 @@ static void perfetto_decode(const char *file, struct ptrace *t)
                 unescape(l + 6, cur->name, sizeof(cur->name));
             else if (strcmp(l, "counter {") == 0)
                 cur->counter_track = true;
+            else if (strcmp(l, "debug_annotations {") == 0) {
+                cr_assert_lt(cur->nargs, 4);
+                cur->nargs++;
+            }
             continue;
         }
         if (indent == 6) {
             uint64_t u;
+            int k = cur->nargs - 1;
             if (sscanf(l, "tid: %lld", &cur->tid) == 1)
                 continue;
-            if (strncmp(l, "thread_name: ", 13) == 0) {
+            if (strncmp(l, "thread_name: ", 13) == 0)
                 unescape(l + 13, cur->name, sizeof(cur->name));
-            } else if (strncmp(l, "name: ", 6) == 0) {
-                unescape(l + 6, da_name, sizeof(da_name));
-                if (strcmp(da_name, "incomplete") == 0 || strcmp(da_name, "unfinished") == 0)
-                    snprintf(cur->why, sizeof(cur->why), "%s", da_name);
-            } else if (sscanf(l, "uint_value: %" SCNu64, &u) == 1) {
-                /* protoc prints a message's fields by number: uint_value (3) before name
-                 * (10). exclusive_ns is the only uint annotation of a SLICE_END. */
-                cur->exclusive = u;
-            }
+            else if (k >= 0 && sscanf(l, "name_iid: %" SCNu64, &u) == 1)
+                cur->arg_name[k] = u;
+            else if (k >= 0 && sscanf(l, "uint_value: %" SCNu64, &u) == 1)
+                cur->arg_value[k] = u;
+            else if (k >= 0 && strcmp(l, "bool_value: true") == 0)
+                cur->arg_bool[k] = true;
+            else if (k >= 0 && strcmp(l, "array_values {") == 0)
+                in_array = cur->arg_value[k] == 0; /* the first frame only */
+            continue;
+        }
+        if (indent == 8 && in_array && sscanf(l, "string_value_iid: %" SCNu64, &entry_iid) == 1) {
+            cur->arg_value[cur->nargs - 1] = entry_iid;
+            in_array = false;
         }
     }
     res_free(&r);
+    /* Resolve the interned strings, each defined in its packet or an earlier one. */
+    for (size_t i = 0; i < t->n; i++) {
+        struct ppacket *p = &t->p[i];
+        if (p->event && p->name_iid != 0)
+            snprintf(p->name, sizeof(p->name), "%s", interned(t, IN_NAMES, p->name_iid, i));
+        for (int k = 0; k < p->nargs; k++) {
+            const char *arg = interned(t, IN_ARGS, p->arg_name[k], i);
+            if (strcmp(arg, "exclusive_ns") == 0)
+                p->exclusive = p->arg_value[k];
+            else if (p->arg_bool[k])
+                snprintf(p->why, sizeof(p->why), "%s", arg);
+            else if (strcmp(arg, "async_stack") == 0)
+                snprintf(p->stack0, sizeof(p->stack0), "%s",
+                         interned(t, IN_STRINGS, p->arg_value[k], i));
+        }
+        /* A callback's async stack starts with its own frame. */
+        if (strcmp(p->type, "TYPE_SLICE_BEGIN") == 0)
+            cr_expect_str_eq(p->stack0, p->name);
+    }
 }
 
 /* The uuid of the thread track of TID, or 0. */
@@ -584,7 +686,7 @@ Test(export, perfetto_slices_flows_counters)
         cr_expect_eq(n, want[k].samples, "%s: %d samples", want[k].name, n);
         cr_expect_eq(last, want[k].last, "%s ends at %lld", want[k].name, last);
     }
-    free(t.p);
+    ptrace_free(&t);
 }
 
 Test(export, perfetto_lost_events_stay_balanced)
@@ -606,7 +708,7 @@ Test(export, perfetto_lost_events_stay_balanced)
     }
     cr_expect_eq(incomplete, 1);
     cr_expect_eq(unfinished, 1);
-    free(t.p);
+    ptrace_free(&t);
 }
 
 Test(export, perfetto_hostile_names)
@@ -625,7 +727,7 @@ Test(export, perfetto_hostile_names)
     for (size_t i = 0; i < t.n; i++)
         no_raw_bytes(t.p[i].name, "perfetto name");
     cr_expect_neq(counter_track(&t, "live semi\\x3bcolon_42"), 0);
-    free(t.p);
+    ptrace_free(&t);
 }
 
 /* The trace streams: a long recording is written with the memory of a short one. */
@@ -654,7 +756,7 @@ Test(export, perfetto_streams, .timeout = 300)
     counter_values(&t, counter_track(&t, "live TIMER"), &n, &last);
     cr_expect_eq(n, 10001 + 10000);
     cr_expect_eq(last, 1);
-    free(t.p);
+    ptrace_free(&t);
 
     /* And a long one is written with the memory of a short one. */
     f = test_path("long.data");
@@ -742,7 +844,7 @@ Test(export, real_recording)
         counter_values(&t, track, &n, &last);
         cr_expect_eq(last, want[k].last, "%s ends at %lld", want[k].name, last);
     }
-    free(t.p);
+    ptrace_free(&t);
 }
 
 Test(export, unknown_format_lists_the_new_ones)

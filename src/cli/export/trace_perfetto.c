@@ -12,6 +12,11 @@
  * (protos/perfetto/trace/); tests/flame/perfetto_trace.proto is the subset written here, which
  * the tests decode with protoc. Timestamps are the recording's CLOCK_MONOTONIC nanoseconds, on
  * the trace's default clock (a trace of one recording has nothing to align with).
+ *
+ * Strings are interned, as Perfetto's own producers do: a slice refers to its name, category,
+ * argument names and async stack frames by number, and each string is written once, in the
+ * packet that first uses it (InternedData). The numbers are the model's node numbers, so
+ * remembering what was written costs a byte per node.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +32,7 @@ enum {
     PACKET_TIMESTAMP = 8,
     PACKET_SEQUENCE_ID = 10, /* trusted_packet_sequence_id */
     PACKET_TRACK_EVENT = 11,
+    PACKET_INTERNED_DATA = 12,
     PACKET_SEQUENCE_FLAGS = 13,
     PACKET_TRACK_DESCRIPTOR = 60,
     /* TrackDescriptor */
@@ -43,22 +49,53 @@ enum {
     THREAD_NAME = 5,
     COUNTER_UNIT = 3,
     /* TrackEvent */
+    TE_CATEGORY_IIDS = 3,
     TE_DEBUG_ANNOTATIONS = 4,
     TE_TYPE = 9,
+    TE_NAME_IID = 10,
     TE_TRACK_UUID = 11,
-    TE_CATEGORIES = 22,
-    TE_NAME = 23,
     TE_COUNTER_VALUE = 30,
     TE_FLOW_IDS = 47,
     /* DebugAnnotation */
+    DA_NAME_IID = 1,
     DA_BOOL = 2,
     DA_UINT = 3,
-    DA_STRING = 6,
-    DA_NAME = 10,
     DA_ARRAY = 12,
+    DA_STRING_IID = 17,
+    /* InternedData, and its entries: EventCategory, EventName, DebugAnnotationName
+     * {iid = 1, name = 2} and InternedString {iid = 1, str = 2} */
+    ID_EVENT_CATEGORIES = 1,
+    ID_EVENT_NAMES = 2,
+    ID_DEBUG_ANNOTATION_NAMES = 3,
+    ID_DEBUG_ANNOTATION_STRINGS = 29,
+    ENTRY_IID = 1,
+    ENTRY_NAME = 2,
 };
+
+/* Interned numbers of the fixed strings, written with the first packet. Iids start at 1. */
+enum { CAT_CALLBACK = 1, CAT_INIT = 2 };
+enum {
+    ARG_ASYNC_ID = 1,
+    ARG_TRIGGER_ID,
+    ARG_ASYNC_STACK,
+    ARG_EXCLUSIVE_NS,
+    ARG_INCOMPLETE,
+    ARG_UNFINISHED,
+    ARG_N
+};
+static const char *const arg_names[ARG_N] = {
+    [ARG_ASYNC_ID] = "async_id",       [ARG_TRIGGER_ID] = "trigger_id",
+    [ARG_ASYNC_STACK] = "async_stack", [ARG_EXCLUSIVE_NS] = "exclusive_ns",
+    [ARG_INCOMPLETE] = "incomplete",   [ARG_UNFINISHED] = "unfinished",
+};
+/* Event names: a callback of node N is 2N + 1, the init of a resource of node N 2N + 2.
+ * Stack frame strings: node N is N + 2, "(deeper)" 1. */
+#define NAME_CALLBACK(node) (2 * (uint64_t)(node) + 1)
+#define NAME_INIT(node) (2 * (uint64_t)(node) + 2)
+#define STR_DEEPER 1
+#define STR_NODE(node) ((uint64_t)(node) + 2)
 enum { SLICE_BEGIN = 1, SLICE_END = 2, INSTANT = 3, COUNTER = 4 };
-enum { SEQ_INCREMENTAL_STATE_CLEARED = 1 };
+enum { SEQ_INCREMENTAL_STATE_CLEARED = 1, SEQ_NEEDS_INCREMENTAL_STATE = 2 };
 enum { UNIT_COUNT = 2 };
 
 /* Track uuids: the process, its threads (by tid) and the live counters (by type class) in
@@ -68,9 +105,15 @@ enum { UNIT_COUNT = 2 };
 #define UUID_THREAD(tid) (0x100000000ull + (tid))
 #define UUID_COUNTER(cls) (0x200000000ull + (uint64_t)(cls))
 
+/* Which strings were interned, per node. */
+enum { SENT_CALLBACK = 1, SENT_INIT = 2, SENT_FRAME = 4 };
+
 struct perfetto {
     struct pb p;
-    bool first; /* the next packet is the sequence's first */
+    bool first;    /* the next packet is the sequence's first */
+    uint8_t *sent; /* per model node: SENT_* */
+    uint32_t nsent;
+    bool interning; /* an InternedData is open in the packet */
     int64_t live[AHP_M_TYPES];
     bool counted[AHP_M_TYPES]; /* its counter track is described */
 };
@@ -80,17 +123,79 @@ static struct perfetto *state(struct flame_trace *tr)
     return tr->format_state;
 }
 
-/* A new packet in the buffer: the fields every packet has. */
+static void interned_entry(struct pb *p, uint32_t field, uint64_t iid, const char *name)
+{
+    pb_begin(p, field);
+    pb_varint_field(p, ENTRY_IID, iid);
+    pb_str_field(p, ENTRY_NAME, name);
+    pb_end(p);
+}
+
+/* A new packet in the buffer: the fields every packet has. The first clears the sequence's
+ * interned strings and interns the fixed ones. */
 static struct pb *packet(struct flame_trace *tr)
 {
     struct perfetto *s = state(tr);
-    pb_clear(&s->p);
-    pb_varint_field(&s->p, PACKET_SEQUENCE_ID, SEQUENCE_ID);
-    if (s->first) {
-        pb_varint_field(&s->p, PACKET_SEQUENCE_FLAGS, SEQ_INCREMENTAL_STATE_CLEARED);
-        s->first = false;
+    struct pb *p = &s->p;
+    pb_clear(p);
+    pb_varint_field(p, PACKET_SEQUENCE_ID, SEQUENCE_ID);
+    if (!s->first) {
+        pb_varint_field(p, PACKET_SEQUENCE_FLAGS, SEQ_NEEDS_INCREMENTAL_STATE);
+        return p;
     }
-    return &s->p;
+    s->first = false;
+    pb_varint_field(p, PACKET_SEQUENCE_FLAGS,
+                    SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE);
+    pb_begin(p, PACKET_INTERNED_DATA);
+    interned_entry(p, ID_EVENT_CATEGORIES, CAT_CALLBACK, "callback");
+    interned_entry(p, ID_EVENT_CATEGORIES, CAT_INIT, "init");
+    for (int a = 1; a < ARG_N; a++)
+        interned_entry(p, ID_DEBUG_ANNOTATION_NAMES, (uint64_t)a, arg_names[a]);
+    interned_entry(p, ID_DEBUG_ANNOTATION_STRINGS, STR_DEEPER, "(deeper)");
+    pb_end(p);
+    return p;
+}
+
+/* Whether the string KIND of NODE is still to be interned (it then counts as sent). */
+static bool to_intern(struct flame_trace *tr, uint32_t node, uint8_t kind)
+{
+    struct perfetto *s = state(tr);
+    if (node >= s->nsent) {
+        uint64_t n = s->nsent == 0 ? 1024 : s->nsent;
+        while (n <= node)
+            n *= 2;
+        uint8_t *ns = n > UINT32_MAX ? NULL : realloc(s->sent, (size_t)n);
+        if (ns == NULL) {
+            tr->err = -ENOMEM;
+            return false;
+        }
+        memset(ns + s->nsent, 0, (size_t)n - s->nsent);
+        s->sent = ns;
+        s->nsent = (uint32_t)n;
+    }
+    if (s->sent[node] & kind)
+        return false;
+    s->sent[node] |= kind;
+    return true;
+}
+
+/* Intern NAME as entry IID of FIELD in the packet's InternedData, opened if need be. */
+static void intern(struct flame_trace *tr, uint32_t field, uint64_t iid, const char *name)
+{
+    struct perfetto *s = state(tr);
+    if (!s->interning) {
+        pb_begin(&s->p, PACKET_INTERNED_DATA);
+        s->interning = true;
+    }
+    interned_entry(&s->p, field, iid, name);
+}
+
+static void intern_done(struct flame_trace *tr)
+{
+    struct perfetto *s = state(tr);
+    if (s->interning)
+        pb_end(&s->p);
+    s->interning = false;
 }
 
 /* The packet in the buffer, as one Trace.packet field, to the output. */
@@ -115,10 +220,10 @@ static void emit(struct flame_trace *tr)
     fwrite(p->buf, 1, p->len, tr->run->out);
 }
 
-static void annotation_uint(struct pb *p, const char *name, uint64_t v)
+static void annotation_uint(struct pb *p, uint64_t name, uint64_t v)
 {
     pb_begin(p, TE_DEBUG_ANNOTATIONS);
-    pb_str_field(p, DA_NAME, name);
+    pb_varint_field(p, DA_NAME_IID, name);
     pb_varint_field(p, DA_UINT, v);
     pb_end(p);
 }
@@ -156,14 +261,18 @@ static void on_init(void *arg, const struct ahp_model *m, const struct ahp_event
         return;
     const char *label = trace_label(tr, m, node);
     struct pb *p = packet(tr);
+    if (to_intern(tr, node, SENT_INIT)) {
+        char name[AHP_LABEL_SIZE + 8];
+        snprintf(name, sizeof(name), "init %s", label);
+        intern(tr, ID_EVENT_NAMES, NAME_INIT(node), name);
+    }
+    intern_done(tr);
     event_begin(p, e->ts_ns, INSTANT, UUID_THREAD(e->tid));
-    pb_str_field(p, TE_CATEGORIES, "init");
-    char name[AHP_LABEL_SIZE + 8];
-    snprintf(name, sizeof(name), "init %s", label);
-    pb_str_field(p, TE_NAME, name);
+    pb_varint_field(p, TE_CATEGORY_IIDS, CAT_INIT);
+    pb_varint_field(p, TE_NAME_IID, NAME_INIT(node));
     pb_fixed64_field(p, TE_FLOW_IDS, e->id);
-    annotation_uint(p, "async_id", e->id);
-    annotation_uint(p, "trigger_id", e->trigger_id);
+    annotation_uint(p, ARG_ASYNC_ID, e->id);
+    annotation_uint(p, ARG_TRIGGER_ID, e->trigger_id);
     pb_end(p);
     emit(tr);
 }
@@ -172,25 +281,33 @@ static void opened(struct flame_trace *tr, struct trace_thread *t, struct trace_
                    const struct ahp_model *m)
 {
     struct pb *p = packet(tr);
-    event_begin(p, cb->start_ns, SLICE_BEGIN, UUID_THREAD(t->tid));
-    pb_str_field(p, TE_CATEGORIES, "callback");
-    pb_str_field(p, TE_NAME, trace_label(tr, m, cb->node));
-    pb_fixed64_field(p, TE_FLOW_IDS, cb->id);
-    annotation_uint(p, "async_id", cb->id);
-    /* The async stack trace: this resource's frame first, then the frames that created it. */
-    pb_begin(p, TE_DEBUG_ANNOTATIONS);
-    pb_str_field(p, DA_NAME, "async_stack");
+    if (to_intern(tr, cb->node, SENT_CALLBACK))
+        intern(tr, ID_EVENT_NAMES, NAME_CALLBACK(cb->node), trace_label(tr, m, cb->node));
+    /* The async stack trace: this resource's frame first, then the frames that created it,
+     * 255 at most and then (deeper), as the other formats. Its new strings first. */
     uint32_t k = 0;
+    for (uint32_t a = cb->node;
+         a != AHP_NODE_NONE && a != AHP_NODE_ROOT && a < m->nnodes && k++ < FLAME_DEPTH_MAX - 1;
+         a = m->nodes[a].parent)
+        if (to_intern(tr, a, SENT_FRAME))
+            intern(tr, ID_DEBUG_ANNOTATION_STRINGS, STR_NODE(a), trace_label(tr, m, a));
+    intern_done(tr);
+    event_begin(p, cb->start_ns, SLICE_BEGIN, UUID_THREAD(t->tid));
+    pb_varint_field(p, TE_CATEGORY_IIDS, CAT_CALLBACK);
+    pb_varint_field(p, TE_NAME_IID, NAME_CALLBACK(cb->node));
+    pb_fixed64_field(p, TE_FLOW_IDS, cb->id);
+    annotation_uint(p, ARG_ASYNC_ID, cb->id);
+    pb_begin(p, TE_DEBUG_ANNOTATIONS);
+    pb_varint_field(p, DA_NAME_IID, ARG_ASYNC_STACK);
+    k = 0;
     for (uint32_t a = cb->node; a != AHP_NODE_NONE && a != AHP_NODE_ROOT && a < m->nnodes;
          a = m->nodes[a].parent) {
         pb_begin(p, DA_ARRAY);
-        if (k++ == FLAME_DEPTH_MAX - 1) { /* as the other formats: 255 frames, (deeper) */
-            pb_str_field(p, DA_STRING, "(deeper)");
-            pb_end(p);
-            break;
-        }
-        pb_str_field(p, DA_STRING, trace_label(tr, m, a));
+        bool deeper = k++ == FLAME_DEPTH_MAX - 1;
+        pb_varint_field(p, DA_STRING_IID, deeper ? STR_DEEPER : STR_NODE(a));
         pb_end(p);
+        if (deeper)
+            break;
     }
     pb_end(p);
     pb_end(p);
@@ -205,10 +322,11 @@ static void closed(struct flame_trace *tr, struct trace_thread *t, const struct 
     struct pb *p = packet(tr);
     event_begin(p, end_ns > cb->start_ns ? end_ns : cb->start_ns, SLICE_END, UUID_THREAD(t->tid));
     if (why == NULL) {
-        annotation_uint(p, "exclusive_ns", exclusive_ns);
+        annotation_uint(p, ARG_EXCLUSIVE_NS, exclusive_ns);
     } else {
         pb_begin(p, TE_DEBUG_ANNOTATIONS);
-        pb_str_field(p, DA_NAME, why);
+        pb_varint_field(p, DA_NAME_IID,
+                        strcmp(why, "incomplete") == 0 ? ARG_INCOMPLETE : ARG_UNFINISHED);
         pb_varint_field(p, DA_BOOL, 1);
         pb_end(p);
     }
@@ -313,8 +431,10 @@ static int end(struct flame_trace *tr)
 static void free_state(struct flame_trace *tr)
 {
     struct perfetto *s = state(tr);
-    if (s != NULL)
+    if (s != NULL) {
         pb_free(&s->p);
+        free(s->sent);
+    }
     free(s);
     tr->format_state = NULL;
 }
