@@ -236,3 +236,18 @@ Test(flight, max_dumps_stops_the_recorder)
     cr_expect(access(dump_path(2, path, sizeof(path)), F_OK) == 0);
     cr_expect(access(dump_path(3, path, sizeof(path)), F_OK) != 0);
 }
+
+Test(flight, never_ran_trigger_names_the_forgotten_resource)
+{
+    char *argv[] = {AHPROF,        "record", "--flight", "2",    "--trigger", "never-ran",
+                    "--never-ran", "1s",     "-o",       prefix, "--",        LINTY,
+                    "never-ran",   "3",      "3000",     NULL};
+    char *err = NULL;
+    int code = run_capture(argv, NULL, &err, 60000);
+    cr_assert_eq(code, 0, "%s", err);
+    free(err);
+    char *why = trigger_of(1);
+    /* REQUEST, never IDLEWATCH (none of its type runs: a watcher waits by design). */
+    cr_expect(strncmp(why, "never-ran: REQUEST id ", 22) == 0, "trigger: %s", why);
+    free(why);
+}

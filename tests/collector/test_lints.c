@@ -124,18 +124,19 @@ static void path_of(json_object *ex, char *buf, size_t size)
     }
 }
 
-Test(lints, never_ran_fires_on_forgotten_resources_only)
+Test(lints, never_ran_fires_on_forgotten_requests_not_on_idle_watchers)
 {
     char *cmd[] = {LINTY, "never-ran", "10", "1500", NULL};
     record_cmd(NULL, cmd);
     char *args[] = {"--never-ran", "1s", NULL};
     json_object *r = report_with(args);
-    json_object *ex = expect_only(r, "never-ran", "FORGOTTEN", 10);
+    /* Not IDLEWATCH: no resource of its type ever runs, it waits by design. */
+    json_object *ex = expect_only(r, "never-ran", "REQUEST", 10);
     cr_expect_gt(get_int(ex, "age_ns"), 1000000000LL);
     cr_expect_gt(get_int(ex, "id"), 1);
     char path[256];
     path_of(ex, path, sizeof(path));
-    cr_expect_str_eq(path, "(root) > FORGOTTEN");
+    cr_expect_str_eq(path, "(root) > REQUEST");
     json_object_put(r);
 
     /* The default threshold (10 s) is far above the 1.5 s of waiting. */
@@ -148,13 +149,13 @@ Test(lints, allow_silences_a_lint_on_a_type_or_everywhere)
 {
     char *cmd[] = {LINTY, "never-ran", "3", "1200", NULL};
     record_cmd(NULL, cmd);
-    char *on_type[] = {"--never-ran", "1s", "--allow", "never-ran:FORGOTTEN", NULL};
+    char *on_type[] = {"--never-ran", "1s", "--allow", "never-ran:REQUEST", NULL};
     json_object *r = report_with(on_type);
-    expect_none(r, "--allow never-ran:FORGOTTEN");
+    expect_none(r, "--allow never-ran:REQUEST");
     json_object_put(r);
-    char *other_type[] = {"--never-ran", "1s", "--allow", "never-ran:ANSWERED", NULL};
+    char *other_type[] = {"--never-ran", "1s", "--allow", "never-ran:IDLEWATCH", NULL};
     r = report_with(other_type);
-    expect_only(r, "never-ran", "FORGOTTEN", 3);
+    expect_only(r, "never-ran", "REQUEST", 3);
     json_object_put(r);
     char *everywhere[] = {"--never-ran", "1s", "--allow", "never-ran", NULL};
     r = report_with(everywhere);

@@ -302,7 +302,9 @@ static void check_triggers(struct flight *f, uint64_t now, char *why, size_t siz
         uint64_t id;
         struct pending *p;
         while ((p = ahp_hmap_next(&f->pending, &pos, &id)) != NULL) {
-            if (now > p->init_ns && now - p->init_ns > f->lint.never_ran_ns) {
+            /* As in report: only in a type some of whose resources ran (docs/lints.md). */
+            bool type_runs = p->type >= 0 && p->type < AHP_TYPE_MAX && stats[p->type].callbacks;
+            if (type_runs && now > p->init_ns && now - p->init_ns > f->lint.never_ran_ns) {
                 char nm[AHP_NAME_SIZE] = "";
                 if (p->type >= 0 && p->type < AHP_TYPE_MAX)
                     memcpy(nm, names[p->type], sizeof(nm));

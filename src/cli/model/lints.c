@@ -512,7 +512,9 @@ int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m)
         if (!r->init_seen || r->dead)
             continue;
         uint64_t age = end > r->init_ns ? end - r->init_ns : 0;
-        if (r->callbacks == 0 && age > l->o.never_ran_ns) {
+        /* Only in a type whose resources do run: a type none of which ever ran is a kind of
+         * handle that may wait forever by design (a signal watcher, a wake-up handle). */
+        if (r->callbacks == 0 && age > l->o.never_ran_ns && m->types[r->cls].callbacks > 0) {
             struct ahp_lint_example ex = {.id = id,
                                           .node = r->node,
                                           .at_ns = r->init_ns,
