@@ -729,7 +729,23 @@ int ahprof_cmd_dump(int argc, char **argv)
         fclose(cf);
     }
     comm[strcspn(comm, "\n")] = '\0';
-    if (strcmp(comm, "ahprof") != 0)
+    /* A stale file's pid may now be another ahprof, which SIGUSR1 would kill: only one that
+     * runs --flight. */
+    bool flying = false;
+    char cmdpath[64], args[4096];
+    snprintf(cmdpath, sizeof(cmdpath), "/proc/%d/cmdline", (int)recorder);
+    FILE *af = fopen(cmdpath, "r");
+    if (af != NULL) {
+        size_t n = fread(args, 1, sizeof(args) - 1, af);
+        fclose(af);
+        args[n] = '\0';
+        for (size_t i = 0; i < n; i += strlen(args + i) + 1) {
+            if (strncmp(args + i, "--flight", 8) == 0 &&
+                (args[i + 8] == '\0' || args[i + 8] == '='))
+                flying = true;
+        }
+    }
+    if (strcmp(comm, "ahprof") != 0 || !flying)
         return ahp_fail(json, AHP_EXIT_ERROR, "the flight recorder of pid %d (pid %d) is gone",
                         (int)target, (int)recorder);
     union sigval v = {.sival_int = FLIGHT_DUMP_MAGIC};
