@@ -251,3 +251,36 @@ Test(flight, never_ran_trigger_names_the_forgotten_resource)
     cr_expect(strncmp(why, "never-ran: REQUEST id ", 22) == 0, "trigger: %s", why);
     free(why);
 }
+
+/* 20 M events through a ring of 4096: ahprof's memory does not grow with them (the ring, a
+ * 1 MiB ring buffer, the merge window), well under 64 MiB. */
+Test(flight, memory_stays_bounded_under_a_flood)
+{
+    char *argv[] = {AHPROF,
+                    "record",
+                    "--flight",
+                    "5",
+                    "--flight-events",
+                    "4096",
+                    "-b",
+                    "1",
+                    "-o",
+                    prefix,
+                    "--",
+                    AHP_BUILD "/targets/workload",
+                    "flood",
+                    "5000000",
+                    NULL};
+    struct proc p;
+    proc_start(&p, argv);
+    char *out = NULL, *err = NULL;
+    int code = proc_capture(&p, &out, &err, 90000);
+    cr_assert_eq(code, 0, "%s", err);
+    const char *seen = strstr(err, "dumps, ");
+    cr_assert_not_null(seen, "%s", err);
+    long long events = atoll(seen + strlen("dumps, "));
+    cr_expect_gt(events, 10000000LL, "%s", err);
+    cr_expect_lt(p.maxrss_kb, 64 * 1024, "ahprof peaked at %ld KiB", p.maxrss_kb);
+    free(out);
+    free(err);
+}
