@@ -358,7 +358,7 @@ Test(lints, top_shows_long_callback_live)
 
 Test(lints, top_shows_leak_slope_live)
 {
-    json_object *last = top_final("leak-slope", "3000");
+    json_object *last = top_final("leak-slope", "2000");
     json_object *ex = expect_only(last, "leak-slope", "LEAKY", 1);
     cr_expect_geq(get_int(ex, "grown"), 100);
     json_object_put(last);
