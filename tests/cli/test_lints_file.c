@@ -165,6 +165,10 @@ Test(lints_file, lifecycle_names_after_without_before_and_double_destroy)
             after = true;
             cr_expect_str_eq(str(ex, "what"), "after-without-before");
             cr_expect_eq(num(ex, "id"), 10);
+            json_object *kinds;
+            cr_assert(json_object_object_get_ex(x, "kinds", &kinds));
+            cr_expect_eq(num(kinds, "after-without-before"), 1);
+            cr_expect_eq(num(kinds, "double-destroy"), 0);
         } else {
             twice = true;
             cr_expect_str_eq(str(x, "type"), "BETA");

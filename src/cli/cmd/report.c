@@ -417,7 +417,11 @@ static void text_warnings(FILE *out, const struct ahp_model *m, const struct ahp
                     ex->trigger_id, v);
             break;
         case AHP_LINT_LIFECYCLE:
-            fprintf(out, "e.g. id %" PRIu64 ": %s", ex->id, ahp_lifecycle_kind_name(ex->kind));
+            for (int k = 0, n = 0; k < AHP_LC_KINDS; k++)
+                if (w[i].kinds[k])
+                    fprintf(out, "%s%" PRIu64 " %s", n++ ? ", " : "", w[i].kinds[k],
+                            ahp_lifecycle_kind_name(k));
+            fprintf(out, "; e.g. id %" PRIu64 ": %s", ex->id, ahp_lifecycle_kind_name(ex->kind));
             break;
         }
         if (ex->node != AHP_NODE_NONE) {
@@ -691,6 +695,13 @@ static void json_warnings(struct ahp_json *w, const struct ahp_model *m, const s
         json_class(w, "type", m, wa[i].cls);
         json_type_id(w, "type_id", wa[i].cls);
         ahp_json_field_u64(w, "count", wa[i].count);
+        if (wa[i].lint == AHP_LINT_LIFECYCLE) {
+            ahp_json_key(w, "kinds");
+            ahp_json_object_begin(w);
+            for (int k = 0; k < AHP_LC_KINDS; k++)
+                ahp_json_field_u64(w, ahp_lifecycle_kind_name(k), wa[i].kinds[k]);
+            ahp_json_object_end(w);
+        }
         if (wa[i].lint == AHP_LINT_LEAK_SLOPE) {
             ahp_json_field_real(w, "rate_per_s", wa[i].rate_per_s, 2);
             ahp_json_field_i64(w, "grown", wa[i].grown);

@@ -398,6 +398,7 @@ static void lifecycle(struct ahp_lints *l, const struct ahp_event *e, int32_t cl
     struct ahp_lint_example ex = {
         .id = e->id, .tid = e->tid, .node = node, .at_ns = e->ts_ns, .kind = kind};
     hit(l, AHP_LINT_LIFECYCLE, cls, &ex, false);
+    l->slot[AHP_LINT_LIFECYCLE][cls].kinds[kind]++;
 }
 
 static void on_event(void *arg, const struct ahp_model *m, const struct ahp_event *e)

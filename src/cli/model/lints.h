@@ -105,8 +105,9 @@ struct ahp_warning {
     int lint;
     int32_t cls;
     uint64_t count;
-    double rate_per_s; /* leak-slope: growth of the live count per second */
-    int64_t grown;     /* leak-slope: by how much it grew over the window */
+    double rate_per_s;            /* leak-slope: growth of the live count per second */
+    int64_t grown;                /* leak-slope: by how much it grew over the window */
+    uint64_t kinds[AHP_LC_KINDS]; /* lifecycle: count per anomaly */
     struct ahp_lint_example ex;
 };
 
