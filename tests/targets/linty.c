@@ -15,15 +15,21 @@
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
+ *   linty io-chain N          N "FSREAD"s, each created in its predecessor's callback and
+ *                             completed by a worker thread (a sequential file read): no
+ *                             self-retrigger, it waits for outside work at every link
  *   linty spike A B C         A ms of "clean", one "SLOW" callback of B ms, C ms of "clean"
  *   linty clean MS            MS ms of a "TICK" that re-arms itself every 10 ms, "WORK" that
  *                             runs and goes
  */
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ah.h"
 
@@ -232,6 +238,68 @@ static int mode_clean(long ms)
     return 0;
 }
 
+/* A chain of "FSREAD" requests, each created in the callback of the one before, each
+ * completed by a worker thread (a read of /proc/self/stat, then a byte on a pipe the loop
+ * thread waits on in poll): a long, fast chain that waits for outside work at every link,
+ * as a sequential file read through libuv's thread pool does. Not a self-retrigger. */
+struct io_pool {
+    int to_worker[2], to_loop[2];
+};
+
+static void *io_worker(void *arg)
+{
+    struct io_pool *p = arg;
+    char c, buf[512];
+    while (read(p->to_worker[0], &c, 1) == 1) {
+        int fd = open("/proc/self/stat", O_RDONLY);
+        if (fd >= 0) {
+            if (read(fd, buf, sizeof(buf)) < 0)
+                c = 'e';
+            close(fd);
+        }
+        if (write(p->to_loop[1], &c, 1) != 1)
+            break;
+    }
+    return NULL;
+}
+
+static int mode_io_chain(long n)
+{
+    int t = ah_type("FSREAD");
+    struct io_pool p;
+    if (pipe(p.to_worker) != 0 || pipe(p.to_loop) != 0)
+        return 2;
+    pthread_t th;
+    if (pthread_create(&th, NULL, io_worker, &p) != 0)
+        return 2;
+    ah_resource_t a = {0}, b = {0};
+    ah_resource_t *cur = &a, *next = &b;
+    char c = 'r';
+    check(ah_init(cur, t, 0), "init FSREAD");
+    if (write(p.to_worker[1], &c, 1) != 1)
+        return 2;
+    for (long i = 0; i < n; i++) {
+        struct pollfd pfd = {.fd = p.to_loop[0], .events = POLLIN};
+        if (poll(&pfd, 1, 5000) != 1 || read(p.to_loop[0], &c, 1) != 1)
+            return 2;
+        check(ah_before(cur), "before FSREAD");
+        if (i + 1 < n) {
+            check(ah_init(next, t, 0), "init FSREAD (next)");
+            if (write(p.to_worker[1], &c, 1) != 1)
+                return 2;
+        }
+        check(ah_after(cur), "after FSREAD");
+        check(ah_destroy(cur), "destroy FSREAD");
+        ah_resource_t *tmp = cur;
+        cur = next;
+        next = tmp;
+        memset(next, 0, sizeof(*next));
+    }
+    close(p.to_worker[1]);
+    pthread_join(th, NULL);
+    return 0;
+}
+
 /* For the flight recorder: A ms of clean ticks, one SLOW callback of B ms, C ms of ticks. */
 static int mode_spike(long before_ms, long slow_ms, long after_ms)
 {
@@ -265,6 +333,8 @@ int main(int argc, char **argv)
         return mode_orphan(arg_long(argc, argv, 2, 1500));
     if (strcmp(m, "lifecycle") == 0)
         return mode_lifecycle(arg_long(argc, argv, 2, 5));
+    if (strcmp(m, "io-chain") == 0)
+        return mode_io_chain(arg_long(argc, argv, 2, 5000));
     if (strcmp(m, "spike") == 0)
         return mode_spike(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 200),
                           arg_long(argc, argv, 4, 1500));

@@ -48,7 +48,9 @@ void ahp_lint_opts_default(struct ahp_lint_opts *o)
     o->long_callback_ns = 100000000ull;
     o->orphan_ns = 10000000000ull;
     o->retrigger_chain = 1000;
-    o->retrigger_gap_ns = 1000000ull;
+    /* A chain that waits for anything at each link (a thread pool's read, a 1 ms timer) is
+     * slower than this: two thread wake-ups already take microseconds. */
+    o->retrigger_gap_ns = 5000ull;
     o->leak_min = 100;
 }
 
@@ -73,8 +75,9 @@ int ahp_lint_allow_parse(struct ahp_lint_opts *o, const char *arg)
 
 int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const char **name)
 {
-    static const char *const names[AHP_LINT_OPTS] = {"allow",  "never-ran",  "long-callback",
-                                                     "orphan", "leak-slope", "self-retrigger"};
+    static const char *const names[AHP_LINT_OPTS] = {
+        "allow",      "never-ran",      "long-callback",     "orphan",
+        "leak-slope", "self-retrigger", "self-retrigger-gap"};
     int k = val - AHP_LINT_OPT_BASE;
     if (k < 0 || k >= AHP_LINT_OPTS)
         return -EINVAL;
@@ -95,11 +98,27 @@ int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const cha
             return -EINVAL;
         o->leak_min = (uint64_t)n;
         return 0;
-    default:
+    case 5:
         if (ahp_parse_long(arg, 2, 1L << 40, &n) < 0)
             return -EINVAL;
         o->retrigger_chain = (uint64_t)n;
         return 0;
+    default: {
+        size_t len = strlen(arg);
+        if (len > 2 && strcmp(arg + len - 2, "us") == 0) {
+            double us;
+            char num[32];
+            if (len - 2 >= sizeof(num))
+                return -EINVAL;
+            memcpy(num, arg, len - 2);
+            num[len - 2] = '\0';
+            if (ahp_parse_real(num, 0.001, 1e9, &us) < 0)
+                return -EINVAL;
+            o->retrigger_gap_ns = (uint64_t)(us * 1e3);
+            return 0;
+        }
+        return ahp_parse_duration_ns(arg, 1, max_ns, &o->retrigger_gap_ns) < 0 ? -EINVAL : 0;
+    }
     }
 }
 
