@@ -227,7 +227,7 @@ Test(lints, io_chain_through_a_worker_is_no_self_retrigger)
     json_object_put(r);
 }
 
-Test(lints, orphan_fires_on_a_child_that_outlives_its_trigger)
+Test(lints, orphan_fires_on_a_child_left_behind_not_on_a_server_that_lives_on)
 {
     char *cmd[] = {LINTY, "orphan", "1500", NULL};
     record_cmd(NULL, cmd);

@@ -10,8 +10,9 @@
  *   linty long-callback MS    one "SLOW" callback of MS ms between short "FAST" ones
  *   linty self-retrigger N    a "BUSYTIMER" that re-creates itself in its callback N times,
  *                             no pause
- *   linty orphan MS           a "PARENT" creates a "CHILD" in its callback and is destroyed;
- *                             the child lives MS ms more
+ *   linty orphan MS           a "PARENT" creates two "CHILD"s and a "SERVER" in its callback
+ *                             and is destroyed; one CHILD finishes, the other stays idle MS
+ *                             ms more, the SERVER runs every 100 ms (it lives on: no orphan)
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
@@ -156,16 +157,21 @@ static int mode_self_retrigger(long n)
 
 static int mode_orphan(long ms)
 {
-    int t_parent = ah_type("PARENT"), t_child = ah_type("CHILD");
-    ah_resource_t p = {0}, c = {0};
+    int t_parent = ah_type("PARENT"), t_child = ah_type("CHILD"), t_server = ah_type("SERVER");
+    ah_resource_t p = {0}, done = {0}, left = {0}, server = {0};
     check(ah_init(&p, t_parent, 0), "init PARENT");
     check(ah_before(&p), "before PARENT");
-    check(ah_init(&c, t_child, 0), "init CHILD");
+    check(ah_init(&done, t_child, 0), "init CHILD (finished)");
+    check(ah_init(&left, t_child, 0), "init CHILD (left behind)");
+    check(ah_init(&server, t_server, 0), "init SERVER");
     check(ah_after(&p), "after PARENT");
+    run_once(&done);
+    check(ah_destroy(&done), "destroy CHILD (finished)");
     check(ah_destroy(&p), "destroy PARENT");
-    /* The child runs now and then: not forgotten, only orphaned. */
+    /* The SERVER it started lives on and serves: not an orphan. The other CHILD is left
+     * behind, idle. */
     for (long waited = 0; waited < ms; waited += 100) {
-        run_once(&c);
+        run_once(&server);
         sleep_ms(100);
     }
     return 0;

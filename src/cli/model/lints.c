@@ -172,6 +172,7 @@ struct lres {
     uint64_t chain_start; /* creation time of the chain's first resource */
     uint64_t callbacks;   /* BEFOREs seen */
     uint64_t death_ns;    /* dead: when it was destroyed */
+    uint64_t last_cb_ns;  /* start of its last callback, 0 if none */
     uint32_t node;
     int32_t cls;
     uint32_t in_cb;          /* open callbacks of this resource */
@@ -207,6 +208,7 @@ struct ahp_lints {
     struct ahp_warning *out;
     uint32_t nout;
     bool lifecycle_suppressed;
+    bool type_ends[AHP_M_TYPES]; /* a resource of the type was destroyed */
     int err;
 };
 
@@ -327,7 +329,10 @@ static void child_gone(struct ahp_lints *l, const struct lres *r, uint64_t id, u
     if (d == NULL)
         return;
     uint64_t orphaned = ts > d->death_ns ? ts - d->death_ns : 0;
-    if (orphaned > l->o.orphan_ns) {
+    /* Left behind, not living on: no callback since its trigger went (a server started from
+     * a DNS callback serves), and of a type whose resources do end (one that never ends is
+     * a long-lived handle, whoever created it). */
+    if (orphaned > l->o.orphan_ns && r->last_cb_ns < d->death_ns && l->type_ends[r->cls]) {
         struct ahp_lint_example ex = {.id = id,
                                       .node = r->node,
                                       .at_ns = ts,
@@ -448,6 +453,7 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         r->callbacks++;
         r->in_cb++;
         r->cb_tid = e->tid;
+        r->last_cb_ns = e->ts_ns;
         break;
     case AHP_EV_AFTER:
         r = ahp_hmap_get(&l->live, e->id);
@@ -465,6 +471,7 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         if (!(e->flags & AHP_F_IN_SNAPSHOT))
             l->delta[cls]--;
         sample(l, e->ts_ns);
+        l->type_ends[cls] = true;
         r = ahp_hmap_get(&l->live, e->id);
         if (r == NULL || r->dead) {
             if (r != NULL || was_destroyed(l, e->id))
@@ -544,7 +551,8 @@ int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m)
                 age > l->slot[AHP_LINT_NEVER_RAN][r->cls].ex.value_ns);
         }
         const struct dead_parent *d = ahp_hmap_get(&l->parents, r->trigger_id);
-        if (d != NULL && end > d->death_ns && end - d->death_ns > l->o.orphan_ns) {
+        if (d != NULL && end > d->death_ns && end - d->death_ns > l->o.orphan_ns &&
+            r->last_cb_ns < d->death_ns && l->type_ends[r->cls]) {
             uint64_t orphaned = end - d->death_ns;
             struct ahp_lint_example ex = {.id = id,
                                           .node = r->node,
