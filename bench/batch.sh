@@ -44,7 +44,17 @@ traced_run() { # CASE WAITFLAG TRACER...
     "$@" -p "$bench" >"$tmp/tracer.out" 2>&1 &
     tracer=$!
     pids="$bench $tracer"
-    wait "$bench"
+    # A tracer that fails to attach would leave the benchmark waiting for its semaphores.
+    while kill -0 "$bench" 2>/dev/null; do
+        if ! kill -0 "$tracer" 2>/dev/null; then
+            echo "$name: the tracer exited before the benchmark ended, case not measured:" >&2
+            cat "$tmp/tracer.out" >&2
+            kill "$bench" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    wait "$bench" || true
     kill -INT "$tracer" 2>/dev/null || true
     wait "$tracer" 2>/dev/null || true
     pids=""
