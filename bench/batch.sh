@@ -28,10 +28,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
+alive() { # PID: running, not a zombie waiting to be reaped
+    [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 # One traced run: start the benchmark, attach TRACER, keep the per-repetition figures.
 traced_run() { # CASE WAITFLAG TRACER...
     name=$1 flag=$2
     shift 2
+    # The previous run's "ready" must not pass for this one's (the shell truncates the file
+    # only once the child runs).
+    rm -f "$tmp/out"
     "$bin" --raw --reps "$reps" --iters "$iters" "$flag" lifecycle >"$tmp/out" &
     bench=$!
     pids="$bench"
@@ -45,8 +52,8 @@ traced_run() { # CASE WAITFLAG TRACER...
     tracer=$!
     pids="$bench $tracer"
     # A tracer that fails to attach would leave the benchmark waiting for its semaphores.
-    while kill -0 "$bench" 2>/dev/null; do
-        if ! kill -0 "$tracer" 2>/dev/null; then
+    while alive "$bench"; do
+        if ! alive "$tracer"; then
             echo "$name: the tracer exited before the benchmark ended, case not measured:" >&2
             cat "$tmp/tracer.out" >&2
             kill "$bench" 2>/dev/null || true
@@ -64,6 +71,7 @@ traced_run() { # CASE WAITFLAG TRACER...
 }
 
 bpftrace_run() {
+    rm -f "$tmp/out"
     "$bin" --raw --reps "$reps" --iters "$((iters / 10))" --traced probe lifecycle >"$tmp/out" &
     bench=$!
     pids="$bench"
