@@ -96,8 +96,11 @@ Test(libuv_hint, uv_needs_a_command_to_launch)
 Test(libuv_hint, uv_names_a_missing_interposer)
 {
     /* An explicit AHPROF_UV_LIB that does not exist is an error, not a silent fallback. */
-    char *argv[] = {"/usr/bin/env", "AHPROF_UV_LIB=/nonexistent/libah-uv.so", AHPROF, "record",
-                    "-o", "/dev/null", "--uv", "--", "true", NULL};
+    char *argv[] = {"/usr/bin/env", "AHPROF_UV_LIB=/nonexistent/libah-uv.so",
+                    AHPROF,         "record",
+                    "-o",           "/dev/null",
+                    "--uv",         "--",
+                    "true",         NULL};
     char *out, *err;
     int code = run_capture(argv, &out, &err, 20000);
     cr_expect_eq(code, 1, "exit code %d: %s", code, err);

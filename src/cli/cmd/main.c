@@ -7,7 +7,9 @@
 #include "cmd/flame.h"
 #include "cmd/record.h"
 #include "cmd/report.h"
+#include "cmd/stuck.h"
 #include "cmd/top.h"
+#include "common/json_writer.h"
 #include "common/util.h"
 
 static int cmd_version(int argc, char **argv);
@@ -24,6 +26,8 @@ static const struct command {
     {"report", ahprof_cmd_report, "per-type table, trigger tree and leaks from a recorded file"},
     {"flame", ahprof_cmd_flame,
      "async flame graphs and exports (folded, svg, chrome, speedscope, dot)"},
+    {"stuck", ahprof_cmd_stuck,
+     "where each thread of a running process is now: async stack, kernel wait, how long"},
     {"version", cmd_version, "print the version (also: ahprof --version)"},
     {"help", cmd_help, "this help, or a command's: ahprof help COMMAND"},
 };
@@ -119,9 +123,13 @@ static int cmd_version(int argc, char **argv)
               "Print ahprof's version (libah's is the same): \"ahprof X.Y.Z\", or with --json\n"
               "{\"version\": \"X.Y.Z\"}. ahprof --version does the same.\n",
               stdout);
-    else if (json)
-        printf("{\"version\": \"%s\"}\n", AH_VERSION_STRING);
-    else
+    else if (json) {
+        struct ahp_json w;
+        ahp_json_init(&w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(&w);
+        ahp_json_field_str(&w, "version", AH_VERSION_STRING);
+        ahp_json_object_end(&w);
+    } else
         printf("ahprof %s\n", AH_VERSION_STRING);
     return AHP_EXIT_OK;
 }

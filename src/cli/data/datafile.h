@@ -1,7 +1,8 @@
 /*
  * datafile.h - the ahprof.data file: what `ahprof record` writes and `ahprof report` (and any
  * other consumer, e.g. the flame graph exporters) reads. The byte layout is specified in
- * docs/file-format.md; this is the C API over it.
+ * docs/file-format.md; this is the C API over it (codec.c holds the layout, writer.c and
+ * reader.c the I/O).
  *
  * The file is a sequence of self-checking chunks, so a recording cut off by a crash stays
  * readable up to its last complete chunk. Everything the reader hands out comes from a file
@@ -103,8 +104,8 @@ int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
  * waiting for it. After it a crash of the process loses nothing written. */
 int ahp_writer_flush(struct ahp_writer *w);
 
-/* The user stack STACK_ID (the id carried by INIT events, see src/contracts/ahprof.h), innermost
- * frame first; at most AHP_STACK_FRAMES_MAX frames are kept. */
+/* The user stack STACK_ID (INIT events carry it + 1 in stack_ref, src/contracts/ahprof.h),
+ * innermost frame first; at most AHP_STACK_FRAMES_MAX frames are kept. */
 int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
                      uint32_t n);
 
