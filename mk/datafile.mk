@@ -5,11 +5,12 @@
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
 DF_SRCS := src/cli/data/datafile.c src/cli/model/model.c src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c \
+	src/cli/common/json_writer.c src/cli/common/hashmap.c \
 	src/cli/data/recording.c
 DF_HDRS := src/cli/data/datafile.h src/cli/model/model.h src/cli/cmd/report.h src/cli/common/escape.h \
-	src/cli/common/util.h src/contracts/ahprof.h
+	src/cli/common/util.h src/cli/common/json_writer.h src/contracts/ahprof.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
-DF_TEST_NAMES := test_datafile test_report
+DF_TEST_NAMES := test_datafile test_report test_json_writer
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
 FUZZ_TIME ?= 20

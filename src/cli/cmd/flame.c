@@ -1,8 +1,8 @@
 /*
  * flame.c - `ahprof flame [FILE] --format FMT --weight W [-o OUT]`: async flame graphs and
  * standard exports of a recording. The parts: asyncstack.c (creation sites, safe labels),
- * flame_tree.c (the flame tree), flame_folded.c, flame_svg.c, flame_dot.c and
- * flame_trace.c (chrome and speedscope timelines).
+ * flame_tree.c (the flame tree), flame_folded.c, flame_svg.c, flame_dot.c, and trace*.c
+ * (chrome and speedscope: trace_int.h).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -8,6 +8,7 @@
 #include "cmd/record.h"
 #include "cmd/report.h"
 #include "cmd/top.h"
+#include "common/json_writer.h"
 #include "common/util.h"
 
 static int cmd_version(int argc, char **argv);
@@ -119,9 +120,13 @@ static int cmd_version(int argc, char **argv)
               "Print ahprof's version (libah's is the same): \"ahprof X.Y.Z\", or with --json\n"
               "{\"version\": \"X.Y.Z\"}. ahprof --version does the same.\n",
               stdout);
-    else if (json)
-        printf("{\"version\": \"%s\"}\n", AH_VERSION_STRING);
-    else
+    else if (json) {
+        struct ahp_json w;
+        ahp_json_init(&w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(&w);
+        ahp_json_field_str(&w, "version", AH_VERSION_STRING);
+        ahp_json_object_end(&w);
+    } else
         printf("ahprof %s\n", AH_VERSION_STRING);
     return AHP_EXIT_OK;
 }

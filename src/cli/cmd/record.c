@@ -14,6 +14,7 @@
 
 #include "data/datafile.h"
 #include "common/escape.h"
+#include "common/json_writer.h"
 #include "cmd/record.h"
 #include "data/recording.h"
 #include "collect/session.h"
@@ -459,29 +460,35 @@ int ahprof_cmd_record(int argc, char **argv)
                         strerror(-(st.error ? st.error : rc)));
     if (json) {
         /* The lines below, as one object; record --help explains each key. */
-        fputs("{\"file\": ", stdout);
-        ahp_json_string(stdout, output, strlen(output) + 1);
-        printf(", \"pid\": %d, \"events\": %llu, \"lost_events\": %llu, \"duration_ns\": %llu, "
-               "\"late_events\": %llu, \"lost_at_stop\": %llu, \"malformed_batches\": %llu, "
-               "\"malformed_records\": %llu, \"unreadable_batches\": %llu, \"target_end\": ",
-               pid, (unsigned long long)st.events, (unsigned long long)g.lost_events,
-               (unsigned long long)(end_ns - info.start_mono_ns), (unsigned long long)late,
-               (unsigned long long)c_discarded, (unsigned long long)g.batch_malformed,
-               (unsigned long long)g.records_malformed, (unsigned long long)g.batch_errors);
+        struct ahp_json jw, *w = &jw;
+        ahp_json_init(w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(w);
+        ahp_json_field_str(w, "file", output);
+        ahp_json_field_i64(w, "pid", pid);
+        ahp_json_field_u64(w, "events", st.events);
+        ahp_json_field_u64(w, "lost_events", g.lost_events);
+        ahp_json_field_u64(w, "duration_ns", end_ns - info.start_mono_ns);
+        ahp_json_field_u64(w, "late_events", late);
+        ahp_json_field_u64(w, "lost_at_stop", c_discarded);
+        ahp_json_field_u64(w, "malformed_batches", g.batch_malformed);
+        ahp_json_field_u64(w, "malformed_records", g.records_malformed);
+        ahp_json_field_u64(w, "unreadable_batches", g.batch_errors);
         if (exited)
-            ahp_json_string(stdout, ended + strlen("target "), sizeof(ended));
+            ahp_json_field_strn(w, "target_end", ended + strlen("target "), sizeof(ended));
         else
-            fputs("null", stdout);
-        fputs(", \"exec\": ", stdout);
+            ahp_json_field_null(w, "target_end");
         if (st.exec_written)
-            ahp_json_string(stdout, st.exec_path, sizeof(st.exec_path));
+            ahp_json_field_strn(w, "exec", st.exec_path, sizeof(st.exec_path));
         else
-            fputs("null", stdout);
-        if (stacks)
-            printf(", \"stacks\": %llu, \"stack_errors\": %llu}\n",
-                   (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
-        else
-            fputs(", \"stacks\": null, \"stack_errors\": null}\n", stdout);
+            ahp_json_field_null(w, "exec");
+        if (stacks) {
+            ahp_json_field_u64(w, "stacks", st.stacks_written);
+            ahp_json_field_u64(w, "stack_errors", g.stack_errors);
+        } else {
+            ahp_json_field_null(w, "stacks");
+            ahp_json_field_null(w, "stack_errors");
+        }
+        ahp_json_object_end(w);
     } else if (!quiet) {
         char safe[512];
         ahp_term_sanitize(safe, sizeof(safe), output, strlen(output));

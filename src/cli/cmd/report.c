@@ -2,7 +2,7 @@
  * report.c - `ahprof report [FILE] [--json] [--top N]`.
  *
  * Everything printed that came from the file (type names, target path, comm, host) is
- * untrusted: it goes through ahp_term_sanitize() on a terminal and ahp_json_string() in JSON.
+ * untrusted: it goes through ahp_term_sanitize() on a terminal and the JSON writer in JSON.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 
 #include "data/datafile.h"
 #include "common/escape.h"
+#include "common/json_writer.h"
 #include "model/model.h"
 #include "data/recording.h"
 #include "cmd/report.h"
@@ -102,12 +103,6 @@ static const char *safe(char *buf, size_t bufsz, const char *s, size_t max)
 {
     ahp_term_sanitize(buf, bufsz, s, max);
     return buf;
-}
-
-static void json_key_str(FILE *out, const char *key, const char *s, size_t max)
-{
-    fprintf(out, "\"%s\": ", key);
-    ahp_json_string(out, s, max);
 }
 
 static double ms(uint64_t ns)
@@ -421,172 +416,114 @@ static void text_leaks(FILE *out, const struct ahp_model *m, long top)
  * JSON
  */
 
-static void json_class(FILE *out, const char *key, const struct ahp_model *m, int32_t cls)
+static void json_class(struct ahp_json *w, const char *key, const struct ahp_model *m, int32_t cls)
 {
     char nb[AHP_NAME_SIZE];
-    json_key_str(out, key, ahp_model_class_name(m, cls, nb), AHP_NAME_SIZE);
+    ahp_json_field_strn(w, key, ahp_model_class_name(m, cls, nb), AHP_NAME_SIZE);
 }
 
-static void json_node(FILE *out, const struct ahp_model *m, uint32_t id)
+/* KEY: the type id of class CLS, or null for the classes that are not a type. */
+static void json_type_id(struct ahp_json *w, const char *key, int32_t cls)
+{
+    if (cls >= 0 && cls < AHP_TYPE_MAX)
+        ahp_json_field_i64(w, key, cls);
+    else
+        ahp_json_field_null(w, key);
+}
+
+static void json_node(struct ahp_json *w, const struct ahp_model *m, uint32_t id)
 {
     const struct ahp_node *n = &m->nodes[id];
     char nb[AHP_NAME_SIZE];
-    fputc('{', out);
-    json_key_str(out, "name", ahp_model_node_name(m, id, nb), AHP_NAME_SIZE);
-    if (n->cls >= 0 && n->cls < AHP_TYPE_MAX)
-        fprintf(out, ", \"type_id\": %" PRId32, n->cls);
-    else
-        fprintf(out, ", \"type_id\": null");
-    fprintf(out,
-            ", \"created\": %" PRIu64 ", \"folded\": %" PRIu64 ", \"callbacks\": %" PRIu64
-            ", \"callback_ns\": %" PRIu64 ", \"exclusive_ns\": %" PRIu64 ", \"alive\": %" PRIu64
-            ", \"children\": [",
-            n->created, n->folded, n->callbacks, n->callback_ns, n->exclusive_ns,
-            n->live + n->live_unattributed);
-    for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = m->nodes[c].next_sibling) {
-        if (c != n->first_child)
-            fputs(", ", out);
-        json_node(out, m, c);
-    }
-    fputs("]}", out);
+    ahp_json_object_begin(w);
+    ahp_json_field_strn(w, "name", ahp_model_node_name(m, id, nb), AHP_NAME_SIZE);
+    json_type_id(w, "type_id", n->cls);
+    ahp_json_field_u64(w, "created", n->created);
+    ahp_json_field_u64(w, "folded", n->folded);
+    ahp_json_field_u64(w, "callbacks", n->callbacks);
+    ahp_json_field_u64(w, "callback_ns", n->callback_ns);
+    ahp_json_field_u64(w, "exclusive_ns", n->exclusive_ns);
+    ahp_json_field_u64(w, "alive", n->live + n->live_unattributed);
+    ahp_json_key(w, "children");
+    ahp_json_array_begin(w);
+    for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = m->nodes[c].next_sibling)
+        json_node(w, m, c);
+    ahp_json_array_end(w);
+    ahp_json_object_end(w);
 }
 
-static void json_path(FILE *out, const struct ahp_model *m, uint32_t node)
+static void json_path(struct ahp_json *w, const struct ahp_model *m, uint32_t node)
 {
-    fputs("[", out);
     uint32_t path[PATH_MAX_NODES];
     uint32_t n = node_path(m, node, path, PATH_MAX_NODES);
+    ahp_json_key(w, "path");
+    ahp_json_array_begin(w);
     for (uint32_t k = 0; k < n; k++) {
         char nb[AHP_NAME_SIZE];
-        if (k)
-            fputs(", ", out);
-        ahp_json_string(out, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
+        ahp_json_strn(w, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
     }
-    fputs("]", out);
+    ahp_json_array_end(w);
 }
 
 /* "exit", "exec" and the callbacks open at the end. */
-static void json_target_end(FILE *out, const struct ahp_model *m)
+static void json_target_end(struct ahp_json *w, const struct ahp_model *m)
 {
     const struct ahp_file_meta *f = m->meta;
     char what[64], sig[32];
-    fputs(", \"exit\": ", out);
     if (!f->has_exit) {
-        fputs("null", out);
+        ahp_json_field_null(w, "exit");
     } else {
-        if (f->exit_how == AHP_EXIT_HOW_EXITED)
-            fprintf(out, "{\"how\": \"exited\", \"status\": %" PRIu32, f->exit_code);
-        else if (f->exit_how == AHP_EXIT_HOW_SIGNAL)
-            fprintf(out,
-                    "{\"how\": \"signal\", \"signal\": %" PRIu32
-                    ", \"signal_name\": \"%s\", \"core_dumped\": %s",
-                    f->exit_code, ahp_signal_name(f->exit_code, sig, sizeof(sig)),
-                    f->exit_core_dumped ? "true" : "false");
-        else
-            fputs("{\"how\": \"unknown\"", out);
-        fprintf(
-            out, ", \"description\": \"%s\", \"exit_mono_ns\": %" PRIu64 "}",
-            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)),
-            f->exit_mono_ns);
+        ahp_json_key(w, "exit");
+        ahp_json_object_begin(w);
+        if (f->exit_how == AHP_EXIT_HOW_EXITED) {
+            ahp_json_field_str(w, "how", "exited");
+            ahp_json_field_u64(w, "status", f->exit_code);
+        } else if (f->exit_how == AHP_EXIT_HOW_SIGNAL) {
+            ahp_json_field_str(w, "how", "signal");
+            ahp_json_field_u64(w, "signal", f->exit_code);
+            ahp_json_field_str(w, "signal_name", ahp_signal_name(f->exit_code, sig, sizeof(sig)));
+            ahp_json_field_bool(w, "core_dumped", f->exit_core_dumped);
+        } else {
+            ahp_json_field_str(w, "how", "unknown");
+        }
+        ahp_json_field_str(
+            w, "description",
+            ahp_exit_describe(f->exit_how, f->exit_code, f->exit_core_dumped, what, sizeof(what)));
+        ahp_json_field_u64(w, "exit_mono_ns", f->exit_mono_ns);
+        ahp_json_object_end(w);
     }
-    fputs(", \"exec\": ", out);
     if (!f->has_exec) {
-        fputs("null", out);
+        ahp_json_field_null(w, "exec");
     } else {
-        fprintf(out, "{\"exec_mono_ns\": %" PRIu64 ", ", f->exec_mono_ns);
-        json_key_str(out, "path", f->exec_path, sizeof(f->exec_path));
-        fputs(", \"recording_stopped\": true}", out);
+        ahp_json_key(w, "exec");
+        ahp_json_object_begin(w);
+        ahp_json_field_u64(w, "exec_mono_ns", f->exec_mono_ns);
+        ahp_json_field_strn(w, "path", f->exec_path, sizeof(f->exec_path));
+        ahp_json_field_bool(w, "recording_stopped", true);
+        ahp_json_object_end(w);
     }
-    fprintf(out, ",\n \"open_callbacks_total\": %" PRIu64 ", \"open_callbacks\": [", m->open_total);
+    ahp_json_newline(w, 1);
+    ahp_json_field_u64(w, "open_callbacks_total", m->open_total);
+    ahp_json_key(w, "open_callbacks");
+    ahp_json_array_begin(w);
     for (uint32_t i = 0; i < m->nopen; i++) {
         const struct ahp_open_callback *c = &m->open[i];
-        fprintf(out, "%s{\"id\": %" PRIu64 ", \"tid\": %" PRIu32 ", \"depth\": %" PRIu32 ", ",
-                i ? ",\n  " : "\n  ", c->id, c->tid, c->depth);
-        json_class(out, "type", m, c->cls);
-        if (c->cls < AHP_TYPE_MAX)
-            fprintf(out, ", \"type_id\": %" PRId32, c->cls);
-        else
-            fputs(", \"type_id\": null", out);
-        fprintf(out, ", \"start_mono_ns\": %" PRIu64 ", \"path\": ", c->start_ns);
-        json_path(out, m, c->node);
-        fputs("}", out);
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        ahp_json_field_u64(w, "id", c->id);
+        ahp_json_field_u64(w, "tid", c->tid);
+        ahp_json_field_u64(w, "depth", c->depth);
+        json_class(w, "type", m, c->cls);
+        json_type_id(w, "type_id", c->cls);
+        ahp_json_field_u64(w, "start_mono_ns", c->start_ns);
+        json_path(w, m, c->node);
+        ahp_json_object_end(w);
     }
-    fputs("]", out);
+    ahp_json_array_end(w);
 }
 
-static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
+static void json_edges(struct ahp_json *w, const struct ahp_model *m)
 {
-    const struct ahp_file_meta *f = m->meta;
-    fputc('{', out);
-    json_key_str(out, "file", o->path, 4096);
-    fprintf(out, ", \"format_version\": \"%u.%u\", ", f->version_major, f->version_minor);
-    if (f->has_info) {
-        json_key_str(out, "target", f->info.target, sizeof(f->info.target));
-        fputs(", ", out);
-        json_key_str(out, "comm", f->info.comm, sizeof(f->info.comm));
-        fprintf(out, ", \"pid\": %" PRIu32 ", ", f->info.pid);
-        json_key_str(out, "host", f->host, sizeof(f->host));
-        fputs(", ", out);
-        json_key_str(out, "ahprof_version", f->ahprof_version, sizeof(f->ahprof_version));
-        fprintf(out, ", \"start_real_ns\": %" PRIu64, f->info.start_real_ns);
-    } else {
-        fputs("\"target\": null, \"comm\": null, \"pid\": null, \"host\": null, "
-              "\"ahprof_version\": null, \"start_real_ns\": null",
-              out);
-    }
-    fprintf(out,
-            ", \"start_mono_ns\": %" PRIu64 ", \"end_mono_ns\": %" PRIu64
-            ", \"duration_ns\": %" PRIu64 ", \"events\": %" PRIu64 ", \"lost_events\": %" PRIu64
-            ", \"truncated\": %s, \"clean_end\": %s, \"damaged_chunks\": %" PRIu64
-            ", \"trailing_bytes\": %" PRIu64 ", \"unknown_chunks\": %" PRIu64
-            ", \"counters_exact\": %s",
-            m->start_ns, m->end_ns, m->duration_ns, m->events, f->lost_events,
-            f->truncated ? "true" : "false", f->clean_end ? "true" : "false", f->bad_chunks,
-            f->trailing_bytes, f->unknown_chunks, f->has_counters ? "true" : "false");
-    fprintf(out,
-            ", \"anomalies\": {\"unmatched_after\": %" PRIu64 ", \"unclosed_before\": %" PRIu64
-            ", \"duplicate_init\": %" PRIu64 ", \"unknown_kind\": %" PRIu64
-            ", \"stack_overflow\": %" PRIu64 ", \"dead_untracked\": %" PRIu64
-            ", \"paths_overflowed\": %" PRIu64 "}",
-            m->unmatched_after, m->unclosed_before, m->duplicate_init, m->unknown_kind,
-            m->stack_overflow, m->dead_untracked, m->paths_overflowed);
-
-    json_target_end(out, m);
-    fputs(",\n \"types\": [", out);
-    bool first = true;
-    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
-        if (!type_shown(m, c))
-            continue;
-        const struct ahp_type_summary *t = &m->types[c];
-        fputs(first ? "\n  {" : ",\n  {", out);
-        first = false;
-        if (c < AHP_TYPE_MAX)
-            fprintf(out, "\"id\": %" PRId32 ", ", c);
-        else
-            fputs("\"id\": null, ", out);
-        json_class(out, "name", m, c);
-        fprintf(out,
-                ", \"created\": %" PRIu64 ", \"destroyed\": %" PRIu64 ", \"active\": %" PRId64
-                ", \"snapshot_live\": %" PRId64 ", \"resolved\": %" PRIu64
-                ", \"callbacks\": %" PRIu64 ", \"callback_ns\": %" PRIu64
-                ", \"exclusive_ns\": %" PRIu64 ", \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
-                ", \"max_ns\": %" PRIu64,
-                t->created, t->destroyed, t->active, t->snapshot_live, t->resolved, t->callbacks,
-                t->callback_ns, t->exclusive_ns, t->p50_ns, t->p99_ns, t->max_ns);
-        if (f->has_counters && c < AHP_TYPE_MAX) {
-            const struct ahp_type_counters *k = &f->counters[c];
-            fprintf(out,
-                    ", \"counters\": {\"created\": %" PRIu64 ", \"destroyed\": %" PRIu64
-                    ", \"active\": %" PRId64 ", \"callbacks\": %" PRIu64
-                    ", \"callback_ns\": %" PRIu64 ", \"exclusive_ns\": %" PRIu64 "}}",
-                    k->created, k->destroyed, k->active, k->callbacks, k->callback_ns,
-                    k->exclusive_ns);
-        } else {
-            fputs(", \"counters\": null}", out);
-        }
-    }
-    fputs("],\n \"edges\": [", out);
-    first = true;
     static const int32_t parent_order[] = {AHP_M_PARENT_ROOT, AHP_M_PARENT_UNKNOWN};
     for (int32_t i = 0; i < AHP_M_PARENTS; i++) {
         int32_t p = i < 2 ? parent_order[i] : i - 2;
@@ -594,69 +531,161 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
             uint64_t count = m->edges[p][c];
             if (count == 0)
                 continue;
-            fputs(first ? "\n  {" : ",\n  {", out);
-            first = false;
-            if (p == AHP_M_PARENT_ROOT)
-                fputs("\"parent\": \"(root)\", \"parent_id\": null", out);
-            else if (p == AHP_M_PARENT_UNKNOWN)
-                fputs("\"parent\": \"(before attach)\", \"parent_id\": null", out);
-            else {
-                json_class(out, "parent", m, p);
-                if (p < AHP_TYPE_MAX)
-                    fprintf(out, ", \"parent_id\": %" PRId32, p);
-                else
-                    fputs(", \"parent_id\": null", out);
+            ahp_json_newline(w, 2);
+            ahp_json_object_begin(w);
+            if (p == AHP_M_PARENT_ROOT) {
+                ahp_json_field_str(w, "parent", "(root)");
+                ahp_json_field_null(w, "parent_id");
+            } else if (p == AHP_M_PARENT_UNKNOWN) {
+                ahp_json_field_str(w, "parent", "(before attach)");
+                ahp_json_field_null(w, "parent_id");
+            } else {
+                json_class(w, "parent", m, p);
+                json_type_id(w, "parent_id", p);
             }
-            fputs(", ", out);
-            json_class(out, "child", m, c);
-            if (c < AHP_TYPE_MAX)
-                fprintf(out, ", \"child_id\": %" PRId32, c);
-            else
-                fputs(", \"child_id\": null", out);
-            fprintf(out, ", \"count\": %" PRIu64 "}", count);
+            json_class(w, "child", m, c);
+            json_type_id(w, "child_id", c);
+            ahp_json_field_u64(w, "count", count);
+            ahp_json_object_end(w);
         }
     }
-    fputs("],\n \"tree\": [", out);
-    first = true;
+}
+
+static void json_types(struct ahp_json *w, const struct ahp_model *m)
+{
+    const struct ahp_file_meta *f = m->meta;
+    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
+        if (!type_shown(m, c))
+            continue;
+        const struct ahp_type_summary *t = &m->types[c];
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        json_type_id(w, "id", c);
+        json_class(w, "name", m, c);
+        ahp_json_field_u64(w, "created", t->created);
+        ahp_json_field_u64(w, "destroyed", t->destroyed);
+        ahp_json_field_i64(w, "active", t->active);
+        ahp_json_field_i64(w, "snapshot_live", t->snapshot_live);
+        ahp_json_field_u64(w, "resolved", t->resolved);
+        ahp_json_field_u64(w, "callbacks", t->callbacks);
+        ahp_json_field_u64(w, "callback_ns", t->callback_ns);
+        ahp_json_field_u64(w, "exclusive_ns", t->exclusive_ns);
+        ahp_json_field_u64(w, "p50_ns", t->p50_ns);
+        ahp_json_field_u64(w, "p99_ns", t->p99_ns);
+        ahp_json_field_u64(w, "max_ns", t->max_ns);
+        if (f->has_counters && c < AHP_TYPE_MAX) {
+            const struct ahp_type_counters *k = &f->counters[c];
+            ahp_json_key(w, "counters");
+            ahp_json_object_begin(w);
+            ahp_json_field_u64(w, "created", k->created);
+            ahp_json_field_u64(w, "destroyed", k->destroyed);
+            ahp_json_field_i64(w, "active", k->active);
+            ahp_json_field_u64(w, "callbacks", k->callbacks);
+            ahp_json_field_u64(w, "callback_ns", k->callback_ns);
+            ahp_json_field_u64(w, "exclusive_ns", k->exclusive_ns);
+            ahp_json_object_end(w);
+        } else {
+            ahp_json_field_null(w, "counters");
+        }
+        ahp_json_object_end(w);
+    }
+}
+
+static void json_leaks(struct ahp_json *w, const struct ahp_model *m, long top)
+{
+    for (uint32_t i = 0; i < m->nleaks && i < (uint64_t)top; i++) {
+        const struct ahp_leak *l = &m->leaks[i];
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        json_class(w, "type", m, l->cls);
+        json_type_id(w, "type_id", l->cls);
+        ahp_json_field_u64(w, "count", l->count);
+        ahp_json_field_bool(w, "before_attach", !l->age_known);
+        if (l->age_known)
+            ahp_json_field_u64(w, "oldest_age_ns", l->oldest_age_ns);
+        else
+            ahp_json_field_null(w, "oldest_age_ns");
+        json_path(w, m, l->node);
+        ahp_json_object_end(w);
+    }
+}
+
+static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
+{
+    const struct ahp_file_meta *f = m->meta;
+    struct ahp_json jw, *w = &jw;
+    ahp_json_init(w, out, AHP_JSON_SPACED);
+    ahp_json_object_begin(w);
+    ahp_json_field_strn(w, "file", o->path, 4096);
+    ahp_json_key(w, "format_version");
+    ahp_json_strf(w, "%u.%u", f->version_major, f->version_minor);
+    if (f->has_info) {
+        ahp_json_field_strn(w, "target", f->info.target, sizeof(f->info.target));
+        ahp_json_field_strn(w, "comm", f->info.comm, sizeof(f->info.comm));
+        ahp_json_field_u64(w, "pid", f->info.pid);
+        ahp_json_field_strn(w, "host", f->host, sizeof(f->host));
+        ahp_json_field_strn(w, "ahprof_version", f->ahprof_version, sizeof(f->ahprof_version));
+        ahp_json_field_u64(w, "start_real_ns", f->info.start_real_ns);
+    } else {
+        static const char *const unknown[] = {"target", "comm",           "pid",
+                                              "host",   "ahprof_version", "start_real_ns"};
+        for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+            ahp_json_field_null(w, unknown[i]);
+    }
+    ahp_json_field_u64(w, "start_mono_ns", m->start_ns);
+    ahp_json_field_u64(w, "end_mono_ns", m->end_ns);
+    ahp_json_field_u64(w, "duration_ns", m->duration_ns);
+    ahp_json_field_u64(w, "events", m->events);
+    ahp_json_field_u64(w, "lost_events", f->lost_events);
+    ahp_json_field_bool(w, "truncated", f->truncated);
+    ahp_json_field_bool(w, "clean_end", f->clean_end);
+    ahp_json_field_u64(w, "damaged_chunks", f->bad_chunks);
+    ahp_json_field_u64(w, "trailing_bytes", f->trailing_bytes);
+    ahp_json_field_u64(w, "unknown_chunks", f->unknown_chunks);
+    ahp_json_field_bool(w, "counters_exact", f->has_counters);
+    ahp_json_key(w, "anomalies");
+    ahp_json_object_begin(w);
+    ahp_json_field_u64(w, "unmatched_after", m->unmatched_after);
+    ahp_json_field_u64(w, "unclosed_before", m->unclosed_before);
+    ahp_json_field_u64(w, "duplicate_init", m->duplicate_init);
+    ahp_json_field_u64(w, "unknown_kind", m->unknown_kind);
+    ahp_json_field_u64(w, "stack_overflow", m->stack_overflow);
+    ahp_json_field_u64(w, "dead_untracked", m->dead_untracked);
+    ahp_json_field_u64(w, "paths_overflowed", m->paths_overflowed);
+    ahp_json_object_end(w);
+
+    json_target_end(w, m);
+    ahp_json_newline(w, 1);
+    ahp_json_key(w, "types");
+    ahp_json_array_begin(w);
+    json_types(w, m);
+    ahp_json_array_end(w);
+    ahp_json_newline(w, 1);
+    ahp_json_key(w, "edges");
+    ahp_json_array_begin(w);
+    json_edges(w, m);
+    ahp_json_array_end(w);
+    ahp_json_newline(w, 1);
+    ahp_json_key(w, "tree");
+    ahp_json_array_begin(w);
     for (uint32_t r = 0; r < AHP_NODE_ROOTS; r++) {
         if (!node_used(&m->nodes[r]))
             continue;
-        fputs(first ? "\n  " : ",\n  ", out);
-        first = false;
-        json_node(out, m, r);
+        ahp_json_newline(w, 2);
+        json_node(w, m, r);
     }
+    ahp_json_array_end(w);
     uint64_t total = 0;
     for (uint32_t i = 0; i < m->nleaks; i++)
         total += m->leaks[i].count;
-    fprintf(out, "],\n \"alive_total\": %" PRIu64 ", \"leak_groups\": %" PRIu32 ", \"leaks\": [",
-            total, m->nleaks);
-    for (uint32_t i = 0; i < m->nleaks && i < (uint64_t)top; i++) {
-        const struct ahp_leak *l = &m->leaks[i];
-        fputs(i ? ",\n  {" : "\n  {", out);
-        json_class(out, "type", m, l->cls);
-        if (l->cls < AHP_TYPE_MAX)
-            fprintf(out, ", \"type_id\": %" PRId32, l->cls);
-        else
-            fputs(", \"type_id\": null", out);
-        fprintf(out,
-                ", \"count\": %" PRIu64 ", \"before_attach\": %s, \"oldest_age_ns\": ", l->count,
-                l->age_known ? "false" : "true");
-        if (l->age_known)
-            fprintf(out, "%" PRIu64, l->oldest_age_ns);
-        else
-            fputs("null", out);
-        fputs(", \"path\": [", out);
-        uint32_t path[PATH_MAX_NODES];
-        uint32_t n = node_path(m, l->node, path, PATH_MAX_NODES);
-        for (uint32_t k = 0; k < n; k++) {
-            char nb[AHP_NAME_SIZE];
-            if (k)
-                fputs(", ", out);
-            ahp_json_string(out, ahp_model_node_name(m, path[k], nb), AHP_NAME_SIZE);
-        }
-        fputs("]}", out);
-    }
-    fputs("]}\n", out);
+    ahp_json_newline(w, 1);
+    ahp_json_field_u64(w, "alive_total", total);
+    ahp_json_field_u64(w, "leak_groups", m->nleaks);
+    ahp_json_key(w, "leaks");
+    ahp_json_array_begin(w);
+    json_leaks(w, m, top);
+    ahp_json_array_end(w);
+    ahp_json_object_end(w);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/json_writer.h"
 #include "data/recording.h"
 #include "collect/session.h"
 #include "cmd/top.h"
@@ -195,39 +196,54 @@ static void print_interval(struct top_state *st, bool final)
     uint64_t events = g.events - st->prev_global.events;
 
     if (st->json) {
-        printf("{\"time_ns\": %llu, \"interval_ns\": %llu, \"pid\": %d, \"comm\": ",
-               (unsigned long long)t_ns, (unsigned long long)(t_ns - st->prev_ns), t->pid);
-        ahp_json_string(stdout, t->comm, sizeof(t->comm));
-        printf(", \"final\": %s, \"events\": %llu, \"events_per_s\": %.1f, "
-               "\"lost_events\": %llu, \"unmatched_after\": %llu, \"live_untracked\": %llu, "
-               "\"malformed_batches\": %llu, \"malformed_records\": %llu, \"types\": [",
-               final ? "true" : "false", (unsigned long long)g.events, (double)events / secs,
-               (unsigned long long)g.lost_events, (unsigned long long)g.unmatched_after,
-               (unsigned long long)g.live_untracked, (unsigned long long)g.batch_malformed,
-               (unsigned long long)g.records_malformed);
+        struct ahp_json jw, *w = &jw;
+        ahp_json_init(w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(w);
+        ahp_json_field_u64(w, "time_ns", t_ns);
+        ahp_json_field_u64(w, "interval_ns", t_ns - st->prev_ns);
+        ahp_json_field_i64(w, "pid", t->pid);
+        ahp_json_field_strn(w, "comm", t->comm, sizeof(t->comm));
+        ahp_json_field_bool(w, "final", final);
+        ahp_json_field_u64(w, "events", g.events);
+        ahp_json_field_real(w, "events_per_s", (double)events / secs, 1);
+        ahp_json_field_u64(w, "lost_events", g.lost_events);
+        ahp_json_field_u64(w, "unmatched_after", g.unmatched_after);
+        ahp_json_field_u64(w, "live_untracked", g.live_untracked);
+        ahp_json_field_u64(w, "malformed_batches", g.batch_malformed);
+        ahp_json_field_u64(w, "malformed_records", g.records_malformed);
+        ahp_json_key(w, "types");
+        ahp_json_array_begin(w);
         for (int i = 0; i < nrows; i++) {
             struct type_row *r = &rows[i];
-            printf("%s{\"name\": ", i ? ", " : "");
-            ahp_json_string(stdout, r->name, sizeof(r->name));
-            printf(", \"type_id\": %d, \"active\": %lld, \"created\": %llu, \"destroyed\": %llu, "
-                   "\"resolved\": %llu, \"callbacks\": %llu, \"callback_ns\": %llu, "
-                   "\"exclusive_ns\": %llu, \"created_per_s\": %.1f, \"destroyed_per_s\": %.1f, "
-                   "\"callbacks_per_s\": %.1f, \"callback_share_pct\": %.2f, "
-                   "\"p50_us\": %.3f, \"p99_us\": %.3f, \"max_us\": %.3f, "
-                   "\"oldest_active_s\": %.3f, \"oldest_before_attach\": %s}",
-                   r->type, (long long)r->active, (unsigned long long)r->now.created,
-                   (unsigned long long)r->now.destroyed, (unsigned long long)r->now.resolved,
-                   (unsigned long long)r->now.callbacks, (unsigned long long)r->now.callback_ns,
-                   (unsigned long long)r->now.exclusive_ns, (double)r->diff.created / secs,
-                   (double)r->diff.destroyed / secs, (double)r->diff.callbacks / secs,
-                   total_exclusive ? 100.0 * (double)r->diff.exclusive_ns / (double)total_exclusive
-                                   : 0.0,
-                   hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
-                   hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
-                   (double)r->now.max_ns / 1e3, r->oldest_s < 0 ? 0.0 : r->oldest_s,
-                   r->oldest_before_attach ? "true" : "false");
+            ahp_json_object_begin(w);
+            ahp_json_field_strn(w, "name", r->name, sizeof(r->name));
+            ahp_json_field_i64(w, "type_id", r->type);
+            ahp_json_field_i64(w, "active", r->active);
+            ahp_json_field_u64(w, "created", r->now.created);
+            ahp_json_field_u64(w, "destroyed", r->now.destroyed);
+            ahp_json_field_u64(w, "resolved", r->now.resolved);
+            ahp_json_field_u64(w, "callbacks", r->now.callbacks);
+            ahp_json_field_u64(w, "callback_ns", r->now.callback_ns);
+            ahp_json_field_u64(w, "exclusive_ns", r->now.exclusive_ns);
+            ahp_json_field_real(w, "created_per_s", (double)r->diff.created / secs, 1);
+            ahp_json_field_real(w, "destroyed_per_s", (double)r->diff.destroyed / secs, 1);
+            ahp_json_field_real(w, "callbacks_per_s", (double)r->diff.callbacks / secs, 1);
+            ahp_json_field_real(w, "callback_share_pct",
+                                total_exclusive
+                                    ? 100.0 * (double)r->diff.exclusive_ns / (double)total_exclusive
+                                    : 0.0,
+                                2);
+            ahp_json_field_real(w, "p50_us",
+                                hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3, 3);
+            ahp_json_field_real(w, "p99_us",
+                                hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3, 3);
+            ahp_json_field_real(w, "max_us", (double)r->now.max_ns / 1e3, 3);
+            ahp_json_field_real(w, "oldest_active_s", r->oldest_s < 0 ? 0.0 : r->oldest_s, 3);
+            ahp_json_field_bool(w, "oldest_before_attach", r->oldest_before_attach);
+            ahp_json_object_end(w);
         }
-        printf("]}\n");
+        ahp_json_array_end(w);
+        ahp_json_object_end(w);
     } else {
         if (st->clear)
             fputs("\033[H\033[2J", stdout);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/escape.h"
+#include "common/json_writer.h"
 #include "common/util.h"
 
 int ahp_fail(bool json, int code, const char *fmt, ...)
@@ -19,9 +20,11 @@ int ahp_fail(bool json, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (json) {
-        fputs("{\"error\": ", stdout);
-        ahp_json_string(stdout, msg, sizeof(msg));
-        fputs("}\n", stdout);
+        struct ahp_json w;
+        ahp_json_init(&w, stdout, AHP_JSON_SPACED);
+        ahp_json_object_begin(&w);
+        ahp_json_field_strn(&w, "error", msg, sizeof(msg));
+        ahp_json_object_end(&w);
     }
     /* An error that cannot reach stdout must still reach someone. */
     if (!json || ahp_stdout_flush() < 0) {
@@ -135,6 +138,12 @@ size_t ahp_strlcpy(char *dst, const char *src, size_t size)
 }
 
 static int stdout_errno;
+
+void ahp_stdout_error(int err)
+{
+    if (stdout_errno == 0)
+        stdout_errno = err > 0 ? err : EIO;
+}
 
 int ahp_stdout_flush(void)
 {

@@ -43,6 +43,10 @@ int ahp_parse_duration_ns(const char *s, uint64_t min_ns, uint64_t max_ns, uint6
  * 0, or the first write error as a negative errno (stdio forgets errno; this keeps it). */
 int ahp_stdout_flush(void);
 
+/* A write to stdout failed with ERR (an errno) where stdio cannot say why later (the JSON
+ * writer): the first such error is what ahp_stdout_flush returns. */
+void ahp_stdout_error(int err);
+
 /* At the end of main: CODE, or AHP_EXIT_ERROR after one line on stderr when the output did
  * not all reach stdout. A closed pipe (EPIPE) ends quietly with CODE. */
 int ahp_stdout_finish(int code);

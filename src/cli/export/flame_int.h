@@ -88,8 +88,8 @@ int flame_write_folded(struct flame_run *run, const struct ftree *t);
 int flame_write_svg(struct flame_run *run, const struct ftree *t);
 int flame_write_dot(struct flame_run *run);
 
-/* The timeline formats see the callbacks while the model is built: they set hooks on OPTS
- * (begin), get the model (end) and write. STATE is theirs. */
+/* The timeline formats (trace*.c, trace_int.h) see the callbacks while the model is built:
+ * they set hooks on OPTS (begin), get the model (end) and write. STATE is theirs. */
 struct flame_trace;
 int flame_trace_begin(struct flame_trace **tr, struct flame_run *run, struct ahp_model_opts *opts);
 int flame_trace_end(struct flame_trace *tr, struct flame_run *run);
@@ -97,12 +97,12 @@ void flame_trace_free(struct flame_trace *tr);
 /* ahp_model_opts.site_of when the arg is the trace's state. */
 uint32_t flame_trace_site_of(void *arg, uint32_t stack_id);
 
-/* Sampled speedscope profile of a flame tree (--format speedscope with count or live). */
+/* Sampled speedscope profile of a flame tree (--format speedscope with count or live),
+ * trace_sampler.c. */
 int flame_write_speedscope_tree(struct flame_run *run, const struct ftree *t);
 
 /* Escapers for the outputs; S is a safe label or other NUL-terminated text. */
 void flame_xml(FILE *out, const char *s);     /* XML text and attribute values */
-void flame_json(FILE *out, const char *s);    /* a JSON string literal, quotes included */
 void flame_dot_str(FILE *out, const char *s); /* a DOT "quoted string", quotes included */
 
 #endif

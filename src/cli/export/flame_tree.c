@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hashmap.h"
 #include "export/flame_int.h"
 
 const char *flame_weight_name(enum flame_weight w)
@@ -52,57 +53,30 @@ static uint64_t node_weight(const struct ahp_node *n, enum flame_weight w)
 struct build {
     struct ftree *t;
     uint32_t ncap, lcap;
-    uint32_t *lindex; /* label hash set: label + 1, 0 = empty */
-    uint32_t lindex_cap;
-    uint64_t *cindex; /* (parent, label) -> child: parent << 32 | label, and the node */
-    uint32_t *cnode;
-    uint32_t cindex_cap, nchildren;
+    struct ahp_hmap labels;   /* label text -> label number, by content (t->labels) */
+    struct ahp_hmap children; /* parent << 32 | label -> child node */
 };
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
+struct label_query {
+    const struct ftree *t;
+    const char *s;
+};
 
-static uint64_t mix(uint64_t k)
+static bool label_is(const void *ctx, const void *val)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return k;
-}
-
-static int lindex_grow(struct build *b)
-{
-    uint32_t cap = b->lindex_cap == 0 ? 256 : b->lindex_cap * 2;
-    uint32_t *ni = calloc(cap, sizeof(uint32_t));
-    if (ni == NULL)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < b->t->nlabels; i++) {
-        uint32_t j = (uint32_t)str_hash(b->t->labels[i]) & (cap - 1);
-        while (ni[j] != 0)
-            j = (j + 1) & (cap - 1);
-        ni[j] = i + 1;
-    }
-    free(b->lindex);
-    b->lindex = ni;
-    b->lindex_cap = cap;
-    return 0;
+    const struct label_query *q = ctx;
+    return strcmp(q->t->labels[*(const uint32_t *)val], q->s) == 0;
 }
 
 /* The label number of S (copied if new); UINT32_MAX on -ENOMEM. */
 static uint32_t intern(struct build *b, const char *s)
 {
     struct ftree *t = b->t;
-    if ((t->nlabels + 1) * 2 >= b->lindex_cap && lindex_grow(b) < 0)
-        return UINT32_MAX;
-    uint32_t mask = b->lindex_cap - 1, j = (uint32_t)str_hash(s) & mask;
-    for (; b->lindex[j] != 0; j = (j + 1) & mask)
-        if (strcmp(t->labels[b->lindex[j] - 1], s) == 0)
-            return b->lindex[j] - 1;
+    uint64_t hash = ahp_hash_str(AHP_HASH_SEED, s);
+    struct label_query q = {.t = t, .s = s};
+    const uint32_t *known = ahp_hmap_find(&b->labels, hash, label_is, &q);
+    if (known != NULL)
+        return *known;
     if (t->nlabels == b->lcap) {
         uint32_t cap = b->lcap == 0 ? 64 : b->lcap * 2;
         char **nl = realloc(t->labels, (size_t)cap * sizeof(*nl));
@@ -112,10 +86,13 @@ static uint32_t intern(struct build *b, const char *s)
         b->lcap = cap;
     }
     char *copy = strdup(s);
-    if (copy == NULL)
+    void *slot;
+    if (copy == NULL || ahp_hmap_add(&b->labels, hash, &slot) < 0) {
+        free(copy);
         return UINT32_MAX;
+    }
     t->labels[t->nlabels] = copy;
-    b->lindex[j] = t->nlabels + 1;
+    *(uint32_t *)slot = t->nlabels;
     return t->nlabels++;
 }
 
@@ -141,53 +118,21 @@ static uint32_t new_fnode(struct build *b, uint32_t parent, uint32_t label, int3
     return t->nn++;
 }
 
-static int cindex_grow(struct build *b)
-{
-    uint32_t cap = b->cindex_cap == 0 ? 256 : b->cindex_cap * 2;
-    uint64_t *nk = calloc(cap, sizeof(uint64_t));
-    uint32_t *nv = malloc((size_t)cap * sizeof(uint32_t));
-    if (nk == NULL || nv == NULL) {
-        free(nk);
-        free(nv);
-        return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < b->cindex_cap; i++) {
-        if (b->cindex[i] == 0)
-            continue;
-        uint32_t j = (uint32_t)mix(b->cindex[i]) & (cap - 1);
-        while (nk[j] != 0)
-            j = (j + 1) & (cap - 1);
-        nk[j] = b->cindex[i];
-        nv[j] = b->cnode[i];
-    }
-    free(b->cindex);
-    free(b->cnode);
-    b->cindex = nk;
-    b->cnode = nv;
-    b->cindex_cap = cap;
-    return 0;
-}
-
 /* The child of PARENT labelled LABEL, created if new; FT_NONE on -ENOMEM. */
 static uint32_t child(struct build *b, uint32_t parent, const char *label, int32_t cls)
 {
     uint32_t l = intern(b, label);
     if (l == UINT32_MAX)
         return FT_NONE;
-    if ((b->nchildren + 1) * 2 >= b->cindex_cap && cindex_grow(b) < 0)
-        return FT_NONE;
-    /* +1 keeps the key of (root, label 0) away from 0, the empty slot. */
-    uint64_t key = ((uint64_t)parent + 1) << 32 | l;
-    uint32_t mask = b->cindex_cap - 1, j = (uint32_t)mix(key) & mask;
-    for (; b->cindex[j] != 0; j = (j + 1) & mask)
-        if (b->cindex[j] == key)
-            return b->cnode[j];
+    uint64_t key = (uint64_t)parent << 32 | l;
+    const uint32_t *known = ahp_hmap_get(&b->children, key);
+    if (known != NULL)
+        return *known;
     uint32_t n = new_fnode(b, parent, l, cls);
-    if (n == FT_NONE)
+    void *slot;
+    if (n == FT_NONE || ahp_hmap_put(&b->children, key, &slot) < 0)
         return FT_NONE;
-    b->cindex[j] = key;
-    b->cnode[j] = n;
-    b->nchildren++;
+    *(uint32_t *)slot = n;
     return n;
 }
 
@@ -208,6 +153,8 @@ int ftree_build(struct ftree *t, const struct ahp_model *m, const struct ahp_sit
     memset(t, 0, sizeof(*t));
     t->weight = w;
     struct build b = {.t = t};
+    ahp_hmap_init(&b.labels, sizeof(uint32_t), 0);
+    ahp_hmap_init(&b.children, sizeof(uint32_t), 0);
     uint32_t *disp = malloc((size_t)(m->nnodes > 0 ? m->nnodes : 1) * sizeof(uint32_t));
     int rc = -ENOMEM;
     if (disp == NULL || intern(&b, "all") != 0 || new_fnode(&b, FT_NONE, 0, -1) != 0)
@@ -259,9 +206,8 @@ int ftree_build(struct ftree *t, const struct ahp_model *m, const struct ahp_sit
     rc = 0;
 out:
     free(disp);
-    free(b.lindex);
-    free(b.cindex);
-    free(b.cnode);
+    ahp_hmap_free(&b.labels);
+    ahp_hmap_free(&b.children);
     if (rc != 0)
         ftree_free(t);
     return rc;

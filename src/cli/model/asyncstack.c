@@ -115,30 +115,20 @@ int ahp_site_frame(const struct ahp_stack_frame *frames, uint32_t n)
 
 struct load {
     struct ahp_sites *s;
-    /* Distinct (func, file, line[, ip]) -> site, open addressing over site numbers. */
-    uint32_t *index;
-    uint32_t index_cap;
+    /* Distinct (func, file, line[, ip]) -> site number, by content (the sites are in s). */
+    struct ahp_hmap index;
     uint32_t sites_cap;
     int err;
 };
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ c[i]) * 0x100000001b3ull; /* FNV-1a */
-    return h;
-}
-
 static uint64_t site_hash(const struct ahp_site *st)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = hash_bytes(h, st->func, strlen(st->func) + 1);
-    h = hash_bytes(h, st->file, strlen(st->file) + 1);
-    h = hash_bytes(h, &st->line, sizeof(st->line));
+    uint64_t h = ahp_hash_str(AHP_HASH_SEED, st->func);
+    h = ahp_hash_str(h, st->file);
+    h = ahp_hash_bytes(h, &st->line, sizeof(st->line));
     /* Without a function name the address is all that tells sites apart. */
     if (st->func[0] == '\0')
-        h = hash_bytes(h, &st->ip, sizeof(st->ip));
+        h = ahp_hash_bytes(h, &st->ip, sizeof(st->ip));
     return h;
 }
 
@@ -148,36 +138,26 @@ static bool site_equal(const struct ahp_site *a, const struct ahp_site *b)
            (a->func[0] != '\0' || a->ip == b->ip);
 }
 
-static int index_grow(struct load *l)
+struct site_query {
+    const struct ahp_sites *s;
+    const struct ahp_site *st;
+};
+
+static bool site_is(const void *ctx, const void *val)
 {
-    uint32_t cap = l->index_cap == 0 ? 64 : l->index_cap * 2;
-    uint32_t *ni = calloc(cap, sizeof(uint32_t));
-    if (ni == NULL)
-        return -ENOMEM;
-    for (uint32_t i = 1; i <= l->s->nsites; i++) {
-        uint32_t j = (uint32_t)site_hash(&l->s->sites[i]) & (cap - 1);
-        while (ni[j] != 0)
-            j = (j + 1) & (cap - 1);
-        ni[j] = i;
-    }
-    free(l->index);
-    l->index = ni;
-    l->index_cap = cap;
-    return 0;
+    const struct site_query *q = ctx;
+    return site_equal(&q->s->sites[*(const uint32_t *)val], q->st);
 }
 
 /* The site number of ST (raw strings, borrowed), added if new; 0 when out of room. */
 static uint32_t intern_site(struct load *l, const struct ahp_site *st)
 {
     struct ahp_sites *s = l->s;
-    if ((s->nsites + 1) * 2 >= l->index_cap && index_grow(l) < 0) {
-        l->err = -ENOMEM;
-        return 0;
-    }
-    uint32_t mask = l->index_cap - 1, j = (uint32_t)site_hash(st) & mask;
-    for (; l->index[j] != 0; j = (j + 1) & mask)
-        if (site_equal(&s->sites[l->index[j]], st))
-            return l->index[j];
+    uint64_t hash = site_hash(st);
+    struct site_query q = {.s = s, .st = st};
+    const uint32_t *known = ahp_hmap_find(&l->index, hash, site_is, &q);
+    if (known != NULL)
+        return *known;
     if (s->nsites >= AHP_SITES_MAX) {
         s->sites_dropped++;
         return 0;
@@ -197,49 +177,28 @@ static uint32_t intern_site(struct load *l, const struct ahp_site *st)
     d->ip = st->ip;
     d->func = strdup(st->func);
     d->file = strdup(st->file);
-    if (d->func == NULL || d->file == NULL) {
+    void *slot = NULL;
+    int rc = d->func == NULL || d->file == NULL ? -ENOMEM : ahp_hmap_add(&l->index, hash, &slot);
+    if (rc < 0) {
         free(d->func);
         free(d->file);
-        l->err = -ENOMEM;
+        l->err = rc;
         return 0;
     }
     s->nsites++;
-    l->index[j] = s->nsites;
+    *(uint32_t *)slot = s->nsites;
     return s->nsites;
-}
-
-static uint32_t slot_of(uint32_t stack_id, uint32_t cap)
-{
-    uint64_t k = (uint64_t)stack_id * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(k >> 32) & (cap - 1);
-}
-
-static int stacks_grow(struct ahp_sites *s)
-{
-    uint32_t cap = s->nslots == 0 ? 64 : s->nslots * 2;
-    uint64_t *ns = calloc(cap, sizeof(uint64_t));
-    if (ns == NULL)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < s->nslots; i++) {
-        if (s->slots[i] == 0)
-            continue;
-        uint32_t j = slot_of((uint32_t)((s->slots[i] >> 32) - 1), cap);
-        while (ns[j] != 0)
-            j = (j + 1) & (cap - 1);
-        ns[j] = s->slots[i];
-    }
-    free(s->slots);
-    s->slots = ns;
-    s->nslots = cap;
-    return 0;
 }
 
 static int on_stack(void *arg, uint32_t stack_id, const struct ahp_stack_frame *frames, uint32_t n)
 {
     struct load *l = arg;
     struct ahp_sites *s = l->s;
-    if (ahp_sites_lookup(s, stack_id) != 0 || stack_id == UINT32_MAX) {
-        s->stacks_redefined += stack_id != UINT32_MAX;
+    /* No INIT event can name stack UINT32_MAX (they carry 16 bits of it): skipped, uncounted. */
+    if (stack_id == UINT32_MAX)
+        return 0;
+    if (ahp_sites_lookup(s, stack_id) != 0) {
+        s->stacks_redefined++;
         return 0;
     }
     int k = ahp_site_frame(frames, n);
@@ -254,25 +213,20 @@ static int on_stack(void *arg, uint32_t stack_id, const struct ahp_stack_frame *
     uint32_t site = intern_site(l, &st);
     if (site == 0)
         return l->err;
-    if ((s->nstacks + 1) * 2 >= s->nslots && stacks_grow(s) < 0)
-        return l->err = -ENOMEM;
-    uint32_t j = slot_of(stack_id, s->nslots);
-    while (s->slots[j] != 0)
-        j = (j + 1) & (s->nslots - 1);
-    s->slots[j] = ((uint64_t)stack_id + 1) << 32 | site;
-    s->nstacks++;
+    void *slot;
+    int rc = ahp_hmap_put(&s->stacks, stack_id, &slot);
+    if (rc < 0)
+        return l->err = rc;
+    *(uint32_t *)slot = site;
     return 0;
 }
 
 uint32_t ahp_sites_lookup(const struct ahp_sites *s, uint32_t stack_id)
 {
-    if (s == NULL || s->nslots == 0)
+    if (s == NULL)
         return 0;
-    uint64_t key = (uint64_t)stack_id + 1;
-    for (uint32_t j = slot_of(stack_id, s->nslots); s->slots[j] != 0; j = (j + 1) & (s->nslots - 1))
-        if (s->slots[j] >> 32 == key)
-            return (uint32_t)s->slots[j];
-    return 0;
+    const uint32_t *site = ahp_hmap_get(&s->stacks, stack_id);
+    return site != NULL ? *site : 0;
 }
 
 uint32_t ahp_sites_site_of(void *arg, uint32_t stack_id)
@@ -286,7 +240,9 @@ int ahp_sites_load(struct ahp_sites **sp, struct ahp_reader *r)
     struct ahp_sites *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
+    ahp_hmap_init(&s->stacks, sizeof(uint32_t), 0);
     struct load l = {.s = s};
+    ahp_hmap_init(&l.index, sizeof(uint32_t), AHP_SITES_MAX);
     int rc = 0;
     /* Stack chunks follow the events that use them (the recorder symbolizes a stack when
      * it first sees its id), so they are all read before the events are. */
@@ -296,7 +252,7 @@ int ahp_sites_load(struct ahp_sites **sp, struct ahp_reader *r)
         if (rc == 0)
             rc = l.err;
     }
-    free(l.index);
+    ahp_hmap_free(&l.index);
     if (rc != 0) {
         ahp_sites_free(s);
         return rc < 0 ? rc : -EIO;
@@ -314,7 +270,7 @@ void ahp_sites_free(struct ahp_sites *s)
         free(s->sites[i].file);
     }
     free(s->sites);
-    free(s->slots);
+    ahp_hmap_free(&s->stacks);
     free(s);
 }
 

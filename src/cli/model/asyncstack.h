@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hashmap.h"
 #include "data/datafile.h"
 #include "model/model.h"
 
@@ -38,9 +39,7 @@ struct ahp_site {
 struct ahp_sites {
     struct ahp_site *sites; /* sites[1..nsites]; sites[0] is unused (0 = no site) */
     uint32_t nsites;
-    /* Stack id -> site, in open addressing (ids are few: one per distinct stack). */
-    uint64_t *slots; /* (stack_id + 1) << 32 | site; 0 = empty */
-    uint32_t nslots, nstacks;
+    struct ahp_hmap stacks; /* stack id -> site (uint32_t) */
     /* Oddities, counted rather than trusted. */
     uint64_t stacks_in_libah_only; /* stacks without a frame outside libah */
     uint64_t stacks_redefined;     /* a stack id given twice: the first definition counts */

@@ -5,134 +5,8 @@
 #include <string.h>
 
 #include "ah.h"
+#include "common/hashmap.h"
 #include "model/model.h"
-
-/* ---------------------------------------------------------------------------------------
- * A hash map from u64 keys to fixed-size values: open addressing, linear probing, deletion
- * by backward shift (no tombstones, so a long run of inits and destroys stays fast).
- */
-
-struct map {
-    uint64_t *keys;
-    uint8_t *used;
-    uint8_t *vals;
-    size_t vsize, cap, n;
-};
-
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
-
-static int map_init(struct map *m, size_t vsize, size_t cap)
-{
-    m->vsize = vsize;
-    m->cap = cap;
-    m->n = 0;
-    m->keys = malloc(cap * sizeof(uint64_t));
-    m->used = calloc(cap, 1);
-    m->vals = malloc(cap * vsize);
-    if (m->keys == NULL || m->used == NULL || m->vals == NULL) {
-        free(m->keys);
-        free(m->used);
-        free(m->vals);
-        memset(m, 0, sizeof(*m));
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-static void map_free(struct map *m)
-{
-    free(m->keys);
-    free(m->used);
-    free(m->vals);
-    memset(m, 0, sizeof(*m));
-}
-
-static void *map_get(const struct map *m, uint64_t key)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
-        if (!m->used[i])
-            return NULL;
-        if (m->keys[i] == key)
-            return m->vals + i * m->vsize;
-    }
-}
-
-static int map_grow(struct map *m)
-{
-    struct map nm;
-    if (map_init(&nm, m->vsize, m->cap * 2) < 0)
-        return -ENOMEM;
-    size_t mask = nm.cap - 1;
-    for (size_t j = 0; j < m->cap; j++) {
-        if (!m->used[j])
-            continue;
-        size_t i = mix(m->keys[j]) & mask;
-        while (nm.used[i])
-            i = (i + 1) & mask;
-        nm.used[i] = 1;
-        nm.keys[i] = m->keys[j];
-        memcpy(nm.vals + i * nm.vsize, m->vals + j * m->vsize, m->vsize);
-    }
-    nm.n = m->n;
-    map_free(m);
-    *m = nm;
-    return 0;
-}
-
-/* The value of KEY, inserted zeroed if absent (*FRESH says which). NULL on -ENOMEM. */
-static void *map_put(struct map *m, uint64_t key, bool *fresh)
-{
-    if ((m->n + 1) * 10 > m->cap * 7 && map_grow(m) < 0)
-        return NULL;
-    size_t mask = m->cap - 1;
-    size_t i = mix(key) & mask;
-    for (; m->used[i]; i = (i + 1) & mask) {
-        if (m->keys[i] == key) {
-            *fresh = false;
-            return m->vals + i * m->vsize;
-        }
-    }
-    m->used[i] = 1;
-    m->keys[i] = key;
-    memset(m->vals + i * m->vsize, 0, m->vsize);
-    m->n++;
-    *fresh = true;
-    return m->vals + i * m->vsize;
-}
-
-static void map_del(struct map *m, uint64_t key)
-{
-    size_t mask = m->cap - 1;
-    size_t i = mix(key) & mask;
-    for (;; i = (i + 1) & mask) {
-        if (!m->used[i])
-            return;
-        if (m->keys[i] == key)
-            break;
-    }
-    /* Shift back the entries of the probe run that follow, as far as their home allows. */
-    size_t hole = i;
-    for (size_t j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
-        size_t home = mix(m->keys[j]) & mask;
-        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
-            m->keys[hole] = m->keys[j];
-            memcpy(m->vals + hole * m->vsize, m->vals + j * m->vsize, m->vsize);
-            hole = j;
-        }
-    }
-    m->used[hole] = 0;
-    m->n--;
-}
 
 /* ---------------------------------------------------------------------------------------
  * Callback duration histogram: exact below 32 ns, then 32 sub-buckets per power of two
@@ -189,12 +63,12 @@ struct tstack {
 struct build {
     struct ahp_model *m;
     struct ahp_model_opts o;
-    uint32_t node_cap;   /* limit on distinct paths */
-    uint32_t nodes_cap;  /* allocated */
-    struct map live;     /* id -> struct live */
-    struct map threads;  /* tid -> struct tstack * */
-    struct map dead;     /* id >> DEAD_BITS -> uint32_t[4096] of node + 1 */
-    struct map children; /* parent << 40 | site << 16 | cls -> node | FOLDED */
+    uint32_t node_cap;        /* limit on distinct paths */
+    uint32_t nodes_cap;       /* allocated */
+    struct ahp_hmap live;     /* id -> struct live */
+    struct ahp_hmap threads;  /* tid -> struct tstack * */
+    struct ahp_hmap dead;     /* id >> DEAD_BITS -> uint32_t[4096] of node + 1 */
+    struct ahp_hmap children; /* parent << 40 | site << 16 | cls -> node | FOLDED */
     uint64_t *hist[AHP_M_TYPES];
     uint32_t cached_tid;
     struct tstack *cached;
@@ -242,7 +116,7 @@ static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, uint32
 {
     struct ahp_model *m = b->m;
     uint64_t key = child_key(parent, cls, site);
-    uint32_t *v = map_get(&b->children, key);
+    uint32_t *v = ahp_hmap_get(&b->children, key);
     if (v != NULL) {
         *folded = (*v & FOLDED) != 0;
         return *v & ~FOLDED;
@@ -262,7 +136,7 @@ static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, uint32
             overflow = true;
             parent = AHP_NODE_OTHER;
             key = child_key(parent, cls, site);
-            v = map_get(&b->children, key);
+            v = ahp_hmap_get(&b->children, key);
             if (v != NULL) {
                 b->m->paths_overflowed++;
                 return *v & ~FOLDED;
@@ -274,32 +148,33 @@ static uint32_t child_node(struct build *b, uint32_t parent, int32_t cls, uint32
         if (overflow)
             b->m->paths_overflowed++;
     }
-    bool fresh;
-    uint32_t *slot = map_put(&b->children, key, &fresh);
-    if (slot == NULL) {
-        b->err = -ENOMEM;
+    void *slot;
+    int rc = ahp_hmap_put(&b->children, key, &slot);
+    if (rc < 0) {
+        b->err = rc;
         return target;
     }
-    *slot = target | (*folded ? FOLDED : 0);
+    *(uint32_t *)slot = target | (*folded ? FOLDED : 0);
     return target;
 }
 
 static void dead_set(struct build *b, uint64_t id, uint32_t node)
 {
-    uint32_t **page = map_get(&b->dead, id >> DEAD_BITS);
+    uint32_t **page = ahp_hmap_get(&b->dead, id >> DEAD_BITS);
     if (page == NULL) {
-        if (b->dead.n >= b->o.max_dead_pages) {
+        if (ahp_hmap_count(&b->dead) >= b->o.max_dead_pages) {
             b->m->dead_untracked++;
             return;
         }
         uint32_t *p = calloc(1u << DEAD_BITS, sizeof(uint32_t));
-        bool fresh;
-        page = p == NULL ? NULL : map_put(&b->dead, id >> DEAD_BITS, &fresh);
-        if (page == NULL) {
+        void *slot = NULL;
+        int rc = p == NULL ? -ENOMEM : ahp_hmap_put(&b->dead, id >> DEAD_BITS, &slot);
+        if (rc < 0) {
             free(p);
-            b->err = -ENOMEM;
+            b->err = rc;
             return;
         }
+        page = slot;
         *page = p;
     }
     (*page)[id & ((1u << DEAD_BITS) - 1)] = node + 1;
@@ -307,7 +182,7 @@ static void dead_set(struct build *b, uint64_t id, uint32_t node)
 
 static uint32_t dead_get(const struct build *b, uint64_t id)
 {
-    uint32_t **page = map_get(&b->dead, id >> DEAD_BITS);
+    uint32_t **page = ahp_hmap_get(&b->dead, id >> DEAD_BITS);
     if (page == NULL)
         return AHP_NODE_NONE;
     uint32_t v = (*page)[id & ((1u << DEAD_BITS) - 1)];
@@ -328,7 +203,7 @@ static void on_init(struct build *b, const struct ahp_event *e)
     if (e->trigger_id == AH_ID_ROOT || e->trigger_id == 0) {
         parent = AHP_NODE_ROOT;
         pcls = AHP_M_PARENT_ROOT;
-    } else if ((pl = map_get(&b->live, e->trigger_id)) != NULL) {
+    } else if ((pl = ahp_hmap_get(&b->live, e->trigger_id)) != NULL) {
         parent = pl->node & ~PSEUDO;
         pcls = pl->cls;
     } else if ((parent = dead_get(b, e->trigger_id)) != AHP_NODE_NONE) {
@@ -360,13 +235,14 @@ static void on_init(struct build *b, const struct ahp_event *e)
     if (b->o.on_init != NULL)
         b->o.on_init(b->o.arg, m, e, node);
 
-    bool fresh;
-    struct live *l = map_put(&b->live, e->id, &fresh);
-    if (l == NULL) {
-        b->err = -ENOMEM;
+    void *slot;
+    int rc = ahp_hmap_put(&b->live, e->id, &slot);
+    if (rc < 0) {
+        b->err = rc;
         return;
     }
-    if (!fresh && !(l->node & PSEUDO))
+    struct live *l = slot;
+    if (rc == 0 && !(l->node & PSEUDO))
         m->duplicate_init++;
     l->init_ns = e->ts_ns;
     l->node = node;
@@ -380,34 +256,35 @@ static void on_destroy(struct build *b, const struct ahp_event *e)
     m->types[cls].destroyed++;
     if (!(e->flags & AHP_F_IN_SNAPSHOT))
         m->types[cls].destroyed_counted++;
-    struct live *l = map_get(&b->live, e->id);
+    struct live *l = ahp_hmap_get(&b->live, e->id);
     if (l == NULL)
         return;
     dead_set(b, e->id, l->node & ~PSEUDO);
-    map_del(&b->live, e->id);
+    ahp_hmap_del(&b->live, e->id);
 }
 
 static struct tstack *thread_stack(struct build *b, uint32_t tid, bool create)
 {
     if (b->cached != NULL && b->cached_tid == tid)
         return b->cached;
-    struct tstack **s = map_get(&b->threads, tid);
+    struct tstack **s = ahp_hmap_get(&b->threads, tid);
     if (s == NULL) {
         if (!create)
             return NULL;
-        bool fresh;
-        s = map_put(&b->threads, tid, &fresh);
-        if (s == NULL) {
-            b->err = -ENOMEM;
+        void *slot;
+        int rc = ahp_hmap_put(&b->threads, tid, &slot);
+        if (rc < 0) {
+            b->err = rc;
             return NULL;
         }
+        s = slot;
         if (b->spare != NULL) {
             *s = b->spare;
             b->spare = NULL;
         } else {
             *s = calloc(1, sizeof(**s));
             if (*s == NULL) {
-                map_del(&b->threads, tid);
+                ahp_hmap_del(&b->threads, tid);
                 b->err = -ENOMEM;
                 return NULL;
             }
@@ -420,7 +297,7 @@ static struct tstack *thread_stack(struct build *b, uint32_t tid, bool create)
 
 static void drop_stack(struct build *b, uint32_t tid, struct tstack *s)
 {
-    map_del(&b->threads, tid);
+    ahp_hmap_del(&b->threads, tid);
     if (b->cached == s)
         b->cached = NULL;
     if (b->spare == NULL) {
@@ -435,19 +312,23 @@ static void on_before(struct build *b, const struct ahp_event *e)
 {
     int32_t cls = class_of(e->type);
     uint32_t node;
-    struct live *l = map_get(&b->live, e->id);
+    struct live *l = ahp_hmap_get(&b->live, e->id);
     if (l != NULL) {
         node = l->node & ~PSEUDO;
     } else if ((node = dead_get(b, e->id)) == AHP_NODE_NONE) {
         /* It existed before the recording. Its callback tells its type: remember it, so
          * that what it creates gets a path ((before attach) > ITS TYPE > ...) and an edge. */
-        bool folded, fresh;
+        bool folded;
         node = child_node(b, AHP_NODE_BEFORE, cls, 0, &folded);
-        l = b->err == 0 ? map_put(&b->live, e->id, &fresh) : NULL;
-        if (l == NULL) {
-            b->err = -ENOMEM;
+        if (b->err != 0)
+            return;
+        void *slot;
+        int rc = ahp_hmap_put(&b->live, e->id, &slot);
+        if (rc < 0) {
+            b->err = rc;
             return;
         }
+        l = slot;
         l->init_ns = 0;
         l->node = node | PSEUDO;
         l->cls = cls;
@@ -649,10 +530,9 @@ static int finish(struct build *b)
         m->start_ns = m->events > 0 ? m->first_ts : m->end_ns;
     m->duration_ns = m->end_ns > m->start_ns ? m->end_ns - m->start_ns : 0;
 
-    for (size_t i = 0; i < b->live.cap; i++) {
-        if (!b->live.used[i])
-            continue;
-        const struct live *l = (const struct live *)(b->live.vals + i * b->live.vsize);
+    size_t pos = 0;
+    const struct live *l;
+    while ((l = ahp_hmap_next(&b->live, &pos, NULL)) != NULL) {
         /* Those known from a callback only are in the snapshot count: counted below. */
         if (l->node & PSEUDO)
             continue;
@@ -664,11 +544,12 @@ static int finish(struct build *b)
     }
     /* Callbacks still open at the end never completed: not counted as callbacks, but listed
      * (a target that crashed or exited inside them). */
-    for (size_t i = 0; i < b->threads.cap; i++) {
-        if (!b->threads.used[i])
-            continue;
-        const struct tstack *s = *(struct tstack **)(b->threads.vals + i * b->threads.vsize);
-        uint32_t tid = (uint32_t)b->threads.keys[i];
+    pos = 0;
+    struct tstack **sp;
+    uint64_t key;
+    while ((sp = ahp_hmap_next(&b->threads, &pos, &key)) != NULL) {
+        const struct tstack *s = *sp;
+        uint32_t tid = (uint32_t)key;
         m->unclosed_before += s->depth;
         m->open_total += s->depth;
         for (uint32_t d = 0; d < s->depth && d < s->cap; d++) {
@@ -768,18 +649,20 @@ int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ah
     if (b.o.max_dead_pages == 0)
         b.o.max_dead_pages = 4096;
 
+    /* No entry limits: what these hold is bounded by the model's own limits (node_cap,
+     * max_dead_pages) and by what is alive. The first insertion allocates a small table, so
+     * that small inputs (tests, fuzzing) reach the growth. */
+    ahp_hmap_init(&b.live, sizeof(struct live), 0);
+    ahp_hmap_init(&b.threads, sizeof(struct tstack *), 0);
+    ahp_hmap_init(&b.dead, sizeof(uint32_t *), 0);
+    ahp_hmap_init(&b.children, sizeof(uint32_t), 0);
+
     struct ahp_model *m = calloc(1, sizeof(*m));
     b.m = m;
     int rc = -ENOMEM;
     if (m == NULL)
         goto out;
     m->meta = ahp_reader_meta(r);
-    /* Small to start with: growth is cheap, and small inputs (tests, fuzzing) reach it. */
-    if (map_init(&b.live, sizeof(struct live), 16) < 0 ||
-        map_init(&b.threads, sizeof(struct tstack *), 16) < 0 ||
-        map_init(&b.dead, sizeof(uint32_t *), 16) < 0 ||
-        map_init(&b.children, sizeof(uint32_t), 16) < 0)
-        goto out;
     new_node(&b, AHP_NODE_NONE, -1, 0);
     new_node(&b, AHP_NODE_NONE, -1, 0);
     new_node(&b, AHP_NODE_NONE, -1, 0);
@@ -794,24 +677,24 @@ int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ah
         rc = finish(&b);
 
 out:
-    map_free(&b.live);
-    for (size_t i = 0; i < b.threads.cap; i++) {
-        if (b.threads.used[i]) {
-            struct tstack *s = *(struct tstack **)(b.threads.vals + i * b.threads.vsize);
-            free(s->frames);
-            free(s);
-        }
+    ahp_hmap_free(&b.live);
+    size_t pos = 0;
+    struct tstack **sp;
+    while ((sp = ahp_hmap_next(&b.threads, &pos, NULL)) != NULL) {
+        free((*sp)->frames);
+        free(*sp);
     }
-    map_free(&b.threads);
+    ahp_hmap_free(&b.threads);
     if (b.spare != NULL) {
         free(b.spare->frames);
         free(b.spare);
     }
-    for (size_t i = 0; i < b.dead.cap; i++)
-        if (b.dead.used[i])
-            free(*(uint32_t **)(b.dead.vals + i * b.dead.vsize));
-    map_free(&b.dead);
-    map_free(&b.children);
+    pos = 0;
+    uint32_t **page;
+    while ((page = ahp_hmap_next(&b.dead, &pos, NULL)) != NULL)
+        free(*page);
+    ahp_hmap_free(&b.dead);
+    ahp_hmap_free(&b.children);
     for (int i = 0; i < AHP_M_TYPES; i++)
         free(b.hist[i]);
     if (rc != 0) {
