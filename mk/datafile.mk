@@ -1,14 +1,15 @@
-# The recorded file format (src/cli/data/datafile.c), its analysis (model.c) and `ahprof report`
+# The recorded file format (src/cli/data/: codec.c, writer.c, reader.c), its analysis (model.c) and `ahprof report`
 # (report.c): unit tests, also under ASan/UBSan, and the libFuzzer target of the reader.
 #
 #   make test-datafile   unit tests (normal and ASan+UBSan builds)
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
-DF_SRCS := src/cli/data/datafile.c src/cli/model/model.c src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c \
-	src/cli/common/json_writer.c src/cli/common/hashmap.c \
-	src/cli/data/recording.c
-DF_HDRS := src/cli/data/datafile.h src/cli/model/model.h src/cli/cmd/report.h src/cli/common/escape.h \
-	src/cli/common/util.h src/cli/common/json_writer.h src/contracts/ahprof.h
+DF_SRCS := src/cli/data/codec.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c \
+	src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c src/cli/data/recording.c \
+	src/cli/common/json_writer.c src/cli/common/hashmap.c
+DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h src/cli/cmd/report.h \
+	src/cli/common/escape.h src/cli/common/util.h src/cli/common/json_writer.h src/contracts/ahprof.h \
+	src/cli/common/hashmap.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
 DF_TEST_NAMES := test_datafile test_report test_json_writer
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)

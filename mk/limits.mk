@@ -1,5 +1,5 @@
 # What keeps `ahprof record` bounded and its file safe: the reorder window of the batch path
-# (src/cli/collect/merge.c) and the writer on a file that cannot grow (src/cli/data/datafile.c). Unit
+# (src/cli/collect/merge.c) and the writer on a file that cannot grow (src/cli/data/writer.c). Unit
 # tests, also under ASan+UBSan; the collector side is tests/collector/test_record_limits.c.
 LIMITS_TESTS := $(B)/tests/merge/test_merge $(B)/tests/cli/test_writer_errors
 LIMITS_ASAN_TESTS := $(B)/asan/tests/merge/test_merge $(B)/asan/tests/cli/test_writer_errors

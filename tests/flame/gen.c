@@ -1,6 +1,6 @@
 /*
  * gen.c - synthetic recordings with known numbers for the flame tests, written with the
- * recorder's own writer (src/cli/data/datafile.c), laid out like `ahprof record [--stacks]` lays
+ * recorder's own writer (src/cli/data/writer.c), laid out like `ahprof record [--stacks]` lays
  * them out (stack chunks after the events that first use them).
  *
  *   flame-gen tree FILE [N] [--stacks]

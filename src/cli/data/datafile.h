@@ -1,7 +1,8 @@
 /*
  * datafile.h - the ahprof.data file: what `ahprof record` writes and `ahprof report` (and any
  * other consumer, e.g. the flame graph exporters) reads. The byte layout is specified in
- * docs/file-format.md; this is the C API over it.
+ * docs/file-format.md; this is the C API over it (codec.c holds the layout, writer.c and
+ * reader.c the I/O).
  *
  * The file is a sequence of self-checking chunks, so a recording cut off by a crash stays
  * readable up to its last complete chunk. Everything the reader hands out comes from a file

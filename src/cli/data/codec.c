@@ -1,0 +1,369 @@
+/* codec.c - the byte layout of ahprof.data: see codec.h and docs/file-format.md. */
+#define _GNU_SOURCE /* sigabbrev_np */
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "data/codec.h"
+
+static const uint8_t file_magic[8] = {'A', 'H', 'P', 'R', 'O', 'F', '\0', '\n'};
+
+uint32_t ahp_crc(const uint8_t *p, size_t n)
+{
+    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)n);
+}
+
+void ahp_copy_field(char *dst, size_t n, const uint8_t *src, size_t srclen)
+{
+    size_t len = 0;
+    while (len < srclen && len + 1 < n && src[len] != '\0')
+        len++;
+    memcpy(dst, src, len);
+    memset(dst + len, 0, n - len);
+}
+
+void ahp_put_field(uint8_t *dst, size_t n, const char *s)
+{
+    memset(dst, 0, n);
+    if (s != NULL)
+        memcpy(dst, s, strnlen(s, n - 1));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * File header and chunk framing
+ */
+
+void ahp_file_header_encode(uint8_t h[AHP_FILE_HEADER_SIZE])
+{
+    memcpy(h, file_magic, 8);
+    ahp_put16(h + 8, AHP_FILE_MAJOR);
+    ahp_put16(h + 10, AHP_FILE_MINOR);
+    ahp_put32(h + 12, AHP_FILE_HEADER_SIZE);
+    ahp_put32(h + 16, 0);
+    ahp_put32(h + 20, ahp_crc(h, 20));
+}
+
+int ahp_file_header_decode(const uint8_t *h, size_t got, uint16_t *major, uint16_t *minor,
+                           uint32_t *first_chunk)
+{
+    if (got < 12 || memcmp(h, file_magic, 8) != 0)
+        return AHP_E_NOT_AHPROF;
+    /* Checked before anything else of the header: the magic and the major version are the
+     * only fields every version keeps in place. */
+    if (ahp_get16(h + 8) > AHP_FILE_MAJOR)
+        return AHP_E_NEWER;
+    if (ahp_get16(h + 8) == 0 || got < AHP_FILE_HEADER_SIZE ||
+        ahp_get32(h + 20) != ahp_crc(h, 20) || ahp_get32(h + 12) < AHP_FILE_HEADER_SIZE ||
+        ahp_get32(h + 12) > AHP_FILE_HEADER_MAX)
+        return AHP_E_NOT_AHPROF;
+    *major = ahp_get16(h + 8);
+    *minor = ahp_get16(h + 10);
+    *first_chunk = ahp_get32(h + 12);
+    return 0;
+}
+
+void ahp_chunk_header_encode(uint8_t *chunk, uint32_t type, uint32_t len)
+{
+    ahp_put32(chunk, type);
+    ahp_put32(chunk + 4, len);
+    ahp_put32(chunk + 8, ahp_crc(chunk + AHP_CHUNK_HEADER_SIZE, len));
+    ahp_put32(chunk + 12, ahp_crc(chunk, 12));
+}
+
+int ahp_chunk_header_check(const uint8_t *h, uint32_t *type, uint32_t *len)
+{
+    if (ahp_get32(h + 12) != ahp_crc(h, 12))
+        return -1;
+    *type = ahp_get32(h);
+    *len = ahp_get32(h + 4);
+    return *len <= AHP_CHUNK_MAX ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Events
+ */
+
+void ahp_events_header_encode(uint8_t *p, uint32_t n)
+{
+    ahp_put32(p, n);
+    ahp_put32(p + 4, AHP_EVENT_SIZE);
+}
+
+int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize)
+{
+    if (len < AHP_EVENTS_HEADER_SIZE)
+        return -1;
+    uint32_t n = ahp_get32(p), rs = ahp_get32(p + 4);
+    if (rs < AHP_EVENT_SIZE || rs > AHP_EVENT_RECORD_MAX ||
+        (uint64_t)n * rs != (uint64_t)len - AHP_EVENTS_HEADER_SIZE)
+        return -1;
+    *recsize = rs;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Other payloads
+ */
+
+uint32_t ahp_info_encode(uint8_t p[AHP_INFO_SIZE], const struct ahp_file_info *info,
+                         const char *version, const char *host)
+{
+    memset(p, 0, AHP_INFO_SIZE);
+    ahp_put32(p + 0, info->pid);
+    ahp_put64(p + 8, info->start_mono_ns);
+    ahp_put64(p + 16, info->start_real_ns);
+    ahp_put_field(p + 24, 16, info->comm);
+    ahp_put_field(p + 40, 256, info->target);
+    ahp_put_field(p + 296, 32, version);
+    ahp_put_field(p + 328, 64, host);
+    return AHP_INFO_SIZE;
+}
+
+bool ahp_info_decode(const uint8_t *p, uint32_t len, struct ahp_file_info *info, char *version,
+                     char *host)
+{
+    if (len < AHP_INFO_SIZE)
+        return false;
+    memset(info, 0, sizeof(*info));
+    info->pid = ahp_get32(p);
+    info->start_mono_ns = ahp_get64(p + 8);
+    info->start_real_ns = ahp_get64(p + 16);
+    ahp_copy_field(info->comm, sizeof(info->comm), p + 24, 16);
+    ahp_copy_field(info->target, sizeof(info->target), p + 40, 256);
+    if (version != NULL)
+        ahp_copy_field(version, 32, p + 296, 32);
+    if (host != NULL)
+        ahp_copy_field(host, 64, p + 328, 64);
+    return true;
+}
+
+uint32_t ahp_type_encode(uint8_t p[AHP_TYPE_SIZE], int32_t type, const char *name)
+{
+    ahp_put32(p, (uint32_t)type);
+    ahp_put32(p + 4, 0);
+    ahp_put_field(p + 8, AHP_NAME_SIZE, name);
+    return AHP_TYPE_SIZE;
+}
+
+bool ahp_type_decode(const uint8_t *p, uint32_t len, int32_t *type, char name[AHP_NAME_SIZE])
+{
+    if (len < AHP_TYPE_SIZE)
+        return false;
+    int32_t t = (int32_t)ahp_get32(p);
+    if (t < 0 || t >= AHP_TYPE_MAX)
+        return false;
+    *type = t;
+    ahp_copy_field(name, AHP_NAME_SIZE, p + 8, AHP_NAME_SIZE);
+    return true;
+}
+
+uint32_t ahp_snapshot_encode(uint8_t p[AHP_SNAPSHOT_SIZE_MAX], const int64_t *live, uint32_t ntypes)
+{
+    ahp_put32(p, ntypes);
+    ahp_put32(p + 4, 0);
+    for (uint32_t i = 0; i < ntypes; i++)
+        ahp_put64(p + 8 + 8 * i, (uint64_t)live[i]);
+    return 8 + 8 * ntypes;
+}
+
+bool ahp_snapshot_decode(const uint8_t *p, uint32_t len, int64_t live[AHP_TYPE_MAX],
+                         uint32_t *ntypes)
+{
+    if (len < 8)
+        return false;
+    uint32_t n = ahp_get32(p);
+    if (n > AHP_TYPE_MAX || len < 8 + 8 * (uint64_t)n)
+        return false;
+    memset(live, 0, AHP_TYPE_MAX * sizeof(int64_t));
+    for (uint32_t i = 0; i < n; i++)
+        live[i] = (int64_t)ahp_get64(p + 8 + 8 * i);
+    *ntypes = n;
+    return true;
+}
+
+uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total)
+{
+    ahp_put64(p, lost_total);
+    return AHP_LOST_SIZE;
+}
+
+bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total)
+{
+    if (len < AHP_LOST_SIZE)
+        return false;
+    *lost_total = ahp_get64(p);
+    return true;
+}
+
+uint32_t ahp_end_encode(uint8_t p[AHP_END_SIZE], const struct ahp_end_info *e)
+{
+    ahp_put64(p, e->end_mono_ns);
+    ahp_put64(p + 8, e->lost);
+    ahp_put64(p + 16, e->events);
+    ahp_put32(p + 24, e->flags);
+    ahp_put32(p + 28, 0);
+    return AHP_END_SIZE;
+}
+
+bool ahp_end_decode(const uint8_t *p, uint32_t len, struct ahp_end_info *e)
+{
+    if (len < AHP_END_SIZE)
+        return false;
+    e->end_mono_ns = ahp_get64(p);
+    e->lost = ahp_get64(p + 8);
+    e->events = ahp_get64(p + 16);
+    e->flags = ahp_get32(p + 24);
+    return true;
+}
+
+/* A stack payload: u32 id, u32 n, then n x {u64 ip, u32 line, u16 func_len, u16 file_len,
+ * func bytes, file bytes}. */
+uint32_t ahp_stack_encode(uint8_t p[AHP_STACK_SIZE_MAX], uint32_t stack_id,
+                          const struct ahp_stack_frame *frames, uint32_t n)
+{
+    if (n > AHP_STACK_FRAMES_MAX)
+        n = AHP_STACK_FRAMES_MAX;
+    ahp_put32(p, stack_id);
+    ahp_put32(p + 4, n);
+    size_t off = 8;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t func_len = (uint16_t)strnlen(frames[i].func, AHP_SYM_SIZE - 1);
+        uint16_t file_len = (uint16_t)strnlen(frames[i].file, AHP_SYM_SIZE - 1);
+        ahp_put64(p + off, frames[i].ip);
+        ahp_put32(p + off + 8, frames[i].line);
+        ahp_put16(p + off + 12, func_len);
+        ahp_put16(p + off + 14, file_len);
+        memcpy(p + off + 16, frames[i].func, func_len);
+        memcpy(p + off + 16 + func_len, frames[i].file, file_len);
+        off += 16 + (size_t)func_len + file_len;
+    }
+    return (uint32_t)off;
+}
+
+/* Every length is checked against what is left. */
+bool ahp_stack_decode(const uint8_t *p, uint32_t len, uint32_t *id,
+                      struct ahp_stack_frame frames[AHP_STACK_FRAMES_MAX], uint32_t *n)
+{
+    if (len < 8)
+        return false;
+    *id = ahp_get32(p);
+    uint32_t count = ahp_get32(p + 4);
+    if (count > AHP_STACK_FRAMES_MAX)
+        return false;
+    size_t off = 8;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < 16)
+            return false;
+        const uint8_t *q = p + off;
+        uint16_t func_len = ahp_get16(q + 12), file_len = ahp_get16(q + 14);
+        if (len - off - 16 < (size_t)func_len + file_len)
+            return false;
+        frames[i].ip = ahp_get64(q);
+        frames[i].line = ahp_get32(q + 8);
+        ahp_copy_field(frames[i].func, AHP_SYM_SIZE, q + 16, func_len);
+        ahp_copy_field(frames[i].file, AHP_SYM_SIZE, q + 16 + func_len, file_len);
+        off += 16 + (size_t)func_len + file_len;
+    }
+    *n = count;
+    return true;
+}
+
+uint32_t ahp_counters_encode(uint8_t p[AHP_COUNTERS_SIZE], const struct ahp_type_counters *counters)
+{
+    ahp_put32(p, AHP_TYPE_MAX);
+    ahp_put32(p + 4, 0);
+    for (uint32_t i = 0; i < AHP_TYPE_MAX; i++) {
+        uint8_t *q = p + 8 + (size_t)i * 8 * AHP_COUNTER_FIELDS;
+        const struct ahp_type_counters *c = &counters[i];
+        ahp_put64(q, c->created);
+        ahp_put64(q + 8, c->destroyed);
+        ahp_put64(q + 16, c->resolved);
+        ahp_put64(q + 24, c->callbacks);
+        ahp_put64(q + 32, c->callback_ns);
+        ahp_put64(q + 40, c->exclusive_ns);
+        ahp_put64(q + 48, (uint64_t)c->active);
+    }
+    return AHP_COUNTERS_SIZE;
+}
+
+bool ahp_counters_decode(const uint8_t *p, uint32_t len, struct ahp_type_counters out[AHP_TYPE_MAX])
+{
+    if (len < 8)
+        return false;
+    uint32_t n = ahp_get32(p);
+    if (n > AHP_TYPE_MAX || len < 8 + (uint64_t)n * 8 * AHP_COUNTER_FIELDS)
+        return false;
+    memset(out, 0, sizeof(*out) * AHP_TYPE_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *q = p + 8 + (size_t)i * 8 * AHP_COUNTER_FIELDS;
+        out[i] = (struct ahp_type_counters){
+            ahp_get64(q),      ahp_get64(q + 8),  ahp_get64(q + 16),         ahp_get64(q + 24),
+            ahp_get64(q + 32), ahp_get64(q + 40), (int64_t)ahp_get64(q + 48)};
+    }
+    return true;
+}
+
+uint32_t ahp_exit_encode(uint8_t p[AHP_EXIT_SIZE], const struct ahp_exit_info *x)
+{
+    ahp_put32(p, x->how);
+    ahp_put32(p + 4, x->code);
+    ahp_put32(p + 8, x->core_dumped ? AHP_EXIT_F_CORE : 0);
+    ahp_put32(p + 12, 0);
+    ahp_put64(p + 16, x->exit_mono_ns);
+    return AHP_EXIT_SIZE;
+}
+
+bool ahp_exit_decode(const uint8_t *p, uint32_t len, struct ahp_exit_info *x)
+{
+    if (len < AHP_EXIT_SIZE)
+        return false;
+    x->how = ahp_get32(p);
+    x->code = ahp_get32(p + 4);
+    x->core_dumped = (ahp_get32(p + 8) & AHP_EXIT_F_CORE) != 0;
+    x->exit_mono_ns = ahp_get64(p + 16);
+    return true;
+}
+
+uint32_t ahp_exec_encode(uint8_t p[AHP_EXEC_SIZE], uint64_t exec_mono_ns, const char *path)
+{
+    memset(p, 0, AHP_EXEC_SIZE);
+    ahp_put64(p, exec_mono_ns);
+    memcpy(p + 8, path, strnlen(path, 255));
+    return AHP_EXEC_SIZE;
+}
+
+bool ahp_exec_decode(const uint8_t *p, uint32_t len, uint64_t *exec_mono_ns, char path[256])
+{
+    if (len < AHP_EXEC_SIZE)
+        return false;
+    *exec_mono_ns = ahp_get64(p);
+    ahp_copy_field(path, 256, p + 8, 256);
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * What the exit chunk's fields mean, in words
+ */
+
+const char *ahp_signal_name(uint32_t sig, char *buf, size_t size)
+{
+    const char *abbrev = sig > 0 && sig < 128 ? sigabbrev_np((int)sig) : NULL;
+    if (abbrev != NULL)
+        snprintf(buf, size, "SIG%s", abbrev);
+    else
+        snprintf(buf, size, "signal %u", sig);
+    return buf;
+}
+
+const char *ahp_exit_describe(uint32_t how, uint32_t code, bool core_dumped, char *buf, size_t size)
+{
+    char sig[32];
+    if (how == AHP_EXIT_HOW_EXITED)
+        snprintf(buf, size, "exited with status %u", code);
+    else if (how == AHP_EXIT_HOW_SIGNAL)
+        snprintf(buf, size, "killed by %s%s", ahp_signal_name(code, sig, sizeof(sig)),
+                 core_dumped ? " (core dumped)" : "");
+    else
+        snprintf(buf, size, "ended (how unknown)");
+    return buf;
+}
