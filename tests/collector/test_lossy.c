@@ -32,7 +32,8 @@ static json_object *report_all_groups(void)
 static json_object *array_of(json_object *root, const char *key)
 {
     json_object *arr;
-    cr_assert(json_object_object_get_ex(root, key, &arr) && json_object_is_type(arr, json_type_array),
+    cr_assert(json_object_object_get_ex(root, key, &arr) &&
+                  json_object_is_type(arr, json_type_array),
               "missing array %s", key);
     return arr;
 }

@@ -422,10 +422,11 @@ int ahprof_cmd_record(int argc, char **argv)
             ahp_target_locate_registry(t) == 0)
             ahp_symbolizer_refresh(st.symbolizer);
         struct ahp_global_stats g;
+        uint64_t counted_at = ahp_now_ns();
         if (ahp_collector_global_stats(c, &g) == 0 &&
             g.lost_events + c->attach_missed != last_lost) {
             last_lost = g.lost_events + c->attach_missed;
-            ahp_writer_lost(st.writer, last_lost);
+            ahp_writer_lost_at(st.writer, last_lost, counted_at);
         }
         /* What is written survives a crash of ahprof: a slow target must not leave its
          * events in the writer's buffer for long. */

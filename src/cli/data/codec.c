@@ -181,17 +181,19 @@ bool ahp_snapshot_decode(const uint8_t *p, uint32_t len, int64_t live[AHP_TYPE_M
     return true;
 }
 
-uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total)
+uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total, uint64_t as_of_ns)
 {
     ahp_put64(p, lost_total);
+    ahp_put64(p + 8, as_of_ns);
     return AHP_LOST_SIZE;
 }
 
-bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total)
+bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total, uint64_t *as_of_ns)
 {
-    if (len < AHP_LOST_SIZE)
+    if (len < AHP_LOST_SIZE_MIN)
         return false;
     *lost_total = ahp_get64(p);
+    *as_of_ns = len >= AHP_LOST_SIZE ? ahp_get64(p + 8) : 0;
     return true;
 }
 

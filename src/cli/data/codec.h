@@ -29,7 +29,8 @@
 #define AHP_END_SIZE 32
 #define AHP_EXIT_SIZE 24
 #define AHP_EXEC_SIZE 264
-#define AHP_LOST_SIZE 8
+#define AHP_LOST_SIZE 16
+#define AHP_LOST_SIZE_MIN 8  /* 1.x: the count alone, its time unknown */
 #define AHP_COUNTER_FIELDS 7 /* u64 fields per type in a counters chunk */
 #define AHP_COUNTERS_SIZE (8 + AHP_TYPE_MAX * 8 * AHP_COUNTER_FIELDS)
 #define AHP_SNAPSHOT_SIZE_MAX (8 + 8 * AHP_TYPE_MAX)
@@ -170,8 +171,9 @@ uint32_t ahp_snapshot_encode(uint8_t p[AHP_SNAPSHOT_SIZE_MAX], const int64_t *li
 bool ahp_snapshot_decode(const uint8_t *p, uint32_t len, int64_t live[AHP_TYPE_MAX],
                          uint32_t *ntypes);
 
-uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total);
-bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total);
+/* AS_OF_NS: when the count was read (CLOCK_MONOTONIC); 0: unknown. */
+uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total, uint64_t as_of_ns);
+bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total, uint64_t *as_of_ns);
 
 struct ahp_end_info {
     uint64_t end_mono_ns, lost, events;

@@ -99,6 +99,9 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
 
 /* The cumulative number of events lost so far. Written at this point of the stream. */
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
+/* The same, read from the kernel at AS_OF_NS (CLOCK_MONOTONIC): every event lost so far
+ * happened before it, so that a reader knows which resources may have lost their destroy. */
+int ahp_writer_lost_at(struct ahp_writer *w, uint64_t lost_total, uint64_t as_of_ns);
 
 /* Write the buffered events to the file (no fsync) and start its writeback to disk without
  * waiting for it. After it a crash of the process loses nothing written. */
@@ -176,6 +179,10 @@ struct ahp_file_meta {
     char exec_path[256];
     /* Lost events: the largest cumulative value of any lost or end chunk. */
     uint64_t lost_events;
+    /* Every lost event happened at or before this CLOCK_MONOTONIC time: the last time a lost
+     * chunk (or the end chunk) said the count grew. 0 when nothing was lost, UINT64_MAX when
+     * the file does not say when (a 1.x file). */
+    uint64_t lost_until_ns;
 
     /* End chunk: present only when the recording was closed. */
     bool has_end;

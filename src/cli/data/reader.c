@@ -127,11 +127,16 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         return true;
     }
     case AHP_CHUNK_LOST: {
-        uint64_t lost;
-        if (!ahp_lost_decode(p, len, &lost))
+        uint64_t lost, as_of;
+        if (!ahp_lost_decode(p, len, &lost, &as_of))
             return false;
-        if (lost > m->lost_events)
+        if (lost > m->lost_events) {
             m->lost_events = lost;
+            /* Every event lost so far happened before the count was read. */
+            uint64_t until = as_of != 0 ? as_of : UINT64_MAX;
+            if (until > m->lost_until_ns)
+                m->lost_until_ns = until;
+        }
         return true;
     }
     case AHP_CHUNK_END: {
@@ -142,8 +147,13 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         m->clean_end = (e.flags & AHP_END_F_CLEAN) != 0;
         m->end_mono_ns = e.end_mono_ns;
         m->end_events = e.events;
-        if (e.lost > m->lost_events)
+        if (e.lost > m->lost_events) {
+            /* Lost at the stop (still unread) or counted only then: any time up to the end. */
             m->lost_events = e.lost;
+            uint64_t until = e.end_mono_ns != 0 ? e.end_mono_ns : UINT64_MAX;
+            if (until > m->lost_until_ns)
+                m->lost_until_ns = until;
+        }
         return true;
     }
     case AHP_CHUNK_COUNTERS:
@@ -440,8 +450,8 @@ static int walk(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg)
             break;
         }
         case AHP_CHUNK_LOST: {
-            uint64_t lost;
-            if (ops->lost != NULL && ahp_lost_decode(c.p, c.len, &lost))
+            uint64_t lost, as_of;
+            if (ops->lost != NULL && ahp_lost_decode(c.p, c.len, &lost, &as_of))
                 cb = ops->lost(arg, lost);
             break;
         }

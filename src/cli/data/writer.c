@@ -231,13 +231,18 @@ int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *pat
 
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total)
 {
+    return ahp_writer_lost_at(w, lost_total, 0);
+}
+
+int ahp_writer_lost_at(struct ahp_writer *w, uint64_t lost_total, uint64_t as_of_ns)
+{
     if (w == NULL)
         return -EINVAL;
     int rc = flush_events(w);
     if (rc < 0)
         return rc;
     uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_LOST_SIZE];
-    uint32_t len = ahp_lost_encode(chunk + AHP_CHUNK_HEADER_SIZE, lost_total);
+    uint32_t len = ahp_lost_encode(chunk + AHP_CHUNK_HEADER_SIZE, lost_total, as_of_ns);
     return write_chunk(w, AHP_CHUNK_LOST, chunk, len);
 }
 
