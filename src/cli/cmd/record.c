@@ -48,6 +48,8 @@ static const char record_usage[] =
     "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g);\n"
     "                        a launched program that exits within a few ms of its start\n"
     "                        leaves its frames as raw addresses\n"
+    "  -z, --compress        compress the events with zlib (level 1): a smaller file\n"
+    "                        for more of ahprof's CPU (docs/BENCHMARKS.md)\n"
     "      --per-event       trace one probe per event (ah:init, ah:before, ...) instead\n"
     "                        of the batch probe: ~30x the cost per event, for comparison\n"
     "  -q, --quiet           no summary line on stderr\n"
@@ -267,19 +269,20 @@ int ahprof_cmd_record(int argc, char **argv)
                                               {"per-event", no_argument, NULL, 'E'},
                                               {"uv", no_argument, NULL, 'U'},
                                               {"json", no_argument, NULL, 'j'},
+                                              {"compress", no_argument, NULL, 'z'},
                                               {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
     uint64_t duration_ns = 0;
     long buffer_mib = 64;
-    bool quiet = false, stacks = false, per_event = false, uv = false;
+    bool quiet = false, stacks = false, per_event = false, uv = false, compress = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     bool json = ahp_wants_json(argc, argv, "-j");
-    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjzh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -314,6 +317,9 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'z':
+            compress = true;
             break;
         case 'h':
             fputs(record_usage, stdout);
@@ -391,6 +397,12 @@ int ahprof_cmd_record(int argc, char **argv)
         ahp_session_close(&st.session);
         free(st.pending);
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
+    }
+    if (compress && (rc = ahp_writer_compress(st.writer, 1)) < 0) {
+        ahp_writer_close(st.writer, ahp_now_ns(), 0);
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return ahp_fail(json, AHP_EXIT_ERROR, "cannot compress: %s", strerror(-rc));
     }
     if (c->have_snapshot) {
         for (uint32_t i = 0; i < c->snapshot.type_count && i < AHP_TYPE_MAX; i++)

@@ -153,6 +153,55 @@ void ahp_events_header_encode(uint8_t *p, uint32_t n);
 int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize);
 
 /* ---------------------------------------------------------------------------------------
+ * Packed events (2.0, docs/file-format.md "PACKED"): each record is a head byte and varints,
+ * its fields predicted from the record before it in the same chunk (a chunk decodes alone).
+ */
+
+#define AHP_PACKED_HEADER_SIZE 16
+#define AHP_PACKED_EVENTS_MAX 65536 /* records per chunk; more is corruption */
+#define AHP_PACKED_EVENT_MAX 64     /* the longest record: every field explicit */
+#define AHP_PACKED_RAW_MAX (AHP_CHUNK_MAX - AHP_PACKED_HEADER_SIZE) /* records, once inflated */
+#define AHP_PACKED_SEQ_SLOTS 8 /* threads whose registry sequence a chunk predicts at once */
+
+enum ahp_packed_codec {
+    AHP_PACKED_PLAIN = 0, /* the records follow the header */
+    AHP_PACKED_ZLIB = 1,  /* a zlib stream of the records follows (compress2) */
+};
+
+struct ahp_packed_header {
+    uint32_t count;   /* records, 1 .. AHP_PACKED_EVENTS_MAX */
+    uint32_t pid;     /* of every record that does not name its own */
+    uint32_t raw_len; /* bytes of the records (inflated) */
+    uint8_t codec;    /* enum ahp_packed_codec */
+};
+
+/* What the records before this one predict; reset at the start of every chunk. */
+struct ahp_packer {
+    uint64_t ts, id;
+    int32_t type;
+    uint32_t tid, pid;
+    struct {
+        uint32_t tid;
+        uint64_t seq;
+    } seq[AHP_PACKED_SEQ_SLOTS];
+};
+
+void ahp_packer_reset(struct ahp_packer *s, uint32_t pid);
+
+/* Append E at P (room for AHP_PACKED_EVENT_MAX bytes): the bytes written. Any event, however
+ * odd, decodes back to itself. */
+size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e);
+
+void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h);
+/* False when the header is malformed (count, codec, lengths against LEN). */
+bool ahp_packed_header_decode(const uint8_t *p, uint32_t len, struct ahp_packed_header *h);
+
+/* Decode the H->count records of RAW[0..H->raw_len) into EV: false when they are malformed
+ * (a varint cut or too long, a head byte no writer makes, bytes left over). */
+bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t *raw,
+                               struct ahp_event *ev);
+
+/* ---------------------------------------------------------------------------------------
  * Other payloads. Encoders fill P and return the payload length; decoders check LEN.
  */
 
