@@ -281,7 +281,9 @@ bool ahp_packed_header_decode(const uint8_t *p, uint32_t len, struct ahp_packed_
         return false; /* every record is at least a head byte and a timestamp */
     if (h->codec == AHP_PACKED_PLAIN)
         return h->raw_len == len - AHP_PACKED_HEADER_SIZE;
-    return h->codec == AHP_PACKED_ZLIB;
+    /* Deflate shrinks 1032:1 at most: a claim beyond that is not worth a buffer. */
+    return h->codec == AHP_PACKED_ZLIB &&
+           (uint64_t)h->raw_len <= (uint64_t)(len - AHP_PACKED_HEADER_SIZE) * 1032 + 64;
 }
 
 bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t *raw,
