@@ -166,7 +166,8 @@ static int on_event(const struct ahp_event *ev, void *ctx)
         st->pending[st->npending++] = *ev;
         return 0;
     }
-    write_type(st, ev->type);
+    if (ev->type < 0 || ev->type >= AHP_TYPE_MAX || !st->type_written[ev->type])
+        write_type(st, ev->type);
     if (ev->kind == AHP_EV_INIT && ev->depth != 0 && st->symbolizer)
         write_stack(st, ev->depth);
     int rc = ahp_writer_events(st->writer, ev, 1);
