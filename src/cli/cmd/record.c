@@ -39,8 +39,9 @@ static const char record_usage[] =
     "                        a launched COMMAND's standard output goes to stderr)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
     "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two up to 2048\n"
-    "                        (default 64); events that do not fit are counted as lost,\n"
-    "                        never hidden; it sets ahprof's memory (below)\n"
+    "                        (default 128: a burst of 4 M events); events that do not\n"
+    "                        fit are counted as lost, never hidden; it sets ahprof's\n"
+    "                        memory (below)\n"
     "  -s, --stacks          also capture the user stack where each resource is created\n"
     "                        (implies --per-event: the stack is taken in the init probe),\n"
     "                        symbolized (function, file:line) for `ahprof flame`; the\n"
@@ -78,7 +79,7 @@ static const char record_usage[] =
     "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
     "(the PATH it ran, or null), stacks and stack_errors (null without --stacks).\n"
     "\n"
-    "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (176 MiB by default),\n"
+    "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (304 MiB by default),\n"
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
     "(24 MiB) wait to be put in time order (with --stacks, add the symbol tables of the\n"
     "program). A program that raises events faster than ahprof writes them fills the ring\n"
@@ -276,7 +277,9 @@ int ahprof_cmd_record(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
     uint64_t duration_ns = 0;
-    long buffer_mib = 64;
+    /* Room for a burst: a program that raises events faster than ahprof writes them (~30 ns
+     * per event, docs/BENCHMARKS.md) for a while, e.g. 7 M events in a tight loop. */
+    long buffer_mib = 128;
     bool quiet = false, stacks = false, per_event = false, uv = false, compress = false;
     int opt;
     optind = 1;
