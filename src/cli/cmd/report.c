@@ -368,6 +368,12 @@ static void text_path(FILE *out, const struct ahp_model *m, uint32_t node)
 
 static void text_open_callbacks(FILE *out, const struct ahp_model *m)
 {
+    if (m->open_unknown)
+        fprintf(out,
+                "\nOPEN CALLBACKS AT END: %" PRIu64
+                " callbacks entered before the last loss and not seen leaving are unknown "
+                "(events lost): their after may have been among the lost events\n",
+                m->open_unknown);
     if (m->open_total == 0)
         return;
     fprintf(out, "\nOPEN CALLBACKS AT END: %" PRIu64 " (entered, never left%s)\n", m->open_total,
@@ -533,6 +539,7 @@ static void json_target_end(struct ahp_json *w, const struct ahp_model *m)
     }
     ahp_json_newline(w, 1);
     ahp_json_field_u64(w, "open_callbacks_total", m->open_total);
+    ahp_json_field_u64(w, "open_callbacks_unknown", m->open_unknown);
     ahp_json_key(w, "open_callbacks");
     ahp_json_array_begin(w);
     for (uint32_t i = 0; i < m->nopen; i++) {

@@ -563,6 +563,15 @@ static int finish(struct build *b)
         const struct tstack *s = *sp;
         uint32_t tid = (uint32_t)key;
         m->unclosed_before += s->depth;
+        /* Frames start in nesting order: when the innermost began after the last loss, none
+         * of their AFTERs can have been lost; when it began before, its AFTER may have been,
+         * and then the outer ones' as well. */
+        uint32_t stored = s->depth < s->cap ? s->depth : s->cap;
+        if (risky_until != 0 && s->depth > 0 &&
+            (stored == 0 || s->frames[stored - 1].start_ns <= risky_until)) {
+            m->open_unknown += s->depth;
+            continue;
+        }
         m->open_total += s->depth;
         for (uint32_t d = 0; d < s->depth && d < s->cap; d++) {
             if (m->nopen == AHP_OPEN_CALLBACKS_MAX)

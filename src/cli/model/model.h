@@ -172,6 +172,9 @@ struct ahp_model {
     struct ahp_open_callback *open;
     uint32_t nopen;
     uint64_t open_total;
+    /* Callbacks not seen leaving that began before the last loss: their AFTER may have been
+     * lost. Not in open/open_total: unknown (events lost). */
+    uint64_t open_unknown;
 
     /* Anomalies, counted rather than trusted. */
     uint64_t unmatched_after;  /* AFTER without its BEFORE on that thread */
