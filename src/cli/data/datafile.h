@@ -104,9 +104,6 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
  * default). A chunk zlib does not shrink is written plain. -ENOMEM, -EINVAL. */
 int ahp_writer_compress(struct ahp_writer *w, int level);
 
-/* Bytes of the packed events so far, before compression. */
-uint64_t ahp_writer_packed_bytes(const struct ahp_writer *w);
-
 /* The cumulative number of events lost so far. Written at this point of the stream. */
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
 /* The same, read from the kernel at AS_OF_NS (CLOCK_MONOTONIC): every event lost so far

@@ -25,9 +25,8 @@ struct ahp_writer {
     int err;    /* first write error, returned by every later call */
     int zlevel; /* 0: chunks are written plain; else compress2's level */
     uint64_t events;
-    uint64_t packed_bytes; /* records as packed, before compression */
-    uint32_t nbuf;         /* records in the chunk under construction */
-    size_t raw;            /* ... and their bytes */
+    uint32_t nbuf; /* records in the chunk under construction */
+    size_t raw;    /* ... and their bytes */
     struct ahp_packer packer;
     /* One events chunk under construction: chunk header, packed header, records. */
     uint8_t buf[AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE + WRITER_RAW + AHP_PACKED_EVENT_MAX];
@@ -167,11 +166,6 @@ int ahp_writer_compress(struct ahp_writer *w, int level)
     return 0;
 }
 
-uint64_t ahp_writer_packed_bytes(const struct ahp_writer *w)
-{
-    return w->packed_bytes;
-}
-
 int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name)
 {
     if (w == NULL || name == NULL || type < 0 || type >= AHP_TYPE_MAX)
@@ -209,7 +203,6 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
             ahp_packer_reset(&w->packer, ev[i].pid);
         size_t k = ahp_packed_event_encode(&w->packer, records + w->raw, &ev[i]);
         w->raw += k;
-        w->packed_bytes += k;
         w->nbuf++;
         w->events++;
         if (w->raw >= WRITER_RAW || w->nbuf == AHP_PACKED_EVENTS_MAX) {
