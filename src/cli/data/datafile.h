@@ -96,8 +96,8 @@ int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name);
  * at most AHP_TYPE_MAX. Write it once, before the events it relates to (AHP_F_IN_SNAPSHOT). */
 int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntypes);
 
-/* Append events. Buffered: a packed events chunk is written each time ~64 KiB have piled up
- * (about 4 to 6 bytes per event). */
+/* Append events. Buffered: a packed events chunk is written every 4096 events, or at 64 KiB
+ * of packed records (about 3.5 to 7 bytes per event). */
 int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n);
 
 /* Compress the events chunks written from now on with zlib at LEVEL (1..9; 0: off, the

@@ -16,8 +16,10 @@
 #include "data/codec.h"
 #include "data/datafile.h"
 
-/* Packed records of an events chunk, before it is written: about 64 KiB (10,000 or more
- * events at the 4 to 6 bytes of a typical record). */
+/* An events chunk is written at 4096 events (14 to 28 KiB at the usual 3.5 to 7 bytes per
+ * event), or at 64 KiB of records when they are larger: a damaged chunk, or a file cut at a
+ * chunk, costs a few thousand events, as it did with 1365 fixed-size records per chunk. */
+#define WRITER_EVENTS 4096
 #define WRITER_RAW (64u << 10)
 
 struct ahp_writer {
@@ -205,7 +207,7 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
         w->raw += k;
         w->nbuf++;
         w->events++;
-        if (w->raw >= WRITER_RAW || w->nbuf == AHP_PACKED_EVENTS_MAX) {
+        if (w->raw >= WRITER_RAW || w->nbuf == WRITER_EVENTS) {
             int rc = flush_events(w);
             if (rc < 0)
                 return rc;
