@@ -746,10 +746,9 @@ Test(datafile, layout_is_little_endian_and_documented)
         0x90, 0x9c, 0xb0, 0xd0, 0x80, 0xc1, 0x81, 0x82, 0x02, /* ts delta, zigzag */
         0x54,                                                 /* id delta 42, zigzag */
         0x03,                                                 /* type -2, zigzag */
-        0xc4, 0xe6, 0x88, 0x89, 0x01,                         /* tid */
+        0xc8, 0xe6, 0x88, 0x89, 0x01,                         /* tid + 4 (not a recent one) */
         0x01,                                                 /* flags */
         0x86, 0x0a,                                           /* depth 0x0506 */
-        0x00,                                                 /* exclusive ns */
     };
     cr_assert_eq(n, 24 + (16 + 392) + (16 + 16 + sizeof(packed)) + (16 + 32));
     cr_expect_eq(memcmp(buf, "AHPROF\0\n", 8), 0);

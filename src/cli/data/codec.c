@@ -110,12 +110,15 @@ int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize)
 #define PK_KIND_MASK 0x07u
 #define PK_NEW_ID 0x08u   /* zigzag varint: id - previous id */
 #define PK_NEW_TYPE 0x10u /* zigzag varint: the type */
-#define PK_NEW_TID 0x20u  /* varint: the thread id */
+#define PK_NEW_TID 0x20u  /* varint: 1..3 a recent thread by rank, else 4 + the thread id */
 #define PK_FLAGS 0x40u    /* one byte: the flags */
 #define PK_EXPLICIT 0x80u /* varints: trigger slot, seq, depth, pid (nothing predicted) */
 
 /* INIT's trigger varint: 0 and 1 are those ids themselves, T >= 2 is id - (T - 2). */
 #define PK_TRIGGER_BIAS 2u
+/* A new tid's varint: 1 .. AHP_PACKED_RECENT_TIDS - 1 name a recent thread, from the bias on
+ * the tid itself. */
+#define PK_TID_BIAS ((uint64_t)AHP_PACKED_RECENT_TIDS)
 
 static inline uint64_t zigzag(int64_t v)
 {
@@ -181,6 +184,13 @@ static inline void learn(struct ahp_packer *s, const struct ahp_event *e)
     s->id = e->id;
     s->type = e->type;
     s->tid = e->tid;
+    /* Move the tid to the front of the recent ones (or push it in, the oldest dropping out). */
+    unsigned j = 0;
+    while (j < AHP_PACKED_RECENT_TIDS - 1 && s->recent[j] != e->tid)
+        j++;
+    for (; j > 0; j--)
+        s->recent[j] = s->recent[j - 1];
+    s->recent[0] = e->tid;
     if (carries_seq(e->kind)) {
         unsigned slot = e->tid % AHP_PACKED_SEQ_SLOTS;
         s->seq[slot].tid = e->tid;
@@ -204,7 +214,7 @@ static bool predictable(const struct ahp_packer *s, const struct ahp_event *e)
     case AHP_EV_BEFORE:
         return e->trigger_id == 0 && e->seq == 0;
     case AHP_EV_AFTER:
-        return e->seq == 0;
+        return e->trigger_id == 0 && e->seq == 0;
     case AHP_EV_RESOLVE:
         return e->trigger_id == 0 && e->seq == 0 && e->depth == 0;
     default:
@@ -236,8 +246,13 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
         n += put_varint(p + n, zigzag((int64_t)(e->id - s->id)));
     if (head & PK_NEW_TYPE)
         n += put_varint(p + n, zigzag(e->type));
-    if (head & PK_NEW_TID)
-        n += put_varint(p + n, e->tid);
+    if (head & PK_NEW_TID) {
+        unsigned rank = 1;
+        while (rank < AHP_PACKED_RECENT_TIDS && s->recent[rank] != e->tid)
+            rank++;
+        n += put_varint(p + n,
+                        rank < AHP_PACKED_RECENT_TIDS ? rank : (uint64_t)e->tid + PK_TID_BIAS);
+    }
     if (head & PK_FLAGS)
         p[n++] = e->flags;
     if (explicit) {
@@ -253,7 +268,6 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
         n += put_varint(p + n, e->depth);
     } else if (e->kind == AHP_EV_AFTER) {
         n += put_varint(p + n, e->depth);
-        n += put_varint(p + n, e->trigger_id);
     }
     learn(s, e);
     return n;
@@ -326,9 +340,9 @@ bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t 
         }
         e->tid = s.tid;
         if (head & PK_NEW_TID) {
-            if (!get_varint(&p, end, &v) || v > UINT32_MAX)
+            if (!get_varint(&p, end, &v) || v == 0 || v > UINT32_MAX + PK_TID_BIAS)
                 return false;
-            e->tid = (uint32_t)v;
+            e->tid = v < PK_TID_BIAS ? s.recent[v] : (uint32_t)(v - PK_TID_BIAS);
         }
         if (head & PK_FLAGS) {
             if (p == end)
@@ -364,11 +378,6 @@ bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t 
                 if (!get_varint(&p, end, &v) || v > UINT16_MAX)
                     return false;
                 e->depth = (uint16_t)v;
-                if (e->kind == AHP_EV_AFTER) {
-                    if (!get_varint(&p, end, &v))
-                        return false;
-                    e->trigger_id = v;
-                }
                 break;
             default:
                 break;

@@ -161,7 +161,8 @@ int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize);
 #define AHP_PACKED_EVENTS_MAX 65536 /* records per chunk; more is corruption */
 #define AHP_PACKED_EVENT_MAX 64     /* the longest record: every field explicit */
 #define AHP_PACKED_RAW_MAX (AHP_CHUNK_MAX - AHP_PACKED_HEADER_SIZE) /* records, once inflated */
-#define AHP_PACKED_SEQ_SLOTS 8 /* threads whose registry sequence a chunk predicts at once */
+#define AHP_PACKED_SEQ_SLOTS 8   /* threads whose registry sequence a chunk predicts at once */
+#define AHP_PACKED_RECENT_TIDS 4 /* threads a record names by their rank among the last seen */
 
 enum ahp_packed_codec {
     AHP_PACKED_PLAIN = 0, /* the records follow the header */
@@ -180,6 +181,7 @@ struct ahp_packer {
     uint64_t ts, id;
     int32_t type;
     uint32_t tid, pid;
+    uint32_t recent[AHP_PACKED_RECENT_TIDS]; /* distinct tids, the last record's first */
     struct {
         uint32_t tid;
         uint64_t seq;
