@@ -124,8 +124,11 @@ static __always_inline struct ahp_global_stats *globals(void)
     return bpf_map_lookup_elem(&global_stats, &zero);
 }
 
+/* AUX is the INIT's trigger id or the AFTER's exclusive ns; AUX16 the INIT's stack_ref or the
+ * BEFORE/AFTER's depth (struct ahp_event names each). KIND is a constant at every call: the
+ * choice costs nothing once inlined. */
 static __always_inline void emit(__u8 kind, __u64 ts, __u64 id, __u64 aux, __u64 seq, __s32 type,
-                                 __u16 depth)
+                                 __u16 aux16)
 {
     struct ahp_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
     if (!ev) {
@@ -137,14 +140,20 @@ static __always_inline void emit(__u8 kind, __u64 ts, __u64 id, __u64 aux, __u64
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     ev->ts_ns = ts;
     ev->id = id;
-    ev->trigger_id = aux;
+    if (kind == AHP_EV_AFTER)
+        ev->exclusive_ns = aux;
+    else
+        ev->trigger_id = aux;
     ev->seq = seq;
     ev->tid = (__u32)pid_tgid;
     ev->pid = pid_tgid >> 32;
     ev->type = type;
     ev->kind = kind;
     ev->flags = 0;
-    ev->depth = depth;
+    if (kind == AHP_EV_INIT)
+        ev->stack_ref = aux16;
+    else
+        ev->depth = aux16;
     /* Waking the reader for every record costs ~1.8 us per event (shared/README.md): wake it
      * only once a batch worth reading has piled up; it also polls on a timer. */
     __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);

@@ -6,10 +6,10 @@
 
 DF_SRCS := src/cli/data/codec.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c \
 	src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c src/cli/data/recording.c \
-	src/cli/common/json_writer.c src/cli/common/hashmap.c
+	src/cli/common/hashmap.c src/cli/common/json_writer.c
 DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h src/cli/cmd/report.h \
-	src/cli/common/escape.h src/cli/common/util.h src/cli/common/json_writer.h src/contracts/ahprof.h \
-	src/cli/common/hashmap.h
+	src/cli/common/escape.h src/cli/common/util.h src/contracts/ahprof.h src/cli/common/hashmap.h \
+	src/cli/common/json_writer.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
 DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)

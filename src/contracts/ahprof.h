@@ -32,20 +32,37 @@ enum ahp_kind {
  * attached (docs/probes.md, "Attaching mid-run"): use it to learn the id, not to count. */
 #define AHP_F_IN_SNAPSHOT 0x01
 
-/* One lifecycle event, 48 bytes. */
+/* One lifecycle event, 48 bytes. Two slots mean different things for different kinds: each
+ * meaning has its own name (anonymous unions: the layout, and so the file format, is the
+ * same). A slot is 0 for the kinds that do not name it. */
 struct ahp_event {
-    __u64 ts_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-    __u64 id;         /* async id */
-    __u64 trigger_id; /* INIT: trigger id; AFTER: exclusive callback ns; else 0 */
-    __u64 seq;        /* INIT, DESTROY: the thread's registry sequence after the event */
-    __u32 tid;        /* thread id (kernel tid) */
-    __s32 type;       /* type id, index into the type table */
-    __u8 kind;        /* enum ahp_kind */
-    __u8 flags;       /* AHP_F_* */
-    __u16 depth;      /* BEFORE/AFTER: nesting depth on the thread, 1 = outermost;
-                       * INIT: user stack id + 1 (record --stacks), 0 = no stack */
-    __u32 pid;        /* process id (tgid) */
+    __u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+    __u64 id;    /* async id */
+    union {
+        __u64 trigger_id;   /* INIT: the resource on whose behalf it was created */
+        __u64 exclusive_ns; /* AFTER: the callback's time minus its nested callbacks (as the
+                             * BPF side measured it: informational) */
+    };
+    __u64 seq;  /* INIT, DESTROY: the thread's registry sequence after the event */
+    __u32 tid;  /* thread id (kernel tid) */
+    __s32 type; /* type id, index into the type table */
+    __u8 kind;  /* enum ahp_kind */
+    __u8 flags; /* AHP_F_* */
+    union {
+        __u16 depth;     /* BEFORE/AFTER: nesting depth on the thread, 1 = outermost */
+        __u16 stack_ref; /* INIT: user stack id + 1 (record --stacks), 0 = no stack */
+    };
+    __u32 pid; /* process id (tgid) */
 };
+
+/* Recorded files store the structure as is (docs/file-format.md). */
+_Static_assert(sizeof(struct ahp_event) == 48, "struct ahp_event is part of the file format");
+_Static_assert(__builtin_offsetof(struct ahp_event, exclusive_ns) ==
+                   __builtin_offsetof(struct ahp_event, trigger_id),
+               "exclusive_ns shares the trigger_id slot");
+_Static_assert(__builtin_offsetof(struct ahp_event, stack_ref) ==
+                   __builtin_offsetof(struct ahp_event, depth),
+               "stack_ref shares the depth slot");
 
 /*
  * The batch path (docs/probes.md, "The batch probe"). While a tracer holds the ah:batch

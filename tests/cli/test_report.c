@@ -1147,14 +1147,14 @@ Test(report, big_file_streams_in_bounded_memory, .timeout = 600)
         struct ahp_event e0 = {.tid = tid, .pid = 1};
         for (int k = 0; k < 8; k++)
             ev[k] = e0;
-        ev[0] = (struct ahp_event){t, conn, 1, 0, tid, T_CONN, AHP_EV_INIT, 0, 0, 1};
-        ev[1] = (struct ahp_event){t + 1, conn, 0, 0, tid, T_CONN, AHP_EV_BEFORE, 0, 1, 1};
-        ev[2] = (struct ahp_event){t + 2, req, conn, 0, tid, T_REQ, AHP_EV_INIT, 0, 0, 1};
-        ev[3] = (struct ahp_event){t + 11, conn, 0, 0, tid, T_CONN, AHP_EV_AFTER, 0, 1, 1};
-        ev[4] = (struct ahp_event){t + 20, req, 0, 0, tid, T_REQ, AHP_EV_BEFORE, 0, 1, 1};
-        ev[5] = (struct ahp_event){t + 50, req, 0, 0, tid, T_REQ, AHP_EV_AFTER, 0, 1, 1};
-        ev[6] = (struct ahp_event){t + 51, req, 0, 0, tid, T_REQ, AHP_EV_DESTROY, 0, 0, 1};
-        ev[7] = (struct ahp_event){t + 52, conn, 0, 0, tid, T_CONN, AHP_EV_DESTROY, 0, 0, 1};
+        ev[0] = (struct ahp_event){t, conn, {1}, 0, tid, T_CONN, AHP_EV_INIT, 0, {0}, 1};
+        ev[1] = (struct ahp_event){t + 1, conn, {0}, 0, tid, T_CONN, AHP_EV_BEFORE, 0, {1}, 1};
+        ev[2] = (struct ahp_event){t + 2, req, {conn}, 0, tid, T_REQ, AHP_EV_INIT, 0, {0}, 1};
+        ev[3] = (struct ahp_event){t + 11, conn, {0}, 0, tid, T_CONN, AHP_EV_AFTER, 0, {1}, 1};
+        ev[4] = (struct ahp_event){t + 20, req, {0}, 0, tid, T_REQ, AHP_EV_BEFORE, 0, {1}, 1};
+        ev[5] = (struct ahp_event){t + 50, req, {0}, 0, tid, T_REQ, AHP_EV_AFTER, 0, {1}, 1};
+        ev[6] = (struct ahp_event){t + 51, req, {0}, 0, tid, T_REQ, AHP_EV_DESTROY, 0, {0}, 1};
+        ev[7] = (struct ahp_event){t + 52, conn, {0}, 0, tid, T_CONN, AHP_EV_DESTROY, 0, {0}, 1};
         cr_assert_eq(ahp_writer_events(w, ev, c % 1000 == 0 ? 7 : 8), 0);
     }
     cr_assert_eq(ahp_writer_close(w, t, 0), 0);

@@ -57,22 +57,24 @@ static void flush(void)
     nbuf = 0;
 }
 
+/* TRIG: an INIT's trigger id; DEPTH: a BEFORE/AFTER's depth, or an INIT's stack_ref. */
 static void ev(uint8_t kind, uint64_t ts, uint32_t tid, uint64_t id, int32_t type, uint64_t trig,
                uint16_t depth)
 {
     if (nbuf == sizeof(buf) / sizeof(buf[0]))
         flush();
-    buf[nbuf++] = (struct ahp_event){.ts_ns = ts,
-                                     .id = id,
-                                     .trigger_id = trig,
-                                     .tid = tid,
-                                     .type = type,
-                                     .kind = kind,
-                                     .depth = depth,
-                                     .pid = 100};
+    struct ahp_event *e = &buf[nbuf++];
+    *e = (struct ahp_event){
+        .ts_ns = ts, .id = id, .tid = tid, .type = type, .kind = kind, .pid = 100};
+    if (kind == AHP_EV_INIT) {
+        e->trigger_id = trig;
+        e->stack_ref = depth;
+    } else {
+        e->depth = depth;
+    }
 }
 
-/* An INIT with user stack STACK (0: none), as record --stacks writes it (depth = id + 1). */
+/* An INIT with user stack STACK (0: none), as record --stacks writes it (stack_ref = id + 1). */
 static void init(uint64_t ts, uint32_t tid, uint64_t id, int32_t type, uint64_t trig, int stack)
 {
     ev(AHP_EV_INIT, ts, tid, id, type, trig, use_stacks && stack > 0 ? (uint16_t)(stack + 1) : 0);

@@ -172,11 +172,11 @@ static int on_event(const struct ahp_event *ev, void *ctx)
     if (ev->kind == AHP_EV_INIT && ev->depth != 0 && st->symbolizer)
         write_stack(st, ev->depth);
     int rc;
-    if (ev->kind == AHP_EV_AFTER && ev->trigger_id != 0) {
+    if (ev->kind == AHP_EV_AFTER && ev->exclusive_ns != 0) {
         /* The BPF side's exclusive time of a callback is informational: readers compute their
          * own from BEFORE and AFTER. Without it an AFTER packs in 3 or 4 bytes, not 6 or 7. */
         struct ahp_event after = *ev;
-        after.trigger_id = 0;
+        after.exclusive_ns = 0;
         rc = ahp_writer_events(st->writer, &after, 1);
     } else {
         rc = ahp_writer_events(st->writer, ev, 1);

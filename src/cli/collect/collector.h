@@ -117,7 +117,7 @@ int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE
 const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
                                     char buf[AHP_NAME_SIZE]);
 
-/* The user stack STACK_ID (an INIT event's depth - 1): fills IPS (innermost first) and returns
+/* The user stack STACK_ID (an INIT event's stack_ref - 1): fills IPS (innermost first) and returns
  * how many frames, or a negative errno. */
 int ahp_collector_user_stack(struct ahp_collector *c, uint32_t stack_id,
                              uint64_t ips[AHP_USER_STACK_FRAMES]);

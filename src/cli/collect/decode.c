@@ -230,9 +230,9 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
                 break;
             case AHP_SCOPE_CLOSED:
                 ev.depth = (uint16_t)(th->depth + 1);
-                ev.trigger_id = ahp_scope_time(th->frames, th->depth, elapsed);
+                ev.exclusive_ns = ahp_scope_time(th->frames, th->depth, elapsed);
                 if (s)
-                    ahp_count_callback(s, elapsed, ev.trigger_id);
+                    ahp_count_callback(s, elapsed, ev.exclusive_ns);
                 break;
             }
             break;

@@ -214,7 +214,7 @@ static bool predictable(const struct ahp_packer *s, const struct ahp_event *e)
     case AHP_EV_BEFORE:
         return e->trigger_id == 0 && e->seq == 0;
     case AHP_EV_AFTER:
-        return e->trigger_id == 0 && e->seq == 0;
+        return e->exclusive_ns == 0 && e->seq == 0;
     case AHP_EV_RESOLVE:
         return e->trigger_id == 0 && e->seq == 0 && e->depth == 0;
     default:
@@ -263,7 +263,7 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
     } else if (e->kind == AHP_EV_INIT) {
         n += put_varint(p + n, e->trigger_id <= 1 ? e->trigger_id
                                                   : e->id - e->trigger_id + PK_TRIGGER_BIAS);
-        n += put_varint(p + n, e->depth); /* the creation stack's id + 1, 0 for none */
+        n += put_varint(p + n, e->stack_ref); /* the creation stack's id + 1, 0 for none */
     } else if (e->kind == AHP_EV_BEFORE) {
         n += put_varint(p + n, e->depth);
     } else if (e->kind == AHP_EV_AFTER) {
@@ -368,7 +368,7 @@ bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t 
                 e->trigger_id = v < PK_TRIGGER_BIAS ? v : e->id - (v - PK_TRIGGER_BIAS);
                 if (!get_varint(&p, end, &v) || v > UINT16_MAX)
                     return false;
-                e->depth = (uint16_t)v;
+                e->stack_ref = (uint16_t)v;
                 /* fall through */
             case AHP_EV_DESTROY:
                 e->seq = predicted_seq(&s, e->tid);

@@ -43,6 +43,9 @@
 _Static_assert(sizeof(struct ahp_event) == AHP_EVENT_SIZE,
                "struct ahp_event is part of the format");
 _Static_assert(offsetof(struct ahp_event, pid) == 44, "struct ahp_event is part of the format");
+_Static_assert(offsetof(struct ahp_event, trigger_id) == 16,
+               "struct ahp_event is part of the format");
+_Static_assert(offsetof(struct ahp_event, depth) == 42, "struct ahp_event is part of the format");
 
 /* ---------------------------------------------------------------------------------------
  * Little-endian fields
@@ -120,13 +123,13 @@ static inline void ahp_event_encode(uint8_t *p, const struct ahp_event *e)
 {
     ahp_put64(p + 0, e->ts_ns);
     ahp_put64(p + 8, e->id);
-    ahp_put64(p + 16, e->trigger_id);
+    ahp_put64(p + 16, e->trigger_id); /* or exclusive_ns: one slot, whatever the kind */
     ahp_put64(p + 24, e->seq);
     ahp_put32(p + 32, e->tid);
     ahp_put32(p + 36, (uint32_t)e->type);
     p[40] = e->kind;
     p[41] = e->flags;
-    ahp_put16(p + 42, e->depth);
+    ahp_put16(p + 42, e->depth); /* or stack_ref */
     ahp_put32(p + 44, e->pid);
 }
 
@@ -134,13 +137,13 @@ static inline void ahp_event_decode(const uint8_t *p, struct ahp_event *e)
 {
     e->ts_ns = ahp_get64(p + 0);
     e->id = ahp_get64(p + 8);
-    e->trigger_id = ahp_get64(p + 16);
+    e->trigger_id = ahp_get64(p + 16); /* or exclusive_ns */
     e->seq = ahp_get64(p + 24);
     e->tid = ahp_get32(p + 32);
     e->type = (int32_t)ahp_get32(p + 36);
     e->kind = p[40];
     e->flags = p[41];
-    e->depth = ahp_get16(p + 42);
+    e->depth = ahp_get16(p + 42); /* or stack_ref */
     e->pid = ahp_get32(p + 44);
 }
 

@@ -114,8 +114,8 @@ int ahp_writer_lost_at(struct ahp_writer *w, uint64_t lost_total, uint64_t as_of
  * waiting for it. After it a crash of the process loses nothing written. */
 int ahp_writer_flush(struct ahp_writer *w);
 
-/* The user stack STACK_ID (the id carried by INIT events, see src/contracts/ahprof.h), innermost
- * frame first; at most AHP_STACK_FRAMES_MAX frames are kept. */
+/* The user stack STACK_ID (INIT events carry it + 1 in stack_ref, src/contracts/ahprof.h),
+ * innermost frame first; at most AHP_STACK_FRAMES_MAX frames are kept. */
 int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
                      uint32_t n);
 

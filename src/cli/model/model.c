@@ -222,8 +222,8 @@ static void on_init(struct build *b, const struct ahp_event *e)
     m->edges[pcls][cls]++;
 
     uint32_t site = 0;
-    if (b->o.site_of != NULL && e->depth != 0) {
-        site = b->o.site_of(b->o.arg, (uint32_t)e->depth - 1);
+    if (b->o.site_of != NULL && e->stack_ref != 0) {
+        site = b->o.site_of(b->o.arg, (uint32_t)e->stack_ref - 1);
         if (site > AHP_SITE_MAX)
             site = 0;
     }

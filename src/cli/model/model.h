@@ -137,7 +137,7 @@ struct ahp_model_opts {
     /* An INIT event, with the tree node the resource was put on (M as in ahp_callback). */
     void (*on_init)(void *arg, const struct ahp_model *m, const struct ahp_event *e, uint32_t node);
     /* The creation site of a resource whose INIT carries user stack STACK_ID (record
-     * --stacks: the event's depth field is the stack id + 1): a number in 1..AHP_SITE_MAX,
+     * --stacks: the event's stack_ref is the stack id + 1): a number in 1..AHP_SITE_MAX,
      * or 0 for none. NULL: no sites, resources are told apart by type only. */
     uint32_t (*site_of)(void *arg, uint32_t stack_id);
     void *arg;
