@@ -62,7 +62,7 @@ static const char flight_usage[] =
     "\n"
     "With --json, stdout has one JSON line at the start (pid, recorder_pid, window_ns,\n"
     "flight_events) and one per dump (dump, file, trigger, events, window_ns,\n"
-    "evicted_for_room).\n"
+    "evicted_for_room, lost_events: since the attach).\n"
     "Each dump says on stderr (with --json: in its JSON line) what triggered it, and\n"
     "FILE-N.data.trigger holds the same line. The dump's snapshot is the live count per type\n"
     "when its window starts (exact when no event was lost); lost events are those since the\n"
@@ -330,7 +330,7 @@ static void dump_name(char *buf, size_t size, const char *base, unsigned n)
 
 /* Write the ring as a recording to PATH. */
 static int dump(struct flight *f, const char *path, uint64_t now, uint64_t *events_out,
-                uint64_t *start_out)
+                uint64_t *start_out, uint64_t *lost_out)
 {
     struct ahp_collector *c = &f->session.collector;
     struct ahp_target *t = &f->session.target;
@@ -379,6 +379,7 @@ static int dump(struct flight *f, const char *path, uint64_t now, uint64_t *even
     int rc2 = ahp_writer_close(w, now, lost);
     *events_out = f->n;
     *start_out = start;
+    *lost_out = lost;
     return rc < 0 ? rc : rc2;
 }
 
@@ -589,8 +590,8 @@ int ahprof_cmd_flight(int argc, char **argv)
         if (why[0] != '\0') {
             char path[4200];
             dump_name(path, sizeof(path), output, dumps + 1);
-            uint64_t events = 0, start = 0;
-            int rc = dump(&f, path, now, &events, &start);
+            uint64_t events = 0, start = 0, lost = 0;
+            int rc = dump(&f, path, now, &events, &start, &lost);
             if (rc < 0) {
                 error = rc;
                 fprintf(stderr, "ahprof: cannot write the dump %s: %s\n", path, strerror(-rc));
@@ -602,8 +603,9 @@ int ahprof_cmd_flight(int argc, char **argv)
             char line[5000], spath[1100];
             ahp_term_sanitize(spath, sizeof(spath), path, strlen(path));
             snprintf(line, sizeof(line),
-                     "dump %u: %s: %" PRIu64 " events, the last %.3f s; trigger: %s", dumps, spath,
-                     events, (double)(now - start) / 1e9, why);
+                     "dump %u: %s: %" PRIu64 " events, the last %.3f s, %" PRIu64
+                     " lost since attach; trigger: %s",
+                     dumps, spath, events, (double)(now - start) / 1e9, lost, why);
             char tpath[4300];
             snprintf(tpath, sizeof(tpath), "%s.trigger", path);
             FILE *tf = fopen(tpath, "w");
@@ -621,6 +623,7 @@ int ahprof_cmd_flight(int argc, char **argv)
                 ahp_json_field_u64(w, "events", events);
                 ahp_json_field_u64(w, "window_ns", now - start);
                 ahp_json_field_u64(w, "evicted_for_room", f.evicted_for_room);
+                ahp_json_field_u64(w, "lost_events", lost);
                 ahp_json_object_end(w);
                 fflush(stdout);
             } else {
@@ -634,12 +637,18 @@ int ahprof_cmd_flight(int argc, char **argv)
     pidfile_path(pf, sizeof(pf), target);
     unlink(pf);
     ahp_collector_finish(&f.session.collector, 300000000ull);
+    struct ahp_global_stats g;
+    memset(&g, 0, sizeof(g));
+    ahp_collector_global_stats(&f.session.collector, &g);
+    uint64_t lost =
+        g.lost_events + f.session.collector.attach_missed + f.session.collector.discarded;
     ahp_session_close(&f.session);
     if (!quiet && !json)
         fprintf(stderr,
                 "ahprof: flight recorder stopped: %u dumps, %" PRIu64 " events seen, %" PRIu64
-                " dropped for room (the ring, --flight-events, was full)%s\n",
-                dumps, f.events, f.evicted_for_room,
+                " lost (no room in the BPF ring buffer, --buffer, or malformed), %" PRIu64
+                " left the ring early (--flight-events was full)%s\n",
+                dumps, f.events, lost, f.evicted_for_room,
                 f.pending_untracked ? "; some resources untracked for never-ran" : "");
     free(f.ring);
     ahp_live_lints_free(f.live);
