@@ -334,7 +334,9 @@ void ahp_httpd_step(struct ahp_httpd *h)
         struct ahp_httpd_conn *c = &h->conns[i];
         if (c->fd < 0)
             continue;
-        if (now >= c->deadline_ns) {
+        bool late = c->out == NULL ? now >= c->accepted_ns + AHP_HTTPD_REQUEST_TIMEOUT_NS
+                                   : now >= c->accepted_ns + AHP_HTTPD_CONN_TIMEOUT_NS;
+        if (late) {
             h->errors++;
             conn_close(c); /* too slow to ask or to read: the slot goes to someone else */
             continue;
@@ -352,7 +354,7 @@ void ahp_httpd_step(struct ahp_httpd *h)
         if (fd < 0)
             break; /* EAGAIN: nobody waits; anything else: try again next step */
         c->fd = fd;
-        c->deadline_ns = now + AHP_HTTPD_CONN_TIMEOUT_NS;
+        c->accepted_ns = now;
         c->in_len = 0;
         /* The request is usually there already. */
         conn_read(h, c);

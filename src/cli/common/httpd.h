@@ -1,8 +1,9 @@
 /*
  * httpd.h - a minimal HTTP/1.1 server for GET requests (`top --serve`), driven by the caller's
  * poll() loop: every socket is nonblocking, nothing here ever waits. Bounded: a few
- * connections at a time, a request of at most AHP_HTTPD_MAX_REQUEST bytes, each connection
- * closed after one response or after AHP_HTTPD_CONN_TIMEOUT_NS, whichever comes first.
+ * connections at a time, a request of at most AHP_HTTPD_MAX_REQUEST bytes within
+ * AHP_HTTPD_REQUEST_TIMEOUT_NS, each connection closed after one response or after
+ * AHP_HTTPD_CONN_TIMEOUT_NS, whichever comes first.
  */
 #ifndef AHP_HTTPD_H
 #define AHP_HTTPD_H
@@ -16,6 +17,9 @@
 #define AHP_HTTPD_MAX_CONNS 4
 #define AHP_HTTPD_MAX_REQUEST 8192
 #define AHP_HTTPD_CONN_TIMEOUT_NS 5000000000ull
+/* A client sends its request at once (Prometheus does): one that keeps a slot without doing
+ * so loses it after this long. */
+#define AHP_HTTPD_REQUEST_TIMEOUT_NS 1000000000ull
 /* Every fd the server may want polled: the listening socket and the connections. */
 #define AHP_HTTPD_POLLFDS (1 + AHP_HTTPD_MAX_CONNS)
 
@@ -26,7 +30,7 @@ typedef int (*ahp_httpd_handler)(void *ctx, const char *path, FILE *out,
 
 struct ahp_httpd_conn {
     int fd; /* -1: free */
-    uint64_t deadline_ns;
+    uint64_t accepted_ns;
     size_t in_len;
     char in[AHP_HTTPD_MAX_REQUEST];
     char *out; /* the response, once the request is complete */
