@@ -559,3 +559,55 @@ Test(prometheus, scrapes_while_the_target_exits_are_whole, .timeout = 120)
     free(out);
     free(err);
 }
+
+Test(prometheus, several_targets_print_one_object_each_until_the_last_exits, .timeout = 120)
+{
+    struct proc a, b, top;
+    char pid_a[32], pid_b[32];
+    char *a_argv[] = {WORKLOAD, "hold", "2", NULL}, *b_argv[] = {WORKLOAD, "hold", "5", NULL};
+    start_ready_target(&a, a_argv, pid_a);
+    start_ready_target(&b, b_argv, pid_b);
+    char *top_argv[] = {AHPROF, "top", "--json", "-p", pid_a, "-p", pid_b, "0.2", NULL};
+    proc_start(&top, top_argv);
+    /* One object per target and interval, in the order of the -p. */
+    char line[1 << 16];
+    for (int i = 0; i < 2; i++) {
+        cr_assert(proc_read_line(&top, line, sizeof(line), 30000));
+        json_object *obj = json_tokener_parse(line);
+        cr_assert_not_null(obj, "%s", line);
+        cr_expect_eq(get_int(obj, "pid"), atoi(i == 0 ? pid_a : pid_b));
+        expect_type(obj, "HOLD", 0, 0, 0, i == 0 ? 2 : 5);
+        json_object_put(obj);
+    }
+    /* A's exit ends its lines (the last one final); B's go on until B exits. */
+    release(&a);
+    cr_assert_eq(proc_wait(&a, 10000), 0);
+    bool a_final = false;
+    int b_after_a = 0;
+    while (!a_final || b_after_a < 2) {
+        cr_assert(proc_read_line(&top, line, sizeof(line), 30000), "ahprof top stopped early");
+        json_object *obj = json_tokener_parse(line), *final;
+        cr_assert_not_null(obj, "%s", line);
+        cr_assert(json_object_object_get_ex(obj, "final", &final));
+        if (get_int(obj, "pid") == atoi(pid_a)) {
+            cr_assert(!a_final, "a line after A's final one");
+            a_final = json_object_get_boolean(final);
+            if (a_final)
+                expect_type(obj, "HOLD", 0, 2, 0, 0);
+        } else if (a_final) {
+            b_after_a++;
+            cr_expect(!json_object_get_boolean(final));
+        }
+        json_object_put(obj);
+    }
+    release(&b);
+    cr_assert_eq(proc_wait(&b, 10000), 0);
+    char *out = NULL, *err = NULL;
+    cr_expect_eq(proc_capture(&top, &out, &err, 20000), 0, "%s", err);
+    char pid_field[48];
+    snprintf(pid_field, sizeof(pid_field), "\"pid\": %s,", pid_a);
+    cr_expect_null(strstr(out, pid_field), "A after its final line: %s", out);
+    cr_expect_not_null(strstr(out, "\"final\": true"), "B's last line is not final: %s", out);
+    free(out);
+    free(err);
+}
