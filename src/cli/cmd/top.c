@@ -400,6 +400,9 @@ int ahprof_cmd_top(int argc, char **argv)
         int code = ahp_parse_pid(pid_args[i], &pids[i], st.json);
         if (code)
             return code;
+        for (int k = 0; k < i; k++)
+            if (pids[k] == pids[i])
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "-p %d given twice", pids[i]);
     }
     st.clear = !noclear && !st.json && isatty(STDOUT_FILENO);
 
