@@ -313,8 +313,8 @@ static int mode_names(void)
 
 static int mode_labels(void)
 {
-    static const char *const names[] = {"back\\slash",  "quo\"te",     "new\nline",
-                                        "\\\"\n", "bad\xffutf8", "caf\xc3\xa9"};
+    static const char *const names[] = {"back\\slash", "quo\"te",     "new\nline",
+                                        "\\\"\n",      "bad\xffutf8", "caf\xc3\xa9"};
     enum { N = sizeof(names) / sizeof(names[0]) };
     ah_resource_t r[N];
     memset(r, 0, sizeof(r));

@@ -25,8 +25,7 @@
 
 /* Writes the body of a GET of PATH (the request target up to '?') to OUT and returns 200, or
  * returns another status (404...) with nothing written. *CONTENT_TYPE is set for 200. */
-typedef int (*ahp_httpd_handler)(void *ctx, const char *path, FILE *out,
-                                 const char **content_type);
+typedef int (*ahp_httpd_handler)(void *ctx, const char *path, FILE *out, const char **content_type);
 
 struct ahp_httpd_conn {
     int fd; /* -1: free */
