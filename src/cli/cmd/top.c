@@ -15,6 +15,7 @@
 #include "data/recording.h"
 #include "collect/session.h"
 #include "cmd/top.h"
+#include "cmd/top_console.h"
 #include "common/util.h"
 
 static const char top_usage[] =
@@ -31,7 +32,10 @@ static const char top_usage[] =
     "      --uv            launch COMMAND with libah-uv.so preloaded: an unmodified\n"
     "                      libuv program's handles and requests become async resources\n"
     "                      (docs/libuv.md); also for its children, which inherit it\n"
-    "  -C, --noclear       do not clear the screen between intervals\n"
+    "  -b, --batch         print every interval as text, as when stdout is no terminal\n"
+    "                      (on a terminal, top is otherwise an interactive console: its\n"
+    "                      keys are listed at its bottom; q quits)\n"
+    "  -C, --noclear       do not clear the screen between intervals (implies -b)\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
     "      --max-live N    slots of the table of live resources kept for ages\n"
@@ -293,28 +297,25 @@ static void print_interval(struct top_state *st, bool final)
 
 int ahprof_cmd_top(int argc, char **argv)
 {
-    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
-                                              {"noclear", no_argument, NULL, 'C'},
-                                              {"json", no_argument, NULL, 'j'},
-                                              {"top", required_argument, NULL, 'n'},
-                                              {"max-live", required_argument, NULL, 'L'},
-                                              {"per-event", no_argument, NULL, 'E'},
-                                              {"uv", no_argument, NULL, 'U'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {
+        {"pid", required_argument, NULL, 'p'}, {"noclear", no_argument, NULL, 'C'},
+        {"batch", no_argument, NULL, 'b'},     {"json", no_argument, NULL, 'j'},
+        {"top", required_argument, NULL, 'n'}, {"max-live", required_argument, NULL, 'L'},
+        {"per-event", no_argument, NULL, 'E'}, {"uv", no_argument, NULL, 'U'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     static struct top_state st;
     memset(&st, 0, sizeof(st));
     st.max_rows = 30;
     pid_t pid = 0;
     long max_live = 1 << 18;
     const char *pid_arg = NULL;
-    bool noclear = false, per_event = false, uv = false;
+    bool noclear = false, per_event = false, uv = false, batch = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     st.json = ahp_wants_json(argc, argv, "-j");
-    while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:Cbjn:h", long_opts, NULL)) != -1) {
         long v;
         switch (opt) {
         case 'p':
@@ -322,6 +323,9 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
         case 'C':
             noclear = true;
+            break;
+        case 'b':
+            batch = true;
             break;
         case 'j':
             st.json = true;
@@ -393,6 +397,8 @@ int ahprof_cmd_top(int argc, char **argv)
     /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
     st.session.child_stdout_to_stderr = true;
     st.session.uv = uv;
+    if (!batch && !noclear && !st.json && ahp_console_wanted())
+        return ahp_console_top(&st.session, pid, cmd, &opts, interval_ns, count, st.max_rows);
     int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
     if (code) {
         ahp_session_close(&st.session);
@@ -409,4 +415,9 @@ int ahprof_cmd_top(int argc, char **argv)
     }
     ahp_session_close(&st.session);
     return AHP_EXIT_OK;
+}
+
+double ahp_top_hist_percentile(const __u64 *hist, double p, __u64 max_ns)
+{
+    return hist_percentile(hist, p, max_ns);
 }
