@@ -297,12 +297,16 @@ static void print_interval(struct top_state *st, bool final)
 
 int ahprof_cmd_top(int argc, char **argv)
 {
-    static const struct option long_opts[] = {
-        {"pid", required_argument, NULL, 'p'}, {"noclear", no_argument, NULL, 'C'},
-        {"batch", no_argument, NULL, 'b'},     {"json", no_argument, NULL, 'j'},
-        {"top", required_argument, NULL, 'n'}, {"max-live", required_argument, NULL, 'L'},
-        {"per-event", no_argument, NULL, 'E'}, {"uv", no_argument, NULL, 'U'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
+                                              {"noclear", no_argument, NULL, 'C'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {"top", required_argument, NULL, 'n'},
+                                              {"max-live", required_argument, NULL, 'L'},
+                                              {"per-event", no_argument, NULL, 'E'},
+                                              {"uv", no_argument, NULL, 'U'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {"batch", no_argument, NULL, 'b'},
+                                              {NULL, 0, NULL, 0}};
     static struct top_state st;
     memset(&st, 0, sizeof(st));
     st.max_rows = 30;
