@@ -18,6 +18,8 @@
 #define CONSOLE_TARGET AHP_BUILD "/targets/console"
 
 static char sock[64];
+static char session[16]; /* the current one: a new name each time, the server may be ending */
+static int sessions;
 
 static void tmux_setup(void)
 {
@@ -57,7 +59,7 @@ static void tmux(const char *what, ...)
  * trimmed). */
 static char *screen(void)
 {
-    char *argv[] = {"tmux", "-L", sock, "capture-pane", "-p", "-t", "con", NULL};
+    char *argv[] = {"tmux", "-L", sock, "capture-pane", "-p", "-t", session, NULL};
     char *out = NULL, *err = NULL;
     int code = run_capture(argv, &out, &err, 5000);
     cr_assert_eq(code, 0, "capture-pane: %s", err ? err : "");
@@ -181,12 +183,13 @@ static void start_console(const char *args, int cols, int rows)
              AHPROF, args);
     snprintf(c, sizeof(c), "%d", cols);
     snprintf(r, sizeof(r), "%d", rows);
-    tmux("new-session", "-d", "-s", "con", "-x", c, "-y", r, shell, NULL);
+    snprintf(session, sizeof(session), "con%d", ++sessions);
+    tmux("new-session", "-d", "-s", session, "-x", c, "-y", r, shell, NULL);
 }
 
 static void quit_console(void)
 {
-    tmux("send-keys", "-t", "con", "q", NULL);
+    tmux("send-keys", "-t", session, "q", NULL);
     char *scr = wait_text("ahprof-exit=");
     cr_expect(strstr(scr, "ahprof-exit=0") != NULL, "q must end ahprof with 0:\n%s", scr);
     free(scr);
@@ -219,7 +222,7 @@ Test(console, sort_drill_warn_resize_quit, .timeout = 120)
     free(scr);
 
     /* Sort by the column on the left of CB%: callbacks/s puts FAST first. */
-    tmux("send-keys", "-t", "con", "<", NULL);
+    tmux("send-keys", "-t", session, "<", NULL);
     scr = wait_text("sort: CALLBACKS/s (largest first)");
     cr_expect_lt(row_of(scr, "FAST "), row_of(scr, "SLOW "), "by callbacks/s:\n%s", scr);
     cr_expect_geq(cell(scr, "FAST ", 4), 100);
@@ -246,13 +249,13 @@ Test(console, sort_drill_warn_resize_quit, .timeout = 120)
 
     /* Sort by name (four more to the left, CALLBACKS/s -> TYPE), then drill into GRANDCHILD:
      * CHILD, FAST, GRANDCHILD, ... in byte order. */
-    tmux("send-keys", "-t", "con", "<", "<", "<", "<", NULL);
+    tmux("send-keys", "-t", session, "<", "<", "<", "<", NULL);
     scr = wait_text("sort: TYPE (a-z)");
     int first = row_of(scr, "CHILD "), gc = row_of(scr, "GRANDCHILD ");
     cr_assert(first == 4 && gc == 6, "name order:\n%s", scr);
     cr_expect_lt(row_of(scr, "HELD "), row_of(scr, "esc\\x1b"), "bytes order:\n%s", scr);
     free(scr);
-    tmux("send-keys", "-t", "con", "g", "Down", "Down", "Enter", NULL);
+    tmux("send-keys", "-t", session, "g", "Down", "Down", "Enter", NULL);
     scr = wait_text("resources of GRANDCHILD: 1 alive, 1 in the live table, 0 not listed");
     char want[256];
     snprintf(want, sizeof(want), "%12llu ", grandchild);
@@ -264,9 +267,9 @@ Test(console, sort_drill_warn_resize_quit, .timeout = 120)
     free(scr);
 
     /* HELD: 1500 alive, fewer in the table, the rest said to be unlisted. */
-    tmux("send-keys", "-t", "con", "Escape", NULL);
+    tmux("send-keys", "-t", session, "Escape", NULL);
     free(wait_text("sort: TYPE (a-z)"));
-    tmux("send-keys", "-t", "con", "Down", "Enter", NULL);
+    tmux("send-keys", "-t", session, "Down", "Enter", NULL);
     scr = wait_text("resources of HELD: 1500 alive");
     unsigned long long in_table = 0, unlisted = 0;
     const char *p = strstr(scr, "1500 alive, ");
@@ -275,16 +278,16 @@ Test(console, sort_drill_warn_resize_quit, .timeout = 120)
               "%s", scr);
     cr_expect(in_table > 0 && in_table < 1500 && in_table + unlisted == 1500, "%s", scr);
     free(scr);
-    tmux("send-keys", "-t", "con", "Escape", NULL);
+    tmux("send-keys", "-t", session, "Escape", NULL);
     free(wait_text("sort: TYPE (a-z)"));
 
     /* Resize: smaller, then larger; each time the keys are on the last row. */
     struct size small = {72, 20}, large = {130, 45};
-    tmux("resize-window", "-t", "con", "-x", "72", "-y", "20", NULL);
+    tmux("resize-window", "-t", session, "-x", "72", "-y", "20", NULL);
     scr = wait_screen(laid_out, &small, "the layout for 72x20");
     cr_expect(strstr(scr, "WARNINGS (") != NULL, "warnings pane at 72x20:\n%s", scr);
     free(scr);
-    tmux("resize-window", "-t", "con", "-x", "130", "-y", "45", NULL);
+    tmux("resize-window", "-t", session, "-x", "130", "-y", "45", NULL);
     scr = wait_screen(laid_out, &large, "the layout for 130x45");
     cr_expect(strstr(scr, "OLDEST") != NULL, "every column at 130 wide:\n%s", scr);
     free(scr);
@@ -309,7 +312,6 @@ Test(console, batch_output_on_a_terminal, .timeout = 60)
     cr_expect(row_of(scr, "FAST ") >= 0, "%s", scr);
     cr_expect(strstr(scr, "q quit") == NULL && strstr(scr, "sort:") == NULL, "%s", scr);
     free(scr);
-    tmux("kill-session", "-t", "con", NULL);
 
     snprintf(args, sizeof(args), "top --json 0.3 1 -p %s", pid);
     start_console(args, 150, 40);
