@@ -12,6 +12,11 @@ $(B)/targets/workload-static: tests/targets/workload.c $(B)/libah.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
 
+$(B)/targets/linty: tests/targets/linty.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+
 $(B)/targets/forker: tests/targets/forker.c $(B)/libah.so
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
@@ -31,7 +36,8 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 		$(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
-	$(B)/targets/forker $(B)/targets/forker-static $(COLLECTOR_TESTS)
+	$(B)/targets/forker $(B)/targets/forker-static $(B)/targets/linty $(COLLECTOR_TESTS) \
+	$(B)/examples/ah-server $(B)/examples/ah-load $(B)/tests/uv/uvall $(B)/libah-uv.so
 CHECK_BINS += $(COLLECTOR_DEPS)
 
 # One test at a time: each attaches BPF programs and some count events machine-wide.

@@ -4,7 +4,7 @@
 #   make test-datafile   unit tests (normal and ASan+UBSan builds)
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
-DF_SRCS := src/cli/data/codec.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c \
+DF_SRCS := src/cli/data/codec.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c src/cli/model/lints.c \
 	src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c src/cli/data/recording.c \
 	src/cli/common/hashmap.c src/cli/common/json_writer.c
 DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h src/cli/cmd/report.h \

@@ -16,6 +16,7 @@
 #include "data/datafile.h"
 #include "common/escape.h"
 #include "common/json_writer.h"
+#include "model/lints.h"
 #include "model/model.h"
 #include "data/recording.h"
 #include "cmd/report.h"
@@ -26,7 +27,7 @@
 #define SAFE_NAME (AHP_NAME_SIZE * 4 + 1)
 
 static const char usage_text[] =
-    "Usage: ahprof report [FILE] [--json] [--top N]\n"
+    "Usage: ahprof report [FILE] [--json] [--top N] [--allow LINT[:TYPE]] [LINT THRESHOLDS]\n"
     "\n"
     "Print what a recording made by `ahprof record` says. FILE defaults to " AHP_FILE_DEFAULT ";\n"
     "- reads it from standard input (a pipe is copied to a temporary file first).\n"
@@ -46,6 +47,18 @@ static const char usage_text[] =
     "  anomalies:   (when not 0) afters without their before (the recording started inside\n"
     "               a callback), callbacks never closed, resources initialised twice, unknown\n"
     "               events, and callbacks nested deeper than ahprof follows\n"
+    "\n"
+    "WARNINGS (when a lint fires; docs/lints.md): LINT on TYPE, how many, and one example\n"
+    "  with its id and trigger path:\n"
+    "  never-ran       created, never given a callback, alive longer than --never-ran T\n"
+    "  leak-slope      the type's live count kept growing over the recording (rate per s)\n"
+    "  long-callback   a callback longer than --long-callback T\n"
+    "  self-retrigger  a chain of resources of one type, each created in the callback of the\n"
+    "                  one before, with no pause between (busy 0 ms timers)\n"
+    "  orphan          alive longer than --orphan T after its trigger was destroyed\n"
+    "  lifecycle       after without before, double destroy, destroy while the callback runs\n"
+    "                  on another thread\n"
+    "                  (not judged when events were lost: the loss would make them up)\n"
     "\n"
     "TYPES, per type, most callback time first:\n"
     "  TYPE CREATED DESTROYED    resources created and destroyed during the recording\n"
@@ -82,6 +95,13 @@ static const char usage_text[] =
     "  -j, --json        print one JSON document instead (keys: docs/file-format.md), and\n"
     "                    errors as one {\"error\": \"...\"} object\n"
     "  -n, --top N       at most N alive groups and N children per tree node (default 20)\n"
+    "      --allow LINT[:TYPE]   silence a lint (on one type only with :TYPE); repeatable\n"
+    "      --never-ran T         never-ran threshold (default 10s; e.g. 500ms, 2.5)\n"
+    "      --long-callback T     long-callback threshold (default 100ms)\n"
+    "      --orphan T            orphan threshold (default 10s)\n"
+    "      --leak-slope N        leak-slope: growth of the live count that counts (default 100)\n"
+    "      --self-retrigger N    self-retrigger: links of a chain that count (default 1000;\n"
+    "                            each link under 1 ms apart on average)\n"
     "  -h, --help        show this help\n"
     "\n"
     "A truncated file (the recording was killed before it finished) is reported up to its last\n"
@@ -93,6 +113,8 @@ struct opts {
     const char *path;
     bool json;
     long top;
+    struct ahp_lint_opts lint;
+    struct ahp_lints *lints;
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -363,6 +385,49 @@ static void text_path(FILE *out, const struct ahp_model *m, uint32_t node)
     }
 }
 
+static void text_warnings(FILE *out, const struct ahp_model *m, const struct ahp_lints *l)
+{
+    uint32_t n;
+    const struct ahp_warning *w = ahp_lints_warnings(l, &n);
+    if (n == 0)
+        return;
+    fprintf(out, "\nWARNINGS: %" PRIu32 " (docs/lints.md; --allow LINT[:TYPE] to silence)\n", n);
+    for (uint32_t i = 0; i < n; i++) {
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME], v[32];
+        const struct ahp_lint_example *ex = &w[i].ex;
+        fprintf(out, "%-15s %-24s %8" PRIu64 "  ", ahp_lint_name(w[i].lint),
+                safe(sb, sizeof(sb), ahp_model_class_name(m, w[i].cls, nb), AHP_NAME_SIZE),
+                w[i].count);
+        fmt_age(v, sizeof(v), ex->value_ns);
+        switch (w[i].lint) {
+        case AHP_LINT_LEAK_SLOPE:
+            fprintf(out, "live count +%" PRId64 ", %.1f/s", w[i].grown, w[i].rate_per_s);
+            break;
+        case AHP_LINT_NEVER_RAN:
+            fprintf(out, "e.g. id %" PRIu64 ", no callback for %s", ex->id, v);
+            break;
+        case AHP_LINT_LONG_CALLBACK:
+            fprintf(out, "e.g. id %" PRIu64 " ran %s on tid %" PRIu32, ex->id, v, ex->tid);
+            break;
+        case AHP_LINT_SELF_RETRIGGER:
+            fprintf(out, "e.g. id %" PRIu64 ": %" PRIu64 " links, %s apart", ex->id, ex->chain, v);
+            break;
+        case AHP_LINT_ORPHAN:
+            fprintf(out, "e.g. id %" PRIu64 ", trigger %" PRIu64 " gone %s before", ex->id,
+                    ex->trigger_id, v);
+            break;
+        case AHP_LINT_LIFECYCLE:
+            fprintf(out, "e.g. id %" PRIu64 ": %s", ex->id, ahp_lifecycle_kind_name(ex->kind));
+            break;
+        }
+        if (ex->node != AHP_NODE_NONE) {
+            fputs("; path ", out);
+            text_path(out, m, ex->node);
+        }
+        fputc('\n', out);
+    }
+}
+
 static void text_open_callbacks(FILE *out, const struct ahp_model *m)
 {
     if (m->open_total == 0)
@@ -610,6 +675,65 @@ static void json_leaks(struct ahp_json *w, const struct ahp_model *m, long top)
     }
 }
 
+static void json_warnings(struct ahp_json *w, const struct ahp_model *m, const struct ahp_lints *l)
+{
+    uint32_t n;
+    const struct ahp_warning *wa = ahp_lints_warnings(l, &n);
+    ahp_json_newline(w, 1);
+    ahp_json_field_bool(w, "lifecycle_judged", !ahp_lints_lifecycle_suppressed(l));
+    ahp_json_key(w, "warnings");
+    ahp_json_array_begin(w);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct ahp_lint_example *ex = &wa[i].ex;
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        ahp_json_field_str(w, "lint", ahp_lint_name(wa[i].lint));
+        json_class(w, "type", m, wa[i].cls);
+        json_type_id(w, "type_id", wa[i].cls);
+        ahp_json_field_u64(w, "count", wa[i].count);
+        if (wa[i].lint == AHP_LINT_LEAK_SLOPE) {
+            ahp_json_field_real(w, "rate_per_s", wa[i].rate_per_s, 2);
+            ahp_json_field_i64(w, "grown", wa[i].grown);
+        }
+        ahp_json_key(w, "example");
+        ahp_json_object_begin(w);
+        if (wa[i].lint != AHP_LINT_LEAK_SLOPE)
+            ahp_json_field_u64(w, "id", ex->id);
+        else
+            ahp_json_field_null(w, "id");
+        switch (wa[i].lint) {
+        case AHP_LINT_NEVER_RAN:
+            ahp_json_field_u64(w, "age_ns", ex->value_ns);
+            ahp_json_field_u64(w, "trigger_id", ex->trigger_id);
+            break;
+        case AHP_LINT_LONG_CALLBACK:
+            ahp_json_field_u64(w, "duration_ns", ex->value_ns);
+            ahp_json_field_u64(w, "tid", ex->tid);
+            ahp_json_field_u64(w, "start_mono_ns", ex->at_ns);
+            break;
+        case AHP_LINT_SELF_RETRIGGER:
+            ahp_json_field_u64(w, "chain", ex->chain);
+            ahp_json_field_u64(w, "per_link_ns", ex->value_ns);
+            break;
+        case AHP_LINT_ORPHAN:
+            ahp_json_field_u64(w, "trigger_id", ex->trigger_id);
+            ahp_json_field_u64(w, "orphaned_ns", ex->value_ns);
+            break;
+        case AHP_LINT_LIFECYCLE:
+            ahp_json_field_str(w, "what", ahp_lifecycle_kind_name(ex->kind));
+            ahp_json_field_u64(w, "tid", ex->tid);
+            break;
+        }
+        if (ex->node != AHP_NODE_NONE)
+            json_path(w, m, ex->node);
+        else
+            ahp_json_field_null(w, "path");
+        ahp_json_object_end(w);
+        ahp_json_object_end(w);
+    }
+    ahp_json_array_end(w);
+}
+
 static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
 {
     const struct ahp_file_meta *f = m->meta;
@@ -685,6 +809,7 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
     ahp_json_array_begin(w);
     json_leaks(w, m, top);
     ahp_json_array_end(w);
+    json_warnings(w, m, o->lints);
     ahp_json_object_end(w);
 }
 
@@ -713,18 +838,17 @@ static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64
 int ahprof_cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"top", required_argument, NULL, 'n'},
-        {"input", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},        {"top", required_argument, NULL, 'n'},
+        {"input", required_argument, NULL, 'i'}, AHP_LINT_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
     o.json = ahp_wants_json(argc, argv, "-j");
+    ahp_lint_opts_default(&o.lint);
 
     optind = 0; /* full re-initialisation: the command may run more than once per process */
     opterr = 0;
-    int c;
+    int c, code;
     while ((c = getopt_long(argc, argv, "hi:n:j", longopts, NULL)) != -1) {
         switch (c) {
         case 'j':
@@ -738,6 +862,13 @@ int ahprof_cmd_report(int argc, char **argv)
         case 'i':
             o.path = optarg;
             break;
+        case AHP_LINT_OPT_BASE + 0 ... AHP_LINT_OPT_BASE + AHP_LINT_OPTS - 1: {
+            const char *name = "?";
+            if (ahp_lint_option(&o.lint, c, optarg, &name) < 0)
+                return ahp_fail(o.json, AHP_EXIT_USAGE, "invalid --%s '%s' (see --help)", name,
+                                optarg);
+            break;
+        }
         case 'h':
             fputs(usage_text, stdout);
             return AHP_EXIT_OK;
@@ -745,7 +876,7 @@ int ahprof_cmd_report(int argc, char **argv)
             return ahp_bad_option(argc, argv, o.json, "in", "report");
         }
     }
-    int code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "report");
+    code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "report");
     if (code != 0)
         return code;
 
@@ -753,9 +884,18 @@ int ahprof_cmd_report(int argc, char **argv)
     code = ahp_recording_open(o.path, o.json, &r);
     if (code != 0)
         return code;
-    struct ahp_model *m;
-    int rc = ahp_model_build(&m, r, NULL);
+    struct ahp_model *m = NULL;
+    struct ahp_model_opts mo = {0};
+    int rc = ahp_lints_new(&o.lints, &o.lint);
+    if (rc == 0) {
+        ahp_lints_hook(o.lints, &mo);
+        rc = ahp_model_build(&m, r, &mo);
+    }
+    if (rc == 0)
+        rc = ahp_lints_finish(o.lints, m);
     if (rc < 0) {
+        ahp_model_free(m);
+        ahp_lints_free(o.lints);
         ahp_reader_close(r);
         return ahp_fail(o.json, AHP_EXIT_ERROR, "cannot read %s: %s", o.path,
                         ahp_file_strerror(rc));
@@ -767,6 +907,7 @@ int ahprof_cmd_report(int argc, char **argv)
         json_report(stdout, &o, m, o.top);
     } else {
         text_header(stdout, &o, m);
+        text_warnings(stdout, m, o.lints);
         text_types(stdout, m);
         text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
@@ -774,6 +915,7 @@ int ahprof_cmd_report(int argc, char **argv)
         text_open_callbacks(stdout, m);
     }
     ahp_model_free(m);
+    ahp_lints_free(o.lints);
     ahp_reader_close(r);
     return AHP_EXIT_OK; /* main checks that stdout took it all */
 }

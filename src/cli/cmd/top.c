@@ -17,6 +17,7 @@
 #include "cmd/top.h"
 #include "cmd/top_console.h"
 #include "common/util.h"
+#include "model/lints.h"
 
 static const char top_usage[] =
     "Usage: ahprof top [OPTIONS] [INTERVAL [COUNT]] (-p PID | -- COMMAND [ARGS...])\n"
@@ -38,6 +39,9 @@ static const char top_usage[] =
     "  -C, --noclear       do not clear the screen between intervals (implies -b)\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
+    "      --allow LINT[:TYPE]   silence a warning (on one type only with :TYPE)\n"
+    "      --long-callback T     long-callback threshold (default 100ms)\n"
+    "      --leak-slope N        leak-slope: growth of the live count that counts (default 100)\n"
     "      --max-live N    slots of the table of live resources kept for ages\n"
     "                      (default 262144, rounded up to a power of two)\n"
     "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
@@ -68,6 +72,13 @@ static const char top_usage[] =
     "  OLDEST       age of the oldest active resource ('>' when it predates the attach:\n"
     "               then it is at least the time since the attach; '-' when none)\n"
     "  ... N more types (-n)   the types beyond --top\n"
+    "WARNINGS (docs/lints.md), the lints top can judge live from its aggregates:\n"
+    "  long-callback   TYPE: at least N callbacks longer than --long-callback T since attach,\n"
+    "                  and the longest\n"
+    "  leak-slope      TYPE: the active count kept growing over the last up to 64 intervals\n"
+    "                  (at least 8): by how much, and the rate per second\n"
+    "  (never-ran, self-retrigger, orphan and lifecycle need each resource's events: record\n"
+    "  and report)\n"
     "With --json, one object per line and interval: time_ns (CLOCK_MONOTONIC), interval_ns,\n"
     "pid, comm, final (true for the last one), events (since attach), events_per_s,\n"
     "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
@@ -75,7 +86,9 @@ static const char top_usage[] =
     "full: their ages are unknown), and types, each with name, type_id, active, created,\n"
     "destroyed, resolved, callbacks, callback_ns, exclusive_ns (totals since attach),\n"
     "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
-    "(over the interval), max_us, oldest_active_s and oldest_before_attach.\n"
+    "(over the interval), max_us, oldest_active_s and oldest_before_attach; and warnings, each\n"
+    "with lint, type, type_id, count and example (long-callback: max_ns; leak-slope: grown,\n"
+    "rate_per_s, window_ns).\n"
     "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
@@ -142,12 +155,60 @@ struct top_state {
     uint64_t prev_ns;
     bool json, clear;
     int max_rows;
+    struct ahp_lint_opts lint;
+    struct ahp_live_lints *live;
 };
+
+static void json_live_warnings(struct ahp_json *w, const struct ahp_live_warning *lw, uint32_t n,
+                               const char (*names)[AHP_NAME_SIZE])
+{
+    ahp_json_key(w, "warnings");
+    ahp_json_array_begin(w);
+    for (uint32_t i = 0; i < n; i++) {
+        ahp_json_object_begin(w);
+        ahp_json_field_str(w, "lint", ahp_lint_name(lw[i].lint));
+        ahp_json_field_strn(w, "type", names[lw[i].type], AHP_NAME_SIZE);
+        ahp_json_field_i64(w, "type_id", lw[i].type);
+        ahp_json_field_u64(w, "count", lw[i].count);
+        ahp_json_key(w, "example");
+        ahp_json_object_begin(w);
+        if (lw[i].lint == AHP_LINT_LONG_CALLBACK) {
+            ahp_json_field_u64(w, "max_ns", lw[i].max_ns);
+        } else {
+            ahp_json_field_i64(w, "grown", lw[i].grown);
+            ahp_json_field_real(w, "rate_per_s", lw[i].rate_per_s, 2);
+            ahp_json_field_u64(w, "window_ns", lw[i].window_ns);
+        }
+        ahp_json_object_end(w);
+        ahp_json_object_end(w);
+    }
+    ahp_json_array_end(w);
+}
+
+static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
+                               const char (*names)[AHP_NAME_SIZE])
+{
+    if (n == 0)
+        return;
+    printf("WARNINGS (docs/lints.md)\n");
+    for (uint32_t i = 0; i < n; i++) {
+        char name[AHP_NAME_SIZE * 4 + 1];
+        ahp_term_sanitize(name, 25, names[lw[i].type], AHP_NAME_SIZE);
+        if (lw[i].lint == AHP_LINT_LONG_CALLBACK)
+            printf("%-15s %-24s at least %llu callbacks over the threshold, longest %.1f ms\n",
+                   ahp_lint_name(lw[i].lint), name, (unsigned long long)lw[i].count,
+                   (double)lw[i].max_ns / 1e6);
+        else
+            printf("%-15s %-24s active +%lld over %.1f s, %.1f/s\n", ahp_lint_name(lw[i].lint),
+                   name, (long long)lw[i].grown, (double)lw[i].window_ns / 1e9, lw[i].rate_per_s);
+    }
+}
 
 static void print_interval(struct top_state *st, bool final)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
     static struct type_row rows[AHP_TYPE_MAX];
+    static char names[AHP_TYPE_MAX][AHP_NAME_SIZE];
     int64_t active[AHP_TYPE_MAX];
     uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
     struct ahp_global_stats g;
@@ -174,6 +235,7 @@ static void print_interval(struct top_state *st, bool final)
         memset(r, 0, sizeof(*r));
         r->type = i;
         ahp_collector_type_name(c, t, i, r->name);
+        memcpy(names[i], r->name, AHP_NAME_SIZE);
         r->active = active[i];
         r->now = now[i];
         struct ahp_type_stats *p = &st->prev[i], *d = &r->diff;
@@ -197,6 +259,8 @@ static void print_interval(struct top_state *st, bool final)
         }
     }
     qsort(rows, (size_t)nrows, sizeof(rows[0]), compare_rows);
+    const struct ahp_live_warning *lw = NULL;
+    uint32_t nlw = st->live ? ahp_live_lints_update(st->live, t_ns, now, active, names, &lw) : 0;
     uint64_t events = g.events - st->prev_global.events;
 
     if (st->json) {
@@ -247,6 +311,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
+        json_live_warnings(w, lw, nlw, names);
         ahp_json_object_end(w);
     } else {
         if (st->clear)
@@ -288,6 +353,7 @@ static void print_interval(struct top_state *st, bool final)
         }
         if (nrows > st->max_rows)
             printf("... %d more types (-n)\n", nrows - st->max_rows);
+        text_live_warnings(lw, nlw, names);
         putchar('\n');
     }
     memcpy(st->prev, now, sizeof(now));
@@ -306,9 +372,11 @@ int ahprof_cmd_top(int argc, char **argv)
                                               {"uv", no_argument, NULL, 'U'},
                                               {"help", no_argument, NULL, 'h'},
                                               {"batch", no_argument, NULL, 'b'},
+                                              AHP_LINT_LONGOPTS,
                                               {NULL, 0, NULL, 0}};
     static struct top_state st;
     memset(&st, 0, sizeof(st));
+    ahp_lint_opts_default(&st.lint);
     st.max_rows = 30;
     pid_t pid = 0;
     long max_live = 1 << 18;
@@ -352,6 +420,13 @@ int ahprof_cmd_top(int argc, char **argv)
         case 'h':
             fputs(top_usage, stdout);
             return AHP_EXIT_OK;
+        case AHP_LINT_OPT_BASE + 0 ... AHP_LINT_OPT_BASE + AHP_LINT_OPTS - 1: {
+            const char *name = "?";
+            if (ahp_lint_option(&st.lint, opt, optarg, &name) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --%s '%s' (see --help)", name,
+                                optarg);
+            break;
+        }
         default:
             return ahp_bad_option(argc, argv, st.json, "pnL", "top");
         }
@@ -402,13 +477,16 @@ int ahprof_cmd_top(int argc, char **argv)
     st.session.child_stdout_to_stderr = true;
     st.session.uv = uv;
     if (!batch && !noclear && !st.json && ahp_console_wanted())
-        return ahp_console_top(&st.session, pid, cmd, &opts, interval_ns, count, st.max_rows);
+        return ahp_console_top(&st.session, pid, cmd, &opts, interval_ns, count, st.max_rows,
+                               &st.lint);
     int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
     if (code) {
         ahp_session_close(&st.session);
         return code;
     }
     st.prev_ns = st.session.collector.attach_ns;
+    if (ahp_live_lints_new(&st.live, &st.lint) < 0)
+        st.live = NULL; /* no memory for warnings: the table still works */
     for (long n = 0; count < 0 || n < count; n++) {
         int rc = ahp_session_wait(&st.session, (int)(interval_ns / 1000000ull));
         bool last = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
@@ -418,6 +496,8 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
     }
     ahp_session_close(&st.session);
+    ahp_live_lints_free(st.live);
+    st.live = NULL;
     return AHP_EXIT_OK;
 }
 

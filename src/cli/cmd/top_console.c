@@ -65,10 +65,10 @@ struct resource {
  * count of the others is shown. */
 #define RESOURCES_MAX 4096
 
-#define WARNINGS_MAX 16
+#define WARNINGS_MAX 64
 struct warning {
-    char name[24]; /* a stable name, as the lints have */
-    char text[160];
+    char name[24]; /* the lint's stable name, or what the collector says of its own data */
+    char text[200];
 };
 
 /* The last lines a launched program wrote (its stdout and stderr), sanitized. */
@@ -97,9 +97,10 @@ struct console {
     /* the resource view */
     struct resource res[RESOURCES_MAX];
     int nres;
-    uint64_t res_tracked; /* tracked resources of the type, listed or not */
+    uint64_t res_tracked;         /* tracked resources of the type, listed or not */
+    struct ahp_live_lints *lints; /* NULL when there was no memory for them */
     struct warning warnings[WARNINGS_MAX];
-    int nwarnings;
+    int nwarnings, warnings_total; /* listed, and found (the pane says how many) */
     /* a launched program's output */
     int out_fd;
     char out_lines[OUTPUT_LINES][OUTPUT_LINE_MAX];
@@ -147,6 +148,7 @@ static void add_warning(struct console *con, const char *name, const char *fmt, 
 
 static void add_warning(struct console *con, const char *name, const char *fmt, ...)
 {
+    con->warnings_total++;
     if (con->nwarnings >= WARNINGS_MAX)
         return;
     struct warning *w = &con->warnings[con->nwarnings++];
@@ -157,13 +159,26 @@ static void add_warning(struct console *con, const char *name, const char *fmt, 
     va_end(ap);
 }
 
-/* What the collector itself knows is wrong with what it shows: these are never hidden. The
- * lints (issue 15's never-ran, leak-slope, ...) come from their own module once it exists;
- * they append here, after these. */
-static void collect_warnings(struct console *con)
+/* The lints top can judge live (model/lints.h: long-callback, leak-slope), then what the
+ * collector itself knows is wrong with what it shows, which is never hidden. */
+static void collect_warnings(struct console *con, const struct ahp_live_warning *lw, uint32_t nlw,
+                             const char (*names)[AHP_NAME_SIZE])
 {
     const struct ahp_global_stats *g = &con->global;
-    con->nwarnings = 0;
+    con->nwarnings = con->warnings_total = 0;
+    for (uint32_t i = 0; i < nlw; i++) {
+        char name[AHP_NAME_SIZE * 4 + 1];
+        int type = lw[i].type >= 0 && lw[i].type < AHP_TYPE_MAX ? lw[i].type : 0;
+        ahp_term_sanitize(name, 41, names[type], AHP_NAME_SIZE);
+        if (lw[i].lint == AHP_LINT_LONG_CALLBACK)
+            add_warning(con, ahp_lint_name(lw[i].lint),
+                        "%s: at least %llu callbacks over the threshold, longest %.1f ms", name,
+                        (unsigned long long)lw[i].count, (double)lw[i].max_ns / 1e6);
+        else
+            add_warning(con, ahp_lint_name(lw[i].lint), "%s: active +%lld over %.1f s, %.1f/s",
+                        name, (long long)lw[i].grown, (double)lw[i].window_ns / 1e9,
+                        lw[i].rate_per_s);
+    }
     if (g->lost_events)
         add_warning(con, "lost-events",
                     "%llu events lost since attach (ring buffer full, or malformed)",
@@ -193,6 +208,7 @@ static void collect_warnings(struct console *con)
 static void measure(struct console *con)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
+    static char names[AHP_TYPE_MAX][AHP_NAME_SIZE];
     int64_t active[AHP_TYPE_MAX];
     uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
     struct ahp_collector *c = &con->s->collector;
@@ -219,9 +235,8 @@ static void measure(struct console *con)
         struct ahp_type_stats d;
         memset(r, 0, sizeof(*r));
         r->type = i;
-        char raw[AHP_NAME_SIZE];
-        ahp_collector_type_name(c, t, i, raw);
-        ahp_term_sanitize(r->name, sizeof(r->name), raw, sizeof(raw));
+        ahp_collector_type_name(c, t, i, names[i]);
+        ahp_term_sanitize(r->name, sizeof(r->name), names[i], AHP_NAME_SIZE);
         d.exclusive_ns = now[i].exclusive_ns - p->exclusive_ns;
         d.callbacks = now[i].callbacks - p->callbacks;
         for (int k = 0; k < AHP_HIST_SLOTS; k++)
@@ -248,13 +263,16 @@ static void measure(struct console *con)
             }
         }
     }
+    const struct ahp_live_warning *lw = NULL;
+    uint32_t nlw =
+        con->lints ? ahp_live_lints_update(con->lints, t_ns, now, active, names, &lw) : 0;
     con->events_per_s = (double)(con->global.events - con->prev_global.events) / secs;
     memcpy(con->prev, now, sizeof(now));
     con->prev_global = con->global;
     con->prev_ns = t_ns;
     con->measured = true;
     sort_rows(con);
-    collect_warnings(con);
+    collect_warnings(con, lw, nlw, names);
 }
 
 /* The resource view's list, read from the live table (shared with the BPF programs: slots
@@ -468,20 +486,30 @@ static int draw_bottom(struct console *con)
         attroff(A_BOLD);
         room -= n + 1;
     }
-    int n = con->nwarnings > 0 ? con->nwarnings : 1;
-    if (n > room - 1)
-        n = room - 1;
-    if (n >= 1) {
-        y -= n;
-        if (con->nwarnings == 0)
+    int avail = room - 1; /* text lines under the title */
+    if (avail >= 1) {
+        int shown = con->nwarnings < avail ? con->nwarnings : avail;
+        if (shown < con->warnings_total && shown == avail)
+            shown--; /* room for the line that says how many more */
+        int more = con->warnings_total - shown;
+        int lines = shown + (more > 0);
+        if (lines == 0)
+            lines = 1;
+        y -= lines;
+        if (con->warnings_total == 0)
             put(y, 2, "none");
-        for (int i = 0; i < n && i < con->nwarnings; i++) {
-            char line[200];
+        for (int i = 0; i < shown; i++) {
+            char line[256];
             snprintf(line, sizeof(line), "%-16s %s", con->warnings[i].name, con->warnings[i].text);
             put(y + i, 2, line);
         }
+        if (more > 0) {
+            char text[64];
+            snprintf(text, sizeof(text), "... %d more", more);
+            put(y + shown, 2, text);
+        }
         char title[64];
-        snprintf(title, sizeof(title), "WARNINGS (%d)", con->nwarnings);
+        snprintf(title, sizeof(title), "WARNINGS (%d)", con->warnings_total);
         attron(A_BOLD);
         put(--y, 0, title);
         attroff(A_BOLD);
@@ -750,7 +778,7 @@ static void describe_exit(struct console *con)
 
 int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
                     const struct ahp_collector_opts *opts, uint64_t interval_ns, long count,
-                    int max_rows)
+                    int max_rows, const struct ahp_lint_opts *lint)
 {
     static struct console con;
     memset(&con, 0, sizeof(con));
@@ -767,6 +795,8 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
         return code;
     }
     con.prev_ns = s->collector.attach_ns;
+    if (ahp_live_lints_new(&con.lints, lint) < 0)
+        con.lints = NULL; /* no memory for the lints: the rest still works */
     if (initscr() == NULL) {
         ahp_session_close(s);
         return ahp_fail(false, AHP_EXIT_ERROR, "cannot start the console on this terminal");
@@ -836,5 +866,6 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
     if (con.out_fd >= 0)
         close(con.out_fd);
     ahp_session_close(s);
+    ahp_live_lints_free(con.lints);
     return AHP_EXIT_OK;
 }

@@ -460,6 +460,8 @@ static int on_events(void *arg, const struct ahp_event *ev, size_t n)
             m->unknown_kind++;
             break;
         }
+        if (b->o.on_event != NULL)
+            b->o.on_event(b->o.arg, m, e);
     }
     return b->err;
 }

@@ -125,6 +125,8 @@ struct ahp_model_opts {
     void (*on_before)(void *arg, const struct ahp_callback *cb);
     /* An INIT event, with the tree node the resource was put on (M as in ahp_callback). */
     void (*on_init)(void *arg, const struct ahp_model *m, const struct ahp_event *e, uint32_t node);
+    /* Every event, after the model took it in (lints: destroys and lifecycle order). */
+    void (*on_event)(void *arg, const struct ahp_model *m, const struct ahp_event *e);
     /* The creation site of a resource whose INIT carries user stack STACK_ID (record
      * --stacks: the event's stack_ref is the stack id + 1): a number in 1..AHP_SITE_MAX,
      * or 0 for none. NULL: no sites, resources are told apart by type only. */

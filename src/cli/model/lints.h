@@ -1,0 +1,161 @@
+/*
+ * lints.h - warnings that find problems by themselves (docs/lints.md). Each lint has a stable
+ * name, a threshold and a meaning:
+ *   never-ran       created, never given a callback, still alive after T (default 10 s)
+ *   leak-slope      a type whose live count keeps growing over the window
+ *   long-callback   a callback longer than T (default 100 ms)
+ *   self-retrigger  a chain of resources of one type, each created in its predecessor's
+ *                   callback, with no pause (busy 0 ms timers)
+ *   orphan          alive more than T (default 10 s) after its trigger was destroyed
+ *   lifecycle       after without before, double destroy, destroy while its callback runs on
+ *                   another thread (inside its own callback, on that thread, is allowed)
+ *
+ * `report` runs them over a recording (struct ahp_lints: fed by the model's hooks, memory
+ * bounded by what is alive); `top` runs the ones the live aggregates allow (leak-slope on the
+ * active counts, long-callback on the duration histograms) through the helpers below.
+ */
+#ifndef AHP_LINTS_H
+#define AHP_LINTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+enum ahp_lint {
+    AHP_LINT_NEVER_RAN,
+    AHP_LINT_LEAK_SLOPE,
+    AHP_LINT_LONG_CALLBACK,
+    AHP_LINT_SELF_RETRIGGER,
+    AHP_LINT_ORPHAN,
+    AHP_LINT_LIFECYCLE,
+    AHP_LINTS,
+};
+
+/* Lifecycle anomalies, for the example's "what". */
+enum ahp_lifecycle_kind {
+    AHP_LC_AFTER_WITHOUT_BEFORE,
+    AHP_LC_DOUBLE_DESTROY,
+    AHP_LC_DESTROY_WHILE_RUNNING, /* from another thread than the one in its callback */
+    AHP_LC_KINDS,
+};
+
+#define AHP_LINT_ALLOW_MAX 64
+
+struct ahp_lint_allow {
+    int lint;                 /* enum ahp_lint */
+    char type[AHP_NAME_SIZE]; /* "" for every type */
+};
+
+struct ahp_lint_opts {
+    uint64_t never_ran_ns;     /* default 10 s */
+    uint64_t long_callback_ns; /* default 100 ms */
+    uint64_t orphan_ns;        /* default 10 s */
+    uint64_t retrigger_chain;  /* links before a chain counts: default 1000 */
+    uint64_t retrigger_gap_ns; /* mean time per link below which a chain is busy: 1 ms */
+    uint64_t leak_min;         /* growth of the live count over the window: default 100 */
+    struct ahp_lint_allow allow[AHP_LINT_ALLOW_MAX];
+    unsigned nallow;
+};
+
+/* Fill OPTS with the defaults. */
+void ahp_lint_opts_default(struct ahp_lint_opts *o);
+
+/* The stable name of LINT ("never-ran"...), and back: -1 when unknown. */
+const char *ahp_lint_name(int lint);
+int ahp_lint_parse(const char *name, size_t len);
+const char *ahp_lifecycle_kind_name(int kind);
+
+/* "LINT" or "LINT:TYPE" of --allow into O. 0, or -EINVAL (unknown lint), -ENOSPC (too many). */
+int ahp_lint_allow_parse(struct ahp_lint_opts *o, const char *arg);
+/* Whether LINT on type NAME (raw, untrusted: compared, never printed) is silenced. */
+bool ahp_lint_allowed(const struct ahp_lint_opts *o, int lint, const char *type_name);
+
+/* The lint options of `report` and `top`, for their getopt_long tables (values from
+ * AHP_LINT_OPT_BASE): --allow, --never-ran, --long-callback, --orphan, --leak-slope,
+ * --self-retrigger. */
+#define AHP_LINT_OPT_BASE 0x1000
+#define AHP_LINT_LONGOPTS                                                                          \
+    {"allow", required_argument, NULL, AHP_LINT_OPT_BASE + 0},                                     \
+        {"never-ran", required_argument, NULL, AHP_LINT_OPT_BASE + 1},                             \
+        {"long-callback", required_argument, NULL, AHP_LINT_OPT_BASE + 2},                         \
+        {"orphan", required_argument, NULL, AHP_LINT_OPT_BASE + 3},                                \
+        {"leak-slope", required_argument, NULL, AHP_LINT_OPT_BASE + 4},                            \
+    {                                                                                              \
+        "self-retrigger", required_argument, NULL, AHP_LINT_OPT_BASE + 5                           \
+    }
+#define AHP_LINT_OPTS 6
+/* Apply option VAL (AHP_LINT_OPT_BASE + k) with ARG: 0, or -EINVAL with its name in *NAME. */
+int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const char **name);
+
+/* A place where a lint fired: the resource, and what makes it a warning. */
+struct ahp_lint_example {
+    uint64_t id;
+    uint32_t tid;
+    uint32_t node;     /* the resource's trigger-tree node (its path); AHP_NODE_NONE if none */
+    uint64_t at_ns;    /* when (monotonic) */
+    uint64_t value_ns; /* never-ran, orphan: age; long-callback: duration; self-retrigger:
+                        * mean time per link */
+    uint64_t trigger_id;
+    uint64_t chain; /* self-retrigger: links */
+    int kind;       /* lifecycle: enum ahp_lifecycle_kind */
+};
+
+struct ahp_warning {
+    int lint;
+    int32_t cls;
+    uint64_t count;
+    double rate_per_s; /* leak-slope: growth of the live count per second */
+    int64_t grown;     /* leak-slope: by how much it grew over the window */
+    struct ahp_lint_example ex;
+};
+
+struct ahp_lints;
+
+/* A lint engine for one model build: ahp_lints_hook() sets the model options' hooks (the
+ * caller's on_* must be NULL); after ahp_model_build, ahp_lints_finish() computes the
+ * warnings. */
+int ahp_lints_new(struct ahp_lints **l, const struct ahp_lint_opts *o);
+void ahp_lints_hook(struct ahp_lints *l, struct ahp_model_opts *mo);
+int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m);
+/* The warnings not silenced by --allow, in lint order then most counted first. */
+const struct ahp_warning *ahp_lints_warnings(const struct ahp_lints *l, uint32_t *n);
+/* Lifecycle anomalies are not reported when events were lost (they would be ours). */
+bool ahp_lints_lifecycle_suppressed(const struct ahp_lints *l);
+void ahp_lints_free(struct ahp_lints *l);
+
+/* The lints `top` can run live, from the in-kernel aggregates (no per-resource events):
+ * long-callback from the duration histograms and the maximum (a lower bound: callbacks in a
+ * log2 bucket that straddles T are not counted, unless one of them is the maximum), and
+ * leak-slope from the active counts of the last AHP_LIVE_WINDOW updates. */
+#define AHP_LIVE_WINDOW 64
+
+struct ahp_live_warning {
+    int lint;
+    int type;
+    uint64_t count;    /* long-callback: at least this many since attach; leak-slope: 1 */
+    uint64_t max_ns;   /* long-callback: the longest since attach */
+    double rate_per_s; /* leak-slope */
+    int64_t grown;     /* leak-slope: growth of the floor over the window */
+    uint64_t window_ns;
+};
+
+struct ahp_live_lints;
+int ahp_live_lints_new(struct ahp_live_lints **l, const struct ahp_lint_opts *o);
+void ahp_live_lints_free(struct ahp_live_lints *l);
+/* One update at T_NS with the cumulative per-type stats NOW, the active counts ACTIVE and
+ * the raw type names NAMES (for --allow; "" when unknown). Returns the warnings in *OUT
+ * (valid until the next update). */
+uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
+                               const struct ahp_type_stats *now, const int64_t *active,
+                               const char (*names)[AHP_NAME_SIZE],
+                               const struct ahp_live_warning **out);
+
+/* leak-slope over N samples of a live count (VALUES at times TS_NS, oldest first): true when
+ * the floor of each quarter of the window is above the previous one's and the floor grew by
+ * at least MIN_GROWTH; *RATE is the growth per second, *GROWN the growth of the floor. */
+bool ahp_lint_slope(const int64_t *values, const uint64_t *ts_ns, uint32_t n, uint64_t min_growth,
+                    double *rate, int64_t *grown);
+#define AHP_LINT_SLOPE_MIN_SAMPLES 8
+
+#endif
