@@ -15,6 +15,7 @@
  *   PARENT (trigger: root), whose callback creates CHILD, whose callback creates GRANDCHILD;
  *   one resource of each hostile type: "esc\x1b[31mred\x1b[0m", "new\nline", "bell\a<b>";
  *   then HELD x HELD;
+ * and runs one LONG lifecycle whose callback spins 150 ms (over long-callback's 100 ms);
  * and prints "made PARENT CHILD GRANDCHILD" with their ids.
  */
 #define _GNU_SOURCE
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
     int t_hostile[3];
     for (int k = 0; k < 3; k++)
         check(t_hostile[k] = ah_type(hostile[k]), "type");
-    int t_held = ah_type("HELD");
+    int t_held = ah_type("HELD"), t_long = ah_type("LONG");
     check(t_fast, "type");
     check(t_held, "type");
     pthread_t th;
@@ -148,6 +149,7 @@ int main(int argc, char **argv)
         ah_resource_t *h = calloc((size_t)(held ? held : 1), sizeof(*h));
         for (long k = 0; k < held; k++)
             check(ah_init(&h[k], t_held, 0), "init HELD");
+        lifecycle(t_long, 150);
         printf("made %llu %llu %llu\n", (unsigned long long)ah_resource_id(&parent),
                (unsigned long long)ah_resource_id(&child),
                (unsigned long long)ah_resource_id(&grandchild));
