@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +337,11 @@ Test(console, launched_program_output_in_its_pane, .timeout = 60)
     cr_expect_geq(title, 0, "the output pane:\n%s", scr);
     cr_expect(strcmp(row_text(scr, title + 1), "  ready") == 0, "%s", scr);
     cr_expect_eq(row_of(scr, "ready"), -1, "the program wrote over the table:\n%s", scr);
+    int pid = 0;
+    const char *at = strstr(scr, "  pid ");
+    cr_assert(at && sscanf(at, "  pid %d (console)", &pid) == 1 && pid > 0, "%s", scr);
     free(scr);
     quit_console();
+    /* The program ahprof launched does not outlive it. */
+    cr_expect(kill(pid, 0) < 0, "launched program %d still runs", pid);
 }

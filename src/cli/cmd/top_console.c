@@ -728,17 +728,26 @@ static bool handle_key(struct console *con, int key)
 /* A launched program's stdout and stderr would write over the screen: they go to a pipe that
  * the console reads. The program inherits ahprof's stderr at launch (its stdout follows it), so
  * stderr points at the pipe while the session opens; what ahprof itself says then goes to the
- * terminal afterwards if the open fails. */
+ * terminal afterwards if the open fails. Its stdin is /dev/null: the keys are the console's. */
 static int open_with_output_pipe(struct console *con, pid_t pid, char **cmd,
                                  const struct ahp_collector_opts *opts)
 {
-    int fds[2] = {-1, -1}, saved = -1;
+    int fds[2] = {-1, -1}, saved = -1, saved_in = -1, null_fd = -1;
     if (cmd && pipe2(fds, O_CLOEXEC) == 0 &&
         (saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) >= 0) {
         fflush(stderr);
         dup2(fds[1], STDERR_FILENO); /* dup2 clears FD_CLOEXEC: the program inherits it */
     }
+    if (cmd && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 &&
+        (saved_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)) >= 0)
+        dup2(null_fd, STDIN_FILENO);
     int code = ahp_session_open(con->s, pid, cmd, opts, NULL, NULL);
+    if (saved_in >= 0) {
+        dup2(saved_in, STDIN_FILENO);
+        close(saved_in);
+    }
+    if (null_fd >= 0)
+        close(null_fd);
     if (saved >= 0) {
         fflush(stderr);
         dup2(saved, STDERR_FILENO);
@@ -789,9 +798,9 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
     con.out_fd = -1;
     int code = open_with_output_pipe(&con, pid, cmd, opts);
     if (code) {
+        ahp_session_close(s);
         if (con.out_fd >= 0)
             close(con.out_fd);
-        ahp_session_close(s);
         return code;
     }
     con.prev_ns = s->collector.attach_ns;
@@ -863,9 +872,9 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
             draw(&con);
     }
     endwin();
+    ahp_session_close(s); /* stops a launched program before its output pipe closes */
     if (con.out_fd >= 0)
         close(con.out_fd);
-    ahp_session_close(s);
     ahp_live_lints_free(con.lints);
     return AHP_EXIT_OK;
 }
