@@ -345,3 +345,19 @@ Test(console, launched_program_output_in_its_pane, .timeout = 60)
     /* The program ahprof launched does not outlive it. */
     cr_expect(kill(pid, 0) < 0, "launched program %d still runs", pid);
 }
+
+/* The program ends: its last figures stay on screen, with how it ended, until q. */
+Test(console, target_exit_keeps_the_last_screen, .timeout = 60)
+{
+    start_console("top 0.3 -- " WORKLOAD " tree 200", 120, 30);
+    char *scr = wait_text("target exited with status 0; q quits");
+    cr_expect_eq(cell(scr, "LEAK ", 1), 200, "LEAK alive at the end:\n%s", scr);
+    cr_expect_eq(cell(scr, "REQ ", 1), 0, "%s", scr);
+    cr_expect(strstr(scr, "  tree done") != NULL, "its stderr in the output pane:\n%s", scr);
+    free(scr);
+    usleep(700000); /* more intervals: nothing changes, ahprof still waits for q */
+    scr = screen();
+    cr_expect(strstr(scr, "target exited with status 0; q quits") != NULL, "%s", scr);
+    free(scr);
+    quit_console();
+}
