@@ -36,8 +36,12 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 		$(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
-	$(B)/targets/forker $(B)/targets/forker-static $(B)/targets/linty $(COLLECTOR_TESTS) \
-	$(B)/examples/ah-server $(B)/examples/ah-load $(B)/tests/uv/uvall $(B)/libah-uv.so
+	$(B)/targets/forker $(B)/targets/forker-static $(B)/targets/linty $(COLLECTOR_TESTS)
+# test_record_rate and test_record_size: the loads of the benchmarks and the example server.
+COLLECTOR_DEPS += $(B)/bench/paced $(B)/bench/bench_lifecycle_static $(B)/examples/ah-server \
+	$(B)/examples/ah-load
+# test_lints: libah-uv on uvall.
+COLLECTOR_DEPS += $(B)/tests/uv/uvall $(B)/libah-uv.so
 CHECK_BINS += $(COLLECTOR_DEPS)
 
 # One test at a time: each attaches BPF programs and some count events machine-wide.
@@ -49,6 +53,7 @@ EXTRA_TESTS += test-collector
 # Requests/s of the example server untraced vs top vs record, ingest rate, report cost.
 .PHONY: bench-collector
 bench: bench-collector
+bench-summary: bench-collector
 bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load \
-		| bench-deps
-	$(Q)bench/collector.sh $(B)
+		| bench-deps bench-start
+	$(Q)$(call bench_keep,collector,bench/collector.sh $(B))

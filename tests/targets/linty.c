@@ -4,24 +4,33 @@
  * look-alike right things (a periodic timer that re-arms itself with a pause, short callbacks,
  * resources that run and go), where no lint may fire.
  *
- *   linty never-ran N MS      N "FORGOTTEN" resources never run, then MS ms of waiting
+ *   linty never-ran N MS      N "REQUEST"s answered and N never run, one "IDLEWATCH" (a type
+ *                             that never runs), then MS ms of waiting
  *   linty leak-slope MS       one "LEAKY" every ms for MS ms, each run once, never destroyed
  *   linty long-callback MS    one "SLOW" callback of MS ms between short "FAST" ones
  *   linty self-retrigger N    a "BUSYTIMER" that re-creates itself in its callback N times,
  *                             no pause
- *   linty orphan MS           a "PARENT" creates a "CHILD" in its callback and is destroyed;
- *                             the child lives MS ms more
+ *   linty orphan MS           a "PARENT" creates two "CHILD"s and a "SERVER" in its callback
+ *                             and is destroyed; one CHILD finishes, the other stays idle MS
+ *                             ms more, the SERVER runs every 100 ms (it lives on: no orphan)
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
+ *   linty io-chain N          N "FSREAD"s, each created in its predecessor's callback and
+ *                             completed by a worker thread (a sequential file read): no
+ *                             self-retrigger, it waits for outside work at every link
+ *   linty spike A B C         A ms of "clean", one "SLOW" callback of B ms, C ms of "clean"
  *   linty clean MS            MS ms of a "TICK" that re-arms itself every 10 ms, "WORK" that
  *                             runs and goes
  */
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ah.h"
 
@@ -67,14 +76,18 @@ static long arg_long(int argc, char **argv, int i, long dflt)
 
 static int mode_never_ran(long n, long ms)
 {
-    int t = ah_type("FORGOTTEN"), t_ok = ah_type("ANSWERED");
+    int t = ah_type("REQUEST"), t_idle = ah_type("IDLEWATCH");
     ah_resource_t *r = calloc((size_t)n, sizeof(*r));
+    /* A watcher that waits for something that never comes, by design: none of its type ever
+     * runs, and that is no warning. */
+    ah_resource_t idle = {0};
+    check(ah_init(&idle, t_idle, 0), "init IDLEWATCH");
     for (long i = 0; i < n; i++) {
         ah_resource_t ok = {0};
-        check(ah_init(&r[i], t, 0), "init FORGOTTEN");
-        check(ah_init(&ok, t_ok, 0), "init ANSWERED");
+        check(ah_init(&r[i], t, 0), "init REQUEST (forgotten)");
+        check(ah_init(&ok, t, 0), "init REQUEST (answered)");
         run_once(&ok);
-        check(ah_destroy(&ok), "destroy ANSWERED");
+        check(ah_destroy(&ok), "destroy REQUEST");
     }
     sleep_ms(ms);
     return 0;
@@ -144,16 +157,21 @@ static int mode_self_retrigger(long n)
 
 static int mode_orphan(long ms)
 {
-    int t_parent = ah_type("PARENT"), t_child = ah_type("CHILD");
-    ah_resource_t p = {0}, c = {0};
+    int t_parent = ah_type("PARENT"), t_child = ah_type("CHILD"), t_server = ah_type("SERVER");
+    ah_resource_t p = {0}, done = {0}, left = {0}, server = {0};
     check(ah_init(&p, t_parent, 0), "init PARENT");
     check(ah_before(&p), "before PARENT");
-    check(ah_init(&c, t_child, 0), "init CHILD");
+    check(ah_init(&done, t_child, 0), "init CHILD (finished)");
+    check(ah_init(&left, t_child, 0), "init CHILD (left behind)");
+    check(ah_init(&server, t_server, 0), "init SERVER");
     check(ah_after(&p), "after PARENT");
+    run_once(&done);
+    check(ah_destroy(&done), "destroy CHILD (finished)");
     check(ah_destroy(&p), "destroy PARENT");
-    /* The child runs now and then: not forgotten, only orphaned. */
+    /* The SERVER it started lives on and serves: not an orphan. The other CHILD is left
+     * behind, idle. */
     for (long waited = 0; waited < ms; waited += 100) {
-        run_once(&c);
+        run_once(&server);
         sleep_ms(100);
     }
     return 0;
@@ -226,6 +244,82 @@ static int mode_clean(long ms)
     return 0;
 }
 
+/* A chain of "FSREAD" requests, each created in the callback of the one before, each
+ * completed by a worker thread (a read of /proc/self/stat, then a byte on a pipe the loop
+ * thread waits on in poll): a long, fast chain that waits for outside work at every link,
+ * as a sequential file read through libuv's thread pool does. Not a self-retrigger. */
+struct io_pool {
+    int to_worker[2], to_loop[2];
+};
+
+static void *io_worker(void *arg)
+{
+    struct io_pool *p = arg;
+    char c, buf[512];
+    while (read(p->to_worker[0], &c, 1) == 1) {
+        int fd = open("/proc/self/stat", O_RDONLY);
+        if (fd >= 0) {
+            if (read(fd, buf, sizeof(buf)) < 0)
+                c = 'e';
+            close(fd);
+        }
+        if (write(p->to_loop[1], &c, 1) != 1)
+            break;
+    }
+    return NULL;
+}
+
+static int mode_io_chain(long n)
+{
+    int t = ah_type("FSREAD");
+    struct io_pool p;
+    if (pipe(p.to_worker) != 0 || pipe(p.to_loop) != 0)
+        return 2;
+    pthread_t th;
+    if (pthread_create(&th, NULL, io_worker, &p) != 0)
+        return 2;
+    ah_resource_t a = {0}, b = {0};
+    ah_resource_t *cur = &a, *next = &b;
+    char c = 'r';
+    check(ah_init(cur, t, 0), "init FSREAD");
+    if (write(p.to_worker[1], &c, 1) != 1)
+        return 2;
+    for (long i = 0; i < n; i++) {
+        struct pollfd pfd = {.fd = p.to_loop[0], .events = POLLIN};
+        if (poll(&pfd, 1, 5000) != 1 || read(p.to_loop[0], &c, 1) != 1)
+            return 2;
+        check(ah_before(cur), "before FSREAD");
+        if (i + 1 < n) {
+            check(ah_init(next, t, 0), "init FSREAD (next)");
+            if (write(p.to_worker[1], &c, 1) != 1)
+                return 2;
+        }
+        check(ah_after(cur), "after FSREAD");
+        check(ah_destroy(cur), "destroy FSREAD");
+        ah_resource_t *tmp = cur;
+        cur = next;
+        next = tmp;
+        memset(next, 0, sizeof(*next));
+    }
+    close(p.to_worker[1]);
+    pthread_join(th, NULL);
+    return 0;
+}
+
+/* For the flight recorder: A ms of clean ticks, one SLOW callback of B ms, C ms of ticks. */
+static int mode_spike(long before_ms, long slow_ms, long after_ms)
+{
+    int t_slow = ah_type("SLOW");
+    mode_clean(before_ms);
+    ah_resource_t s = {0};
+    check(ah_init(&s, t_slow, 0), "init SLOW");
+    check(ah_before(&s), "before SLOW");
+    spin_ms(slow_ms);
+    check(ah_after(&s), "after SLOW");
+    check(ah_destroy(&s), "destroy SLOW");
+    return mode_clean(after_ms);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -245,6 +339,11 @@ int main(int argc, char **argv)
         return mode_orphan(arg_long(argc, argv, 2, 1500));
     if (strcmp(m, "lifecycle") == 0)
         return mode_lifecycle(arg_long(argc, argv, 2, 5));
+    if (strcmp(m, "io-chain") == 0)
+        return mode_io_chain(arg_long(argc, argv, 2, 5000));
+    if (strcmp(m, "spike") == 0)
+        return mode_spike(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 200),
+                          arg_long(argc, argv, 4, 1500));
     if (strcmp(m, "clean") == 0)
         return mode_clean(arg_long(argc, argv, 2, 1500));
     fprintf(stderr, "linty: unknown mode %s\n", m);

@@ -6,6 +6,7 @@
 #include "ah.h"
 #include "cmd/flame.h"
 #include "cmd/record.h"
+#include "cmd/flight.h"
 #include "cmd/report.h"
 #include "cmd/stuck.h"
 #include "cmd/top.h"
@@ -23,6 +24,7 @@ static const struct command {
 } commands[] = {
     {"top", ahprof_cmd_top, "live per-type statistics of a running or launched program"},
     {"record", ahprof_cmd_record, "record every async event to a file (default ahprof.data)"},
+    {"dump", ahprof_cmd_dump, "ask a flight recorder (record --flight) for a dump now"},
     {"report", ahprof_cmd_report, "per-type table, trigger tree and leaks from a recorded file"},
     {"flame", ahprof_cmd_flame,
      "async flame graphs and exports (folded, svg, chrome, speedscope, dot)"},

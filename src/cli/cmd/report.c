@@ -54,7 +54,8 @@ static const char usage_text[] =
     "  leak-slope      the type's live count kept growing over the recording (rate per s)\n"
     "  long-callback   a callback longer than --long-callback T\n"
     "  self-retrigger  a chain of resources of one type, each created in the callback of the\n"
-    "                  one before, with no pause between (busy 0 ms timers)\n"
+    "                  one before, with no pause between (busy 0 ms timers): at least\n"
+    "                  --self-retrigger N links, under --self-retrigger-gap T each on average\n"
     "  orphan          alive longer than --orphan T after its trigger was destroyed\n"
     "  lifecycle       after without before, double destroy, destroy while the callback runs\n"
     "                  on another thread\n"
@@ -84,6 +85,9 @@ static const char usage_text[] =
     "  COUNT        resources in the group\n"
     "  OLDEST_AGE   age of the oldest at the end (\"before attach\": it predates the recording)\n"
     "  TYPE, TRIGGER PATH        their type, and the type path of their creators\n"
+    "UNKNOWN AT END (only when events were lost): resources not seen destroyed whose destroy\n"
+    "  may have been among the lost events (created before the last loss): unknown (events\n"
+    "  lost), never counted as alive, grouped like ALIVE AT END.\n"
     "OPEN CALLBACKS AT END (entered, never left; when the target ended inside them, that is\n"
     "  where it died):\n"
     "  TID DEPTH    the thread, and the nesting depth of the callback on it (1 = outermost)\n"
@@ -100,8 +104,9 @@ static const char usage_text[] =
     "      --long-callback T     long-callback threshold (default 100ms)\n"
     "      --orphan T            orphan threshold (default 10s)\n"
     "      --leak-slope N        leak-slope: growth of the live count that counts (default 100)\n"
-    "      --self-retrigger N    self-retrigger: links of a chain that count (default 1000;\n"
-    "                            each link under 1 ms apart on average)\n"
+    "      --self-retrigger N    self-retrigger: links of a chain that count (default 1000)\n"
+    "      --self-retrigger-gap T  and the mean time per link under which it is busy\n"
+    "                            (default 5us: a chain that waits for I/O is slower)\n"
     "  -h, --help        show this help\n"
     "\n"
     "A truncated file (the recording was killed before it finished) is reported up to its last\n"
@@ -417,7 +422,11 @@ static void text_warnings(FILE *out, const struct ahp_model *m, const struct ahp
                     ex->trigger_id, v);
             break;
         case AHP_LINT_LIFECYCLE:
-            fprintf(out, "e.g. id %" PRIu64 ": %s", ex->id, ahp_lifecycle_kind_name(ex->kind));
+            for (int k = 0, n = 0; k < AHP_LC_KINDS; k++)
+                if (w[i].kinds[k])
+                    fprintf(out, "%s%" PRIu64 " %s", n++ ? ", " : "", w[i].kinds[k],
+                            ahp_lifecycle_kind_name(k));
+            fprintf(out, "; e.g. id %" PRIu64 ": %s", ex->id, ahp_lifecycle_kind_name(ex->kind));
             break;
         }
         if (ex->node != AHP_NODE_NONE) {
@@ -430,6 +439,12 @@ static void text_warnings(FILE *out, const struct ahp_model *m, const struct ahp
 
 static void text_open_callbacks(FILE *out, const struct ahp_model *m)
 {
+    if (m->open_unknown)
+        fprintf(out,
+                "\nOPEN CALLBACKS AT END: %" PRIu64
+                " callbacks entered before the last loss and not seen leaving are unknown "
+                "(events lost): their after may have been among the lost events\n",
+                m->open_unknown);
     if (m->open_total == 0)
         return;
     fprintf(out, "\nOPEN CALLBACKS AT END: %" PRIu64 " (entered, never left%s)\n", m->open_total,
@@ -477,6 +492,31 @@ static void text_leaks(FILE *out, const struct ahp_model *m, long top)
     }
 }
 
+/* Resources that were not seen destroyed, but whose destroy may have been lost: neither alive
+ * nor dead as far as the file can tell. */
+static void text_unknown(FILE *out, const struct ahp_model *m, long top)
+{
+    if (m->nunknown == 0)
+        return;
+    uint32_t shown = m->nunknown < (uint64_t)top ? m->nunknown : (uint32_t)top;
+    fprintf(out,
+            "\nUNKNOWN AT END: %" PRIu64 " resources in %" PRIu32
+            " groups are unknown (events lost): not seen destroyed, but their destroy may have "
+            "been among the lost events",
+            m->unknown_total, m->nunknown);
+    if (shown < m->nunknown)
+        fprintf(out, " (largest %" PRIu32 " shown; --top N for more)", shown);
+    fprintf(out, "\n%10s  %-24s %s\n", "COUNT", "TYPE", "TRIGGER PATH");
+    for (uint32_t i = 0; i < shown; i++) {
+        const struct ahp_leak *l = &m->unknown[i];
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%10" PRIu64 "  %-24s ", l->count,
+                safe(sb, sizeof(sb), ahp_model_class_name(m, l->cls, nb), AHP_NAME_SIZE));
+        text_path(out, m, l->node);
+        fputc('\n', out);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * JSON
  */
@@ -509,6 +549,7 @@ static void json_node(struct ahp_json *w, const struct ahp_model *m, uint32_t id
     ahp_json_field_u64(w, "callback_ns", n->callback_ns);
     ahp_json_field_u64(w, "exclusive_ns", n->exclusive_ns);
     ahp_json_field_u64(w, "alive", n->live + n->live_unattributed);
+    ahp_json_field_u64(w, "unknown", n->live_unknown);
     ahp_json_key(w, "children");
     ahp_json_array_begin(w);
     for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = m->nodes[c].next_sibling)
@@ -569,6 +610,7 @@ static void json_target_end(struct ahp_json *w, const struct ahp_model *m)
     }
     ahp_json_newline(w, 1);
     ahp_json_field_u64(w, "open_callbacks_total", m->open_total);
+    ahp_json_field_u64(w, "open_callbacks_unknown", m->open_unknown);
     ahp_json_key(w, "open_callbacks");
     ahp_json_array_begin(w);
     for (uint32_t i = 0; i < m->nopen; i++) {
@@ -691,6 +733,13 @@ static void json_warnings(struct ahp_json *w, const struct ahp_model *m, const s
         json_class(w, "type", m, wa[i].cls);
         json_type_id(w, "type_id", wa[i].cls);
         ahp_json_field_u64(w, "count", wa[i].count);
+        if (wa[i].lint == AHP_LINT_LIFECYCLE) {
+            ahp_json_key(w, "kinds");
+            ahp_json_object_begin(w);
+            for (int k = 0; k < AHP_LC_KINDS; k++)
+                ahp_json_field_u64(w, ahp_lifecycle_kind_name(k), wa[i].kinds[k]);
+            ahp_json_object_end(w);
+        }
         if (wa[i].lint == AHP_LINT_LEAK_SLOPE) {
             ahp_json_field_real(w, "rate_per_s", wa[i].rate_per_s, 2);
             ahp_json_field_i64(w, "grown", wa[i].grown);
@@ -732,6 +781,20 @@ static void json_warnings(struct ahp_json *w, const struct ahp_model *m, const s
         ahp_json_object_end(w);
     }
     ahp_json_array_end(w);
+}
+
+static void json_unknown(struct ahp_json *w, const struct ahp_model *m, long top)
+{
+    for (uint32_t i = 0; i < m->nunknown && i < (uint64_t)top; i++) {
+        const struct ahp_leak *l = &m->unknown[i];
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        json_class(w, "type", m, l->cls);
+        json_type_id(w, "type_id", l->cls);
+        ahp_json_field_u64(w, "count", l->count);
+        json_path(w, m, l->node);
+        ahp_json_object_end(w);
+    }
 }
 
 static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
@@ -808,6 +871,13 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
     ahp_json_key(w, "leaks");
     ahp_json_array_begin(w);
     json_leaks(w, m, top);
+    ahp_json_array_end(w);
+    ahp_json_newline(w, 1);
+    ahp_json_field_u64(w, "unknown_total", m->unknown_total);
+    ahp_json_field_u64(w, "unknown_groups", m->nunknown);
+    ahp_json_key(w, "unknown");
+    ahp_json_array_begin(w);
+    json_unknown(w, m, top);
     ahp_json_array_end(w);
     json_warnings(w, m, o->lints);
     ahp_json_object_end(w);
@@ -912,6 +982,7 @@ int ahprof_cmd_report(int argc, char **argv)
         text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
         text_leaks(stdout, m, o.top);
+        text_unknown(stdout, m, o.top);
         text_open_callbacks(stdout, m);
     }
     ahp_model_free(m);

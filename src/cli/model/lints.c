@@ -48,7 +48,9 @@ void ahp_lint_opts_default(struct ahp_lint_opts *o)
     o->long_callback_ns = 100000000ull;
     o->orphan_ns = 10000000000ull;
     o->retrigger_chain = 1000;
-    o->retrigger_gap_ns = 1000000ull;
+    /* A chain that waits for anything at each link (a thread pool's read, a 1 ms timer) is
+     * slower than this: two thread wake-ups already take microseconds. */
+    o->retrigger_gap_ns = 5000ull;
     o->leak_min = 100;
 }
 
@@ -73,8 +75,9 @@ int ahp_lint_allow_parse(struct ahp_lint_opts *o, const char *arg)
 
 int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const char **name)
 {
-    static const char *const names[AHP_LINT_OPTS] = {"allow",  "never-ran",  "long-callback",
-                                                     "orphan", "leak-slope", "self-retrigger"};
+    static const char *const names[AHP_LINT_OPTS] = {
+        "allow",      "never-ran",      "long-callback",     "orphan",
+        "leak-slope", "self-retrigger", "self-retrigger-gap"};
     int k = val - AHP_LINT_OPT_BASE;
     if (k < 0 || k >= AHP_LINT_OPTS)
         return -EINVAL;
@@ -95,11 +98,27 @@ int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const cha
             return -EINVAL;
         o->leak_min = (uint64_t)n;
         return 0;
-    default:
+    case 5:
         if (ahp_parse_long(arg, 2, 1L << 40, &n) < 0)
             return -EINVAL;
         o->retrigger_chain = (uint64_t)n;
         return 0;
+    default: {
+        size_t len = strlen(arg);
+        if (len > 2 && strcmp(arg + len - 2, "us") == 0) {
+            double us;
+            char num[32];
+            if (len - 2 >= sizeof(num))
+                return -EINVAL;
+            memcpy(num, arg, len - 2);
+            num[len - 2] = '\0';
+            if (ahp_parse_real(num, 0.001, 1e9, &us) < 0)
+                return -EINVAL;
+            o->retrigger_gap_ns = (uint64_t)(us * 1e3);
+            return 0;
+        }
+        return ahp_parse_duration_ns(arg, 1, max_ns, &o->retrigger_gap_ns) < 0 ? -EINVAL : 0;
+    }
     }
 }
 
@@ -153,6 +172,7 @@ struct lres {
     uint64_t chain_start; /* creation time of the chain's first resource */
     uint64_t callbacks;   /* BEFOREs seen */
     uint64_t death_ns;    /* dead: when it was destroyed */
+    uint64_t last_cb_ns;  /* start of its last callback, 0 if none */
     uint32_t node;
     int32_t cls;
     uint32_t in_cb;          /* open callbacks of this resource */
@@ -188,6 +208,7 @@ struct ahp_lints {
     struct ahp_warning *out;
     uint32_t nout;
     bool lifecycle_suppressed;
+    bool type_ends[AHP_M_TYPES]; /* a resource of the type was destroyed */
     int err;
 };
 
@@ -308,7 +329,10 @@ static void child_gone(struct ahp_lints *l, const struct lres *r, uint64_t id, u
     if (d == NULL)
         return;
     uint64_t orphaned = ts > d->death_ns ? ts - d->death_ns : 0;
-    if (orphaned > l->o.orphan_ns) {
+    /* Left behind, not living on: no callback since its trigger went (a server started from
+     * a DNS callback serves), and of a type whose resources do end (one that never ends is
+     * a long-lived handle, whoever created it). */
+    if (orphaned > l->o.orphan_ns && r->last_cb_ns < d->death_ns && l->type_ends[r->cls]) {
         struct ahp_lint_example ex = {.id = id,
                                       .node = r->node,
                                       .at_ns = ts,
@@ -398,6 +422,7 @@ static void lifecycle(struct ahp_lints *l, const struct ahp_event *e, int32_t cl
     struct ahp_lint_example ex = {
         .id = e->id, .tid = e->tid, .node = node, .at_ns = e->ts_ns, .kind = kind};
     hit(l, AHP_LINT_LIFECYCLE, cls, &ex, false);
+    l->slot[AHP_LINT_LIFECYCLE][cls].kinds[kind]++;
 }
 
 static void on_event(void *arg, const struct ahp_model *m, const struct ahp_event *e)
@@ -428,6 +453,7 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         r->callbacks++;
         r->in_cb++;
         r->cb_tid = e->tid;
+        r->last_cb_ns = e->ts_ns;
         break;
     case AHP_EV_AFTER:
         r = ahp_hmap_get(&l->live, e->id);
@@ -445,6 +471,7 @@ static void on_event(void *arg, const struct ahp_model *m, const struct ahp_even
         if (!(e->flags & AHP_F_IN_SNAPSHOT))
             l->delta[cls]--;
         sample(l, e->ts_ns);
+        l->type_ends[cls] = true;
         r = ahp_hmap_get(&l->live, e->id);
         if (r == NULL || r->dead) {
             if (r != NULL || was_destroyed(l, e->id))
@@ -512,7 +539,9 @@ int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m)
         if (!r->init_seen || r->dead)
             continue;
         uint64_t age = end > r->init_ns ? end - r->init_ns : 0;
-        if (r->callbacks == 0 && age > l->o.never_ran_ns) {
+        /* Only in a type whose resources do run: a type none of which ever ran is a kind of
+         * handle that may wait forever by design (a signal watcher, a wake-up handle). */
+        if (r->callbacks == 0 && age > l->o.never_ran_ns && m->types[r->cls].callbacks > 0) {
             struct ahp_lint_example ex = {.id = id,
                                           .node = r->node,
                                           .at_ns = r->init_ns,
@@ -522,7 +551,8 @@ int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m)
                 age > l->slot[AHP_LINT_NEVER_RAN][r->cls].ex.value_ns);
         }
         const struct dead_parent *d = ahp_hmap_get(&l->parents, r->trigger_id);
-        if (d != NULL && end > d->death_ns && end - d->death_ns > l->o.orphan_ns) {
+        if (d != NULL && end > d->death_ns && end - d->death_ns > l->o.orphan_ns &&
+            r->last_cb_ns < d->death_ns && l->type_ends[r->cls]) {
             uint64_t orphaned = end - d->death_ns;
             struct ahp_lint_example ex = {.id = id,
                                           .node = r->node,

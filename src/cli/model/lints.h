@@ -52,7 +52,7 @@ struct ahp_lint_opts {
     uint64_t long_callback_ns; /* default 100 ms */
     uint64_t orphan_ns;        /* default 10 s */
     uint64_t retrigger_chain;  /* links before a chain counts: default 1000 */
-    uint64_t retrigger_gap_ns; /* mean time per link below which a chain is busy: 1 ms */
+    uint64_t retrigger_gap_ns; /* mean time per link below which a chain is busy: 5 us */
     uint64_t leak_min;         /* growth of the live count over the window: default 100 */
     struct ahp_lint_allow allow[AHP_LINT_ALLOW_MAX];
     unsigned nallow;
@@ -73,18 +73,19 @@ bool ahp_lint_allowed(const struct ahp_lint_opts *o, int lint, const char *type_
 
 /* The lint options of `report` and `top`, for their getopt_long tables (values from
  * AHP_LINT_OPT_BASE): --allow, --never-ran, --long-callback, --orphan, --leak-slope,
- * --self-retrigger. */
+ * --self-retrigger, --self-retrigger-gap. */
 #define AHP_LINT_OPT_BASE 0x1000
-#define AHP_LINT_LONGOPTS                                                                          \
-    {"allow", required_argument, NULL, AHP_LINT_OPT_BASE + 0},                                     \
-        {"never-ran", required_argument, NULL, AHP_LINT_OPT_BASE + 1},                             \
-        {"long-callback", required_argument, NULL, AHP_LINT_OPT_BASE + 2},                         \
-        {"orphan", required_argument, NULL, AHP_LINT_OPT_BASE + 3},                                \
-        {"leak-slope", required_argument, NULL, AHP_LINT_OPT_BASE + 4},                            \
-    {                                                                                              \
-        "self-retrigger", required_argument, NULL, AHP_LINT_OPT_BASE + 5                           \
-    }
-#define AHP_LINT_OPTS 6
+// clang-format off
+#define AHP_LINT_LONGOPTS                                                      \
+    {"allow", required_argument, NULL, AHP_LINT_OPT_BASE + 0},                 \
+    {"never-ran", required_argument, NULL, AHP_LINT_OPT_BASE + 1},             \
+    {"long-callback", required_argument, NULL, AHP_LINT_OPT_BASE + 2},         \
+    {"orphan", required_argument, NULL, AHP_LINT_OPT_BASE + 3},                \
+    {"leak-slope", required_argument, NULL, AHP_LINT_OPT_BASE + 4},            \
+    {"self-retrigger", required_argument, NULL, AHP_LINT_OPT_BASE + 5},        \
+    {"self-retrigger-gap", required_argument, NULL, AHP_LINT_OPT_BASE + 6}
+// clang-format on
+#define AHP_LINT_OPTS 7
 /* Apply option VAL (AHP_LINT_OPT_BASE + k) with ARG: 0, or -EINVAL with its name in *NAME. */
 int ahp_lint_option(struct ahp_lint_opts *o, int val, const char *arg, const char **name);
 
@@ -105,8 +106,9 @@ struct ahp_warning {
     int lint;
     int32_t cls;
     uint64_t count;
-    double rate_per_s; /* leak-slope: growth of the live count per second */
-    int64_t grown;     /* leak-slope: by how much it grew over the window */
+    double rate_per_s;            /* leak-slope: growth of the live count per second */
+    int64_t grown;                /* leak-slope: by how much it grew over the window */
+    uint64_t kinds[AHP_LC_KINDS]; /* lifecycle: count per anomaly */
     struct ahp_lint_example ex;
 };
 
