@@ -17,6 +17,11 @@
  *   workload wait          "ready", then waits for a line on stdin; raises nothing else.
  *   workload names         one resource (created, run, destroyed) of each of five types with
  *                          hostile names: HTML, quotes, ';', a newline, an ESC sequence.
+ *   workload labels        one resource of each of six types named for Prometheus' label
+ *                          escaping: 'back\slash', 'quo"te', 'new<LF>line', '\"<LF>' (all
+ *                          three), 'bad<0xff>utf8' (not UTF-8), 'caf<U+00E9>' (UTF-8); each
+ *                          created and run once, kept alive; "ready", then at a line on stdin
+ *                          (or EOF) destroys them and exits. Each type: 1 alive, 1 callback.
  *
  * Modes for the batch-path flush rules (tests/collector/test_flush.c). All but handoff print
  * "ready" once their types are registered and raise nothing before the first line on stdin:
@@ -303,6 +308,25 @@ static int mode_names(void)
         check(ah_destroy(&r), "destroy");
     }
     fprintf(stderr, "names done\n");
+    return 0;
+}
+
+static int mode_labels(void)
+{
+    static const char *const names[] = {"back\\slash", "quo\"te",     "new\nline",
+                                        "\\\"\n",      "bad\xffutf8", "caf\xc3\xa9"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    ah_resource_t r[N];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < N; i++) {
+        int type = ah_type(names[i]);
+        check(type, "type");
+        check(ah_init(&r[i], type, 0), "init");
+        run_once(&r[i], NULL, NULL);
+    }
+    wait_for_line();
+    for (int i = 0; i < N; i++)
+        check(ah_destroy(&r[i]), "destroy");
     return 0;
 }
 
@@ -726,6 +750,8 @@ int main(int argc, char **argv)
         return mode_flood(arg_long(argc, argv, i + 1));
     if (strcmp(mode, "names") == 0)
         return mode_names();
+    if (strcmp(mode, "labels") == 0)
+        return mode_labels();
     if (strcmp(mode, "flush") == 0)
         return mode_flush(arg_long(argc, argv, i + 1));
     if (strcmp(mode, "idle") == 0)

@@ -16,17 +16,20 @@
 #include "collect/session.h"
 #include "cmd/top.h"
 #include "cmd/top_console.h"
+#include "cmd/top_serve.h"
 #include "common/util.h"
 #include "model/lints.h"
 
 static const char top_usage[] =
-    "Usage: ahprof top [OPTIONS] [INTERVAL [COUNT]] (-p PID | -- COMMAND [ARGS...])\n"
+    "Usage: ahprof top [OPTIONS] [INTERVAL [COUNT]] (-p PID [-p PID...] | -- COMMAND [ARGS...])\n"
     "\n"
     "Live statistics of the async resources of a program that uses libah, per type,\n"
     "every INTERVAL seconds (default 1), COUNT times (default: until the program exits\n"
     "or Ctrl-C).\n"
     "\n"
-    "  -p, --pid PID       attach to a running process\n"
+    "  -p, --pid PID       attach to a running process; again for more processes (up to\n"
+    "                      16): one block (or JSON object) per process and interval, until\n"
+    "                      the last one exits\n"
     "  -- COMMAND ARGS     launch COMMAND and attach before its first event\n"
     "                      (if ahprof stops first, it stops COMMAND with SIGTERM);\n"
     "                      COMMAND's standard output goes to standard error\n"
@@ -46,6 +49,10 @@ static const char top_usage[] =
     "                      (default 262144, rounded up to a power of two)\n"
     "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
     "                      the batch probe: ~50x the cost per event, for comparison\n"
+    "      --serve ADDR:PORT  serve /metrics in the Prometheus text format while top runs\n"
+    "                      (PORT or :PORT alone: 127.0.0.1 only; 0.0.0.0:PORT or [::]:PORT\n"
+    "                      to be reached from elsewhere; port 0: any free one); says where\n"
+    "                      on standard error once attached\n"
     "  -h, --help          this help\n"
     "\n"
     "The screen, every interval:\n"
@@ -89,6 +96,15 @@ static const char top_usage[] =
     "(over the interval), max_us, oldest_active_s and oldest_before_attach; and warnings, each\n"
     "with lint, type, type_id, count and example (long-callback: max_ns; leak-slope: grown,\n"
     "rate_per_s, window_ns).\n"
+    "With --serve, /metrics has, labelled pid and comm (and type): ahprof_target_running\n"
+    "(gauge, 0 once the target exited: its series then keep their last values),\n"
+    "ahprof_events_total, ahprof_lost_events_total, ahprof_unmatched_after_total,\n"
+    "ahprof_malformed_batches_total, ahprof_malformed_records_total; per type\n"
+    "ahprof_live_resources (gauge), ahprof_resources_created_total, _destroyed_total,\n"
+    "_resolved_total, ahprof_callbacks_total, ahprof_callback_exclusive_seconds_total and\n"
+    "the histogram ahprof_callback_duration_seconds (log2 buckets, callbacks whose start\n"
+    "and end were seen). Counters count since ahprof attached: a restarted target is a new\n"
+    "pid, hence new series, and no series ever goes down.\n"
     "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
@@ -370,6 +386,7 @@ int ahprof_cmd_top(int argc, char **argv)
                                               {"max-live", required_argument, NULL, 'L'},
                                               {"per-event", no_argument, NULL, 'E'},
                                               {"uv", no_argument, NULL, 'U'},
+                                              {"serve", required_argument, NULL, 'S'},
                                               {"help", no_argument, NULL, 'h'},
                                               {"batch", no_argument, NULL, 'b'},
                                               AHP_LINT_LONGOPTS,
@@ -378,9 +395,9 @@ int ahprof_cmd_top(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     ahp_lint_opts_default(&st.lint);
     st.max_rows = 30;
-    pid_t pid = 0;
     long max_live = 1 << 18;
-    const char *pid_arg = NULL;
+    const char *pid_args[AHP_TOP_MAX_TARGETS], *pid_arg = NULL, *serve_addr = NULL;
+    int npids = 0;
     bool noclear = false, per_event = false, uv = false, batch = false;
     int opt;
     optind = 1;
@@ -391,7 +408,12 @@ int ahprof_cmd_top(int argc, char **argv)
         long v;
         switch (opt) {
         case 'p':
-            pid_arg = optarg;
+            if (npids == AHP_TOP_MAX_TARGETS)
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "at most %d -p", AHP_TOP_MAX_TARGETS);
+            pid_arg = pid_args[npids++] = optarg;
+            break;
+        case 'S':
+            serve_addr = optarg;
             break;
         case 'C':
             noclear = true;
@@ -428,7 +450,7 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
         }
         default:
-            return ahp_bad_option(argc, argv, st.json, "pnL", "top");
+            return ahp_bad_option(argc, argv, st.json, "pnLS", "top");
         }
     }
     uint64_t interval_ns = 1000000000ull;
@@ -456,10 +478,14 @@ int ahprof_cmd_top(int argc, char **argv)
         return ahp_fail(st.json, AHP_EXIT_USAGE,
                         "--uv launches a program: give -- COMMAND (a running one must have "
                         "been started with libah-uv.so preloaded; then -p PID alone)");
-    if (pid_arg) {
-        int code = ahp_parse_pid(pid_arg, &pid, st.json);
+    pid_t pids[AHP_TOP_MAX_TARGETS];
+    for (int i = 0; i < npids; i++) {
+        int code = ahp_parse_pid(pid_args[i], &pids[i], st.json);
         if (code)
             return code;
+        for (int k = 0; k < i; k++)
+            if (pids[k] == pids[i])
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "-p %d given twice", pids[i]);
     }
     st.clear = !noclear && !st.json && isatty(STDOUT_FILENO);
 
@@ -476,29 +502,59 @@ int ahprof_cmd_top(int argc, char **argv)
     /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
     st.session.child_stdout_to_stderr = true;
     st.session.uv = uv;
-    if (!batch && !noclear && !st.json && ahp_console_wanted())
-        return ahp_console_top(&st.session, pid, cmd, &opts, interval_ns, count, st.max_rows,
-                               &st.lint);
-    int code = ahp_session_open(&st.session, pid, cmd, &opts, NULL, NULL);
-    if (code) {
-        ahp_session_close(&st.session);
-        return code;
+    if (!batch && !noclear && !st.json && serve_addr == NULL && npids <= 1 && ahp_console_wanted())
+        return ahp_console_top(&st.session, npids ? pids[0] : 0, cmd, &opts, interval_ns, count,
+                               st.max_rows, &st.lint);
+    /* The first target is st; the other -p, each with its own state, print after it. */
+    static struct top_serve serve;
+    struct top_state *states[AHP_TOP_MAX_TARGETS] = {&st};
+    bool done[AHP_TOP_MAX_TARGETS] = {false};
+    int ntargets = 1;
+    int code = top_serve_open(&serve, serve_addr, st.json);
+    for (int i = 0; code == 0 && i < (npids ? npids : 1); i++) {
+        if (i > 0) {
+            states[i] = calloc(1, sizeof(st));
+            if (states[i] == NULL) {
+                code = ahp_fail(st.json, AHP_EXIT_ERROR, "out of memory");
+                break;
+            }
+            ntargets++;
+            *states[i] = (struct top_state){.json = st.json, .max_rows = st.max_rows};
+            states[i]->session.json = st.json;
+        }
+        code = ahp_session_open(&states[i]->session, npids ? pids[i] : 0, cmd, &opts, NULL, NULL);
+        if (code == 0) {
+            states[i]->prev_ns = states[i]->session.collector.attach_ns;
+            if (ahp_live_lints_new(&states[i]->live, &st.lint) < 0)
+                states[i]->live = NULL; /* no memory for warnings: the table still works */
+            top_serve_add(&serve, &states[i]->session);
+        }
     }
-    st.prev_ns = st.session.collector.attach_ns;
-    if (ahp_live_lints_new(&st.live, &st.lint) < 0)
-        st.live = NULL; /* no memory for warnings: the table still works */
-    for (long n = 0; count < 0 || n < count; n++) {
-        int rc = ahp_session_wait(&st.session, (int)(interval_ns / 1000000ull));
-        bool last = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
-        print_interval(&st, last);
-        /* Nobody reads what follows (a full disk, a closed pipe): main says which. */
-        if (rc != 0 || ahp_stop_requested || ahp_stdout_flush() < 0)
-            break;
+    if (code == 0) {
+        top_serve_started(&serve);
+        for (long n = 0; count < 0 || n < count; n++) {
+            int rc = top_serve_wait(&serve, (int)(interval_ns / 1000000ull));
+            bool end = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
+            for (int i = 0; i < ntargets; i++) {
+                if (done[i])
+                    continue;
+                done[i] = end || states[i]->session.target_exited;
+                print_interval(states[i], done[i]);
+            }
+            /* Nobody reads what follows (a full disk, a closed pipe): main says which. */
+            if (end || ahp_stdout_flush() < 0)
+                break;
+        }
     }
-    ahp_session_close(&st.session);
-    ahp_live_lints_free(st.live);
-    st.live = NULL;
-    return AHP_EXIT_OK;
+    top_serve_close(&serve);
+    for (int i = ntargets - 1; i >= 0; i--) {
+        ahp_session_close(&states[i]->session);
+        ahp_live_lints_free(states[i]->live);
+        states[i]->live = NULL;
+        if (i > 0)
+            free(states[i]);
+    }
+    return code;
 }
 
 double ahp_top_hist_percentile(const __u64 *hist, double p, __u64 max_ns)

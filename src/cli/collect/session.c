@@ -225,11 +225,11 @@ static bool target_gone(struct ahp_session *s)
 int ahp_session_wait(struct ahp_session *s, int timeout_ms)
 {
     uint64_t deadline = ahp_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    for (;;) {
+    for (bool first = true;; first = false) {
         uint64_t now = ahp_now_ns();
-        if (ahp_stop_requested || now >= deadline)
+        if (ahp_stop_requested || (now >= deadline && !first))
             return 0;
-        int slice = (int)((deadline - now) / 1000000ull);
+        int slice = now < deadline ? (int)((deadline - now) / 1000000ull) : 0;
         if (slice > 100)
             slice = 100; /* the ring buffer wakes us only for big batches */
         struct pollfd pfd = {.fd = s->target.pidfd, .events = POLLIN};
