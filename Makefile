@@ -77,7 +77,7 @@ CORE_OBJS := $(filter-out $(B)/src/cli/cmd/main.o,$(CLI_OBJS))
 # recompiles these and nothing else (-MMD -MP records the other headers).
 SKEL_USERS := collect/collector
 CLI_CFLAGS := $(BASE_CFLAGS) -I$(B)/bpf -Isrc/cli
-CLI_LIBS := -lbpf -ldw -lelf -lz -lm
+CLI_LIBS := -lbpf -ldw -lelf -lz -lm -lncurses
 
 # Fragments add what `make` builds to ALL_BINS (it must build with scripts/packages/build.txt
 # alone) and test programs to CHECK_BINS, built by `make check`. EXTRA_ALL, the name from before
@@ -88,7 +88,7 @@ CHECK_BINS :=
 EXTRA_ALL :=
 # An explicit order, not a wildcard: bench.mk defines BENCH_DIR, which lttng.mk uses in target
 # names, and EXTRA_TESTS runs in this order.
-MK_FRAGMENTS := bench collector common context-examples context datafile examples export flame hostile \
+MK_FRAGMENTS := bench collector common console context-examples context datafile examples export flame hostile \
 	limits lttng probes setup stuck uv uvreal
 include $(MK_FRAGMENTS:%=mk/%.mk)
 # A new fragment must be placed in that order, not silently left out.

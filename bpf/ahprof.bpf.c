@@ -194,7 +194,8 @@ static __always_inline void count_event(void)
         g->events++;
 }
 
-static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 tid)
+static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 tid,
+                                        __u64 trigger_id)
 {
     __u32 key = (__u32)(id & live_mask);
     struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
@@ -213,6 +214,7 @@ static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 t
     slot->init_ns = now;
     slot->type = type;
     slot->tid = tid;
+    slot->trigger_id = trigger_id;
     slot->id = id;
 }
 
@@ -255,7 +257,7 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
         ahp_count_lifecycle(s, AHP_EV_INIT);
     learn_type_name(type, name);
     if (track_live)
-        live_insert(id, now, type, (__u32)bpf_get_current_pid_tgid());
+        live_insert(id, now, type, (__u32)bpf_get_current_pid_tgid(), trigger_id);
     __u16 stack = 0;
     if (capture_stacks) {
         long sid = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK);
@@ -459,7 +461,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             break;
         now = batch_ns(w, r->ticks);
         if (track_live)
-            live_insert(r->id, now, type, w->tid);
+            live_insert(r->id, now, type, w->tid, r->arg);
         if (now < calib_end_ns)
             emit(AHP_EV_INIT, now, r->id, r->arg, w->seq, type, 0);
         break;

@@ -179,6 +179,7 @@ struct ahp_live {
     __s32 type;    /* AHP_LIVE_DESTROYED: destroyed before its init was seen (the two came
                     * from different threads' batches); free for any other id */
     __u32 tid;
+    __u64 trigger_id; /* for the console's trigger chains (the trigger's own slot, if alive) */
 };
 
 #define AHP_LIVE_DESTROYED (-1)

@@ -15,6 +15,7 @@
 #include "data/recording.h"
 #include "collect/session.h"
 #include "cmd/top.h"
+#include "cmd/top_console.h"
 #include "cmd/top_serve.h"
 #include "common/util.h"
 #include "model/lints.h"
@@ -35,7 +36,10 @@ static const char top_usage[] =
     "      --uv            launch COMMAND with libah-uv.so preloaded: an unmodified\n"
     "                      libuv program's handles and requests become async resources\n"
     "                      (docs/libuv.md); also for its children, which inherit it\n"
-    "  -C, --noclear       do not clear the screen between intervals\n"
+    "  -b, --batch         print every interval as text, as when stdout is no terminal\n"
+    "                      (on a terminal, top is otherwise an interactive console: its\n"
+    "                      keys are listed at its bottom; q quits)\n"
+    "  -C, --noclear       do not clear the screen between intervals (implies -b)\n"
     "  -j, --json          one JSON object per interval (NDJSON) on stdout\n"
     "  -n, --top N         show the N busiest types (default 30)\n"
     "      --allow LINT[:TYPE]   silence a warning (on one type only with :TYPE)\n"
@@ -386,6 +390,7 @@ int ahprof_cmd_top(int argc, char **argv)
                                               {"uv", no_argument, NULL, 'U'},
                                               {"serve", required_argument, NULL, 'S'},
                                               {"help", no_argument, NULL, 'h'},
+                                              {"batch", no_argument, NULL, 'b'},
                                               AHP_LINT_LONGOPTS,
                                               {NULL, 0, NULL, 0}};
     static struct top_state st;
@@ -395,13 +400,13 @@ int ahprof_cmd_top(int argc, char **argv)
     long max_live = 1 << 18;
     const char *pid_args[AHP_TOP_MAX_TARGETS], *pid_arg = NULL, *serve_addr = NULL;
     int npids = 0;
-    bool noclear = false, per_event = false, uv = false;
+    bool noclear = false, per_event = false, uv = false, batch = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     st.json = ahp_wants_json(argc, argv, "-j");
-    while ((opt = getopt_long(argc, argv, "p:Cjn:h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:Cbjn:h", long_opts, NULL)) != -1) {
         long v;
         switch (opt) {
         case 'p':
@@ -414,6 +419,9 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
         case 'C':
             noclear = true;
+            break;
+        case 'b':
+            batch = true;
             break;
         case 'j':
             st.json = true;
@@ -496,6 +504,9 @@ int ahprof_cmd_top(int argc, char **argv)
     /* The screen or the NDJSON is ahprof's alone: a launched program prints on stderr. */
     st.session.child_stdout_to_stderr = true;
     st.session.uv = uv;
+    if (!batch && !noclear && !st.json && serve_addr == NULL && npids <= 1 && ahp_console_wanted())
+        return ahp_console_top(&st.session, npids ? pids[0] : 0, cmd, &opts, interval_ns, count,
+                               st.max_rows, &st.lint);
     /* The first target is st; the other -p, each with its own state, print after it. */
     static struct top_serve serve;
     struct top_state *states[AHP_TOP_MAX_TARGETS] = {&st};
@@ -548,4 +559,9 @@ int ahprof_cmd_top(int argc, char **argv)
             free(states[i]);
     }
     return code;
+}
+
+double ahp_top_hist_percentile(const __u64 *hist, double p, __u64 max_ns)
+{
+    return hist_percentile(hist, p, max_ns);
 }
