@@ -96,6 +96,7 @@ struct off_state {
     __s32 reason;
     __u32 user_stack;
     __u32 kernel_stack;
+    __u64 leaf_ret;
     __u16 depth;
 };
 
@@ -192,10 +193,13 @@ static __always_inline __u32 stack_id(void *ctx, __u64 flags)
 }
 
 static __always_inline void count_stack(__u32 kind, __s32 slot, __u32 user, __u32 kernel,
-                                        __u64 value)
+                                        __u64 leaf_ret, __u64 value)
 {
-    struct ahp_kernel_stack_key key = {
-        .kind = kind, .slot = slot, .user_stack = user, .kernel_stack = kernel};
+    struct ahp_kernel_stack_key key = {.kind = kind,
+                                       .slot = slot,
+                                       .user_stack = user,
+                                       .kernel_stack = kernel,
+                                       .leaf_ret = leaf_ret};
     __u64 *v = bpf_map_lookup_elem(&stack_counts, &key);
     if (v) {
         __sync_fetch_and_add(v, value);
@@ -214,7 +218,8 @@ static __always_inline void count_stack(__u32 kind, __s32 slot, __u32 user, __u3
 }
 
 static __always_inline void emit(__u16 kind, __u64 ts, __u64 dur, __u32 tid, __u64 id, __s32 slot,
-                                 __u32 depth, __s32 reason, __u32 user, __u32 kernel)
+                                 __u32 depth, __s32 reason, __u32 user, __u32 kernel,
+                                 __u64 leaf_ret)
 {
     struct ahp_kernel_record *r = bpf_ringbuf_reserve(&krecords, sizeof(*r), 0);
     if (!r) {
@@ -231,6 +236,7 @@ static __always_inline void emit(__u16 kind, __u64 ts, __u64 dur, __u32 tid, __u
     r->reason = reason;
     r->user_stack = user;
     r->kernel_stack = kernel;
+    r->leaf_ret = leaf_ret;
     r->kind = kind;
     r->depth = depth > 0xffff ? 0xffff : (__u16)depth;
     __u64 avail = bpf_ringbuf_query(&krecords, BPF_RB_AVAIL_DATA);
@@ -269,10 +275,10 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
     if (sample_stacks) {
         user = stack_id(ctx, BPF_F_USER_STACK);
         kernel = stack_id(ctx, 0);
-        count_stack(AHP_KSTACK_CPU, s.slot, user, kernel, 1);
+        count_stack(AHP_KSTACK_CPU, s.slot, user, kernel, 0, 1);
     }
     if (emit_records)
-        emit(AHP_KSTACK_CPU, bpf_ktime_get_ns(), 0, tid, s.id, s.slot, s.depth, 0, user, kernel);
+        emit(AHP_KSTACK_CPU, bpf_ktime_get_ns(), 0, tid, s.id, s.slot, s.depth, 0, user, kernel, 0);
     return 0;
 }
 
@@ -293,6 +299,32 @@ static __always_inline __s32 off_reason(struct task_struct *prev, bool preempt)
     return AHP_KR_FAULT;
 }
 
+#define LEAF_WORDS 8
+
+/* The caller of a frameless syscall wrapper (struct ahp_kernel_stack_key): the first of the
+ * top LEAF_WORDS words of PREV's user stack that follows a call instruction (e8 rel32,
+ * ff 15 rel32, ff d0+r). A wrapper may keep a few locals below it (glibc's cancellable read
+ * does). 0 when none does. */
+static __always_inline __u64 leaf_caller(struct task_struct *prev)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+    __u64 sp = regs ? BPF_CORE_READ(regs, sp) : 0;
+    __u64 words[LEAF_WORDS];
+    if (!sp || bpf_probe_read_user(words, sizeof(words), (const void *)sp))
+        return 0;
+#pragma unroll
+    for (int i = 0; i < LEAF_WORDS; i++) {
+        __u8 code[6];
+        if (words[i] < 4096 ||
+            bpf_probe_read_user(code, sizeof(code), (const void *)(words[i] - 6)))
+            continue;
+        if (code[1] == 0xe8 || (code[0] == 0xff && code[1] == 0x15) ||
+            (code[4] == 0xff && (code[5] & 0xf8) == 0xd0))
+            return words[i];
+    }
+    return 0;
+}
+
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, __u64 now)
 {
     struct off_state *st =
@@ -308,6 +340,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
     st->depth = s.depth > 0xffff ? 0xffff : (__u16)s.depth;
     st->user_stack = 0;
     st->kernel_stack = 0;
+    st->leaf_ret = 0;
     st->reason = 0;
     if (s.slot >= AHP_TYPE_MAX || s.slot < 0)
         return; /* outside callbacks only the run-queue delay counts */
@@ -316,6 +349,8 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
         /* sched_switch runs in PREV's context: these are its stacks. */
         st->user_stack = stack_id(ctx, BPF_F_USER_STACK);
         st->kernel_stack = stack_id(ctx, 0);
+        if (st->reason >= 0)
+            st->leaf_ret = leaf_caller(prev);
     }
 }
 
@@ -367,10 +402,10 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
         }
     }
     if (offcpu_stacks)
-        count_stack(AHP_KSTACK_OFFCPU, slot, st->user_stack, st->kernel_stack, off);
+        count_stack(AHP_KSTACK_OFFCPU, slot, st->user_stack, st->kernel_stack, st->leaf_ret, off);
     if (emit_records)
         emit(AHP_KSTACK_OFFCPU, start, off, (__u32)next->pid, st->id, slot, st->depth, st->reason,
-             st->user_stack, st->kernel_stack);
+             st->user_stack, st->kernel_stack, st->leaf_ret);
 }
 
 /* PREEMPT alone says only whether preempt_schedule() switched: a thread whose time slice ends

@@ -27,6 +27,8 @@ $(B)/kview: tests/collector/kview.c $(B)/libahprof.a
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CLI_LIBS)
 
 $(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/kview
+# It links the collector core (kernel.h is not only read through kview).
+$(COLLECTOR_DIR)/test_kernel_view: CRITERION_LIBS += $(CLI_LIBS)
 CHECK_BINS += $(B)/targets/kernel_truths $(B)/kview
 
 # CPU per request of the example server: untraced, top, top + the kernel view.

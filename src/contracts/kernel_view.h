@@ -79,6 +79,10 @@ struct ahp_kernel_stack_key {
     __s32 slot;
     __u32 user_stack;
     __u32 kernel_stack;
+    /* Off-CPU in a system call: the word at the user stack pointer. A C library's syscall
+     * wrapper (read, write...) is a leaf without a frame: a frame-pointer walk skips its
+     * caller, whose return address this is when the wrapper pushed nothing. 0 otherwise. */
+    __u64 leaf_ret;
 };
 
 /* One record of the ring buffer (record --cpu): a sample, or an off-CPU episode inside a
@@ -92,8 +96,9 @@ struct ahp_kernel_record {
     __s32 reason; /* off-CPU: AHP_KR_* or a syscall number */
     __u32 user_stack;
     __u32 kernel_stack;
-    __u16 kind;  /* enum ahp_kernel_kind */
-    __u16 depth; /* nesting depth read from libah (saturated) */
+    __u64 leaf_ret; /* as in struct ahp_kernel_stack_key */
+    __u16 kind;     /* enum ahp_kernel_kind */
+    __u16 depth;    /* nesting depth read from libah (saturated) */
 };
 
 /* Where a thread keeps its execution stack, from libah's registry: offsets in bytes. */

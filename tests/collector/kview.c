@@ -71,6 +71,8 @@ int main(int argc, char **argv)
     rc = ahp_kernel_write_json(kv, &w, wall, stack_list);
     ahp_json_object_end(&w);
     ahp_json_flush(&w);
+    if (rc == 0)
+        rc = ahp_json_error(&w);
     putchar('\n');
     ahp_kernel_stop(kv);
     ahp_target_close(&t);

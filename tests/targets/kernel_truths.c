@@ -96,9 +96,12 @@ static void *block_writer(void *arg)
     return NULL;
 }
 
+/* Not a tail call: read_here's frame must stay on the stack while read() blocks. */
 __attribute__((noinline)) ssize_t read_here(int fd, char *c)
 {
-    return read(fd, c, 1);
+    ssize_t n = read(fd, c, 1);
+    __asm__ volatile("" ::: "memory");
+    return n;
 }
 
 static void run_block(void)

@@ -504,14 +504,39 @@ struct json_stacks {
     struct ahp_json *w;
 };
 
-static void write_frames(struct ahp_kernel_view *kv, struct ahp_json *w, uint32_t ref, bool kernel)
+/* LEAF_RET (struct ahp_kernel_stack_key) goes after the innermost frame when it names a
+ * function and the walk did not find it: the caller of a frameless syscall wrapper. */
+static int with_leaf_caller(struct ahp_kernel_view *kv, uint64_t ips[AHP_KSTACK_FRAMES], int n,
+                            uint64_t leaf_ret)
+{
+    if (leaf_ret == 0 || n < 1 || n >= AHP_KSTACK_FRAMES || (n >= 2 && ips[1] == leaf_ret) ||
+        kv->sym == NULL)
+        return n;
+    struct ahp_stack_frame f;
+    ahp_symbolize(kv->sym, leaf_ret, true, &f);
+    if (f.func[0] == '\0')
+        return n;
+    memmove(&ips[2], &ips[1], (size_t)(n - 1) * sizeof(ips[0]));
+    ips[1] = leaf_ret;
+    return n + 1;
+}
+
+static void write_frames(struct ahp_kernel_view *kv, struct ahp_json *w, uint32_t ref, bool kernel,
+                         uint64_t leaf_ret)
 {
     uint64_t ips[AHP_KSTACK_FRAMES];
     int n = ahp_kernel_stack(kv, ref, ips);
+    if (!kernel)
+        n = with_leaf_caller(kv, ips, n, leaf_ret);
     ahp_json_array_begin(w);
+    bool leading = kernel;
     for (int i = 0; i < n; i++) {
         char name[300];
         ahp_kernel_symbol(kv, ips[i], kernel, name, sizeof(name));
+        /* The kernel stack starts in the BPF program and the tracepoint that ran it. */
+        if (leading && (strncmp(name, "bpf_", 4) == 0 || strncmp(name, "__traceiter_", 12) == 0))
+            continue;
+        leading = false;
         ahp_json_str(w, name);
     }
     ahp_json_array_end(w);
@@ -526,9 +551,9 @@ static int write_stack(const struct ahp_kernel_stack_key *key, uint64_t value, v
     ahp_json_field_str(js->w, "type", ahp_kernel_slot_name(js->kv, key->slot, name));
     ahp_json_field_u64(js->w, key->kind == AHP_KSTACK_CPU ? "samples" : "ns", value);
     ahp_json_key(js->w, "user_stack"); /* innermost first */
-    write_frames(js->kv, js->w, key->user_stack, false);
+    write_frames(js->kv, js->w, key->user_stack, false, key->leaf_ret);
     ahp_json_key(js->w, "kernel_stack");
-    write_frames(js->kv, js->w, key->kernel_stack, true);
+    write_frames(js->kv, js->w, key->kernel_stack, true, 0);
     ahp_json_object_end(js->w);
     return 0;
 }
@@ -600,7 +625,7 @@ int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64
     }
     ahp_json_object_end(w);
     free(stats);
-    return ahp_json_error(w);
+    return 0; /* write errors stay in W for its owner, whose document is still open */
 }
 
 void ahp_kernel_stop(struct ahp_kernel_view *kv)

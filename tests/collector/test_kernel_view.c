@@ -1,0 +1,155 @@
+/*
+ * test_kernel_view.c - the kernel's view joined to async resources (docs/kernel-view.md),
+ * with real BPF against tests/targets/kernel_truths.c, whose CPU, blocking and waiting are
+ * known: the view (src/cli/collect/kernel.h, through build/kview) must find them under the
+ * right type, with the right reason and stacks.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+#define KVIEW AHP_BUILD "/kview"
+#define TRUTHS AHP_BUILD "/targets/kernel_truths"
+
+/* Run kernel_truths MODE under kview (EXTRA: its options) from before the mode starts to after
+ * it is done; returns kview's "kernel" object. */
+static json_object *kernel_view_of(const char *mode, const char *extra)
+{
+    struct proc target, kv;
+    char pid[32];
+    char *targv[] = {TRUTHS, (char *)mode, NULL};
+    start_ready_target(&target, targv, pid);
+    char *kargv[] = {KVIEW, "-p", pid, (char *)extra, NULL};
+    proc_start(&kv, kargv);
+    cr_assert(proc_wait_stderr(&kv, "attached", 15000), "kview did not attach");
+    cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
+    char line[64];
+    cr_assert(proc_read_line(&target, line, sizeof(line), 20000) && strcmp(line, "done") == 0,
+              "kernel_truths %s did not finish", mode);
+    char *out = NULL, *err = NULL;
+    int code = proc_capture(&kv, &out, &err, 30000);
+    cr_assert_eq(code, 0, "kview exited %d: %s", code, err);
+    cr_assert_eq(proc_capture(&target, NULL, NULL, 10000), 0);
+    json_object *root = json_tokener_parse(out), *kernel;
+    cr_assert_not_null(root, "kview printed no JSON: %.300s", out);
+    cr_assert(json_object_object_get_ex(root, "kernel", &kernel));
+    json_object_get(kernel);
+    json_object_put(root);
+    free(out);
+    free(err);
+    return kernel;
+}
+
+static long long field_or_zero(json_object *obj, const char *key)
+{
+    json_object *v;
+    return obj && json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static json_object *reason_of(json_object *type, const char *reason)
+{
+    json_object *reasons;
+    if (!type || !json_object_object_get_ex(type, "reasons", &reasons))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(reasons); i++) {
+        json_object *r = json_object_array_get_idx(reasons, i), *name;
+        if (json_object_object_get_ex(r, "reason", &name) &&
+            strcmp(json_object_get_string(name), reason) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Whether FRAMES (an array of symbol names) holds FUNC. */
+static bool has_frame(json_object *frames, const char *func)
+{
+    for (size_t i = 0; frames && i < json_object_array_length(frames); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(frames, i)), func) == 0)
+            return true;
+    return false;
+}
+
+/* Sum of the values of the KIND stacks of TYPE (NULL: any type) whose user stack holds FUNC
+ * (NULL: any stack). */
+static long long stack_sum(json_object *kernel, const char *kind, const char *type,
+                           const char *func)
+{
+    json_object *stacks;
+    cr_assert(json_object_object_get_ex(kernel, "stacks", &stacks), "no stacks");
+    long long sum = 0;
+    for (size_t i = 0; i < json_object_array_length(stacks); i++) {
+        json_object *s = json_object_array_get_idx(stacks, i), *k, *t, *user;
+        json_object_object_get_ex(s, "kind", &k);
+        json_object_object_get_ex(s, "type", &t);
+        json_object_object_get_ex(s, "user_stack", &user);
+        if (strcmp(json_object_get_string(k), kind) != 0 ||
+            (type && strcmp(json_object_get_string(t), type) != 0) ||
+            (func && !has_frame(user, func)))
+            continue;
+        sum += field_or_zero(s, strcmp(kind, "cpu") == 0 ? "samples" : "ns");
+    }
+    return sum;
+}
+
+TestSuite(kernel_view, .timeout = 90);
+
+/* 1 s of CPU in burn_here() inside one BURN callback, sampled at 99 Hz: about 99 samples
+ * (+-20%) under BURN, with burn_here in their user stacks; none of it under another type. */
+Test(kernel_view, cpu_samples_of_a_burning_callback)
+{
+    json_object *k = kernel_view_of("burn", NULL);
+    json_object *burn = find_named(k, "types", "BURN");
+    cr_assert_not_null(burn, "no samples under BURN");
+    long long samples = get_int(burn, "cpu_samples");
+    cr_expect(samples >= 79 && samples <= 119, "BURN: %lld samples, expected 99 +-20%%", samples);
+    long long in_burn_here = stack_sum(k, "cpu", "BURN", "burn_here");
+    cr_expect(in_burn_here >= samples * 9 / 10, "%lld of %lld BURN samples in burn_here",
+              in_burn_here, samples);
+    cr_expect_eq(stack_sum(k, "cpu", NULL, "burn_here"), in_burn_here,
+                 "burn_here sampled under another type");
+    cr_expect_eq(field_or_zero(find_named(k, "types", "QUICK"), "cpu_samples"), 0);
+    cr_expect_eq(field_or_zero(find_named(k, "types", "WARM"), "cpu_samples"), 0);
+    /* Not blocked: it never waited (preemption by other load is counted apart). */
+    cr_expect_lt(get_int(burn, "blocked_ns"), 20000000, "BURN blocked %lld ns",
+                 get_int(burn, "blocked_ns"));
+    json_object_put(k);
+}
+
+/* 10 TIMER callbacks, each ~50 ms in read() of an empty pipe: BLOCK ~500 ms (+-10%), reason
+ * read, and (--stacks) the blocking user stack goes through read_here(). */
+Test(kernel_view, blocking_in_read_inside_callbacks)
+{
+    json_object *k = kernel_view_of("block", "--stacks");
+    json_object *timer = find_named(k, "types", "TIMER");
+    cr_assert_not_null(timer, "nothing under TIMER");
+    long long blocked = get_int(timer, "blocked_ns");
+    cr_expect(blocked >= 450000000 && blocked <= 550000000, "TIMER blocked %lld ns", blocked);
+    json_object *read = reason_of(timer, "read");
+    cr_assert_not_null(read, "no 'read' reason under TIMER");
+    cr_expect_eq(get_int(read, "count"), 10);
+    cr_expect_geq(get_int(read, "ns"), 450000000);
+    long long at_read_here = stack_sum(k, "offcpu", "TIMER", "read_here");
+    cr_expect_geq(at_read_here, 450000000, "off-CPU ns at read_here: %lld", at_read_here);
+    json_object_put(k);
+}
+
+/* An event loop that waits in epoll_wait outside any callback: no BLOCK is charged to its
+ * callbacks, though its waits were seen (run-queue delays outside callbacks). */
+Test(kernel_view, waiting_outside_callbacks_is_not_blocking)
+{
+    json_object *k = kernel_view_of("idle", NULL);
+    json_object *tick = find_named(k, "types", "TICK");
+    cr_expect_eq(field_or_zero(tick, "blocked_ns"), 0, "TICK charged %lld ns",
+                 field_or_zero(tick, "blocked_ns"));
+    cr_expect_null(reason_of(tick, "epoll_wait"));
+    json_object *outside = find_named(k, "types", "(outside callbacks)");
+    cr_assert_not_null(outside, "the loop's waits were not seen at all");
+    cr_expect_geq(get_int(outside, "runq_count"), 10);
+    cr_expect_eq(get_int(outside, "blocked_ns"), 0);
+    json_object_put(k);
+}
