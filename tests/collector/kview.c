@@ -3,7 +3,10 @@
  * it: attach to PID, say "attached" on stderr, measure until stdin has a line or closes (or
  * --duration-ms), then print the view as JSON ({"kernel": ...}, docs/kernel-view.md).
  *
- *   kview -p PID [--hz N] [--stacks] [--no-stack-list] [--duration-ms MS]
+ *   kview -p PID [--hz N] [--stacks] [--records] [--no-stack-list] [--duration-ms MS]
+ *
+ * --records streams every sample and off-CPU episode through the ring buffer (what
+ * `record --cpu` will write) and counts them: "records": {"cpu", "offcpu", "offcpu_ns"}.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,8 +19,25 @@
 #include "collect/kernel.h"
 #include "common/clock.h"
 
+struct record_counts {
+    uint64_t cpu, offcpu, offcpu_ns;
+};
+
+static int count_record(const struct ahp_kernel_record *r, void *ctx)
+{
+    struct record_counts *rc = ctx;
+    if (r->kind == AHP_KSTACK_CPU) {
+        rc->cpu++;
+    } else if (r->kind == AHP_KSTACK_OFFCPU && r->reason != AHP_KR_PREEMPTED) {
+        rc->offcpu++;
+        rc->offcpu_ns += r->dur_ns;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    struct record_counts counts = {0};
     pid_t pid = 0;
     struct ahp_kernel_opts opts = {.hz = AHP_KERNEL_DEFAULT_HZ};
     bool stack_list = true;
@@ -29,12 +49,14 @@ int main(int argc, char **argv)
             opts.hz = (uint32_t)atoi(argv[++i]);
         else if (strcmp(argv[i], "--stacks") == 0)
             opts.offcpu_stacks = true;
+        else if (strcmp(argv[i], "--records") == 0)
+            opts.records = true;
         else if (strcmp(argv[i], "--no-stack-list") == 0)
             stack_list = false;
         else if (strcmp(argv[i], "--duration-ms") == 0 && i + 1 < argc)
             duration_ms = atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: kview -p PID [--hz N] [--stacks] [--no-stack-list] "
+            fprintf(stderr, "usage: kview -p PID [--hz N] [--stacks] [--records] [--no-stack-list] "
                             "[--duration-ms MS]\n");
             return 2;
         }
@@ -47,7 +69,7 @@ int main(int argc, char **argv)
     }
     struct ahp_kernel_view *kv;
     const char *what;
-    rc = ahp_kernel_start(&kv, &t, &opts, NULL, NULL, &what);
+    rc = ahp_kernel_start(&kv, &t, &opts, count_record, &counts, &what);
     if (rc < 0) {
         fprintf(stderr, "kview: cannot %s: %s\n", what, strerror(-rc));
         return 1;
@@ -69,6 +91,14 @@ int main(int argc, char **argv)
     ahp_json_object_begin(&w);
     ahp_json_key(&w, "kernel");
     rc = ahp_kernel_write_json(kv, &w, wall, stack_list);
+    if (opts.records) {
+        ahp_json_key(&w, "records");
+        ahp_json_object_begin(&w);
+        ahp_json_field_u64(&w, "cpu", counts.cpu);
+        ahp_json_field_u64(&w, "offcpu", counts.offcpu);
+        ahp_json_field_u64(&w, "offcpu_ns", counts.offcpu_ns);
+        ahp_json_object_end(&w);
+    }
     ahp_json_object_end(&w);
     ahp_json_flush(&w);
     if (rc == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/datafile.h"
 #include "run.h"
 
 #define KVIEW AHP_BUILD "/kview"
@@ -18,7 +19,7 @@
 
 /* Run kernel_truths MODE under kview (EXTRA: its options) from before the mode starts to after
  * it is done; returns kview's "kernel" object. */
-static json_object *kernel_view_of(const char *mode, const char *extra)
+static json_object *kernel_view_of(const char *mode, const char *extra, json_object **records)
 {
     struct proc target, kv;
     char pid[32];
@@ -39,6 +40,10 @@ static json_object *kernel_view_of(const char *mode, const char *extra)
     cr_assert_not_null(root, "kview printed no JSON: %.300s", out);
     cr_assert(json_object_object_get_ex(root, "kernel", &kernel));
     json_object_get(kernel);
+    if (records) {
+        cr_assert(json_object_object_get_ex(root, "records", records), "no records");
+        json_object_get(*records);
+    }
     json_object_put(root);
     free(out);
     free(err);
@@ -102,7 +107,8 @@ TestSuite(kernel_view, .timeout = 90);
  * (+-20%) under BURN, with burn_here in their user stacks; none of it under another type. */
 Test(kernel_view, cpu_samples_of_a_burning_callback)
 {
-    json_object *k = kernel_view_of("burn", NULL);
+    json_object *records;
+    json_object *k = kernel_view_of("burn", "--records", &records);
     json_object *burn = find_named(k, "types", "BURN");
     cr_assert_not_null(burn, "no samples under BURN");
     long long samples = get_int(burn, "cpu_samples");
@@ -114,6 +120,9 @@ Test(kernel_view, cpu_samples_of_a_burning_callback)
                  "burn_here sampled under another type");
     cr_expect_eq(field_or_zero(find_named(k, "types", "QUICK"), "cpu_samples"), 0);
     cr_expect_eq(field_or_zero(find_named(k, "types", "WARM"), "cpu_samples"), 0);
+    /* record --cpu: every sample also went through the ring buffer. */
+    cr_expect_eq(get_int(records, "cpu"), get_int(k, "samples"));
+    json_object_put(records);
     /* Not blocked: it never waited (preemption by other load is counted apart). */
     cr_expect_lt(get_int(burn, "blocked_ns"), 20000000, "BURN blocked %lld ns",
                  get_int(burn, "blocked_ns"));
@@ -124,7 +133,7 @@ Test(kernel_view, cpu_samples_of_a_burning_callback)
  * read, and (--stacks) the blocking user stack goes through read_here(). */
 Test(kernel_view, blocking_in_read_inside_callbacks)
 {
-    json_object *k = kernel_view_of("block", "--stacks");
+    json_object *k = kernel_view_of("block", "--stacks", NULL);
     json_object *timer = find_named(k, "types", "TIMER");
     cr_assert_not_null(timer, "nothing under TIMER");
     long long blocked = get_int(timer, "blocked_ns");
@@ -142,7 +151,7 @@ Test(kernel_view, blocking_in_read_inside_callbacks)
  * callbacks, though its waits were seen (run-queue delays outside callbacks). */
 Test(kernel_view, waiting_outside_callbacks_is_not_blocking)
 {
-    json_object *k = kernel_view_of("idle", NULL);
+    json_object *k = kernel_view_of("idle", NULL, NULL);
     json_object *tick = find_named(k, "types", "TICK");
     cr_expect_eq(field_or_zero(tick, "blocked_ns"), 0, "TICK charged %lld ns",
                  field_or_zero(tick, "blocked_ns"));
@@ -152,4 +161,80 @@ Test(kernel_view, waiting_outside_callbacks_is_not_blocking)
     cr_expect_geq(get_int(outside, "runq_count"), 10);
     cr_expect_eq(get_int(outside, "blocked_ns"), 0);
     json_object_put(k);
+}
+
+/* Pending time (init to first before) of the WORK items of one pool: the q-quantile of the
+ * sorted pendings is pending[floor(q * n)] (for 10 items: p50 the 6th, p99 the 10th). */
+struct pendings {
+    int32_t work_type;
+    uint64_t init_ns[16], first_ns[16], ids[16];
+    int n;
+};
+
+static int collect_pendings(void *arg, const struct ahp_event *ev, size_t n)
+{
+    struct pendings *p = arg;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != p->work_type)
+            continue;
+        int k = 0;
+        while (k < p->n && p->ids[k] != ev[i].id)
+            k++;
+        if (k == p->n && ev[i].kind == AHP_EV_INIT && p->n < 16) {
+            p->ids[p->n] = ev[i].id;
+            p->init_ns[p->n] = ev[i].ts_ns;
+            p->first_ns[p->n++] = 0;
+        } else if (k < p->n && ev[i].kind == AHP_EV_BEFORE && p->first_ns[k] == 0) {
+            p->first_ns[k] = ev[i].ts_ns;
+        }
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One worker, 10 tasks of 20 ms queued at once: pending p50 ~100 ms, p99 ~180 ms. Computed
+ * here from the libah events of a recording (`ahprof record`, then the file's reader): the
+ * model has no pending time yet (docs/kernel-view.md). */
+Test(kernel_view, pending_of_a_queued_pool, .init = make_data_path, .fini = remove_data)
+{
+    struct proc target, rec;
+    char pid[32];
+    char *targv[] = {TRUTHS, "pool", NULL};
+    start_ready_target(&target, targv, pid);
+    char *rargv[] = {AHPROF, "record", "-p", pid, "-o", data_path, NULL};
+    proc_start(&rec, rargv);
+    cr_assert(proc_wait_stderr(&rec, "ahprof: recording pid", 30000), "ahprof did not attach");
+    cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
+    char line[64];
+    cr_assert(proc_read_line(&target, line, sizeof(line), 20000) && strcmp(line, "done") == 0);
+    cr_assert_eq(proc_capture(&target, NULL, NULL, 10000), 0);
+    cr_assert_eq(proc_wait(&rec, 20000), 0, "record must end when its target exits");
+
+    struct ahp_reader *r;
+    cr_assert_eq(ahp_reader_open(&r, data_path), 0);
+    struct pendings p = {.work_type = -1};
+    for (int32_t t = 0; t < AHP_TYPE_MAX; t++) {
+        const char *name = ahp_reader_type_name(r, t);
+        if (name && strcmp(name, "WORK") == 0)
+            p.work_type = t;
+    }
+    cr_assert_geq(p.work_type, 0, "no WORK type in the recording");
+    struct ahp_read_ops ops = {.events = collect_pendings};
+    cr_assert_eq(ahp_reader_foreach(r, &ops, &p), 0);
+    ahp_reader_close(r);
+    cr_assert_eq(p.n, 10, "%d WORK items recorded", p.n);
+    uint64_t pending[10];
+    for (int i = 0; i < 10; i++) {
+        cr_assert_neq(p.first_ns[i], 0, "WORK %d never ran", i);
+        pending[i] = p.first_ns[i] - p.init_ns[i];
+    }
+    qsort(pending, 10, sizeof(pending[0]), cmp_u64);
+    uint64_t p50 = pending[5], p99 = pending[9];
+    cr_expect(p50 >= 90000000 && p50 <= 130000000, "pending p50 %llu ns", (unsigned long long)p50);
+    cr_expect(p99 >= 170000000 && p99 <= 230000000, "pending p99 %llu ns", (unsigned long long)p99);
 }
