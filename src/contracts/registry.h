@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define AH_REGISTRY_MAGIC 0x3176474552484141ull /* "AAHREGv1" little-endian */
-#define AH_REGISTRY_VERSION 2
+#define AH_REGISTRY_VERSION 3
 #define AH_REGISTRY_SYMBOL "ah_registry"
 #define AH_REGISTRY_TYPE_MAX 256
 #define AH_REGISTRY_NAME_SIZE 64
@@ -36,6 +36,18 @@ struct ah_registry_thread {
 
 #define AH_REGISTRY_RETIRED 1u
 
+/*
+ * One open callback scope of a thread's execution stack (version 3): the part of libah's
+ * frame a reader needs, at the start of each frame. Frames lie frame_size bytes apart, the
+ * outermost first. The resource's memory is the program's (include/ah.h, ah_resource_t); it
+ * stays valid while its scope is open, even when the resource was destroyed inside it.
+ */
+struct ah_registry_frame {
+    uint64_t resource; /* address of the ah_resource_t in scope */
+    uint64_t id;
+    uint64_t trigger_id;
+};
+
 struct ah_registry {
     uint64_t magic;
     uint32_t version;
@@ -48,6 +60,16 @@ struct ah_registry {
     uint64_t id_next;      /* first id of the next block of ids to be handed out */
     uint64_t batch_offset; /* where a thread's struct ahp_batch (src/contracts/ahprof.h) lies, from
                             * the address of its struct ah_registry_thread */
+    /* A thread's execution stack (version 3), from the address B of its struct
+     * ah_registry_thread: the uint64_t at B + stack_offset is the address of its frames, the
+     * uint32_t at B + depth_offset their number (the scopes open now). The resource of a
+     * frame holds its int32_t type at resource + resource_type_offset. The owning thread
+     * writes these with plain stores and no seqlock (it costs the event path nothing): a
+     * reader of a running thread must expect a torn view (docs/probes.md). */
+    uint64_t stack_offset;
+    uint64_t depth_offset;
+    uint64_t frame_size;
+    uint64_t resource_type_offset;
 };
 
 #endif

@@ -22,7 +22,25 @@ AH_EXPORT struct ah_registry ah_registry = {
     .thread_size = sizeof(struct ah_registry_thread),
     .id_next = AH_ID_ROOT + 1,
     .batch_offset = offsetof(struct ah_thread, batch),
+    .stack_offset = offsetof(struct ah_thread, stack),
+    .depth_offset = offsetof(struct ah_thread, depth),
+    .frame_size = sizeof(struct ah_frame),
+    .resource_type_offset = offsetof(ah_resource_t, type),
 };
+
+/* What the registry says of the execution stack (registry.h, version 3) must be how libah
+ * lays it out: tracers read it from outside, with no help from the thread. */
+_Static_assert(offsetof(struct ah_thread, registry) == 0, "offsets count from the registry block");
+_Static_assert(sizeof(((struct ah_thread *)0)->stack) == sizeof(uint64_t), "64-bit frame address");
+_Static_assert(sizeof(((struct ah_thread *)0)->depth) == sizeof(uint32_t), "32-bit depth");
+_Static_assert(offsetof(struct ah_frame, resource) ==
+                       offsetof(struct ah_registry_frame, resource) &&
+                   offsetof(struct ah_frame, id) == offsetof(struct ah_registry_frame, id) &&
+                   offsetof(struct ah_frame, trigger_id) ==
+                       offsetof(struct ah_registry_frame, trigger_id),
+               "struct ah_frame starts as struct ah_registry_frame");
+_Static_assert(sizeof(struct ah_frame) >= sizeof(struct ah_registry_frame), "frame too small");
+_Static_assert(sizeof(((ah_resource_t *)0)->type) == sizeof(int32_t), "32-bit resource type");
 
 static pthread_mutex_t type_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -7,6 +7,7 @@
 #include "cmd/flame.h"
 #include "cmd/record.h"
 #include "cmd/report.h"
+#include "cmd/stuck.h"
 #include "cmd/top.h"
 #include "common/json_writer.h"
 #include "common/util.h"
@@ -25,6 +26,8 @@ static const struct command {
     {"report", ahprof_cmd_report, "per-type table, trigger tree and leaks from a recorded file"},
     {"flame", ahprof_cmd_flame,
      "async flame graphs and exports (folded, svg, chrome, speedscope, dot)"},
+    {"stuck", ahprof_cmd_stuck,
+     "where each thread of a running process is now: async stack, kernel wait, how long"},
     {"version", cmd_version, "print the version (also: ahprof --version)"},
     {"help", cmd_help, "this help, or a command's: ahprof help COMMAND"},
 };

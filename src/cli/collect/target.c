@@ -362,6 +362,11 @@ static int read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
     return (size_t)n == len ? 0 : -EFAULT;
 }
 
+int ahp_target_read_mem(const struct ahp_target *t, uint64_t addr, void *buf, size_t len)
+{
+    return read_mem(t->pid, addr, buf, len);
+}
+
 static int read_registry_header(struct ahp_target *t, struct ah_registry *reg)
 {
     int rc = read_mem(t->pid, t->registry_addr, reg, sizeof(*reg));
@@ -371,6 +376,12 @@ static int read_registry_header(struct ahp_target *t, struct ah_registry *reg)
         reg->thread_size != sizeof(struct ah_registry_thread))
         return -EPROTO;
     return 0;
+}
+
+int ahp_target_read_registry(struct ahp_target *t, struct ah_registry *reg)
+{
+    int rc = ahp_target_locate_registry(t);
+    return rc < 0 ? rc : read_registry_header(t, reg);
 }
 
 int ahp_target_read_names(struct ahp_target *t, struct ahp_snapshot *s)
@@ -475,7 +486,7 @@ int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s)
                     return -ENOMEM;
                 s->threads = grown;
                 s->threads[s->nthreads++] = (struct ahp_snapshot_thread){
-                    block.tid, block.seq, false, addr + reg.batch_offset};
+                    block.tid, block.seq, false, addr + reg.batch_offset, addr};
             }
             addr = block.next;
         }

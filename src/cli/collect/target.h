@@ -31,6 +31,7 @@ struct ahp_snapshot_thread {
     uint64_t seq;
     bool followed;       /* the collector saw this thread's first init/destroy after the snapshot */
     uint64_t batch_addr; /* its struct ahp_batch in the target */
+    uint64_t block_addr; /* its struct ah_registry_thread in the target */
 };
 
 /* What libah's registry said at one instant: live counts and type names. */
@@ -59,6 +60,13 @@ int ahp_target_release(struct ahp_target *t);
 
 /* Locate ah_registry in the target's memory (once libah is mapped). -EAGAIN if not yet. */
 int ahp_target_locate_registry(struct ahp_target *t);
+
+/* Copy LEN bytes at ADDR of the target's memory: 0, -EFAULT when not all of it is mapped,
+ * -ESRCH when the process is gone. What it copies is untrusted. */
+int ahp_target_read_mem(const struct ahp_target *t, uint64_t addr, void *buf, size_t len);
+
+/* The registry's header, checked for its magic, version and thread block size (-EPROTO). */
+int ahp_target_read_registry(struct ahp_target *t, struct ah_registry *reg);
 
 /* Read a consistent snapshot of the registry. Free with ahp_snapshot_free(). */
 int ahp_target_snapshot(struct ahp_target *t, struct ahp_snapshot *s);
