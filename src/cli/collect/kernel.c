@@ -17,7 +17,6 @@
 #include "collect/kernel.h"
 #include "collect/symbolize.h"
 #include "common/clock.h"
-#include "internal.h" /* libah's struct ah_thread and ah_frame: the layout fallback */
 #include "kernel.skel.h"
 
 /* Threads of a process walked at most (the registry is untrusted: its list may loop). */
@@ -59,16 +58,34 @@ static int read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
     return (size_t)n == len ? 0 : -EFAULT;
 }
 
-/* Where libah keeps a thread's execution stack. The libah of this tree: the registry does not
- * publish the offsets yet (docs/kernel-view.md, "Layout"). */
-static void thread_layout(struct ahp_thread_layout *l)
+/* Where libah keeps a thread's execution stack: registry version 3 publishes it. The values
+ * are the target's: bounded here so that the BPF side's address arithmetic cannot wrap (its
+ * reads are checked anyway). */
+static int thread_layout(const struct ah_registry *reg, struct ahp_thread_layout *l)
 {
-    l->stack_off = offsetof(struct ah_thread, stack);
-    l->depth_off = offsetof(struct ah_thread, depth);
-    l->frame_size = sizeof(struct ah_frame);
-    l->frame_id_off = offsetof(struct ah_frame, id);
-    l->frame_resource_off = offsetof(struct ah_frame, resource);
-    l->resource_type_off = offsetof(ah_resource_t, type);
+    if (reg->version < 3)
+        return -EPROTONOSUPPORT;
+    if (reg->stack_offset > (1u << 20) || reg->depth_offset > (1u << 20) ||
+        reg->frame_size < sizeof(struct ah_registry_frame) || reg->frame_size > 4096 ||
+        reg->resource_type_offset > 4096)
+        return -EPROTO;
+    l->stack_off = (uint32_t)reg->stack_offset;
+    l->depth_off = (uint32_t)reg->depth_offset;
+    l->frame_size = (uint32_t)reg->frame_size;
+    l->frame_id_off = offsetof(struct ah_registry_frame, id);
+    l->frame_resource_off = offsetof(struct ah_registry_frame, resource);
+    l->resource_type_off = (uint32_t)reg->resource_type_offset;
+    return 0;
+}
+
+static int read_registry(struct ahp_target *t, struct ah_registry *reg)
+{
+    int rc = ahp_target_locate_registry(t);
+    if (rc == 0)
+        rc = read_mem(t->pid, t->registry_addr, reg, sizeof(*reg));
+    if (rc == 0 && reg->magic != AH_REGISTRY_MAGIC)
+        rc = -EPROTO;
+    return rc;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -81,15 +98,10 @@ int ahp_kernel_refresh_threads(struct ahp_kernel_view *kv)
 {
     struct ahp_target *t = kv->target;
     kv->refreshed_ns = ahp_now_ns();
-    int rc = ahp_target_locate_registry(t);
-    if (rc < 0)
-        return rc;
     struct ah_registry reg;
-    rc = read_mem(t->pid, t->registry_addr, &reg, sizeof(reg));
+    int rc = read_registry(t, &reg);
     if (rc < 0)
         return rc;
-    if (reg.magic != AH_REGISTRY_MAGIC)
-        return -EPROTO;
     uint32_t *tids = malloc(AHP_KERNEL_MAX_THREADS * sizeof(*tids));
     if (tids == NULL)
         return -ENOMEM;
@@ -190,8 +202,14 @@ int ahp_kernel_start(struct ahp_kernel_view **out, struct ahp_target *t,
     kv->skel->rodata->emit_records = opts->records;
     kv->skel->rodata->offcpu_stacks = opts->offcpu_stacks;
     kv->skel->rodata->sample_stacks = opts->hz > 0;
+    struct ah_registry reg;
     struct ahp_thread_layout layout;
-    thread_layout(&layout);
+    *what = "read where libah keeps its threads' execution stacks (registry version 3)";
+    rc = read_registry(t, &reg);
+    if (rc == 0)
+        rc = thread_layout(&reg, &layout);
+    if (rc < 0)
+        goto fail;
     memcpy((void *)&kv->skel->rodata->layout, &layout, sizeof(layout));
     rc = bpf_map__set_max_entries(kv->skel->maps.kstacks,
                                   opts->max_stacks ? opts->max_stacks : 16384);
