@@ -50,7 +50,7 @@ load() {
     echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l)"
 }
 
-start_kview() { # extra kview options; sets kv
+start_kview() { # N, extra kview options; sets kv
     mkfifo "$work/kv.in.$1"
     "$B/kview" -p "$server_pid" --hz "$HZ" --no-stack-list "${@:2}" <"$work/kv.in.$1" \
         >"$work/kv.out.$1" 2>"$work/kv.err.$1" &
@@ -104,4 +104,31 @@ for t in k["types"]:
     print("  %-22s cpu %5d samples  blocked %9.3f ms (%d)  preempted %8.3f ms  runq p50 %s ns p99 %s ns" % (
         t["name"], t["cpu_samples"], t["blocked_ns"] / 1e6, t["blocked_count"], t["preempted_ns"] / 1e6,
         t["runq_p50_ns"], t["runq_p99_ns"]))
+PY
+
+
+# The view's BPF programs' own time: kview --bpf-stats (the kernel's run-time statistics,
+# machine-wide while it runs) over one more top+kview --stacks run. They run for every context
+# switch and wakeup of the machine (other processes' leave after a compare) and every sample.
+echo "== kernel-view BPF programs over one more top+kview-st run ($SECS s): ns per run, per request"
+"$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
+top=$!
+n=$((n + 1))
+start_kview "$n" --stacks --bpf-stats
+sleep 1
+out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" --mix fast=100)
+exec 9>&-
+wait "$kv" || true
+kill -INT "$top"; wait "$top" || true
+req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+python3 - "$work/kv.out.$n" "$req" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))["bpf_runtime"]
+req = int(sys.argv[2])
+total = 0
+for name, v in d.items():
+    total += v["run_ns"]
+    per = v["run_ns"] / v["runs"] if v["runs"] else 0
+    print("  %-12s %9d runs  %7.0f ns/run  %8.3f us/request" % (name, v["runs"], per, v["run_ns"] / 1000 / req))
+print("  %-12s %30s %8.3f us/request (%d requests; includes the time before and after the load)" % ("all", "", total / 1000 / req, req))
 PY

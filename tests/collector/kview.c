@@ -5,6 +5,8 @@
  *
  *   kview -p PID [--hz N] [--stacks] [--records] [--no-stack-list] [--duration-ms MS]
  *
+ * --bpf-stats enables the kernel's BPF run-time statistics (machine-wide, while kview runs)
+ * and prints the view's programs' "bpf_runtime": {"PROG": {"run_ns", "runs"}}.
  * --records streams every sample and off-CPU episode through the ring buffer (what
  * `record --cpu` will write) and counts them: "records": {"cpu", "offcpu", "offcpu_ns"}.
  */
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "collect/kernel.h"
 #include "common/clock.h"
@@ -40,7 +44,7 @@ int main(int argc, char **argv)
     struct record_counts counts = {0};
     pid_t pid = 0;
     struct ahp_kernel_opts opts = {.hz = AHP_KERNEL_DEFAULT_HZ};
-    bool stack_list = true;
+    bool stack_list = true, bpf_stats = false;
     long duration_ms = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
@@ -49,6 +53,8 @@ int main(int argc, char **argv)
             opts.hz = (uint32_t)atoi(argv[++i]);
         else if (strcmp(argv[i], "--stacks") == 0)
             opts.offcpu_stacks = true;
+        else if (strcmp(argv[i], "--bpf-stats") == 0)
+            bpf_stats = true;
         else if (strcmp(argv[i], "--records") == 0)
             opts.records = true;
         else if (strcmp(argv[i], "--no-stack-list") == 0)
@@ -56,7 +62,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--duration-ms") == 0 && i + 1 < argc)
             duration_ms = atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: kview -p PID [--hz N] [--stacks] [--records] [--no-stack-list] "
+            fprintf(stderr, "usage: kview -p PID [--hz N] [--stacks] [--records] [--bpf-stats] "
+                            "[--no-stack-list] "
                             "[--duration-ms MS]\n");
             return 2;
         }
@@ -65,6 +72,11 @@ int main(int argc, char **argv)
     int rc = ahp_target_open_pid(&t, pid);
     if (rc < 0) {
         fprintf(stderr, "kview: %d: %s\n", pid, strerror(-rc));
+        return 1;
+    }
+    /* Before the programs are loaded, so that every run of theirs is counted. */
+    if (bpf_stats && bpf_enable_stats(BPF_STATS_RUN_TIME) < 0) {
+        fprintf(stderr, "kview: cannot enable BPF statistics: %s\n", strerror(errno));
         return 1;
     }
     struct ahp_kernel_view *kv;
@@ -91,6 +103,21 @@ int main(int argc, char **argv)
     ahp_json_object_begin(&w);
     ahp_json_key(&w, "kernel");
     rc = ahp_kernel_write_json(kv, &w, wall, stack_list);
+    if (bpf_stats) {
+        static const char *const progs[] = {"on_switch", "on_wakeup", "cpu_sample"};
+        ahp_json_key(&w, "bpf_runtime");
+        ahp_json_object_begin(&w);
+        for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+            uint64_t ns = 0, runs = 0;
+            ahp_kernel_prog_runtime(kv, progs[i], &ns, &runs);
+            ahp_json_key(&w, progs[i]);
+            ahp_json_object_begin(&w);
+            ahp_json_field_u64(&w, "run_ns", ns);
+            ahp_json_field_u64(&w, "runs", runs);
+            ahp_json_object_end(&w);
+        }
+        ahp_json_object_end(&w);
+    }
     if (opts.records) {
         ahp_json_key(&w, "records");
         ahp_json_object_begin(&w);

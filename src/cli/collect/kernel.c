@@ -646,6 +646,22 @@ int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64
     return 0; /* write errors stay in W for its owner, whose document is still open */
 }
 
+int ahp_kernel_prog_runtime(struct ahp_kernel_view *kv, const char *prog, uint64_t *run_ns,
+                            uint64_t *runs)
+{
+    struct bpf_program *p = bpf_object__find_program_by_name(kv->skel->obj, prog);
+    if (p == NULL)
+        return -ENOENT;
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) < 0)
+        return -errno;
+    *run_ns = info.run_time_ns;
+    *runs = info.run_cnt;
+    return 0;
+}
+
 void ahp_kernel_stop(struct ahp_kernel_view *kv)
 {
     if (kv == NULL)

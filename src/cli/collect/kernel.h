@@ -83,6 +83,12 @@ void ahp_kernel_symbol(struct ahp_kernel_view *kv, uint64_t ip, bool kernel, cha
 int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64_t wall_ns,
                           bool with_stacks);
 
+/* The kernel's run-time statistics of the view's programs (on_switch, on_wakeup, cpu_sample):
+ * total ns and runs since they were loaded, while statistics were enabled (bpf_enable_stats,
+ * kernel.bpf_stats_enabled); 0 otherwise. For benchmarks. */
+int ahp_kernel_prog_runtime(struct ahp_kernel_view *kv, const char *prog, uint64_t *run_ns,
+                            uint64_t *runs);
+
 void ahp_kernel_stop(struct ahp_kernel_view *kv);
 
 #endif
