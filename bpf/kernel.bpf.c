@@ -35,7 +35,7 @@ const volatile struct ahp_thread_layout layout = {};
 /* libah grows its stack by doubling from 64 frames: a depth past this is not libah's. */
 const volatile __u32 max_depth = 1u << 24;
 
-/* Set by the collector when it stops reading: nothing is counted after it. */
+/* Set by the collector when it stops reading, or by stop_on_exec: nothing is counted after it. */
 __u32 collector_stopped = 0;
 
 struct {
@@ -140,25 +140,43 @@ static __always_inline void read_scope(__u32 tid, struct scope *s)
         return;
     __u64 base = *block;
     __u32 depth;
-    __u64 stack, resource;
+    __u64 stack;
     __s32 type;
-    if (bpf_probe_read_user(&depth, sizeof(depth), (const void *)(base + layout.depth_off)))
-        goto read_error;
+    /* libah keeps the frames' address and the depth side by side: one read for both. */
+    struct {
+        __u64 stack;
+        __u32 depth;
+    } head;
+    if (layout.depth_off == layout.stack_off + 8) {
+        if (bpf_probe_read_user(&head, 12, (const void *)(base + layout.stack_off)))
+            goto read_error;
+        stack = head.stack;
+        depth = head.depth;
+    } else {
+        if (bpf_probe_read_user(&depth, sizeof(depth), (const void *)(base + layout.depth_off)))
+            goto read_error;
+        stack = 0;
+    }
     if (depth == 0) {
         s->slot = AHP_KSLOT_OUTSIDE;
         return;
     }
     if (depth > max_depth)
         goto malformed;
-    if (bpf_probe_read_user(&stack, sizeof(stack), (const void *)(base + layout.stack_off)))
+    if (!stack &&
+        bpf_probe_read_user(&stack, sizeof(stack), (const void *)(base + layout.stack_off)))
         goto read_error;
-    __u64 frame = stack + (__u64)(depth - 1) * layout.frame_size;
-    if (bpf_probe_read_user(&s->id, sizeof(s->id), (const void *)(frame + layout.frame_id_off)) ||
-        bpf_probe_read_user(&resource, sizeof(resource),
-                            (const void *)(frame + layout.frame_resource_off)) ||
+    /* A frame starts with struct ah_registry_frame: the resource's address, then the id. */
+    struct {
+        __u64 resource;
+        __u64 id;
+    } frame;
+    if (bpf_probe_read_user(&frame, sizeof(frame),
+                            (const void *)(stack + (__u64)(depth - 1) * layout.frame_size)) ||
         bpf_probe_read_user(&type, sizeof(type),
-                            (const void *)(resource + layout.resource_type_off)))
+                            (const void *)(frame.resource + layout.resource_type_off)))
         goto read_error;
+    s->id = frame.id;
     if (type < 0 || type >= AHP_TYPE_MAX)
         goto malformed;
     s->slot = type;
@@ -441,5 +459,15 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(on_wakeup, struct task_struct *p)
 {
     wakeup(p);
+    return 0;
+}
+
+/* The target ran exec(): the thread blocks the collector knows name the old program's memory.
+ * Stop there, as the event collector does (docs/probes.md, "exec"). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(stop_on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    if (p->tgid == target_tgid)
+        *(volatile __u32 *)&collector_stopped = 1;
     return 0;
 }

@@ -103,12 +103,10 @@ struct ahp_kernel_record {
 
 /* Where a thread keeps its execution stack, from libah's registry: offsets in bytes. */
 struct ahp_thread_layout {
-    __u32 stack_off;          /* struct ah_frame *stack, from the thread's registry block */
-    __u32 depth_off;          /* uint32_t depth, from the block */
-    __u32 frame_size;         /* sizeof(struct ah_frame) */
-    __u32 frame_id_off;       /* ah_id_t id in a frame */
-    __u32 frame_resource_off; /* ah_resource_t *resource in a frame */
-    __u32 resource_type_off;  /* int32_t type in an ah_resource_t */
+    __u32 stack_off;         /* struct ah_frame *stack, from the thread's registry block */
+    __u32 depth_off;         /* uint32_t depth, from the block */
+    __u32 frame_size;        /* sizeof(struct ah_frame) */
+    __u32 resource_type_off; /* int32_t type in an ah_resource_t */
 };
 
 #endif

@@ -36,7 +36,7 @@ struct ahp_kernel_view {
     uint32_t hz; /* 0: no sampling */
     int *perf_fds;
     struct bpf_link **perf_links;
-    struct bpf_link *switch_link, *wakeup_link;
+    struct bpf_link *switch_link, *wakeup_link, *exec_link;
     ahp_kernel_record_fn on_record;
     void *ctx;
     uint64_t refreshed_ns;
@@ -65,6 +65,10 @@ static int thread_layout(const struct ah_registry *reg, struct ahp_thread_layout
 {
     if (reg->version < 3)
         return -EPROTONOSUPPORT;
+    /* The BPF side reads a frame's head as this structure. */
+    _Static_assert(offsetof(struct ah_registry_frame, resource) == 0 &&
+                       offsetof(struct ah_registry_frame, id) == 8,
+                   "bpf/kernel.bpf.c reads the resource, then the id");
     if (reg->stack_offset > (1u << 20) || reg->depth_offset > (1u << 20) ||
         reg->frame_size < sizeof(struct ah_registry_frame) || reg->frame_size > 4096 ||
         reg->resource_type_offset > 4096)
@@ -72,8 +76,6 @@ static int thread_layout(const struct ah_registry *reg, struct ahp_thread_layout
     l->stack_off = (uint32_t)reg->stack_offset;
     l->depth_off = (uint32_t)reg->depth_offset;
     l->frame_size = (uint32_t)reg->frame_size;
-    l->frame_id_off = offsetof(struct ah_registry_frame, id);
-    l->frame_resource_off = offsetof(struct ah_registry_frame, resource);
     l->resource_type_off = (uint32_t)reg->resource_type_offset;
     return 0;
 }
@@ -235,6 +237,12 @@ int ahp_kernel_start(struct ahp_kernel_view **out, struct ahp_target *t,
     *what = "attach to the sched_wakeup tracepoint";
     kv->wakeup_link = bpf_program__attach(kv->skel->progs.on_wakeup);
     if (kv->wakeup_link == NULL) {
+        rc = errno ? -errno : -EINVAL;
+        goto fail;
+    }
+    *what = "attach to the sched_process_exec tracepoint";
+    kv->exec_link = bpf_program__attach(kv->skel->progs.stop_on_exec);
+    if (kv->exec_link == NULL) {
         rc = errno ? -errno : -EINVAL;
         goto fail;
     }
@@ -675,6 +683,7 @@ void ahp_kernel_stop(struct ahp_kernel_view *kv)
     free(kv->perf_fds);
     bpf_link__destroy(kv->switch_link);
     bpf_link__destroy(kv->wakeup_link);
+    bpf_link__destroy(kv->exec_link);
     ring_buffer__free(kv->rb);
     kernel_bpf__destroy(kv->skel);
     if (kv->sym)
