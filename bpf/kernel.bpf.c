@@ -31,7 +31,11 @@ const volatile bool emit_records = false;  /* record --cpu: stream samples and e
 const volatile bool offcpu_stacks = false; /* --stacks: the stacks where a callback blocked */
 const volatile bool sample_stacks = true;  /* the stacks of every sample */
 const volatile __u64 wakeup_bytes = 64 * 1024;
-const volatile struct ahp_thread_layout layout = {};
+/* Set by the collector once it has read the target's registry (a launched target maps libah
+ * later): until then thread_blocks is empty and nothing is read. */
+struct ahp_thread_layout layout = {};
+/* Execs the collector expects: a launched target's own exec of its program. */
+__u32 execs_expected = 0;
 /* libah grows its stack by doubling from 64 frames: a depth past this is not libah's. */
 const volatile __u32 max_depth = 1u << 24;
 
@@ -363,7 +367,9 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
     if (s.slot >= AHP_TYPE_MAX || s.slot < 0)
         return; /* outside callbacks only the run-queue delay counts */
     st->reason = off_reason(prev, preempt);
-    if (offcpu_stacks) {
+    /* Where it blocked; a preempted thread did not block (its CPU time is what the samples
+     * show), and preemptions of a busy callback are many. */
+    if (offcpu_stacks && st->reason != AHP_KR_PREEMPTED) {
         /* sched_switch runs in PREV's context: these are its stacks. */
         st->user_stack = stack_id(ctx, BPF_F_USER_STACK);
         st->kernel_stack = stack_id(ctx, 0);
@@ -467,7 +473,12 @@ int BPF_PROG(on_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(stop_on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-    if (p->tgid == target_tgid)
-        *(volatile __u32 *)&collector_stopped = 1;
+    if (p->tgid != target_tgid)
+        return 0;
+    if (execs_expected) {
+        execs_expected--;
+        return 0;
+    }
+    *(volatile __u32 *)&collector_stopped = 1;
     return 0;
 }

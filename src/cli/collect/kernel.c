@@ -40,7 +40,8 @@ struct ahp_kernel_view {
     ahp_kernel_record_fn on_record;
     void *ctx;
     uint64_t refreshed_ns;
-    uint32_t *tids; /* the threads last put in thread_blocks */
+    bool have_layout; /* read from the registry and handed to the BPF side */
+    uint32_t *tids;   /* the threads last put in thread_blocks */
     uint32_t ntids;
     struct ahp_snapshot *names;
     struct ahp_symbolizer *sym;
@@ -104,6 +105,14 @@ int ahp_kernel_refresh_threads(struct ahp_kernel_view *kv)
     int rc = read_registry(t, &reg);
     if (rc < 0)
         return rc;
+    if (!kv->have_layout) {
+        struct ahp_thread_layout layout;
+        rc = thread_layout(&reg, &layout);
+        if (rc < 0)
+            return rc;
+        kv->skel->bss->layout = layout;
+        kv->have_layout = true;
+    }
     uint32_t *tids = malloc(AHP_KERNEL_MAX_THREADS * sizeof(*tids));
     if (tids == NULL)
         return -ENOMEM;
@@ -204,15 +213,6 @@ int ahp_kernel_start(struct ahp_kernel_view **out, struct ahp_target *t,
     kv->skel->rodata->emit_records = opts->records;
     kv->skel->rodata->offcpu_stacks = opts->offcpu_stacks;
     kv->skel->rodata->sample_stacks = opts->hz > 0;
-    struct ah_registry reg;
-    struct ahp_thread_layout layout;
-    *what = "read where libah keeps its threads' execution stacks (registry version 3)";
-    rc = read_registry(t, &reg);
-    if (rc == 0)
-        rc = thread_layout(&reg, &layout);
-    if (rc < 0)
-        goto fail;
-    memcpy((void *)&kv->skel->rodata->layout, &layout, sizeof(layout));
     rc = bpf_map__set_max_entries(kv->skel->maps.kstacks,
                                   opts->max_stacks ? opts->max_stacks : 16384);
     if (rc == 0 && !opts->records)
@@ -224,9 +224,11 @@ int ahp_kernel_start(struct ahp_kernel_view **out, struct ahp_target *t,
     rc = kernel_bpf__load(kv->skel);
     if (rc < 0)
         goto fail;
+    kv->skel->bss->execs_expected = t->launched ? 1 : 0;
+    /* A launched target maps libah only once it runs: its threads are learnt later. */
     *what = "read the target's threads from libah's registry";
     rc = ahp_kernel_refresh_threads(kv);
-    if (rc < 0)
+    if (rc < 0 && !(t->launched && rc == -EAGAIN))
         goto fail;
     *what = "attach to the sched_switch tracepoint";
     kv->switch_link = bpf_program__attach(kv->skel->progs.on_switch);
