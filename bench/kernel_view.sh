@@ -108,20 +108,22 @@ PY
 
 
 # The view's BPF programs' own time: kview --bpf-stats (the kernel's run-time statistics,
-# machine-wide while it runs) over one more top+kview --stacks run. They run for every context
-# switch and wakeup of the machine (other processes' leave after a compare) and every sample.
-echo "== kernel-view BPF programs over one more top+kview-st run ($SECS s): ns per run, per request"
-"$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
-top=$!
-n=$((n + 1))
-start_kview "$n" --stacks --bpf-stats
-sleep 1
-out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" --mix fast=100)
-exec 9>&-
-wait "$kv" || true
-kill -INT "$top"; wait "$top" || true
-req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-python3 - "$work/kv.out.$n" "$req" <<'PY' || true
+# machine-wide while it runs) over one more top+kview run, without and with --stacks. They run
+# for every context switch and wakeup of the machine (other processes' leave after a compare)
+# and every sample.
+for variant in "" --stacks; do
+    echo "== kernel-view BPF programs over one more top+kview${variant:+ $variant} run ($SECS s): ns per run, per request"
+    "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
+    top=$!
+    n=$((n + 1))
+    start_kview "$n" $variant --bpf-stats
+    sleep 1
+    out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" --mix fast=100)
+    exec 9>&-
+    wait "$kv" || true
+    kill -INT "$top"; wait "$top" || true
+    req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+    python3 - "$work/kv.out.$n" "$req" <<'PY' || true
 import json, sys
 d = json.load(open(sys.argv[1]))["bpf_runtime"]
 req = int(sys.argv[2])
@@ -132,3 +134,4 @@ for name, v in d.items():
     print("  %-12s %9d runs  %7.0f ns/run  %8.3f us/request" % (name, v["runs"], per, v["run_ns"] / 1000 / req))
 print("  %-12s %30s %8.3f us/request (%d requests; includes the time before and after the load)" % ("all", "", total / 1000 / req, req))
 PY
+done
