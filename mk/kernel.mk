@@ -21,15 +21,22 @@ $(B)/targets/kernel_truths: tests/targets/kernel_truths.c $(B)/libah.so
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fno-inline $< -o $@ -L$(B) -lah \
 		-Wl,-rpath,$(abspath $(B)) -lpthread
 
+# A target that lies in its execution stack: linked with libah.a to reach libah's internals.
+$(B)/targets/kernel_hostile: tests/targets/kernel_hostile.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
 # kview: the kernel view on its own (`kview -p PID --json`), for the tests and the bench.
 $(B)/kview: tests/collector/kview.c $(B)/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CLI_LIBS)
 
-$(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/kview $(B)/ahprof
+$(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/targets/kernel_hostile \
+	$(B)/kview $(B)/ahprof
 # It links the collector core (kernel.h is not only read through kview).
 $(COLLECTOR_DIR)/test_kernel_view: CRITERION_LIBS += $(CLI_LIBS)
-CHECK_BINS += $(B)/targets/kernel_truths $(B)/kview
+CHECK_BINS += $(B)/targets/kernel_truths $(B)/targets/kernel_hostile $(B)/kview
 
 # CPU per request of the example server: untraced, top, top + the kernel view.
 .PHONY: bench-kernel

@@ -16,14 +16,16 @@
 
 #define KVIEW AHP_BUILD "/kview"
 #define TRUTHS AHP_BUILD "/targets/kernel_truths"
+#define HOSTILE AHP_BUILD "/targets/kernel_hostile"
 
 /* Run kernel_truths MODE under kview (EXTRA: its options) from before the mode starts to after
  * it is done; returns kview's "kernel" object. */
-static json_object *kernel_view_of(const char *mode, const char *extra, json_object **records)
+static json_object *kernel_view_of_program(const char *program, const char *mode, const char *extra,
+                                           json_object **records)
 {
     struct proc target, kv;
     char pid[32];
-    char *targv[] = {TRUTHS, (char *)mode, NULL};
+    char *targv[] = {(char *)program, (char *)mode, NULL};
     start_ready_target(&target, targv, pid);
     char *kargv[] = {KVIEW, "-p", pid, (char *)extra, NULL};
     proc_start(&kv, kargv);
@@ -31,7 +33,7 @@ static json_object *kernel_view_of(const char *mode, const char *extra, json_obj
     cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
     char line[64];
     cr_assert(proc_read_line(&target, line, sizeof(line), 20000) && strcmp(line, "done") == 0,
-              "kernel_truths %s did not finish", mode);
+              "%s %s did not finish", program, mode);
     char *out = NULL, *err = NULL;
     int code = proc_capture(&kv, &out, &err, 30000);
     cr_assert_eq(code, 0, "kview exited %d: %s", code, err);
@@ -48,6 +50,11 @@ static json_object *kernel_view_of(const char *mode, const char *extra, json_obj
     free(out);
     free(err);
     return kernel;
+}
+
+static json_object *kernel_view_of(const char *mode, const char *extra, json_object **records)
+{
+    return kernel_view_of_program(TRUTHS, mode, extra, records);
 }
 
 static long long field_or_zero(json_object *obj, const char *key)
@@ -237,4 +244,49 @@ Test(kernel_view, pending_of_a_queued_pool, .init = make_data_path, .fini = remo
     uint64_t p50 = pending[5], p99 = pending[9];
     cr_expect(p50 >= 90000000 && p50 <= 130000000, "pending p50 %llu ns", (unsigned long long)p50);
     cr_expect(p99 >= 170000000 && p99 <= 230000000, "pending p99 %llu ns", (unsigned long long)p99);
+}
+
+/* A thread that lies in its execution stack while it runs and sleeps inside a callback: what
+ * the view cannot read, or what libah never writes, is counted (read_errors, malformed) and
+ * goes to (untagged), never to a type; nothing is charged as blocking. */
+static void expect_hostile_untagged(const char *kind, const char *counter)
+{
+    json_object *k = kernel_view_of_program(HOSTILE, kind, "--stacks", NULL);
+    json_object *hostile = find_named(k, "types", "HOSTILE");
+    cr_expect_eq(field_or_zero(hostile, "cpu_samples"), 0, "%s: samples tagged HOSTILE", kind);
+    cr_expect_eq(field_or_zero(hostile, "blocked_ns"), 0, "%s: blocking charged to HOSTILE", kind);
+    json_object *untagged = find_named(k, "types", "(untagged)");
+    cr_assert_not_null(untagged, "%s: nothing untagged", kind);
+    long long samples = get_int(untagged, "cpu_samples");
+    cr_expect_geq(samples, 15, "%s: %lld untagged samples of 300 ms", kind, samples);
+    cr_expect_geq(get_int(k, counter), samples, "%s: %s %lld for %lld samples", kind, counter,
+                  get_int(k, counter), samples);
+    cr_expect_eq(get_int(untagged, "blocked_ns"), 0);
+    json_object *types;
+    cr_assert(json_object_object_get_ex(k, "types", &types));
+    for (size_t i = 0; i < json_object_array_length(types); i++) {
+        json_object *t = json_object_array_get_idx(types, i);
+        cr_expect_lt(get_int(t, "slot"), 258, "slot out of range");
+    }
+    json_object_put(k);
+}
+
+Test(kernel_view, hostile_frames_pointer)
+{
+    expect_hostile_untagged("frames", "read_errors");
+}
+
+Test(kernel_view, hostile_depth)
+{
+    expect_hostile_untagged("depth", "malformed");
+}
+
+Test(kernel_view, hostile_resource_pointer)
+{
+    expect_hostile_untagged("resource", "read_errors");
+}
+
+Test(kernel_view, hostile_type)
+{
+    expect_hostile_untagged("type", "malformed");
 }
