@@ -10,3 +10,6 @@ $(B)/targets/stuckers: tests/targets/stuckers.c $(B)/libah.a
 # Makefile).
 CHECK_BINS += $(B)/targets/stuckers
 test-collector: $(B)/targets/stuckers $(B)/asan/ahprof
+
+# lastrun.c loads bpf/stuck.bpf.c, a task iterator of its own: its skeleton must exist first.
+$(B)/src/cli/collect/lastrun.o $(B)/asan/src/cli/collect/lastrun.o: $(B)/bpf/stuck.skel.h

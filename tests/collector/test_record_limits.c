@@ -100,8 +100,10 @@ Test(record_limits, duration_is_honoured_on_a_flooding_target)
     stop_target(&t);
     cr_assert_eq(code, 0, "record exited %d", code);
     /* One second of recording, then at most about one to stop; it was 3 s to 50 s. */
-    cr_expect_lt(took, 2000, "record -d 1 ended %lld ms after it started recording", took);
-    cr_expect_lt(total, 5000, "record -d 1 took %lld ms in all", total);
+    /* Before the bounded reads it ran 41 s past a 1 s duration. The bound leaves room for a
+     * loaded 2-core machine (3 s were seen under load); the figure itself is logged. */
+    cr_expect_lt(took, 6000, "record -d 1 ended %lld ms after it started recording", took);
+    cr_expect_lt(total, 10000, "record -d 1 took %lld ms in all", total);
     cr_log_info("record -d 1: %lld ms from the start of the recording, %lld ms in all", took,
                 total);
     json_object *r = report_json_at(data_path);
@@ -126,7 +128,9 @@ static void signal_stops_recording(int sig)
     long long took = now_ms() - start;
     stop_target(&t);
     cr_assert_eq(code, 0, "record exited %d after %s", code, strsignal(sig));
-    cr_expect_lt(took, 1500, "record took %lld ms to stop after %s", took, strsignal(sig));
+    /* 0.55-0.8 s on a quiet machine, over 3 s seen under load; without the bounded reads it
+     * ran tens of seconds. */
+    cr_expect_lt(took, 6000, "record took %lld ms to stop after %s", took, strsignal(sig));
     cr_log_info("record stopped %lld ms after %s", took, strsignal(sig));
     json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "clean_end"));
@@ -255,5 +259,5 @@ Test(record_limits, top_stops_on_sigint_on_a_flooding_target)
     long long took = now_ms() - start;
     stop_target(&t);
     cr_expect_eq(code, 0, "top exited %d", code);
-    cr_expect_lt(took, 1500, "top took %lld ms to stop after SIGINT", took);
+    cr_expect_lt(took, 6000, "top took %lld ms to stop after SIGINT", took);
 }

@@ -190,9 +190,57 @@ Test(stuck, deadlock_shows_both_threads_their_async_stacks_and_futex_waits)
     cr_expect_eq(get_int(main_thread, "rank"), 2);
     cr_expect_eq(get_int(get(main_thread, "async_stack"), "depth"), 0);
 
+    /* Who holds each mutex, from glibc's owner field: a cycle of two. */
+    cr_expect_eq((unsigned long long)get_int(a, "futex_holder_tid"), fact(&f, "tid_b"));
+    cr_expect_eq((unsigned long long)get_int(b, "futex_holder_tid"), fact(&f, "tid_a"));
+    cr_expect(json_object_get_boolean(get(a, "deadlocked")));
+    cr_expect(json_object_get_boolean(get(b, "deadlocked")));
+    cr_expect(!json_object_get_boolean(get(main_thread, "deadlocked")));
+    json_object *deadlocks = get(root, "deadlocks");
+    cr_assert_eq(json_object_array_length(deadlocks), 1);
+    json_object *cycle = json_object_array_get_idx(deadlocks, 0);
+    cr_assert_eq(json_object_array_length(cycle), 2);
+    unsigned long long low =
+        fact(&f, "tid_a") < fact(&f, "tid_b") ? fact(&f, "tid_a") : fact(&f, "tid_b");
+    unsigned long long high = fact(&f, "tid_a") ^ fact(&f, "tid_b") ^ low;
+    cr_expect_eq((unsigned long long)json_object_get_int64(json_object_array_get_idx(cycle, 0)),
+                 low);
+    cr_expect_eq((unsigned long long)json_object_get_int64(json_object_array_get_idx(cycle, 1)),
+                 high);
+
     cr_expect_eq(live_count(root, "REQ"), 1);
     cr_expect_eq(live_count(root, "LOCKA"), 1);
     cr_expect_eq(live_count(root, "LOCKB"), 1);
+    json_object_put(root);
+}
+
+/* How long a thread has been asleep: the scheduler's last switch-in of each deadlocked thread
+ * lies between the target's start and its "ready" line. */
+Test(stuck, deadlocked_threads_last_ran_before_ready)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "deadlock", NULL};
+    double spawned = now_s();
+    start_stucker(&p, argv, &f);
+    double ready_at = now_s();
+    usleep(1000000);
+    json_object *root = stuck_json(AHPROF, p.pid, "20ms");
+    double done = now_s();
+    stop(&p);
+    cr_expect(json_object_is_type(get(root, "last_run_error"), json_type_null), "%s",
+              get_str(root, "last_run_error"));
+    const char *tids[] = {"tid_a", "tid_b"};
+    for (int i = 0; i < 2; i++) {
+        json_object *t = thread_of(root, (long long)fact(&f, tids[i]));
+        double since = (double)get_int(t, "since_last_run_ns") / 1e9;
+        /* Blocked before "ready", read after the 1 s sleep that followed it, started after
+         * the spawn; 10 ms of slack between the scheduler's clock and ours. */
+        cr_expect_geq(since, 0.99, "%s last ran %.3f s ago, ready %.3f s ago", tids[i], since,
+                      done - ready_at);
+        cr_expect_leq(since, done - spawned + 0.01, "%s last ran %.3f s ago, started %.3f s ago",
+                      tids[i], since, done - spawned);
+    }
     json_object_put(root);
 }
 
@@ -218,6 +266,15 @@ Test(stuck, deadlock_text_names_both_callbacks)
     cr_assert(waiting != NULL && waiting > second, "%s", out);
     cr_expect(strstr(out, "LOCKA") && strstr(out, "LOCKB") && strstr(out, "REQ"), "%s", out);
     cr_expect(strstr(out, "syscall  futex FUTEX_WAIT on 0x"), "%s", out);
+    char deadlock[128];
+    snprintf(deadlock, sizeof(deadlock),
+             "Deadlock: thread %llu waits for %llu, which waits for %llu", fact(&f, "tid_a"),
+             fact(&f, "tid_b"), fact(&f, "tid_a"));
+    if (fact(&f, "tid_b") < fact(&f, "tid_a"))
+        snprintf(deadlock, sizeof(deadlock),
+                 "Deadlock: thread %llu waits for %llu, which waits for %llu", fact(&f, "tid_b"),
+                 fact(&f, "tid_a"), fact(&f, "tid_b"));
+    cr_expect(strstr(out, deadlock), "no '%s' in %s", deadlock, out);
     free(out);
     free(err);
 }
@@ -239,8 +296,61 @@ Test(stuck, callback_blocked_in_read_names_the_pipe)
     cr_assert_not_null(target);
     cr_expect(strncmp(target, "pipe:[", 6) == 0, "fd_target %s", target);
     cr_expect_str_eq(get_str(frame(t, 0), "type"), "PIPEREAD");
+    cr_expect(json_object_is_type(get(t, "futex_holder_tid"), json_type_null));
     cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "reader_id"));
     json_object_put(root);
+}
+
+Test(stuck, callback_that_computes_is_busy_in_callback)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "busy", NULL};
+    start_stucker(&p, argv, &f);
+    json_object *root = stuck_json(AHPROF, p.pid, "100ms");
+    stop(&p);
+    json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+    cr_expect_str_eq(get_str(t, "verdict"), "busy-in-callback");
+    cr_expect_eq(get_int(t, "rank"), 0);
+    cr_expect_gt(get_int(t, "cpu_ns"), 0);
+    cr_expect(!json_object_get_boolean(get(t, "blocked_whole_window")));
+    cr_expect_str_eq(get_str(frame(t, 0), "type"), "BUSY");
+    cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "spinner_id"));
+    json_object_put(root);
+}
+
+/* A stack that changes under the reader: what is shown is one of the stacks the thread can
+ * have, or says that it moved; never a frame that does not belong there. */
+Test(stuck, stack_changing_while_read_is_never_made_up)
+{
+    struct proc p;
+    struct facts f;
+    char *argv[] = {STUCKERS, "churn", NULL};
+    start_stucker(&p, argv, &f);
+    for (int round = 0; round < 5; round++) {
+        json_object *root = stuck_json(AHPROF_ASAN, p.pid, "10ms");
+        json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+        json_object *stack = get(t, "async_stack");
+        const char *status = get_str(stack, "status");
+        cr_expect(strcmp(status, "ok") == 0 || strcmp(status, "moving") == 0, "status %s", status);
+        long long depth = get_int(stack, "depth");
+        json_object *frames = get(stack, "frames");
+        cr_expect_leq(depth, 2);
+        cr_expect_eq((long long)json_object_array_length(frames), depth);
+        if (strcmp(status, "ok") == 0 && depth >= 1) {
+            /* outermost last */
+            json_object *outer = json_object_array_get_idx(frames, (size_t)depth - 1);
+            cr_expect_str_eq(get_str(outer, "type"), "OUTER");
+            cr_expect_eq((unsigned long long)get_int(outer, "id"), fact(&f, "outer_id"));
+            if (depth == 2) {
+                cr_expect_str_eq(get_str(frame(t, 0), "type"), "INNER");
+                cr_expect_eq((unsigned long long)get_int(frame(t, 0), "id"), fact(&f, "inner_id"));
+            }
+        }
+        cr_expect_str_neq(get_str(t, "verdict"), "blocked-in-callback");
+        json_object_put(root);
+    }
+    stop(&p);
 }
 
 Test(stuck, idle_event_loop_is_waiting_not_blocked_in_a_callback)
@@ -264,6 +374,7 @@ Test(stuck, idle_event_loop_is_waiting_not_blocked_in_a_callback)
     for (size_t i = 0; i < json_object_array_length(threads); i++)
         cr_expect_str_neq(get_str(json_object_array_get_idx(threads, i), "verdict"),
                           "blocked-in-callback");
+    cr_expect_eq(json_object_array_length(get(root, "deadlocks")), 0);
     cr_expect_eq(live_count(root, "CONN"), 3);
     cr_expect_eq(live_count(root, "TICK"), 0);
     json_object_put(root);
@@ -395,4 +506,74 @@ Test(stuck, hostile_registry_layout_is_refused)
     cr_expect_str_eq(get_str(get(t, "async_stack"), "status"), "unreadable");
     cr_expect_eq(live_count(root, "HOSTILE"), 1);
     json_object_put(root);
+}
+
+/* No registry to read: the kernel's view is still shown, and why the rest is not. */
+Test(stuck, hostile_registry_magic_leaves_the_kernel_view)
+{
+    struct proc p;
+    struct facts f;
+    json_object *root = stuck_on_hostile("magic", &p, &f);
+    const char *why = get_str(root, "registry_error");
+    cr_assert_not_null(why);
+    cr_expect(strstr(why, "not a registry this ahprof reads"), "%s", why);
+    cr_expect_eq(json_object_array_length(get(root, "live")), 0);
+    json_object *t = thread_of(root, (long long)fact(&f, "tid"));
+    cr_expect_str_eq(get_str(t, "verdict"), "stack-unreadable");
+    cr_expect_str_eq(get_str(get(t, "syscall"), "name"), "read");
+    json_object_put(root);
+}
+
+/* ahprof's command-line conventions (tests/collector/test_cli_convention.c) hold for stuck. */
+Test(stuck, errors_follow_the_conventions)
+{
+    char *out = NULL, *err = NULL;
+    char *bogus[] = {AHPROF, "stuck", "--bogus", NULL};
+    cr_expect_eq(run_capture(bogus, &out, &err, 10000), 2);
+    cr_expect_str_eq(out, "");
+    cr_expect_str_eq(err, "ahprof: unknown option --bogus (see ahprof stuck --help)\n");
+    free(out);
+    free(err);
+
+    char *json_bogus[] = {AHPROF, "--json", "stuck", "--bogus", NULL};
+    cr_expect_eq(run_capture(json_bogus, &out, &err, 10000), 2);
+    json_object *e = json_tokener_parse(out);
+    cr_expect(e != NULL && json_object_object_get_ex(e, "error", NULL), "%s", out);
+    json_object_put(e);
+    free(out);
+    free(err);
+
+    struct proc sleeper;
+    char *sleep_argv[] = {"sleep", "30", NULL};
+    proc_start(&sleeper, sleep_argv);
+    char sleeper_pid[32];
+    snprintf(sleeper_pid, sizeof(sleeper_pid), "%d", sleeper.pid);
+    struct {
+        const char *args[4];
+        int code;
+        const char *says;
+    } cases[] = {
+        {{NULL}, 2, "give -p PID"},
+        {{"-p", "0", NULL}, 2, "invalid PID"},
+        {{"-p", "1", "-w", "5ms"}, 2, "invalid --window"},
+        {{"-p", "1", "extra", NULL}, 2, "unexpected argument"},
+        {{"-p", "4194000", NULL}, 4, "no such process"},
+        {{"-p", sleeper_pid, NULL}, 4, "does not use libah"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *argv[8] = {AHPROF, "stuck"};
+        for (int k = 0; k < 4 && cases[i].args[k]; k++)
+            argv[2 + k] = (char *)cases[i].args[k];
+        int code = run_capture(argv, &out, &err, 10000);
+        cr_expect_eq(code, cases[i].code, "case %zu: exit %d: %s", i, code, err);
+        cr_expect(strstr(err, cases[i].says) != NULL, "case %zu: %s", i, err);
+        free(out);
+        free(err);
+    }
+    stop(&sleeper);
+    char *help[] = {AHPROF, "help", "stuck", NULL};
+    cr_expect_eq(run_capture(help, &out, &err, 10000), 0);
+    cr_expect(strncmp(out, "Usage: ahprof stuck -p PID", 26) == 0, "%s", out);
+    free(out);
+    free(err);
 }

@@ -1,7 +1,7 @@
 /*
  * stuck.c - `ahprof stuck -p PID`: where each thread of a process is now, in its async
- * resources and in the kernel, most suspicious first. One look, no BPF: it works on a process
- * that is already stuck, without having watched it get there.
+ * resources and in the kernel, most suspicious first. One look and no probe: it works on a
+ * process that is already stuck, without having watched it get there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +43,7 @@ static const char stuck_usage[] =
     "Threads come most suspicious first, by verdict:\n"
     "  blocked-in-callback  inside a callback and asleep in the kernel (state S or D): the\n"
     "                       callback waits for a lock, a read, a sleep... and every resource\n"
-    "                       queued behind it on that thread waits too. Longest off CPU first.\n"
+    "                       queued behind it on that thread waits too. Longest asleep first.\n"
     "  busy-in-callback     inside a callback and on a CPU (or waiting for one) for at least\n"
     "                       90% of the window: a callback that computes instead of yielding.\n"
     "  in-callback          inside a callback, neither of the above.\n"
@@ -56,8 +56,11 @@ static const char stuck_usage[] =
     "\n"
     "The JSON object: [pid], [comm] (the process's name), [window_ns] (the window asked\n"
     "for), [threads_truncated] (more than 4096 threads: the others are left out),\n"
-    "[registry_error] (why libah's registry could not be read, else null), [live] and\n"
-    "[threads], most suspicious first; each thread's [rank] is its place in that order.\n"
+    "[registry_error] (why libah's registry could not be read, else null), [last_run_error]\n"
+    "(below), [deadlocks] (each a list of tids: every thread waits for a futex the next one\n"
+    "holds, the last for the first's), [live] and [threads], most suspicious first (within a\n"
+    "verdict, deadlocked threads first, then the longest asleep); each thread's [rank] is its\n"
+    "place in that order.\n"
     "\n"
     "Per thread (JSON field in brackets): [tid], [comm] (the thread's name), [verdict] (above)\n"
     "  state [state]             the kernel's: R running/runnable, S sleeping, D\n"
@@ -65,7 +68,13 @@ static const char stuck_usage[] =
     "  off CPU [blocked_ns]      ns of the window the thread neither ran nor waited for a CPU:\n"
     "                            window - cpu - run queue. When the thread did not run at all in\n"
     "                            the window [blocked_whole_window], it has been waiting at least\n"
-    "                            that long; how long before the window is not known.\n"
+    "                            that long.\n"
+    "  last ran [since_last_run_ns]: ns since the thread last got a CPU, from the scheduler\n"
+    "                            (sched_info.last_arrival, read by a BPF task iterator): a\n"
+    "                            thread asleep has been so for at most that long, and for\n"
+    "                            about that long when it blocked soon after it ran (a lock, a\n"
+    "                            read). null when not known; [last_run_error] says why (BPF\n"
+    "                            needs CAP_BPF and CAP_PERFMON, or root).\n"
     "  cpu [cpu_ns], run queue [runqueue_ns], switches [switches]: CPU time, time runnable but\n"
     "                            not running, and times scheduled in, during this thread's\n"
     "                            window [window_ns] (from /proc/PID/task/TID/schedstat, read at\n"
@@ -77,7 +86,12 @@ static const char stuck_usage[] =
     "                            [fd_target]: pipe:[INODE], socket:[INODE], a path...; for\n"
     "                            futex, the address of the futex word [futex_addr] (a mutex, a\n"
     "                            condition variable: two threads waiting on each other's are a\n"
-    "                            deadlock) and the operation [futex_op]\n"
+    "                            deadlock) and the operation [futex_op]; who holds it\n"
+    "                            [futex_holder_tid], when that can be told: the futex word of\n"
+    "                            a PI lock (the kernel's rule), or a glibc mutex's owner field\n"
+    "                            when it names another thread of the process; null otherwise.\n"
+    "                            [deadlocked]: following who holds what leads back to this\n"
+    "                            thread\n"
     "  wchan [wchan], kernel stack [kernel_stack]: the kernel function it sleeps in and the\n"
     "                            kernel call stack (root only)\n"
     "  async stack [async_stack: status, depth, frames], frames innermost first: the type\n"
@@ -85,10 +99,12 @@ static const char stuck_usage[] =
     "                            [type_id], [id] and [trigger_id] of each resource whose\n"
     "                            callback scope is open on the thread, the first being the\n"
     "                            callback running now. [depth] is how many are open; at most\n"
-    "                            256 (the innermost) are read. [status]: ok; moving (the thread\n"
-    "                            changed it during every read: it runs, what is shown may be\n"
-    "                            torn); unreadable (libah's state points nowhere: a damaged\n"
-    "                            process); no-state (the thread never raised an event).\n"
+    "                            256 (the innermost) are read. [status]: ok (read twice the\n"
+    "                            same; for a thread that runs, a sample of a moment); moving\n"
+    "                            (the thread changed it during every read: it runs, what is\n"
+    "                            shown may be torn); unreadable (libah's state points nowhere:\n"
+    "                            a damaged process); no-state (the thread never raised an\n"
+    "                            event).\n"
     "\n"
     "Live resources per type [live: type, type_id, count]: created and not destroyed, from\n"
     "libah's registry. Their ages are not known here [oldest_age_ns is null]: libah keeps no\n"
@@ -96,7 +112,8 @@ static const char stuck_usage[] =
     "of those created while it watches.\n"
     "\n"
     "Everything read from the process (names, ids, paths) is the process's and is escaped.\n"
-    "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks).\n";
+    "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks,\n"
+    "CAP_BPF and CAP_PERFMON for when threads last ran).\n";
 
 enum verdict {
     V_BLOCKED_IN_CALLBACK,
@@ -116,13 +133,53 @@ static const char *const stack_status_names[] = {"no-state", "ok", "moving", "un
 struct judged {
     const struct ahp_thread_view *v;
     enum verdict verdict;
+    bool deadlocked; /* in a cycle of threads each waiting for a futex the next one holds */
     uint64_t blocked_ns;
     bool blocked_whole_window;
+    uint64_t asleep_for_ns; /* the longest it can have been asleep: the sort key */
 };
 
 static bool asleep(char state)
 {
     return state == 'S' || state == 'D';
+}
+
+static int cmp_view_tid(const void *key, const void *elem)
+{
+    int32_t tid = *(const int32_t *)key, other = ((const struct ahp_thread_view *)elem)->tid;
+    return (tid > other) - (tid < other);
+}
+
+/* THREADS are sorted by tid (threads.c). */
+static const struct ahp_thread_view *thread_by_tid(const struct ahp_threads *threads, int32_t tid)
+{
+    return bsearch(&tid, threads->v, threads->n, sizeof(*threads->v), cmp_view_tid);
+}
+
+/* Whether following "waits for a futex held by" from V comes back to V. */
+static bool in_deadlock(const struct ahp_threads *threads, const struct ahp_thread_view *v)
+{
+    const struct ahp_thread_view *cur = v;
+    for (uint32_t steps = 0; steps < threads->n && cur->futex_holder; steps++) {
+        cur = thread_by_tid(threads, cur->futex_holder);
+        if (cur == NULL)
+            return false;
+        if (cur == v)
+            return true;
+    }
+    return false;
+}
+
+/* V is the thread of lowest tid in its cycle: the one that names the cycle. */
+static bool names_cycle(const struct ahp_threads *threads, const struct ahp_thread_view *v)
+{
+    const struct ahp_thread_view *cur = thread_by_tid(threads, v->futex_holder);
+    for (uint32_t steps = 0; cur && cur != v && steps < threads->n; steps++) {
+        if (cur->tid < v->tid)
+            return false;
+        cur = thread_by_tid(threads, cur->futex_holder);
+    }
+    return true;
 }
 
 static void judge(const struct ahp_thread_view *v, struct judged *j)
@@ -136,6 +193,9 @@ static void judge(const struct ahp_thread_view *v, struct judged *j)
         j->blocked_ns = v->window_ns > busy ? v->window_ns - busy : 0;
         j->blocked_whole_window = v->run_ns == 0 && v->switches == 0 && asleep(v->state);
     }
+    j->asleep_for_ns = j->blocked_ns;
+    if (j->blocked_whole_window && v->last_run_known && v->since_last_run_ns > j->asleep_for_ns)
+        j->asleep_for_ns = v->since_last_run_ns;
     bool in_callback =
         (v->stack_status == AHP_STACK_OK || v->stack_status == AHP_STACK_MOVING) && v->depth > 0;
     if (in_callback && asleep(v->state))
@@ -157,8 +217,10 @@ static int cmp_suspicion(const void *a, const void *b)
     const struct judged *x = a, *y = b;
     if (x->verdict != y->verdict)
         return x->verdict < y->verdict ? -1 : 1;
-    if (x->blocked_ns != y->blocked_ns)
-        return x->blocked_ns > y->blocked_ns ? -1 : 1;
+    if (x->deadlocked != y->deadlocked)
+        return x->deadlocked ? -1 : 1;
+    if (x->asleep_for_ns != y->asleep_for_ns)
+        return x->asleep_for_ns > y->asleep_for_ns ? -1 : 1;
     if (x->v->depth != y->v->depth)
         return x->v->depth > y->v->depth ? -1 : 1;
     return (x->v->tid > y->v->tid) - (x->v->tid < y->v->tid);
@@ -197,7 +259,17 @@ struct stuck_view {
     struct judged *judged;
     const struct ahp_snapshot *snap;
     int registry_rc; /* 0, or why the registry could not be read */
+    int last_run_rc; /* 0, or why the scheduler could not say when threads last ran */
 };
+
+static const char *registry_problem(int rc)
+{
+    if (rc == -EPROTO)
+        return "not a registry this ahprof reads: another libah version, or damaged";
+    if (rc == -EAGAIN)
+        return "it never held still while read";
+    return strerror(-rc);
+}
 
 /* A type's name for the terminal (untrusted bytes) or its number. */
 static const char *type_label(const struct ahp_snapshot *snap, const struct ahp_async_frame *f,
@@ -218,9 +290,12 @@ static void print_text(const struct stuck_view *s)
            s->threads->n, s->threads->n == 1 ? "" : "s",
            s->threads->truncated ? " shown (more not shown)" : "",
            (double)s->threads->window_ns / 1e6);
+    if (s->last_run_rc < 0)
+        printf("When the threads last ran is not known (the scheduler's task iterator: %s)\n",
+               strerror(-s->last_run_rc));
     if (s->registry_rc < 0)
         printf("libah's registry could not be read (%s): no async stacks, no live counts\n",
-               strerror(-s->registry_rc));
+               registry_problem(s->registry_rc));
     else {
         printf("\nLive resources (created, not destroyed):\n");
         bool any = false;
@@ -237,6 +312,20 @@ static void print_text(const struct stuck_view *s)
     }
     for (uint32_t i = 0; i < s->threads->n; i++) {
         const struct judged *j = &s->judged[i];
+        if (!j->deadlocked || !names_cycle(s->threads, j->v))
+            continue;
+        printf("\nDeadlock: thread %d", j->v->tid);
+        const struct ahp_thread_view *cur = thread_by_tid(s->threads, j->v->futex_holder);
+        for (uint32_t steps = 0; cur && steps < s->threads->n; steps++) {
+            printf("%s waits for %d", steps ? ", which" : "", cur->tid);
+            if (cur == j->v)
+                break;
+            cur = thread_by_tid(s->threads, cur->futex_holder);
+        }
+        printf(" (each waits for a futex the next one holds)\n");
+    }
+    for (uint32_t i = 0; i < s->threads->n; i++) {
+        const struct judged *j = &s->judged[i];
         const struct ahp_thread_view *v = j->v;
         ahp_term_sanitize(comm, sizeof(comm), v->comm, sizeof(v->comm));
         printf("\nThread %d (%s): %s, state %c", v->tid, comm, verdict_names[j->verdict], v->state);
@@ -246,6 +335,8 @@ static void print_text(const struct stuck_view *s)
                    (double)j->blocked_ns / 1e6, (double)v->window_ns / 1e6,
                    j->blocked_whole_window ? ", the whole window" : "", (double)v->run_ns / 1e6,
                    (double)v->runq_ns / 1e6, v->switches);
+        if (v->last_run_known && asleep(v->state))
+            printf(", last ran %.3f s ago", (double)v->since_last_run_ns / 1e9);
         printf("\n");
         if (v->syscall_state == AHP_SYSCALL_IN) {
             const char *name = ahp_syscall_name(v->syscall_nr);
@@ -259,6 +350,8 @@ static void print_text(const struct stuck_view *s)
                 printf(" on fd %d (%s)", v->fd, target[0] ? target : "closed");
             } else if (is_futex(v)) {
                 printf(" %s on 0x%" PRIx64, futex_op_name(v->args[1]), v->args[0]);
+                if (v->futex_holder)
+                    printf(", held by thread %d", v->futex_holder);
             }
             printf("\n");
         } else if (v->syscall_state == AHP_SYSCALL_NONE) {
@@ -308,9 +401,30 @@ static void print_json(const struct stuck_view *s)
     ahp_json_field_u64(&w, "window_ns", s->threads->window_ns);
     ahp_json_field_bool(&w, "threads_truncated", s->threads->truncated);
     if (s->registry_rc < 0)
-        ahp_json_field_str(&w, "registry_error", strerror(-s->registry_rc));
+        ahp_json_field_str(&w, "registry_error", registry_problem(s->registry_rc));
     else
         ahp_json_field_null(&w, "registry_error");
+    if (s->last_run_rc < 0)
+        ahp_json_field_str(&w, "last_run_error", strerror(-s->last_run_rc));
+    else
+        ahp_json_field_null(&w, "last_run_error");
+    ahp_json_key(&w, "deadlocks");
+    ahp_json_array_begin(&w);
+    for (uint32_t i = 0; i < s->threads->n; i++) {
+        const struct judged *j = &s->judged[i];
+        if (!j->deadlocked || !names_cycle(s->threads, j->v))
+            continue;
+        ahp_json_array_begin(&w);
+        const struct ahp_thread_view *cur = j->v;
+        for (uint32_t steps = 0; cur && steps < s->threads->n; steps++) {
+            ahp_json_i64(&w, cur->tid);
+            cur = thread_by_tid(s->threads, cur->futex_holder);
+            if (cur == j->v)
+                break;
+        }
+        ahp_json_array_end(&w);
+    }
+    ahp_json_array_end(&w);
     ahp_json_key(&w, "live");
     ahp_json_array_begin(&w);
     for (uint32_t i = 0; s->registry_rc == 0 && i < s->snap->type_count; i++) {
@@ -351,6 +465,10 @@ static void print_json(const struct stuck_view *s)
             ahp_json_field_null(&w, "runqueue_ns");
             ahp_json_field_null(&w, "switches");
         }
+        if (v->last_run_known)
+            ahp_json_field_u64(&w, "since_last_run_ns", v->since_last_run_ns);
+        else
+            ahp_json_field_null(&w, "since_last_run_ns");
         ahp_json_key(&w, "syscall");
         if (v->syscall_state == AHP_SYSCALL_IN) {
             ahp_json_object_begin(&w);
@@ -384,6 +502,11 @@ static void print_json(const struct stuck_view *s)
             ahp_json_field_null(&w, "futex_addr");
             ahp_json_field_null(&w, "futex_op");
         }
+        if (v->futex_holder)
+            ahp_json_field_i64(&w, "futex_holder_tid", v->futex_holder);
+        else
+            ahp_json_field_null(&w, "futex_holder_tid");
+        ahp_json_field_bool(&w, "deadlocked", j->deadlocked);
         ahp_json_field_strn(&w, "wchan", v->wchan, sizeof(v->wchan));
         ahp_json_key(&w, "kernel_stack");
         ahp_json_array_begin(&w);
@@ -495,6 +618,7 @@ int ahprof_cmd_stuck(int argc, char **argv)
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot read the threads of process %d: %s", pid,
                         strerror(-rc));
     }
+    int last_run_rc = ahp_threads_read_last_run(pid, &threads);
     /* After the window, so that the stacks are those of the threads as they were last seen;
      * a registry that cannot be read still leaves the kernel's view worth showing. */
     static struct ahp_snapshot snap;
@@ -515,10 +639,12 @@ int ahprof_cmd_stuck(int argc, char **argv)
         ahp_target_close(&target);
         return ahp_fail(json, AHP_EXIT_ERROR, "out of memory");
     }
-    for (uint32_t i = 0; i < threads.n; i++)
+    for (uint32_t i = 0; i < threads.n; i++) {
         judge(&threads.v[i], &judged[i]);
+        judged[i].deadlocked = in_deadlock(&threads, &threads.v[i]);
+    }
     qsort(judged, threads.n, sizeof(*judged), cmp_suspicion);
-    struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc};
+    struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc, last_run_rc};
     if (json)
         print_json(&view);
     else

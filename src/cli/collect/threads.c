@@ -133,8 +133,38 @@ static void read_state(pid_t pid, struct ahp_thread_view *v)
         v->comm[strcspn(v->comm, "\n")] = '\0';
 }
 
-static void read_syscall(pid_t pid, struct ahp_thread_view *v)
+/* FUTEX_TID_MASK and the operations whose futex word names its owner (linux/futex.h). */
+#define FUTEX_TID_BITS 0x3fffffffu
+#define FUTEX_OP_MASK 127u
+#define FUTEX_OP_WAIT 0u
+#define FUTEX_OP_LOCK_PI 6u
+#define FUTEX_OP_WAIT_BITSET 9u
+#define FUTEX_OP_LOCK_PI2 13u
+/* glibc's struct __pthread_mutex_s on 64-bit Linux: int __lock (the futex word), unsigned
+ * __count, int __owner. */
+#define GLIBC_MUTEX_OWNER_OFFSET 8u
+
+static void read_futex_holder(const struct ahp_target *t, struct ahp_thread_view *v)
 {
+    uint32_t word;
+    int32_t owner;
+    unsigned op = (unsigned)v->args[1] & FUTEX_OP_MASK;
+    if (ahp_target_read_mem(t, v->args[0], &word, sizeof(word)) < 0 || word == 0)
+        return;
+    if (op == FUTEX_OP_LOCK_PI || op == FUTEX_OP_LOCK_PI2) {
+        v->futex_holder = (int32_t)(word & FUTEX_TID_BITS);
+        return;
+    }
+    uint64_t at;
+    if ((op == FUTEX_OP_WAIT || op == FUTEX_OP_WAIT_BITSET) &&
+        !__builtin_add_overflow(v->args[0], GLIBC_MUTEX_OWNER_OFFSET, &at) &&
+        ahp_target_read_mem(t, at, &owner, sizeof(owner)) == 0 && owner > 0 && owner != v->tid)
+        v->futex_holder = owner; /* checked against the process's threads by the caller */
+}
+
+static void read_syscall(const struct ahp_target *t, struct ahp_thread_view *v)
+{
+    pid_t pid = t->pid;
     char path[64], buf[512];
     v->syscall_state = AHP_SYSCALL_UNKNOWN;
     v->fd = -1;
@@ -170,6 +200,8 @@ static void read_syscall(pid_t pid, struct ahp_thread_view *v)
         ssize_t n = readlink(path, v->fd_target, sizeof(v->fd_target) - 1);
         v->fd_target[n > 0 ? n : 0] = '\0';
     }
+    if (nr == SYS_futex)
+        read_futex_holder(t, v);
 }
 
 static void read_kernel_wait(pid_t pid, struct ahp_thread_view *v)
@@ -267,10 +299,19 @@ int ahp_threads_observe(const struct ahp_target *t, uint64_t window_ns, struct a
             v->switches = second[2] - first[i].v[2];
         }
         read_state(t->pid, v);
-        read_syscall(t->pid, v);
+        read_syscall(t, v);
         read_kernel_wait(t->pid, v);
     }
     free(first);
+    /* A glibc owner field is believed only when it names a thread of this process. */
+    for (uint32_t i = 0; i < out->n; i++) {
+        struct ahp_thread_view *v = &out->v[i];
+        bool known = false;
+        for (uint32_t j = 0; v->futex_holder && j < out->n && !known; j++)
+            known = out->v[j].tid == v->futex_holder;
+        if (!known)
+            v->futex_holder = 0;
+    }
     return 0;
 }
 
@@ -310,15 +351,29 @@ static int read_frames(const struct ahp_target *t, const struct ah_registry *reg
     return ahp_target_read_mem(t, from, buf, (size_t)*n * reg->frame_size);
 }
 
+/* The frames of one complete read: what is shown unless a later read agrees with itself. */
+static void keep_frames(const struct ah_registry *reg, const char *buf, uint32_t n, uint32_t depth,
+                        struct ahp_thread_view *v)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct ah_registry_frame f;
+        memcpy(&f, buf + (size_t)i * reg->frame_size, sizeof(f));
+        v->frames[i].id = f.id;
+        v->frames[i].trigger_id = f.trigger_id;
+        v->frames[i].resource = f.resource;
+    }
+    v->nframes = n;
+    v->depth = depth;
+}
+
 static void read_one_stack(const struct ahp_target *t, const struct ah_registry *reg,
                            uint32_t type_count, uint64_t block, char *buf, char *again,
                            struct ahp_thread_view *v)
 {
     v->stack_status = AHP_STACK_UNREADABLE;
-    uint32_t n = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
         struct stack_read before, after;
-        uint32_t n_again;
+        uint32_t n, n_again;
         if (read_stack_head(t, reg, block, &before) < 0)
             return;
         if (read_frames(t, reg, &before, buf, &n) < 0) {
@@ -326,14 +381,13 @@ static void read_one_stack(const struct ahp_target *t, const struct ah_registry 
              * changed head says which. */
             if (read_stack_head(t, reg, block, &after) < 0 ||
                 (after.frames == before.frames && after.depth == before.depth))
-                return;
+                break;
             continue;
         }
-        v->depth = before.depth;
-        v->nframes = n;
+        keep_frames(reg, buf, n, before.depth, v);
         v->stack_status = AHP_STACK_MOVING;
         if (read_stack_head(t, reg, block, &after) < 0)
-            return;
+            break;
         if (after.frames != before.frames || after.depth != before.depth ||
             read_frames(t, reg, &after, again, &n_again) < 0 ||
             memcmp(buf, again, (size_t)n * reg->frame_size) != 0)
@@ -343,15 +397,11 @@ static void read_one_stack(const struct ahp_target *t, const struct ah_registry 
     }
     if (v->stack_status == AHP_STACK_UNREADABLE)
         return;
-    for (uint32_t i = 0; i < n; i++) {
-        struct ah_registry_frame f;
-        memcpy(&f, buf + (size_t)i * reg->frame_size, sizeof(f));
+    for (uint32_t i = 0; i < v->nframes; i++) {
         struct ahp_async_frame *out = &v->frames[i];
-        out->id = f.id;
-        out->trigger_id = f.trigger_id;
         uint64_t at;
         int32_t type = -1;
-        out->type_ok = !__builtin_add_overflow(f.resource, reg->resource_type_offset, &at) &&
+        out->type_ok = !__builtin_add_overflow(out->resource, reg->resource_type_offset, &at) &&
                        ahp_target_read_mem(t, at, &type, sizeof(type)) == 0 && type >= 0 &&
                        (uint32_t)type < type_count;
         out->type = type;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "collect/target.h"
 
@@ -24,8 +25,9 @@
 struct ahp_async_frame {
     uint64_t id;
     uint64_t trigger_id;
-    int32_t type; /* as read from the resource: check type_ok before naming it */
-    bool type_ok; /* read, and a registered type */
+    uint64_t resource; /* its address in the process */
+    int32_t type;      /* as read from the resource: check type_ok before naming it */
+    bool type_ok;      /* read, and a registered type */
 };
 
 enum ahp_stack_status {
@@ -51,12 +53,22 @@ struct ahp_thread_view {
     bool sched_ok;
     uint64_t window_ns; /* between this thread's two samples */
     uint64_t run_ns, runq_ns, switches;
+    /* Since the thread last got a CPU, on the scheduler's clock (lastrun.c): for a thread
+     * asleep, the longest it can have been so. */
+    bool last_run_known;
+    uint64_t since_last_run_ns;
 
     enum ahp_syscall_state syscall_state;
     long syscall_nr;
     uint64_t args[6];
     int fd;              /* the file descriptor the system call waits on, -1 if none */
     char fd_target[256]; /* /proc/PID/fd/N: "pipe:[N]", "socket:[N]", a path... (untrusted) */
+    /* futex: who holds it, when that can be told. For a PI futex (FUTEX_LOCK_PI...) the
+     * kernel's own rule: the futex word holds the owner's tid. For FUTEX_WAIT on a locked
+     * glibc mutex: its owner field (the int 8 bytes after the futex word), when that names
+     * another thread of this process; anything else (a condition variable) rarely does.
+     * 0 when unknown. */
+    int32_t futex_holder;
     char wchan[64];
     uint32_t kstack_lines;
     char kstack[AHP_KSTACK_LINES_MAX][AHP_KSTACK_LINE_SIZE];
@@ -82,6 +94,11 @@ int ahp_threads_observe(const struct ahp_target *t, uint64_t window_ns, struct a
 /* Each thread's async stack, through the registry header REG and SNAP's thread blocks. */
 void ahp_threads_read_stacks(const struct ahp_target *t, const struct ah_registry *reg,
                              const struct ahp_snapshot *snap, struct ahp_threads *threads);
+
+/* When each thread last got a CPU, from the kernel's scheduler (a BPF task iterator): sets
+ * last_run_known and since_last_run_ns of the threads it finds. 0 or a negative errno (no
+ * privileges for BPF, no task iterator): then nothing is set. */
+int ahp_threads_read_last_run(pid_t pid, struct ahp_threads *threads);
 
 void ahp_threads_free(struct ahp_threads *threads);
 

@@ -1,0 +1,27 @@
+# libah-uv on real, unmodified Debian programs (python3-uvloop, kresd, lua-luv, ctest), with
+# real BPF: tests/uv/test_uv_real.c and its workloads in tests/uv/real/. A test whose program
+# is not installed is skipped and says which package to install.
+UVREAL_TEST := $(B)/tests/uv/test_uv_real
+
+$(UVREAL_TEST): tests/uv/test_uv_real.c tests/collector/run.c tests/collector/run.h \
+		$(TEST_SUPPORT_OBJS) $(B)/libahprof.a
+	$(call msg,TEST-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' \
+		-DUVREAL_DIR='"$(abspath tests/uv/real)"' -Itests/collector -Itests/support -Isrc/cli \
+		-Ibpf $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(B)/libahprof.a \
+		$(CRITERION_LIBS) -ljson-c -lz
+CHECK_BINS += $(UVREAL_TEST)
+
+# One test at a time: each attaches BPF programs to a real program.
+.PHONY: test-uvreal
+test-uvreal: $(UVREAL_TEST) $(B)/ahprof $(B)/libah-uv.so $(B)/tests/uv/asan/libah-uv.so
+	$(Q)echo "== $(UVREAL_TEST) (real BPF, real programs)"; $(UVREAL_TEST) --jobs 1 --short-filename
+EXTRA_TESTS += test-uvreal
+
+# kresd under dnsperf on loopback: queries/s and CPU per query plain, preloaded untraced,
+# under `ahprof top` and under `ahprof record` (figures in docs/BENCHMARKS.md).
+.PHONY: bench-uv-kresd
+bench: bench-uv-kresd
+bench-uv-kresd: $(B)/ahprof $(B)/libah-uv.so | bench-deps
+	$(Q)bench/uv_kresd.sh $(B)
