@@ -51,6 +51,14 @@ bench-summary: bench-batch
 bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps bench-start
 	$(Q)$(call bench_keep,batch,bench/batch.sh $(B))
 
+# What `ahprof record` keeps, loses and writes per event (tight loop, 10 M events/s, example
+# server, a lossy recording's leak view). OTHER=DIR: the same with another build, side by side.
+.PHONY: bench-record
+bench: bench-record
+bench-record: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof \
+		$(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load | bench-deps
+	$(Q)bench/record.sh $(B) $(OTHER)
+
 # What libah's fork handler (src/lib/fork.c) costs a fork(), untraced and traced.
 $(BENCH_DIR)/bench_fork: bench/bench_fork.c $(B)/libah.a
 	$(call msg,CC,$@)

@@ -32,6 +32,9 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
 	$(B)/targets/forker $(B)/targets/forker-static $(COLLECTOR_TESTS)
+# test_record_rate and test_record_size: the loads of the benchmarks and the example server.
+COLLECTOR_DEPS += $(B)/bench/paced $(B)/bench/bench_lifecycle_static $(B)/examples/ah-server \
+	$(B)/examples/ah-load
 CHECK_BINS += $(COLLECTOR_DEPS)
 
 # One test at a time: each attaches BPF programs and some count events machine-wide.

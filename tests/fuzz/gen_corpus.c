@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/codec.h"
 #include "data/datafile.h"
 
 static struct ahp_event ev(uint8_t kind, uint64_t ts, uint64_t id, uint64_t trig, int32_t type,
@@ -28,6 +29,8 @@ static int seed(const char *dir, const char *name, int variant)
     strcpy(fi.target, "/bin/seed");
     struct ahp_writer *w;
     if (ahp_writer_open(&w, path, &fi) != 0)
+        return -1;
+    if (variant == 3 && ahp_writer_compress(w, 1) != 0)
         return -1;
     static const char *names[] = {"TCPCONN", "REQ", "TIMER", "<b>\"x\"\x1b;\n"};
     for (int i = 0; i < 4; i++)
@@ -56,8 +59,13 @@ static int seed(const char *dir, const char *name, int variant)
     size_t n = sizeof(e) / sizeof(e[0]);
     ahp_writer_events(w, e, n / 2);
     ahp_writer_flush(w);
-    ahp_writer_lost(w, 3);
+    ahp_writer_lost_at(w, 3, 17);
     ahp_writer_events(w, e + n / 2, n - n / 2);
+    if (variant == 3) {
+        /* Enough of the same records for zlib to shrink a chunk. */
+        for (int k = 0; k < 40; k++)
+            ahp_writer_events(w, e, n);
+    }
     if (variant == 1) {
         /* Cut off: no end chunk, and half an events chunk. */
         ahp_writer_flush(w);
@@ -69,6 +77,43 @@ static int seed(const char *dir, const char *name, int variant)
         return truncate(path, size - 48 - 20);
     }
     return ahp_writer_close(w, 30, 3);
+}
+
+/* A 1.1 file (ahprof 0.1): INFO, one EVENTS chunk of fixed 48-byte records, LOST, END. */
+static int seed_v1(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    uint8_t h[AHP_FILE_HEADER_SIZE];
+    ahp_file_header_encode(h);
+    ahp_put16(h + 8, 1);
+    ahp_put16(h + 10, 1);
+    ahp_put32(h + 20, ahp_crc(h, 20));
+    fwrite(h, 1, sizeof(h), f);
+    static uint8_t chunk[16 + AHP_INFO_SIZE + 8 + 4 * 48];
+    struct ahp_file_info fi = {.pid = 5};
+    uint32_t len = ahp_info_encode(chunk + 16, &fi, "0.1.0", "old");
+    ahp_chunk_header_encode(chunk, AHP_CHUNK_INFO, len);
+    fwrite(chunk, 1, 16 + len, f);
+    struct ahp_event e[4] = {
+        ev(AHP_EV_INIT, 10, 100, 1, 0, 1, 0), ev(AHP_EV_BEFORE, 11, 100, 0, 0, 1, 0),
+        ev(AHP_EV_AFTER, 12, 100, 0, 0, 1, 0), ev(AHP_EV_INIT, 13, 101, 100, 0, 1, 0)};
+    ahp_events_header_encode(chunk + 16, 4);
+    for (int i = 0; i < 4; i++)
+        ahp_event_encode(chunk + 16 + 8 + 48 * i, &e[i]);
+    ahp_chunk_header_encode(chunk, AHP_CHUNK_EVENTS, 8 + 4 * 48);
+    fwrite(chunk, 1, 16 + 8 + 4 * 48, f);
+    ahp_put64(chunk + 16, 2);
+    ahp_chunk_header_encode(chunk, AHP_CHUNK_LOST, 8);
+    fwrite(chunk, 1, 16 + 8, f);
+    struct ahp_end_info end = {.end_mono_ns = 30, .lost = 2, .events = 4, .flags = 1};
+    len = ahp_end_encode(chunk + 16, &end);
+    ahp_chunk_header_encode(chunk, AHP_CHUNK_END, len);
+    fwrite(chunk, 1, 16 + len, f);
+    return fclose(f);
 }
 
 /* Rewrite DIR/NAME as fuzz inputs: one per mode byte (see fuzz_datafile.c), then remove it. */
@@ -100,9 +145,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gen_corpus DIR\n");
         return 2;
     }
-    const char *names[] = {"complete.data", "truncated.data", "nosnapshot.data"};
+    const char *names[] = {"complete.data", "truncated.data", "nosnapshot.data", "zlib.data"};
     int rc = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         rc |= seed(argv[1], names[i], i) | as_inputs(argv[1], names[i]);
+    rc |= seed_v1(argv[1], "v1.data") | as_inputs(argv[1], "v1.data");
     return rc != 0;
 }

@@ -39,8 +39,9 @@ static const char record_usage[] =
     "                        a launched COMMAND's standard output goes to stderr)\n"
     "  -d, --duration SECS   stop after SECS seconds (e.g. 10, 500ms)\n"
     "  -b, --buffer MIB      BPF ring buffer size in MiB, a power of two up to 2048\n"
-    "                        (default 64); events that do not fit are counted as lost,\n"
-    "                        never hidden; it sets ahprof's memory (below)\n"
+    "                        (default 128: a burst of 4 M events); events that do not\n"
+    "                        fit are counted as lost, never hidden; it sets ahprof's\n"
+    "                        memory (below)\n"
     "  -s, --stacks          also capture the user stack where each resource is created\n"
     "                        (implies --per-event: the stack is taken in the init probe),\n"
     "                        symbolized (function, file:line) for `ahprof flame`; the\n"
@@ -48,6 +49,8 @@ static const char record_usage[] =
     "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g);\n"
     "                        a launched program that exits within a few ms of its start\n"
     "                        leaves its frames as raw addresses\n"
+    "  -z, --compress        compress the events with zlib (level 1): a smaller file\n"
+    "                        for more of ahprof's CPU (docs/BENCHMARKS.md)\n"
     "      --per-event       trace one probe per event (ah:init, ah:before, ...) instead\n"
     "                        of the batch probe: ~30x the cost per event, for comparison\n"
     "  -q, --quiet           no summary line on stderr\n"
@@ -76,7 +79,7 @@ static const char record_usage[] =
     "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
     "(the PATH it ran, or null), stacks and stack_errors (null without --stacks).\n"
     "\n"
-    "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (176 MiB by default),\n"
+    "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (304 MiB by default),\n"
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
     "(24 MiB) wait to be put in time order (with --stacks, add the symbol tables of the\n"
     "program). A program that raises events faster than ahprof writes them fills the ring\n"
@@ -164,10 +167,20 @@ static int on_event(const struct ahp_event *ev, void *ctx)
         st->pending[st->npending++] = *ev;
         return 0;
     }
-    write_type(st, ev->type);
+    if (ev->type < 0 || ev->type >= AHP_TYPE_MAX || !st->type_written[ev->type])
+        write_type(st, ev->type);
     if (ev->kind == AHP_EV_INIT && ev->stack_ref != 0 && st->symbolizer)
         write_stack(st, ev->stack_ref);
-    int rc = ahp_writer_events(st->writer, ev, 1);
+    int rc;
+    if (ev->kind == AHP_EV_AFTER && ev->exclusive_ns != 0) {
+        /* The BPF side's exclusive time of a callback is informational: readers compute their
+         * own from BEFORE and AFTER. Without it an AFTER packs in 3 or 4 bytes, not 6 or 7. */
+        struct ahp_event after = *ev;
+        after.exclusive_ns = 0;
+        rc = ahp_writer_events(st->writer, &after, 1);
+    } else {
+        rc = ahp_writer_events(st->writer, ev, 1);
+    }
     if (rc < 0) {
         st->error = rc;
         return rc;
@@ -267,19 +280,22 @@ int ahprof_cmd_record(int argc, char **argv)
                                               {"per-event", no_argument, NULL, 'E'},
                                               {"uv", no_argument, NULL, 'U'},
                                               {"json", no_argument, NULL, 'j'},
+                                              {"compress", no_argument, NULL, 'z'},
                                               {NULL, 0, NULL, 0}};
     static struct record_state st;
     memset(&st, 0, sizeof(st));
     const char *output = "ahprof.data", *pid_arg = NULL;
     uint64_t duration_ns = 0;
-    long buffer_mib = 64;
-    bool quiet = false, stacks = false, per_event = false, uv = false;
+    /* Room for a burst: a program that raises events faster than ahprof writes them (~30 ns
+     * per event, docs/BENCHMARKS.md) for a while, e.g. 7 M events in a tight loop. */
+    long buffer_mib = 128;
+    bool quiet = false, stacks = false, per_event = false, uv = false, compress = false;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
     char **cmd = ahp_split_command(argc, argv, &argc);
     bool json = ahp_wants_json(argc, argv, "-j");
-    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:o:d:b:qsjzh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -314,6 +330,9 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'z':
+            compress = true;
             break;
         case 'h':
             fputs(record_usage, stdout);
@@ -392,6 +411,12 @@ int ahprof_cmd_record(int argc, char **argv)
         free(st.pending);
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
     }
+    if (compress && (rc = ahp_writer_compress(st.writer, 1)) < 0) {
+        ahp_writer_close(st.writer, ahp_now_ns(), 0);
+        ahp_session_close(&st.session);
+        free(st.pending);
+        return ahp_fail(json, AHP_EXIT_ERROR, "cannot compress: %s", strerror(-rc));
+    }
     if (c->have_snapshot) {
         for (uint32_t i = 0; i < c->snapshot.type_count && i < AHP_TYPE_MAX; i++)
             write_type(&st, (int)i);
@@ -422,10 +447,11 @@ int ahprof_cmd_record(int argc, char **argv)
             ahp_target_locate_registry(t) == 0)
             ahp_symbolizer_refresh(st.symbolizer);
         struct ahp_global_stats g;
+        uint64_t counted_at = ahp_now_ns();
         if (ahp_collector_global_stats(c, &g) == 0 &&
             g.lost_events + c->attach_missed != last_lost) {
             last_lost = g.lost_events + c->attach_missed;
-            ahp_writer_lost(st.writer, last_lost);
+            ahp_writer_lost_at(st.writer, last_lost, counted_at);
         }
         /* What is written survives a crash of ahprof: a slow target must not leave its
          * events in the writer's buffer for long. */

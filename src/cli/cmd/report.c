@@ -71,6 +71,9 @@ static const char usage_text[] =
     "  COUNT        resources in the group\n"
     "  OLDEST_AGE   age of the oldest at the end (\"before attach\": it predates the recording)\n"
     "  TYPE, TRIGGER PATH        their type, and the type path of their creators\n"
+    "UNKNOWN AT END (only when events were lost): resources not seen destroyed whose destroy\n"
+    "  may have been among the lost events (created before the last loss): unknown (events\n"
+    "  lost), never counted as alive, grouped like ALIVE AT END.\n"
     "OPEN CALLBACKS AT END (entered, never left; when the target ended inside them, that is\n"
     "  where it died):\n"
     "  TID DEPTH    the thread, and the nesting depth of the callback on it (1 = outermost)\n"
@@ -365,6 +368,12 @@ static void text_path(FILE *out, const struct ahp_model *m, uint32_t node)
 
 static void text_open_callbacks(FILE *out, const struct ahp_model *m)
 {
+    if (m->open_unknown)
+        fprintf(out,
+                "\nOPEN CALLBACKS AT END: %" PRIu64
+                " callbacks entered before the last loss and not seen leaving are unknown "
+                "(events lost): their after may have been among the lost events\n",
+                m->open_unknown);
     if (m->open_total == 0)
         return;
     fprintf(out, "\nOPEN CALLBACKS AT END: %" PRIu64 " (entered, never left%s)\n", m->open_total,
@@ -412,6 +421,31 @@ static void text_leaks(FILE *out, const struct ahp_model *m, long top)
     }
 }
 
+/* Resources that were not seen destroyed, but whose destroy may have been lost: neither alive
+ * nor dead as far as the file can tell. */
+static void text_unknown(FILE *out, const struct ahp_model *m, long top)
+{
+    if (m->nunknown == 0)
+        return;
+    uint32_t shown = m->nunknown < (uint64_t)top ? m->nunknown : (uint32_t)top;
+    fprintf(out,
+            "\nUNKNOWN AT END: %" PRIu64 " resources in %" PRIu32
+            " groups are unknown (events lost): not seen destroyed, but their destroy may have "
+            "been among the lost events",
+            m->unknown_total, m->nunknown);
+    if (shown < m->nunknown)
+        fprintf(out, " (largest %" PRIu32 " shown; --top N for more)", shown);
+    fprintf(out, "\n%10s  %-24s %s\n", "COUNT", "TYPE", "TRIGGER PATH");
+    for (uint32_t i = 0; i < shown; i++) {
+        const struct ahp_leak *l = &m->unknown[i];
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%10" PRIu64 "  %-24s ", l->count,
+                safe(sb, sizeof(sb), ahp_model_class_name(m, l->cls, nb), AHP_NAME_SIZE));
+        text_path(out, m, l->node);
+        fputc('\n', out);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * JSON
  */
@@ -444,6 +478,7 @@ static void json_node(struct ahp_json *w, const struct ahp_model *m, uint32_t id
     ahp_json_field_u64(w, "callback_ns", n->callback_ns);
     ahp_json_field_u64(w, "exclusive_ns", n->exclusive_ns);
     ahp_json_field_u64(w, "alive", n->live + n->live_unattributed);
+    ahp_json_field_u64(w, "unknown", n->live_unknown);
     ahp_json_key(w, "children");
     ahp_json_array_begin(w);
     for (uint32_t c = n->first_child; c != AHP_NODE_NONE; c = m->nodes[c].next_sibling)
@@ -504,6 +539,7 @@ static void json_target_end(struct ahp_json *w, const struct ahp_model *m)
     }
     ahp_json_newline(w, 1);
     ahp_json_field_u64(w, "open_callbacks_total", m->open_total);
+    ahp_json_field_u64(w, "open_callbacks_unknown", m->open_unknown);
     ahp_json_key(w, "open_callbacks");
     ahp_json_array_begin(w);
     for (uint32_t i = 0; i < m->nopen; i++) {
@@ -610,6 +646,20 @@ static void json_leaks(struct ahp_json *w, const struct ahp_model *m, long top)
     }
 }
 
+static void json_unknown(struct ahp_json *w, const struct ahp_model *m, long top)
+{
+    for (uint32_t i = 0; i < m->nunknown && i < (uint64_t)top; i++) {
+        const struct ahp_leak *l = &m->unknown[i];
+        ahp_json_newline(w, 2);
+        ahp_json_object_begin(w);
+        json_class(w, "type", m, l->cls);
+        json_type_id(w, "type_id", l->cls);
+        ahp_json_field_u64(w, "count", l->count);
+        json_path(w, m, l->node);
+        ahp_json_object_end(w);
+    }
+}
+
 static void json_report(FILE *out, const struct opts *o, const struct ahp_model *m, long top)
 {
     const struct ahp_file_meta *f = m->meta;
@@ -684,6 +734,13 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
     ahp_json_key(w, "leaks");
     ahp_json_array_begin(w);
     json_leaks(w, m, top);
+    ahp_json_array_end(w);
+    ahp_json_newline(w, 1);
+    ahp_json_field_u64(w, "unknown_total", m->unknown_total);
+    ahp_json_field_u64(w, "unknown_groups", m->nunknown);
+    ahp_json_key(w, "unknown");
+    ahp_json_array_begin(w);
+    json_unknown(w, m, top);
     ahp_json_array_end(w);
     ahp_json_object_end(w);
 }
@@ -771,6 +828,7 @@ int ahprof_cmd_report(int argc, char **argv)
         text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
         text_leaks(stdout, m, o.top);
+        text_unknown(stdout, m, o.top);
         text_open_callbacks(stdout, m);
     }
     ahp_model_free(m);

@@ -1,5 +1,6 @@
 /* merge.c - a k-way merge of per-thread event queues by timestamp. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,15 @@ struct ahp_merge_queue {
 
 static struct ahp_merge_queue *queue_of(struct ahp_merge *m, uint32_t tid)
 {
+    /* Events come in batches of one thread: the queue of the last push, most of the time. */
+    if (m->last_queue < m->nqueues && m->queues[m->last_queue].tid == tid)
+        return &m->queues[m->last_queue];
     struct ahp_merge_queue *idle = NULL;
     for (size_t i = 0; i < m->nqueues; i++) {
-        if (m->queues[i].tid == tid)
+        if (m->queues[i].tid == tid) {
+            m->last_queue = i;
             return &m->queues[i];
+        }
         if (idle == NULL && m->queues[i].count == 0)
             idle = &m->queues[i];
     }
@@ -34,6 +40,7 @@ static struct ahp_merge_queue *queue_of(struct ahp_merge *m, uint32_t tid)
      * than threads holding events at once. */
     if (idle != NULL) {
         idle->tid = tid;
+        m->last_queue = (size_t)(idle - m->queues);
         return idle;
     }
     if (m->nqueues == m->cap) {
@@ -44,6 +51,7 @@ static struct ahp_merge_queue *queue_of(struct ahp_merge *m, uint32_t tid)
         m->queues = grown;
         m->cap = cap;
     }
+    m->last_queue = m->nqueues;
     struct ahp_merge_queue *q = &m->queues[m->nqueues++];
     memset(q, 0, sizeof(*q));
     q->tid = tid;
@@ -123,25 +131,46 @@ static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q)
 
 static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_fn fn, void *ctx)
 {
-    for (; count > 0; count--) {
-        /* Threads are few next to events: a scan of the queue heads is enough. */
+    while (count > 0) {
+        /* Threads are few next to events: a scan of the queue heads is enough. The oldest
+         * queue then gives a run of events, up to the head of the next oldest. */
         struct ahp_merge_queue *min = NULL;
+        uint64_t next_ts = UINT64_MAX;
+        bool next_after = false; /* the next oldest queue comes after MIN in the scan */
         for (size_t i = 0; i < m->nqueues; i++) {
             struct ahp_merge_queue *q = &m->queues[i];
-            if (q->count && (min == NULL || queue_head(q)->ts_ns < queue_head(min)->ts_ns))
+            if (q->count == 0)
+                continue;
+            uint64_t ts = queue_head(q)->ts_ns;
+            if (min == NULL || ts < queue_head(min)->ts_ns) {
+                if (min != NULL) {
+                    next_ts = queue_head(min)->ts_ns;
+                    next_after = false;
+                }
                 min = q;
+            } else if (ts < next_ts) {
+                next_ts = ts;
+                next_after = true;
+            }
         }
         if (min == NULL || queue_head(min)->ts_ns > horizon)
             return 0;
-        struct ahp_event ev = *queue_head(min);
-        queue_pop(m, min);
-        if (ev.ts_ns < m->last_ts)
-            m->late++;
-        else
-            m->last_ts = ev.ts_ns;
-        int rc = fn(&ev, ctx);
-        if (rc != 0)
-            return rc;
+        /* Ties go to the queue scanned first, as one event at a time would. */
+        uint64_t limit = horizon < next_ts ? horizon : next_ts - (next_after ? 0 : 1);
+        if (next_ts == 0 && !next_after)
+            limit = 0;
+        do {
+            struct ahp_event ev = *queue_head(min);
+            queue_pop(m, min);
+            count--;
+            if (ev.ts_ns < m->last_ts)
+                m->late++;
+            else
+                m->last_ts = ev.ts_ns;
+            int rc = fn(&ev, ctx);
+            if (rc != 0)
+                return rc;
+        } while (count > 0 && min->count > 0 && queue_head(min)->ts_ns <= limit);
     }
     return 0;
 }

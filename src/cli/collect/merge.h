@@ -30,6 +30,7 @@ struct ahp_merge {
     size_t max_held;  /* capacity of the pool (in blocks of 1024, one at least); 0: no limit */
     size_t blocks;    /* blocks allocated */
     struct ahp_merge_block *free_blocks;
+    size_t last_queue; /* index of the queue of the last push */
 };
 
 typedef int (*ahp_merge_fn)(const struct ahp_event *ev, void *ctx);

@@ -102,6 +102,293 @@ int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Packed events
+ */
+
+/* Head byte: the kind in bits 0-2 (0: a kind byte follows), then which fields differ from
+ * their prediction and follow the timestamp. */
+#define PK_KIND_MASK 0x07u
+#define PK_NEW_ID 0x08u   /* zigzag varint: id - previous id */
+#define PK_NEW_TYPE 0x10u /* zigzag varint: the type */
+#define PK_NEW_TID 0x20u  /* varint: 1..3 a recent thread by rank, else 4 + the thread id */
+#define PK_FLAGS 0x40u    /* one byte: the flags */
+#define PK_EXPLICIT 0x80u /* varints: trigger slot, seq, depth, pid (nothing predicted) */
+
+/* INIT's trigger varint: 0 and 1 are those ids themselves, T >= 2 is id - (T - 2). */
+#define PK_TRIGGER_BIAS 2u
+/* A new tid's varint: 1 .. AHP_PACKED_RECENT_TIDS - 1 name a recent thread, from the bias on
+ * the tid itself. */
+#define PK_TID_BIAS ((uint64_t)AHP_PACKED_RECENT_TIDS)
+
+static inline uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static inline size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* At most 10 bytes, and the tenth holds only the top bit: anything else is malformed. */
+static inline bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p == end)
+            return false;
+        uint8_t b = *(*p)++;
+        if (shift == 63 && b > 1)
+            return false;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+void ahp_packer_reset(struct ahp_packer *s, uint32_t pid)
+{
+    memset(s, 0, sizeof(*s));
+    s->pid = pid;
+}
+
+static inline bool carries_seq(uint8_t kind)
+{
+    return kind == AHP_EV_INIT || kind == AHP_EV_DESTROY;
+}
+
+/* The registry sequence an INIT or DESTROY of TID is expected to carry; 0 when unknown. */
+static inline uint64_t predicted_seq(const struct ahp_packer *s, uint32_t tid)
+{
+    unsigned slot = tid % AHP_PACKED_SEQ_SLOTS;
+    return s->seq[slot].tid == tid && s->seq[slot].seq != 0 ? s->seq[slot].seq + 2 : 0;
+}
+
+static inline void learn(struct ahp_packer *s, const struct ahp_event *e)
+{
+    s->ts = e->ts_ns;
+    s->id = e->id;
+    s->type = e->type;
+    s->tid = e->tid;
+    /* Move the tid to the front of the recent ones (or push it in, the oldest dropping out). */
+    unsigned j = 0;
+    while (j < AHP_PACKED_RECENT_TIDS - 1 && s->recent[j] != e->tid)
+        j++;
+    for (; j > 0; j--)
+        s->recent[j] = s->recent[j - 1];
+    s->recent[0] = e->tid;
+    if (carries_seq(e->kind)) {
+        unsigned slot = e->tid % AHP_PACKED_SEQ_SLOTS;
+        s->seq[slot].tid = e->tid;
+        s->seq[slot].seq = e->seq;
+    }
+}
+
+/* Whether E's slots are what its kind implies, so that the implicit form rebuilds them. */
+static bool predictable(const struct ahp_packer *s, const struct ahp_event *e)
+{
+    if (e->pid != s->pid)
+        return false;
+    switch (e->kind) {
+    case AHP_EV_INIT:
+        return e->seq == predicted_seq(s, e->tid) && e->seq != 0 &&
+               (e->trigger_id <= 1 ||
+                (e->trigger_id <= e->id && e->id - e->trigger_id <= UINT64_MAX - PK_TRIGGER_BIAS));
+    case AHP_EV_DESTROY:
+        return e->depth == 0 && e->trigger_id == 0 && e->seq == predicted_seq(s, e->tid) &&
+               e->seq != 0;
+    case AHP_EV_BEFORE:
+        return e->trigger_id == 0 && e->seq == 0;
+    case AHP_EV_AFTER:
+        return e->exclusive_ns == 0 && e->seq == 0;
+    case AHP_EV_RESOLVE:
+        return e->trigger_id == 0 && e->seq == 0 && e->depth == 0;
+    default:
+        return false;
+    }
+}
+
+size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e)
+{
+    bool known_kind = e->kind >= AHP_EV_INIT && e->kind <= AHP_EV_RESOLVE;
+    uint8_t head = known_kind ? e->kind : 0;
+    if (e->id != s->id)
+        head |= PK_NEW_ID;
+    if (e->type != s->type)
+        head |= PK_NEW_TYPE;
+    if (e->tid != s->tid)
+        head |= PK_NEW_TID;
+    if (e->flags != 0)
+        head |= PK_FLAGS;
+    bool explicit = !known_kind || !predictable(s, e);
+    if (explicit)
+        head |= PK_EXPLICIT;
+    size_t n = 0;
+    p[n++] = head;
+    if (!known_kind)
+        p[n++] = e->kind;
+    n += put_varint(p + n, zigzag((int64_t)(e->ts_ns - s->ts)));
+    if (head & PK_NEW_ID)
+        n += put_varint(p + n, zigzag((int64_t)(e->id - s->id)));
+    if (head & PK_NEW_TYPE)
+        n += put_varint(p + n, zigzag(e->type));
+    if (head & PK_NEW_TID) {
+        unsigned rank = 1;
+        while (rank < AHP_PACKED_RECENT_TIDS && s->recent[rank] != e->tid)
+            rank++;
+        n += put_varint(p + n,
+                        rank < AHP_PACKED_RECENT_TIDS ? rank : (uint64_t)e->tid + PK_TID_BIAS);
+    }
+    if (head & PK_FLAGS)
+        p[n++] = e->flags;
+    if (explicit) {
+        n += put_varint(p + n, e->trigger_id);
+        n += put_varint(p + n, e->seq);
+        n += put_varint(p + n, e->depth);
+        n += put_varint(p + n, e->pid);
+    } else if (e->kind == AHP_EV_INIT) {
+        n += put_varint(p + n, e->trigger_id <= 1 ? e->trigger_id
+                                                  : e->id - e->trigger_id + PK_TRIGGER_BIAS);
+        n += put_varint(p + n, e->stack_ref); /* the creation stack's id + 1, 0 for none */
+    } else if (e->kind == AHP_EV_BEFORE) {
+        n += put_varint(p + n, e->depth);
+    } else if (e->kind == AHP_EV_AFTER) {
+        n += put_varint(p + n, e->depth);
+    }
+    learn(s, e);
+    return n;
+}
+
+void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h)
+{
+    ahp_put32(p, h->count);
+    ahp_put32(p + 4, h->pid);
+    ahp_put32(p + 8, h->raw_len);
+    p[12] = h->codec;
+    p[13] = p[14] = p[15] = 0;
+}
+
+bool ahp_packed_header_decode(const uint8_t *p, uint32_t len, struct ahp_packed_header *h)
+{
+    if (len < AHP_PACKED_HEADER_SIZE)
+        return false;
+    h->count = ahp_get32(p);
+    h->pid = ahp_get32(p + 4);
+    h->raw_len = ahp_get32(p + 8);
+    h->codec = p[12];
+    if (h->count == 0 || h->count > AHP_PACKED_EVENTS_MAX || h->raw_len > AHP_PACKED_RAW_MAX ||
+        (uint64_t)h->count * 2 > h->raw_len)
+        return false; /* every record is at least a head byte and a timestamp */
+    if (h->codec == AHP_PACKED_PLAIN)
+        return h->raw_len == len - AHP_PACKED_HEADER_SIZE;
+    /* Deflate shrinks 1032:1 at most: a claim beyond that is not worth a buffer. */
+    return h->codec == AHP_PACKED_ZLIB &&
+           (uint64_t)h->raw_len <= (uint64_t)(len - AHP_PACKED_HEADER_SIZE) * 1032 + 64;
+}
+
+bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t *raw,
+                               struct ahp_event *ev)
+{
+    struct ahp_packer s;
+    ahp_packer_reset(&s, h->pid);
+    const uint8_t *p = raw, *end = raw + h->raw_len;
+    for (uint32_t i = 0; i < h->count; i++) {
+        if (p == end)
+            return false;
+        struct ahp_event *e = &ev[i];
+        memset(e, 0, sizeof(*e));
+        uint8_t head = *p++;
+        uint8_t code = head & PK_KIND_MASK;
+        if (code > AHP_EV_RESOLVE)
+            return false;
+        if (code == 0) {
+            if (p == end || !(head & PK_EXPLICIT))
+                return false;
+            e->kind = *p++;
+        } else {
+            e->kind = code;
+        }
+        uint64_t v;
+        if (!get_varint(&p, end, &v))
+            return false;
+        e->ts_ns = s.ts + (uint64_t)unzigzag(v);
+        e->id = s.id;
+        if (head & PK_NEW_ID) {
+            if (!get_varint(&p, end, &v))
+                return false;
+            e->id = s.id + (uint64_t)unzigzag(v);
+        }
+        e->type = s.type;
+        if (head & PK_NEW_TYPE) {
+            if (!get_varint(&p, end, &v) || v > UINT32_MAX)
+                return false;
+            e->type = (int32_t)unzigzag(v);
+        }
+        e->tid = s.tid;
+        if (head & PK_NEW_TID) {
+            if (!get_varint(&p, end, &v) || v == 0 || v > UINT32_MAX + PK_TID_BIAS)
+                return false;
+            e->tid = v < PK_TID_BIAS ? s.recent[v] : (uint32_t)(v - PK_TID_BIAS);
+        }
+        if (head & PK_FLAGS) {
+            if (p == end)
+                return false;
+            e->flags = *p++;
+        }
+        e->pid = s.pid;
+        if (head & PK_EXPLICIT) {
+            uint64_t slot, seq, depth, pid;
+            if (!get_varint(&p, end, &slot) || !get_varint(&p, end, &seq) ||
+                !get_varint(&p, end, &depth) || depth > UINT16_MAX || !get_varint(&p, end, &pid) ||
+                pid > UINT32_MAX)
+                return false;
+            e->trigger_id = slot;
+            e->seq = seq;
+            e->depth = (uint16_t)depth;
+            e->pid = (uint32_t)pid;
+        } else {
+            switch (e->kind) {
+            case AHP_EV_INIT:
+                if (!get_varint(&p, end, &v))
+                    return false;
+                e->trigger_id = v < PK_TRIGGER_BIAS ? v : e->id - (v - PK_TRIGGER_BIAS);
+                if (!get_varint(&p, end, &v) || v > UINT16_MAX)
+                    return false;
+                e->stack_ref = (uint16_t)v;
+                /* fall through */
+            case AHP_EV_DESTROY:
+                e->seq = predicted_seq(&s, e->tid);
+                break;
+            case AHP_EV_BEFORE:
+            case AHP_EV_AFTER:
+                if (!get_varint(&p, end, &v) || v > UINT16_MAX)
+                    return false;
+                e->depth = (uint16_t)v;
+                break;
+            default:
+                break;
+            }
+        }
+        learn(&s, e);
+    }
+    return p == end;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Other payloads
  */
 
@@ -181,17 +468,19 @@ bool ahp_snapshot_decode(const uint8_t *p, uint32_t len, int64_t live[AHP_TYPE_M
     return true;
 }
 
-uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total)
+uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total, uint64_t as_of_ns)
 {
     ahp_put64(p, lost_total);
+    ahp_put64(p + 8, as_of_ns);
     return AHP_LOST_SIZE;
 }
 
-bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total)
+bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total, uint64_t *as_of_ns)
 {
-    if (len < AHP_LOST_SIZE)
+    if (len < AHP_LOST_SIZE_MIN)
         return false;
     *lost_total = ahp_get64(p);
+    *as_of_ns = len >= AHP_LOST_SIZE ? ahp_get64(p + 8) : 0;
     return true;
 }
 

@@ -29,7 +29,8 @@
 #define AHP_END_SIZE 32
 #define AHP_EXIT_SIZE 24
 #define AHP_EXEC_SIZE 264
-#define AHP_LOST_SIZE 8
+#define AHP_LOST_SIZE 16
+#define AHP_LOST_SIZE_MIN 8  /* 1.x: the count alone, its time unknown */
 #define AHP_COUNTER_FIELDS 7 /* u64 fields per type in a counters chunk */
 #define AHP_COUNTERS_SIZE (8 + AHP_TYPE_MAX * 8 * AHP_COUNTER_FIELDS)
 #define AHP_SNAPSHOT_SIZE_MAX (8 + 8 * AHP_TYPE_MAX)
@@ -155,6 +156,57 @@ void ahp_events_header_encode(uint8_t *p, uint32_t n);
 int64_t ahp_events_count(const uint8_t *p, uint32_t len, uint32_t *recsize);
 
 /* ---------------------------------------------------------------------------------------
+ * Packed events (2.0, docs/file-format.md "PACKED"): each record is a head byte and varints,
+ * its fields predicted from the record before it in the same chunk (a chunk decodes alone).
+ */
+
+#define AHP_PACKED_HEADER_SIZE 16
+#define AHP_PACKED_EVENTS_MAX 65536 /* records per chunk; more is corruption */
+#define AHP_PACKED_EVENT_MAX 64     /* the longest record: every field explicit */
+#define AHP_PACKED_RAW_MAX (AHP_CHUNK_MAX - AHP_PACKED_HEADER_SIZE) /* records, once inflated */
+#define AHP_PACKED_SEQ_SLOTS 8   /* threads whose registry sequence a chunk predicts at once */
+#define AHP_PACKED_RECENT_TIDS 4 /* threads a record names by their rank among the last seen */
+
+enum ahp_packed_codec {
+    AHP_PACKED_PLAIN = 0, /* the records follow the header */
+    AHP_PACKED_ZLIB = 1,  /* a zlib stream of the records follows (compress2) */
+};
+
+struct ahp_packed_header {
+    uint32_t count;   /* records, 1 .. AHP_PACKED_EVENTS_MAX */
+    uint32_t pid;     /* of every record that does not name its own */
+    uint32_t raw_len; /* bytes of the records (inflated) */
+    uint8_t codec;    /* enum ahp_packed_codec */
+};
+
+/* What the records before this one predict; reset at the start of every chunk. */
+struct ahp_packer {
+    uint64_t ts, id;
+    int32_t type;
+    uint32_t tid, pid;
+    uint32_t recent[AHP_PACKED_RECENT_TIDS]; /* distinct tids, the last record's first */
+    struct {
+        uint32_t tid;
+        uint64_t seq;
+    } seq[AHP_PACKED_SEQ_SLOTS];
+};
+
+void ahp_packer_reset(struct ahp_packer *s, uint32_t pid);
+
+/* Append E at P (room for AHP_PACKED_EVENT_MAX bytes): the bytes written. Any event, however
+ * odd, decodes back to itself. */
+size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e);
+
+void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h);
+/* False when the header is malformed (count, codec, lengths against LEN). */
+bool ahp_packed_header_decode(const uint8_t *p, uint32_t len, struct ahp_packed_header *h);
+
+/* Decode the H->count records of RAW[0..H->raw_len) into EV: false when they are malformed
+ * (a varint cut or too long, a head byte no writer makes, bytes left over). */
+bool ahp_packed_records_decode(const struct ahp_packed_header *h, const uint8_t *raw,
+                               struct ahp_event *ev);
+
+/* ---------------------------------------------------------------------------------------
  * Other payloads. Encoders fill P and return the payload length; decoders check LEN.
  */
 
@@ -173,8 +225,9 @@ uint32_t ahp_snapshot_encode(uint8_t p[AHP_SNAPSHOT_SIZE_MAX], const int64_t *li
 bool ahp_snapshot_decode(const uint8_t *p, uint32_t len, int64_t live[AHP_TYPE_MAX],
                          uint32_t *ntypes);
 
-uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total);
-bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total);
+/* AS_OF_NS: when the count was read (CLOCK_MONOTONIC); 0: unknown. */
+uint32_t ahp_lost_encode(uint8_t p[AHP_LOST_SIZE], uint64_t lost_total, uint64_t as_of_ns);
+bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total, uint64_t *as_of_ns);
 
 struct ahp_end_info {
     uint64_t end_mono_ns, lost, events;

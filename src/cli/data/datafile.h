@@ -22,9 +22,10 @@
 
 #define AHP_FILE_DEFAULT "ahprof.data"
 
-/* Format version this code writes; it reads every minor version of this major. */
-#define AHP_FILE_MAJOR 1
-#define AHP_FILE_MINOR 1
+/* Format version this code writes; it reads every version up to this major (1.x files have
+ * fixed-size EVENTS records, 2.x files PACKED ones). */
+#define AHP_FILE_MAJOR 2
+#define AHP_FILE_MINOR 0
 
 /* Chunk types (docs/file-format.md). Readers skip types they do not know. */
 enum ahp_chunk_type {
@@ -38,9 +39,10 @@ enum ahp_chunk_type {
     AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
     AHP_CHUNK_EXIT = 9,     /* how the target ended (exit status or signal) */
     AHP_CHUNK_EXEC = 10,    /* the target ran exec(): the recording stopped there */
+    AHP_CHUNK_PACKED = 11,  /* 2.0: events, packed (varints, deltas), optionally zlib'ed */
 };
 #define AHP_CHUNK_FIRST AHP_CHUNK_INFO
-#define AHP_CHUNK_LAST AHP_CHUNK_EXEC
+#define AHP_CHUNK_LAST AHP_CHUNK_PACKED
 
 /* One frame of a symbolized user stack; strings are untrusted (they come from the target's
  * symbol tables), bounded and NUL-terminated; empty when unknown. */
@@ -94,11 +96,19 @@ int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name);
  * at most AHP_TYPE_MAX. Write it once, before the events it relates to (AHP_F_IN_SNAPSHOT). */
 int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntypes);
 
-/* Append events. Buffered: an events chunk is written each time ~64 KiB have piled up. */
+/* Append events. Buffered: a packed events chunk is written every 4096 events, or at 64 KiB
+ * of packed records (about 3.5 to 7 bytes per event). */
 int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n);
+
+/* Compress the events chunks written from now on with zlib at LEVEL (1..9; 0: off, the
+ * default). A chunk zlib does not shrink is written plain. -ENOMEM, -EINVAL. */
+int ahp_writer_compress(struct ahp_writer *w, int level);
 
 /* The cumulative number of events lost so far. Written at this point of the stream. */
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total);
+/* The same, read from the kernel at AS_OF_NS (CLOCK_MONOTONIC): every event lost so far
+ * happened before it, so that a reader knows which resources may have lost their destroy. */
+int ahp_writer_lost_at(struct ahp_writer *w, uint64_t lost_total, uint64_t as_of_ns);
 
 /* Write the buffered events to the file (no fsync) and start its writeback to disk without
  * waiting for it. After it a crash of the process loses nothing written. */
@@ -176,6 +186,10 @@ struct ahp_file_meta {
     char exec_path[256];
     /* Lost events: the largest cumulative value of any lost or end chunk. */
     uint64_t lost_events;
+    /* Every lost event happened at or before this CLOCK_MONOTONIC time: the last time a lost
+     * chunk (or the end chunk) said the count grew. 0 when nothing was lost, UINT64_MAX when
+     * the file does not say when (a 1.x file). */
+    uint64_t lost_until_ns;
 
     /* End chunk: present only when the recording was closed. */
     bool has_end;

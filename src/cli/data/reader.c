@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "data/codec.h"
 #include "data/datafile.h"
@@ -34,6 +35,9 @@ struct ahp_reader {
     struct ahp_event *evs;
     size_t evcap;
     size_t ev_n, ev_i;
+    size_t packed_n; /* events of the packed chunk next_chunk returned last */
+    uint8_t *zraw;   /* its records, inflated */
+    size_t zcap;
     struct ahp_stack_frame frames[AHP_STACK_FRAMES_MAX];
 };
 
@@ -127,11 +131,16 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         return true;
     }
     case AHP_CHUNK_LOST: {
-        uint64_t lost;
-        if (!ahp_lost_decode(p, len, &lost))
+        uint64_t lost, as_of;
+        if (!ahp_lost_decode(p, len, &lost, &as_of))
             return false;
-        if (lost > m->lost_events)
+        if (lost > m->lost_events) {
             m->lost_events = lost;
+            /* Every event lost so far happened before the count was read. */
+            uint64_t until = as_of != 0 ? as_of : UINT64_MAX;
+            if (until > m->lost_until_ns)
+                m->lost_until_ns = until;
+        }
         return true;
     }
     case AHP_CHUNK_END: {
@@ -142,8 +151,13 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         m->clean_end = (e.flags & AHP_END_F_CLEAN) != 0;
         m->end_mono_ns = e.end_mono_ns;
         m->end_events = e.events;
-        if (e.lost > m->lost_events)
+        if (e.lost > m->lost_events) {
+            /* Lost at the stop (still unread) or counted only then: any time up to the end. */
             m->lost_events = e.lost;
+            uint64_t until = e.end_mono_ns != 0 ? e.end_mono_ns : UINT64_MAX;
+            if (until > m->lost_until_ns)
+                m->lost_until_ns = until;
+        }
         return true;
     }
     case AHP_CHUNK_COUNTERS:
@@ -207,6 +221,12 @@ static int scan(struct ahp_reader *r)
                             : -1;
             if (n > 0)
                 m->events += (uint64_t)n;
+        } else if (type == AHP_CHUNK_PACKED) {
+            /* Likewise; the count is checked against the records when they are decoded. */
+            uint32_t n =
+                got >= AHP_CHUNK_HEADER_SIZE + 4 ? ahp_get32(h + AHP_CHUNK_HEADER_SIZE) : 0;
+            if (len >= AHP_PACKED_HEADER_SIZE && n <= AHP_PACKED_EVENTS_MAX)
+                m->events += n;
         } else if (type == AHP_CHUNK_STACK) {
             m->stacks++; /* parsed while walking: there may be many */
         } else if (type >= AHP_CHUNK_FIRST && type <= AHP_CHUNK_LAST) {
@@ -313,6 +333,7 @@ void ahp_reader_close(struct ahp_reader *r)
         close(r->fd);
     free(r->win);
     free(r->evs);
+    free(r->zraw);
     free(r);
 }
 
@@ -339,6 +360,50 @@ struct chunk {
     uint32_t len;
     const uint8_t *p;
 };
+
+/* Room for N events in r->evs; false on -ENOMEM. */
+static bool events_room(struct ahp_reader *r, size_t n)
+{
+    if (n <= r->evcap)
+        return true;
+    struct ahp_event *ne = realloc(r->evs, n * sizeof(*ne));
+    if (ne == NULL)
+        return false;
+    r->evs = ne;
+    r->evcap = n;
+    return true;
+}
+
+/* Decode a packed events payload into r->evs (r->packed_n): the count, -1 when it is
+ * malformed, -2 on -ENOMEM. */
+static int64_t unpack(struct ahp_reader *r, const uint8_t *p, uint32_t len)
+{
+    struct ahp_packed_header h;
+    r->packed_n = 0;
+    if (!ahp_packed_header_decode(p, len, &h))
+        return -1;
+    const uint8_t *raw = p + AHP_PACKED_HEADER_SIZE;
+    if (h.codec == AHP_PACKED_ZLIB) {
+        if (h.raw_len > r->zcap) {
+            uint8_t *nz = realloc(r->zraw, h.raw_len);
+            if (nz == NULL)
+                return -2;
+            r->zraw = nz;
+            r->zcap = h.raw_len;
+        }
+        uLongf out = h.raw_len;
+        if (uncompress(r->zraw, &out, raw, len - AHP_PACKED_HEADER_SIZE) != Z_OK ||
+            out != h.raw_len)
+            return -1;
+        raw = r->zraw;
+    }
+    if (!events_room(r, h.count))
+        return -2;
+    if (!ahp_packed_records_decode(&h, raw, r->evs))
+        return -1;
+    r->packed_n = h.count;
+    return h.count;
+}
 
 /* The next chunk with a good payload; 1, 0 at the end, or a negative errno. Everything is
  * checked again here: the file may have changed since it was scanned. */
@@ -367,9 +432,16 @@ static int next_chunk(struct ahp_reader *r, struct chunk *c)
         uint32_t rs;
         bool bad = pcrc != ahp_crc(p, len) ||
                    (type == AHP_CHUNK_EVENTS && ahp_events_count(p, len, &rs) < 0);
+        if (!bad && type == AHP_CHUNK_PACKED) {
+            /* Decoded here: whether the records are sound is known only then. */
+            int64_t n = unpack(r, p, len);
+            if (n == -2)
+                return -ENOMEM;
+            bad = n < 0;
+        }
         if (bad) {
             /* The scan counted damaged metadata chunks already; events chunks are ours. */
-            if (first_visit && type == AHP_CHUNK_EVENTS)
+            if (first_visit && (type == AHP_CHUNK_EVENTS || type == AHP_CHUNK_PACKED))
                 r->meta.bad_chunks++;
             continue;
         }
@@ -386,17 +458,14 @@ static int next_chunk(struct ahp_reader *r, struct chunk *c)
 /* Decode an events chunk into r->evs; the count, or -1 when malformed. */
 static int64_t load_events(struct ahp_reader *r, const struct chunk *c)
 {
+    if (c->type == AHP_CHUNK_PACKED)
+        return (int64_t)r->packed_n; /* decoded by next_chunk */
     uint32_t rs;
     int64_t n = ahp_events_count(c->p, c->len, &rs);
     if (n < 0)
         return -1;
-    if ((size_t)n > r->evcap) {
-        struct ahp_event *ne = realloc(r->evs, (size_t)n * sizeof(*ne));
-        if (ne == NULL)
-            return -2;
-        r->evs = ne;
-        r->evcap = (size_t)n;
-    }
+    if (!events_room(r, (size_t)n))
+        return -2;
     for (int64_t i = 0; i < n; i++)
         ahp_event_decode(c->p + AHP_EVENTS_HEADER_SIZE + (size_t)i * rs, &r->evs[i]);
     return n;
@@ -429,7 +498,8 @@ static int walk(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg)
                 cb = ops->snapshot(arg, live, n);
             break;
         }
-        case AHP_CHUNK_EVENTS: {
+        case AHP_CHUNK_EVENTS:
+        case AHP_CHUNK_PACKED: {
             if (ops->events == NULL)
                 break;
             int64_t n = load_events(r, &c);
@@ -440,8 +510,8 @@ static int walk(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg)
             break;
         }
         case AHP_CHUNK_LOST: {
-            uint64_t lost;
-            if (ops->lost != NULL && ahp_lost_decode(c.p, c.len, &lost))
+            uint64_t lost, as_of;
+            if (ops->lost != NULL && ahp_lost_decode(c.p, c.len, &lost, &as_of))
                 cb = ops->lost(arg, lost);
             break;
         }
@@ -483,7 +553,7 @@ int ahp_reader_next_event(struct ahp_reader *r, struct ahp_event *ev)
         int rc = next_chunk(r, &c);
         if (rc <= 0)
             return rc;
-        if (c.type != AHP_CHUNK_EVENTS)
+        if (c.type != AHP_CHUNK_EVENTS && c.type != AHP_CHUNK_PACKED)
             continue;
         int64_t n = load_events(r, &c);
         if (n == -2)

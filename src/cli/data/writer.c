@@ -10,21 +10,30 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ah.h"
 #include "data/codec.h"
 #include "data/datafile.h"
 
-/* 1365 records of 48 bytes: an events chunk stays just under 64 KiB. */
-#define WRITER_EVENTS 1365
+/* An events chunk is written at 4096 events (14 to 28 KiB at the usual 3.5 to 7 bytes per
+ * event), or at 64 KiB of records when they are larger: a damaged chunk, or a file cut at a
+ * chunk, costs a few thousand events, as it did with 1365 fixed-size records per chunk. */
+#define WRITER_EVENTS 4096
+#define WRITER_RAW (64u << 10)
 
 struct ahp_writer {
     int fd;
-    int err; /* first write error, returned by every later call */
+    int err;    /* first write error, returned by every later call */
+    int zlevel; /* 0: chunks are written plain; else compress2's level */
     uint64_t events;
-    size_t nbuf;
-    /* One events chunk under construction: chunk header, count and record size, records. */
-    uint8_t buf[AHP_CHUNK_HEADER_SIZE + AHP_EVENTS_HEADER_SIZE + WRITER_EVENTS * AHP_EVENT_SIZE];
+    uint32_t nbuf; /* records in the chunk under construction */
+    size_t raw;    /* ... and their bytes */
+    struct ahp_packer packer;
+    /* One events chunk under construction: chunk header, packed header, records. */
+    uint8_t buf[AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE + WRITER_RAW + AHP_PACKED_EVENT_MAX];
+    uint8_t *zbuf; /* the compressed chunk (with its headers), when zlevel > 0 */
+    size_t zcap;
 };
 
 /* *DONE gets the bytes written, also when an error is returned. */
@@ -81,11 +90,27 @@ static int flush_events(struct ahp_writer *w)
         return w->err;
     if (w->nbuf == 0)
         return 0;
-    ahp_events_header_encode(w->buf + AHP_CHUNK_HEADER_SIZE, (uint32_t)w->nbuf);
-    int rc = write_chunk(w, AHP_CHUNK_EVENTS, w->buf,
-                         (uint32_t)(AHP_EVENTS_HEADER_SIZE + w->nbuf * AHP_EVENT_SIZE));
-    if (rc == 0)
+    struct ahp_packed_header h = {
+        .count = w->nbuf, .pid = w->packer.pid, .raw_len = (uint32_t)w->raw, .codec = 0};
+    uint8_t *records = w->buf + AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE;
+    uint8_t *chunk = w->buf;
+    size_t body = w->raw;
+    uLongf zlen = (uLongf)(w->zcap - AHP_CHUNK_HEADER_SIZE - AHP_PACKED_HEADER_SIZE);
+    /* Compressed only when it pays: a chunk zlib cannot shrink stays plain. */
+    if (w->zlevel > 0 &&
+        compress2(w->zbuf + AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE, &zlen, records,
+                  (uLong)w->raw, w->zlevel) == Z_OK &&
+        zlen < w->raw) {
+        h.codec = AHP_PACKED_ZLIB;
+        chunk = w->zbuf;
+        body = zlen;
+    }
+    ahp_packed_header_encode(chunk + AHP_CHUNK_HEADER_SIZE, &h);
+    int rc = write_chunk(w, AHP_CHUNK_PACKED, chunk, (uint32_t)(AHP_PACKED_HEADER_SIZE + body));
+    if (rc == 0) {
         w->nbuf = 0;
+        w->raw = 0;
+    }
     return rc;
 }
 
@@ -127,6 +152,22 @@ int ahp_writer_open(struct ahp_writer **wp, const char *path, const struct ahp_f
     return 0;
 }
 
+int ahp_writer_compress(struct ahp_writer *w, int level)
+{
+    if (w == NULL || level < 0 || level > 9)
+        return -EINVAL;
+    if (level > 0 && w->zbuf == NULL) {
+        size_t cap = AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE +
+                     compressBound(WRITER_RAW + AHP_PACKED_EVENT_MAX);
+        w->zbuf = malloc(cap);
+        if (w->zbuf == NULL)
+            return -ENOMEM;
+        w->zcap = cap;
+    }
+    w->zlevel = level;
+    return 0;
+}
+
 int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name)
 {
     if (w == NULL || name == NULL || type < 0 || type >= AHP_TYPE_MAX)
@@ -158,20 +199,20 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
         return -EINVAL;
     if (w->err != 0)
         return w->err;
+    uint8_t *records = w->buf + AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE;
     for (size_t i = 0; i < n; i++) {
-        if (w->nbuf == WRITER_EVENTS) {
+        if (w->nbuf == 0)
+            ahp_packer_reset(&w->packer, ev[i].pid);
+        size_t k = ahp_packed_event_encode(&w->packer, records + w->raw, &ev[i]);
+        w->raw += k;
+        w->nbuf++;
+        w->events++;
+        if (w->raw >= WRITER_RAW || w->nbuf == WRITER_EVENTS) {
             int rc = flush_events(w);
             if (rc < 0)
                 return rc;
         }
-        ahp_event_encode(w->buf + AHP_CHUNK_HEADER_SIZE + AHP_EVENTS_HEADER_SIZE +
-                             w->nbuf * AHP_EVENT_SIZE,
-                         &ev[i]);
-        w->nbuf++;
-        w->events++;
     }
-    if (w->nbuf == WRITER_EVENTS)
-        return flush_events(w);
     return 0;
 }
 
@@ -231,13 +272,18 @@ int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *pat
 
 int ahp_writer_lost(struct ahp_writer *w, uint64_t lost_total)
 {
+    return ahp_writer_lost_at(w, lost_total, 0);
+}
+
+int ahp_writer_lost_at(struct ahp_writer *w, uint64_t lost_total, uint64_t as_of_ns)
+{
     if (w == NULL)
         return -EINVAL;
     int rc = flush_events(w);
     if (rc < 0)
         return rc;
     uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_LOST_SIZE];
-    uint32_t len = ahp_lost_encode(chunk + AHP_CHUNK_HEADER_SIZE, lost_total);
+    uint32_t len = ahp_lost_encode(chunk + AHP_CHUNK_HEADER_SIZE, lost_total, as_of_ns);
     return write_chunk(w, AHP_CHUNK_LOST, chunk, len);
 }
 
@@ -272,6 +318,7 @@ int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_t
         rc = -errno;
     if (close(w->fd) != 0 && rc == 0 && errno != EINTR)
         rc = -errno;
+    free(w->zbuf);
     free(w);
     return rc;
 }

@@ -530,6 +530,13 @@ static int finish(struct build *b)
         m->start_ns = m->events > 0 ? m->first_ts : m->end_ns;
     m->duration_ns = m->end_ns > m->start_ns ? m->end_ns - m->start_ns : 0;
 
+    /* Lost events may hold the DESTROY of anything created before the last loss. */
+    uint64_t lost_until = meta->lost_until_ns;
+    if (meta->lost_events > 0 && lost_until == 0)
+        lost_until = UINT64_MAX;
+    uint64_t risky_until = lost_until > UINT64_MAX - AHP_LOSS_MARGIN_NS
+                               ? UINT64_MAX
+                               : lost_until + (lost_until ? AHP_LOSS_MARGIN_NS : 0);
     size_t pos = 0;
     const struct live *l;
     while ((l = ahp_hmap_next(&b->live, &pos, NULL)) != NULL) {
@@ -537,10 +544,15 @@ static int finish(struct build *b)
         if (l->node & PSEUDO)
             continue;
         struct ahp_node *n = &m->nodes[l->node];
+        m->types[l->cls].live_seen++;
+        if (risky_until != 0 && l->init_ns <= risky_until) {
+            n->live_unknown++;
+            m->types[l->cls].live_unknown++;
+            continue;
+        }
         n->live++;
         if (l->init_ns < n->oldest_init_ns)
             n->oldest_init_ns = l->init_ns;
-        m->types[l->cls].live_seen++;
     }
     /* Callbacks still open at the end never completed: not counted as callbacks, but listed
      * (a target that crashed or exited inside them). */
@@ -551,6 +563,15 @@ static int finish(struct build *b)
         const struct tstack *s = *sp;
         uint32_t tid = (uint32_t)key;
         m->unclosed_before += s->depth;
+        /* Frames start in nesting order: when the innermost began after the last loss, none
+         * of their AFTERs can have been lost; when it began before, its AFTER may have been,
+         * and then the outer ones' as well. */
+        uint32_t stored = s->depth < s->cap ? s->depth : s->cap;
+        if (risky_until != 0 && s->depth > 0 &&
+            (stored == 0 || s->frames[stored - 1].start_ns <= risky_until)) {
+            m->open_unknown += s->depth;
+            continue;
+        }
         m->open_total += s->depth;
         for (uint32_t d = 0; d < s->depth && d < s->cap; d++) {
             if (m->nopen == AHP_OPEN_CALLBACKS_MAX)
@@ -586,7 +607,14 @@ static int finish(struct build *b)
             uint32_t node = child_node(b, AHP_NODE_BEFORE, c, 0, &folded);
             if (b->err != 0)
                 return b->err;
-            m->nodes[node].live_unattributed += (uint64_t)t->active - t->live_seen;
+            uint64_t remainder = (uint64_t)t->active - t->live_seen;
+            /* Their destroy may be among the lost events, whenever it happened. */
+            if (meta->lost_events > 0) {
+                m->nodes[node].live_unknown += remainder;
+                t->live_unknown += remainder;
+            } else {
+                m->nodes[node].live_unattributed += remainder;
+            }
         }
     }
 
@@ -630,6 +658,22 @@ static int finish(struct build *b)
                 .node = i, .cls = n->cls, .count = n->live_unattributed, .age_known = false};
     }
     qsort(m->leaks, m->nleaks, sizeof(*m->leaks), cmp_leaks);
+
+    uint32_t nunknown = 0;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        nunknown += m->nodes[i].live_unknown > 0;
+    m->unknown = calloc(nunknown > 0 ? nunknown : 1, sizeof(*m->unknown));
+    if (m->unknown == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < m->nnodes; i++) {
+        const struct ahp_node *n = &m->nodes[i];
+        if (n->live_unknown == 0)
+            continue;
+        m->unknown[m->nunknown++] =
+            (struct ahp_leak){.node = i, .cls = n->cls, .count = n->live_unknown};
+        m->unknown_total += n->live_unknown;
+    }
+    qsort(m->unknown, m->nunknown, sizeof(*m->unknown), cmp_leaks);
     return 0;
 }
 
@@ -711,6 +755,7 @@ void ahp_model_free(struct ahp_model *m)
         return;
     free(m->nodes);
     free(m->leaks);
+    free(m->unknown);
     free(m->open);
     for (int i = 0; i < AHP_M_PARENTS; i++)
         free(m->edges[i]);

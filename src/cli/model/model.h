@@ -49,6 +49,9 @@ struct ahp_type_summary {
     /* Alive at the end: snapshot_live + created_counted - destroyed_counted. */
     int64_t active;
     uint64_t live_seen; /* of those, resources whose init is in the file */
+    /* Resources neither known alive nor known dead: their destroy may have been among the
+     * lost events (ahp_model.unknown). Not in the alive counts of the tree and leaks. */
+    uint64_t live_unknown;
     uint64_t callbacks; /* completed before/after pairs */
     uint64_t callback_ns, exclusive_ns;
     uint64_t min_ns, max_ns, p50_ns, p99_ns; /* of inclusive callback time; 0 if no callback */
@@ -71,7 +74,15 @@ struct ahp_node {
     uint64_t live;              /* alive at the end, creation seen */
     uint64_t oldest_init_ns;    /* creation time of the oldest of them */
     uint64_t live_unattributed; /* alive at the end, created before the recording (by count) */
+    /* No DESTROY in the file, but events were lost after its INIT (or, for those from before
+     * the recording, at all): it may have been destroyed in the lost range. Neither in live
+     * nor in live_unattributed: "unknown (events lost)", never alive. */
+    uint64_t live_unknown;
 };
+
+/* How far past the last loss a creation must be to know its destroy was not lost: the clock
+ * of batch events is the TSC converted to ns, good to microseconds; this is generous. */
+#define AHP_LOSS_MARGIN_NS 10000000ull
 
 /* Resources alive at the end, grouped by type path. */
 struct ahp_leak {
@@ -148,14 +159,22 @@ struct ahp_model {
     struct ahp_node *nodes;
     uint32_t nnodes;
 
-    struct ahp_leak *leaks; /* largest groups first */
+    struct ahp_leak *leaks; /* largest groups first: known alive at the end */
     uint32_t nleaks;
+    /* Resources whose destroy may have been lost (ahp_node.live_unknown), grouped by type
+     * path, largest first; age_known false, oldest_age_ns 0. Empty when nothing was lost. */
+    struct ahp_leak *unknown;
+    uint32_t nunknown;
+    uint64_t unknown_total;
 
     /* Callbacks open at the end, per thread from the outermost (the first
      * AHP_OPEN_CALLBACKS_MAX; open_total counts them all). */
     struct ahp_open_callback *open;
     uint32_t nopen;
     uint64_t open_total;
+    /* Callbacks not seen leaving that began before the last loss: their AFTER may have been
+     * lost. Not in open/open_total: unknown (events lost). */
+    uint64_t open_unknown;
 
     /* Anomalies, counted rather than trusted. */
     uint64_t unmatched_after;  /* AFTER without its BEFORE on that thread */
