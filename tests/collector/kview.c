@@ -7,6 +7,8 @@
  *
  * --bpf-stats enables the kernel's BPF run-time statistics (machine-wide, while kview runs)
  * and prints the view's programs' "bpf_runtime": {"PROG": {"run_ns", "runs"}}.
+ * --folded cpu|offcpu prints the aggregated stacks of that kind in the folded format
+ * (TYPE;frames VALUE) instead of JSON: what `flame -w cpu|offcpu` will draw.
  * --records streams every sample and off-CPU episode through the ring buffer (what
  * `record --cpu` will write) and counts them: "records": {"cpu", "offcpu", "offcpu_ns"}.
  */
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
     pid_t pid = 0;
     struct ahp_kernel_opts opts = {.hz = AHP_KERNEL_DEFAULT_HZ};
     bool stack_list = true, bpf_stats = false;
+    int folded = 0;
     long duration_ms = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
@@ -55,7 +58,9 @@ int main(int argc, char **argv)
             opts.offcpu_stacks = true;
         else if (strcmp(argv[i], "--bpf-stats") == 0)
             bpf_stats = true;
-        else if (strcmp(argv[i], "--records") == 0)
+        else if (strcmp(argv[i], "--folded") == 0 && i + 1 < argc) {
+            folded = strcmp(argv[++i], "offcpu") == 0 ? AHP_KSTACK_OFFCPU : AHP_KSTACK_CPU;
+        } else if (strcmp(argv[i], "--records") == 0)
             opts.records = true;
         else if (strcmp(argv[i], "--no-stack-list") == 0)
             stack_list = false;
@@ -63,6 +68,7 @@ int main(int argc, char **argv)
             duration_ms = atol(argv[++i]);
         else {
             fprintf(stderr, "usage: kview -p PID [--hz N] [--stacks] [--records] [--bpf-stats] "
+                            "[--folded cpu|offcpu] "
                             "[--no-stack-list] "
                             "[--duration-ms MS]\n");
             return 2;
@@ -98,6 +104,12 @@ int main(int argc, char **argv)
     }
     uint64_t wall = ahp_now_ns() - start;
     ahp_kernel_finish(kv);
+    if (folded) {
+        rc = ahp_kernel_write_folded(kv, stdout, (enum ahp_kernel_kind)folded);
+        ahp_kernel_stop(kv);
+        ahp_target_close(&t);
+        return rc < 0 || fflush(stdout) != 0 ? 1 : 0;
+    }
     struct ahp_json w;
     ahp_json_init(&w, stdout, AHP_JSON_SPACED);
     ahp_json_object_begin(&w);

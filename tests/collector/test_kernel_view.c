@@ -20,14 +20,16 @@
 
 /* Run kernel_truths MODE under kview (EXTRA: its options) from before the mode starts to after
  * it is done; returns kview's "kernel" object. */
-static json_object *kernel_view_of_program(const char *program, const char *mode, const char *extra,
-                                           json_object **records)
+/* Run PROGRAM MODE under kview (EXTRA, EXTRA2: its options, or NULL) from before the mode
+ * starts to after it is done; returns what kview printed (malloc'ed). */
+static char *kernel_view_output(const char *program, const char *mode, const char *extra,
+                                const char *extra2)
 {
     struct proc target, kv;
     char pid[32];
     char *targv[] = {(char *)program, (char *)mode, NULL};
     start_ready_target(&target, targv, pid);
-    char *kargv[] = {KVIEW, "-p", pid, (char *)extra, NULL};
+    char *kargv[] = {KVIEW, "-p", pid, (char *)extra, (char *)extra2, NULL};
     proc_start(&kv, kargv);
     cr_assert(proc_wait_stderr(&kv, "attached", 15000), "kview did not attach");
     cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
@@ -38,6 +40,15 @@ static json_object *kernel_view_of_program(const char *program, const char *mode
     int code = proc_capture(&kv, &out, &err, 30000);
     cr_assert_eq(code, 0, "kview exited %d: %s", code, err);
     cr_assert_eq(proc_capture(&target, NULL, NULL, 10000), 0);
+    free(err);
+    return out;
+}
+
+/* The same, kview's "kernel" object (and its "records" when RECORDS). */
+static json_object *kernel_view_of_program(const char *program, const char *mode, const char *extra,
+                                           json_object **records)
+{
+    char *out = kernel_view_output(program, mode, extra, NULL);
     json_object *root = json_tokener_parse(out), *kernel;
     cr_assert_not_null(root, "kview printed no JSON: %.300s", out);
     cr_assert(json_object_object_get_ex(root, "kernel", &kernel));
@@ -48,7 +59,6 @@ static json_object *kernel_view_of_program(const char *program, const char *mode
     }
     json_object_put(root);
     free(out);
-    free(err);
     return kernel;
 }
 
@@ -341,4 +351,27 @@ Test(kernel_view, top_carries_block_and_cpu)
     cr_expect(samples >= 79 && samples <= 119, "top: BURN %lld samples", samples);
     cr_expect_eq(field_or_zero(find_named(top, "types", "QUICK"), "cpu_samples"), 0);
     json_object_put(top);
-}
+
+    /* What `flame -w cpu` will draw: folded lines TYPE;user frames;kernel frames SAMPLES, the
+     * burning callback's samples under BURN through burn_here, none of it under another root. */
+    Test(kernel_view, folded_cpu_stacks_start_at_the_type)
+    {
+        char *out = kernel_view_output(TRUTHS, "burn", "--folded", "cpu");
+        long long burn = 0, burn_here = 0, elsewhere = 0;
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+            char *value = strrchr(line, ' ');
+            cr_assert_not_null(value, "not folded: %s", line);
+            long long n = atoll(value + 1);
+            bool in_burn_here = strstr(line, ";burn_here") != NULL;
+            if (strncmp(line, "BURN;", 5) == 0) {
+                burn += n;
+                burn_here += in_burn_here ? n : 0;
+            } else if (in_burn_here) {
+                elsewhere += n;
+            }
+        }
+        cr_expect(burn >= 79 && burn <= 119, "%lld BURN samples", burn);
+        cr_expect_geq(burn_here, burn * 9 / 10, "%lld of %lld through burn_here", burn_here, burn);
+        cr_expect_eq(elsewhere, 0);
+        free(out);
+    }

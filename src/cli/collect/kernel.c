@@ -17,6 +17,7 @@
 #include "collect/kernel.h"
 #include "collect/symbolize.h"
 #include "common/clock.h"
+#include "model/asyncstack.h"
 #include "kernel.skel.h"
 
 /* Threads of a process walked at most (the registry is untrusted: its list may loop). */
@@ -589,6 +590,55 @@ static int write_stack(const struct ahp_kernel_stack_key *key, uint64_t value, v
     write_frames(js->kv, js->w, key->kernel_stack, true, 0);
     ahp_json_object_end(js->w);
     return 0;
+}
+
+struct folded {
+    struct ahp_kernel_view *kv;
+    FILE *out;
+    uint32_t kind;
+};
+
+static void fold_frames(struct folded *f, uint32_t ref, bool kernel, uint64_t leaf_ret)
+{
+    uint64_t ips[AHP_KSTACK_FRAMES];
+    int n = ahp_kernel_stack(f->kv, ref, ips);
+    if (!kernel)
+        n = with_leaf_caller(f->kv, ips, n, leaf_ret);
+    /* The kernel stack starts in the BPF program and the tracepoint that ran it. */
+    int skip = 0;
+    char name[300], label[4 * sizeof(name) + 8];
+    while (kernel && skip < n) {
+        ahp_kernel_symbol(f->kv, ips[skip], true, name, sizeof(name));
+        if (strncmp(name, "bpf_", 4) != 0 && strncmp(name, "__traceiter_", 12) != 0)
+            break;
+        skip++;
+    }
+    for (int i = n - 1; i >= skip; i--) {
+        ahp_kernel_symbol(f->kv, ips[i], kernel, name, sizeof(name));
+        ahp_label_safe(label, sizeof(label), name, sizeof(name));
+        fprintf(f->out, ";%s", label);
+    }
+}
+
+static int fold_stack(const struct ahp_kernel_stack_key *key, uint64_t value, void *ctx)
+{
+    struct folded *f = ctx;
+    if (key->kind != f->kind || value == 0)
+        return 0;
+    char name[AHP_NAME_SIZE], label[4 * AHP_NAME_SIZE + 8];
+    ahp_label_safe(label, sizeof(label), ahp_kernel_slot_name(f->kv, key->slot, name),
+                   AHP_NAME_SIZE);
+    fputs(label, f->out);
+    fold_frames(f, key->user_stack, false, key->leaf_ret);
+    fold_frames(f, key->kernel_stack, true, 0);
+    fprintf(f->out, " %llu\n", (unsigned long long)value);
+    return ferror(f->out) ? -EIO : 0;
+}
+
+int ahp_kernel_write_folded(struct ahp_kernel_view *kv, FILE *out, enum ahp_kernel_kind kind)
+{
+    struct folded f = {.kv = kv, .out = out, .kind = kind};
+    return ahp_kernel_stack_counts(kv, fold_stack, &f);
 }
 
 int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64_t wall_ns,

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "collect/target.h"
 #include "common/json_writer.h"
@@ -85,6 +86,11 @@ void ahp_kernel_symbol(struct ahp_kernel_view *kv, uint64_t ip, bool kernel, cha
  * figures cover (for cpu_pct). */
 int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64_t wall_ns,
                           bool with_stacks);
+
+/* The aggregated stacks of KIND in the folded format of flamegraph tools, one line per stack:
+ * "TYPE;user frames, outermost first;kernel frames, outermost first VALUE" (samples for
+ * AHP_KSTACK_CPU, ns for AHP_KSTACK_OFFCPU). Labels are safe (model/asyncstack.h). */
+int ahp_kernel_write_folded(struct ahp_kernel_view *kv, FILE *out, enum ahp_kernel_kind kind);
 
 /* The kernel's run-time statistics of the view's programs (on_switch, on_wakeup, cpu_sample):
  * total ns and runs since they were loaded, while statistics were enabled (bpf_enable_stats,
