@@ -351,27 +351,28 @@ Test(kernel_view, top_carries_block_and_cpu)
     cr_expect(samples >= 79 && samples <= 119, "top: BURN %lld samples", samples);
     cr_expect_eq(field_or_zero(find_named(top, "types", "QUICK"), "cpu_samples"), 0);
     json_object_put(top);
+}
 
-    /* What `flame -w cpu` will draw: folded lines TYPE;user frames;kernel frames SAMPLES, the
-     * burning callback's samples under BURN through burn_here, none of it under another root. */
-    Test(kernel_view, folded_cpu_stacks_start_at_the_type)
-    {
-        char *out = kernel_view_output(TRUTHS, "burn", "--folded", "cpu");
-        long long burn = 0, burn_here = 0, elsewhere = 0;
-        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-            char *value = strrchr(line, ' ');
-            cr_assert_not_null(value, "not folded: %s", line);
-            long long n = atoll(value + 1);
-            bool in_burn_here = strstr(line, ";burn_here") != NULL;
-            if (strncmp(line, "BURN;", 5) == 0) {
-                burn += n;
-                burn_here += in_burn_here ? n : 0;
-            } else if (in_burn_here) {
-                elsewhere += n;
-            }
+/* What `flame -w cpu` will draw: folded lines TYPE;user frames;kernel frames SAMPLES, the
+ * burning callback's samples under BURN through burn_here, none of it under another root. */
+Test(kernel_view, folded_cpu_stacks_start_at_the_type)
+{
+    char *out = kernel_view_output(TRUTHS, "burn", "--folded", "cpu");
+    long long burn = 0, burn_here = 0, elsewhere = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char *value = strrchr(line, ' ');
+        cr_assert_not_null(value, "not folded: %s", line);
+        long long n = atoll(value + 1);
+        bool in_burn_here = strstr(line, ";burn_here") != NULL;
+        if (strncmp(line, "BURN;", 5) == 0) {
+            burn += n;
+            burn_here += in_burn_here ? n : 0;
+        } else if (in_burn_here) {
+            elsewhere += n;
         }
-        cr_expect(burn >= 79 && burn <= 119, "%lld BURN samples", burn);
-        cr_expect_geq(burn_here, burn * 9 / 10, "%lld of %lld through burn_here", burn_here, burn);
-        cr_expect_eq(elsewhere, 0);
-        free(out);
     }
+    cr_expect(burn >= 79 && burn <= 119, "%lld BURN samples", burn);
+    cr_expect_geq(burn_here, burn * 9 / 10, "%lld of %lld through burn_here", burn_here, burn);
+    cr_expect_eq(elsewhere, 0);
+    free(out);
+}
