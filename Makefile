@@ -88,7 +88,7 @@ CHECK_BINS :=
 EXTRA_ALL :=
 # An explicit order, not a wildcard: bench.mk defines BENCH_DIR, which lttng.mk uses in target
 # names, and EXTRA_TESTS runs in this order.
-MK_FRAGMENTS := bench collector common context-examples context datafile examples flame hostile \
+MK_FRAGMENTS := bench collector common context-examples context datafile examples export flame hostile \
 	kernel limits lttng probes setup stuck uv uvreal
 include $(MK_FRAGMENTS:%=mk/%.mk)
 # A new fragment must be placed in that order, not silently left out.

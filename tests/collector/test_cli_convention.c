@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,13 +341,16 @@ Test(cli, top_explains_every_figure)
     char *help = help_of("top");
     struct proc target;
     char pid[32], line[4096];
-    char *targv[] = {WORKLOAD, "spin", "5", "1000", "0", NULL};
+    /* Seconds-long callbacks, so that top attaches in the middle of one (unmatched-after),
+     * and enough of them that a slow attach on a loaded machine still finds the target. */
+    char *targv[] = {WORKLOAD, "spin", "60", "1000", "0", NULL};
     start_ready_target(&target, targv, pid);
     cr_assert(write(target.in_fd, "go\n", 3) == 3);
     cr_assert(proc_read_line(&target, line, sizeof(line), 10000) && strcmp(line, "started") == 0);
-    char *argv[] = {AHPROF, "top", "-C", "--per-event", "-p", pid, "0.5", NULL};
+    char *argv[] = {AHPROF, "top", "-C", "--per-event", "-p", pid, "0.5", "4", NULL};
     char *out = NULL, *err = NULL;
     cr_expect_eq(run_capture(argv, &out, &err, 30000), 0, "%s", err);
+    kill(target.pid, SIGKILL);
     proc_wait(&target, 10000);
     /* "events/s N   lost N   unmatched-after N": every label has its count. */
     const char *header = strstr(out, "events/s ");

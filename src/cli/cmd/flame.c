@@ -1,8 +1,8 @@
 /*
  * flame.c - `ahprof flame [FILE] --format FMT --weight W [-o OUT]`: async flame graphs and
  * standard exports of a recording. The parts: asyncstack.c (creation sites, safe labels),
- * flame_tree.c (the flame tree), flame_folded.c, flame_svg.c, flame_dot.c, and trace*.c
- * (chrome and speedscope: trace_int.h).
+ * flame_tree.c (the flame tree), flame_folded.c, flame_svg.c, flame_dot.c, flame_pprof.c, and
+ * trace*.c (chrome, speedscope and perfetto: trace_int.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +48,14 @@ static const char usage_text[] =
     "              profile of the async stacks weighted like the flame graph\n"
     "  dot         the type-level trigger graph (who creates whom, counts, callback time) for\n"
     "              graphviz: ahprof flame -f dot | dot -Tsvg > graph.svg\n"
+    "  pprof       a gzipped pprof profile (go tool pprof, Pyroscope, Parca, Grafana) of the\n"
+    "              async stacks with every weight at once: sample types callback_time (ns,\n"
+    "              the default), resources_created and alive_at_end; labels async_type and\n"
+    "              trigger_path\n"
+    "  perfetto    Perfetto's protobuf trace (ui.perfetto.dev, trace_processor): a track per\n"
+    "              thread, a slice per callback, flows from each resource's creation to its\n"
+    "              callbacks, a counter track per type of the resources alive; scales\n"
+    "              beyond the chrome JSON\n"
     "\n"
     "Weights (-w, --weight), for folded, svg, speedscope and the colours of dot:\n"
     "  time        (default) exclusive callback time in ns: the time spent in each frame's\n"
@@ -55,7 +63,8 @@ static const char usage_text[] =
     "  count       resources created\n"
     "  live        resources alive at the end of the recording: the leak flame graph; those\n"
     "              that predate the recording are counted under (before attach)\n"
-    "chrome is a timeline of the recording: it has no weight.\n"
+    "chrome and perfetto are timelines of the recording, and pprof has every weight: --weight\n"
+    "does not apply to them.\n"
     "\n"
     "Options:\n"
     "  -i, --input FILE     the recording to read (same as the FILE argument)\n"
@@ -103,8 +112,9 @@ static void warnings(const struct flame_opts *o, const struct ahp_file_meta *f,
 
 static int parse_format(const char *s, enum flame_format *f)
 {
-    static const char *const names[] = {"folded", "svg", "chrome", "speedscope", "dot"};
-    for (int i = 0; i < 5; i++)
+    static const char *const names[] = {"folded", "svg",   "chrome",  "speedscope",
+                                        "dot",    "pprof", "perfetto"};
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
         if (strcmp(s, names[i]) == 0) {
             *f = (enum flame_format)i;
             return 0;
@@ -137,7 +147,8 @@ static int render(struct flame_run *run, const char **what)
     }
     struct ahp_model_opts mo = {0};
     struct flame_trace *tr = NULL;
-    bool timeline = o->format == FMT_CHROME || (o->format == FMT_SPEEDSCOPE && o->weight == W_TIME);
+    bool timeline = o->format == FMT_CHROME || o->format == FMT_PERFETTO ||
+                    (o->format == FMT_SPEEDSCOPE && o->weight == W_TIME);
     if (timeline) {
         *what = "starting the output for";
         if ((rc = flame_trace_begin(&tr, run, &mo)) < 0)
@@ -167,6 +178,8 @@ static int render(struct flame_run *run, const char **what)
     }
     if (o->format == FMT_DOT)
         return flame_write_dot(run);
+    if (o->format == FMT_PPROF)
+        return flame_write_pprof(run);
     struct ftree t;
     *what = "building the flame graph of";
     if ((rc = ftree_build(&t, run->m, run->sites, o->weight, o->types_only)) < 0)
@@ -213,7 +226,8 @@ int ahprof_cmd_flame(int argc, char **argv)
         case 'f':
             if (parse_format(optarg, &o.format) < 0)
                 return ahp_fail(o.json, AHP_EXIT_USAGE,
-                                "unknown format '%s' (folded, svg, chrome, speedscope or dot)",
+                                "unknown format '%s' (folded, svg, chrome, speedscope, dot, "
+                                "pprof or perfetto)",
                                 optarg);
             break;
         case 'w':

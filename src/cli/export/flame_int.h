@@ -11,7 +11,15 @@
 #include "data/datafile.h"
 #include "model/model.h"
 
-enum flame_format { FMT_FOLDED, FMT_SVG, FMT_CHROME, FMT_SPEEDSCOPE, FMT_DOT };
+enum flame_format {
+    FMT_FOLDED,
+    FMT_SVG,
+    FMT_CHROME,
+    FMT_SPEEDSCOPE,
+    FMT_DOT,
+    FMT_PPROF,
+    FMT_PERFETTO
+};
 enum flame_weight { W_TIME, W_COUNT, W_LIVE };
 
 struct flame_opts {
@@ -87,6 +95,8 @@ struct flame_run {
 int flame_write_folded(struct flame_run *run, const struct ftree *t);
 int flame_write_svg(struct flame_run *run, const struct ftree *t);
 int flame_write_dot(struct flame_run *run);
+/* Gzipped pprof profile.proto with every weight (flame_pprof.c). */
+int flame_write_pprof(struct flame_run *run);
 
 /* The timeline formats (trace*.c, trace_int.h) see the callbacks while the model is built:
  * they set hooks on OPTS (begin), get the model (end) and write. STATE is theirs. */

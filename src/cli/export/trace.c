@@ -1,8 +1,8 @@
 /*
- * trace.c - the timeline exports (chrome, speedscope with the time weight) see the callbacks
- * while the model reads the events: this file mirrors each thread's callback stack from the
- * model's on_before/on_callback hooks and tells the format (trace_chrome.c,
- * trace_speedscope.c) what opens and closes. trace_int.h says how lost events are handled.
+ * trace.c - the timeline exports (chrome, perfetto, speedscope with the time weight) see the
+ * callbacks while the model reads the events: this file mirrors each thread's callback stack from
+ * the model's on_before/on_callback hooks and tells the format (trace_chrome.c, trace_speedscope.c)
+ * what opens and closes. trace_int.h says how lost events are handled.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -149,7 +149,9 @@ int flame_trace_begin(struct flame_trace **trp, struct flame_run *run, struct ah
     if (tr == NULL)
         return -ENOMEM;
     tr->run = run;
-    tr->format = run->o->format == FMT_CHROME ? &trace_chrome : &trace_speedscope;
+    tr->format = run->o->format == FMT_CHROME     ? &trace_chrome
+                 : run->o->format == FMT_PERFETTO ? &trace_perfetto
+                                                  : &trace_speedscope;
     ahp_hmap_init(&tr->tindex, sizeof(uint32_t), 0);
     ahp_json_init(&tr->json, run->out, AHP_JSON_COMPACT);
     const struct ahp_file_meta *meta = run->meta;
@@ -191,6 +193,8 @@ void flame_trace_free(struct flame_trace *tr)
 {
     if (tr == NULL)
         return;
+    if (tr->format->free != NULL)
+        tr->format->free(tr);
     for (uint32_t i = 0; i < tr->nthreads; i++) {
         free(tr->threads[i].stack);
         trace_spool_thread_free(&tr->threads[i].spool);

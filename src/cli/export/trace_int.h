@@ -6,6 +6,7 @@
  *   trace_chrome.c      Chrome trace JSON, streamed as the callbacks end
  *   trace_speedscope.c  speedscope's evented profiles, one per thread, written at the end
  *   trace_spool.c       the per-thread records speedscope needs together, spooled to a file
+ *   trace_perfetto.c    Perfetto's protobuf trace, streamed as the callbacks start and end
  *   trace_sampler.c     speedscope's sampled profile of the flame tree (no timeline)
  *
  * The mirror keeps the formats balanced when events were lost: callbacks whose AFTER never
@@ -103,10 +104,13 @@ struct trace_format {
                    const char *why);
     /* After the events (nothing is open any more): 0 or a negative errno. */
     int (*end)(struct flame_trace *tr);
+    /* Free TR->format_state, whether or not END ran; NULL: nothing to free. */
+    void (*free)(struct flame_trace *tr);
 };
 
 extern const struct trace_format trace_chrome;
 extern const struct trace_format trace_speedscope;
+extern const struct trace_format trace_perfetto;
 
 struct flame_trace {
     struct flame_run *run;
@@ -121,6 +125,7 @@ struct flame_trace {
     uint32_t nlabels;
     struct ahp_json json; /* the output */
     struct trace_spool spool;
+    void *format_state; /* the format's own (trace_perfetto.c) */
     int err;
 };
 
