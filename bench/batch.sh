@@ -28,10 +28,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
+alive() { # PID: running, not a zombie waiting to be reaped
+    [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 # One traced run: start the benchmark, attach TRACER, keep the per-repetition figures.
 traced_run() { # CASE WAITFLAG TRACER...
     name=$1 flag=$2
     shift 2
+    # The previous run's "ready" must not pass for this one's (the shell truncates the file
+    # only once the child runs).
+    rm -f "$tmp/out"
     "$bin" --raw --reps "$reps" --iters "$iters" "$flag" lifecycle >"$tmp/out" &
     bench=$!
     pids="$bench"
@@ -44,14 +51,27 @@ traced_run() { # CASE WAITFLAG TRACER...
     "$@" -p "$bench" >"$tmp/tracer.out" 2>&1 &
     tracer=$!
     pids="$bench $tracer"
-    wait "$bench"
+    # A tracer that fails to attach would leave the benchmark waiting for its semaphores.
+    while alive "$bench"; do
+        if ! alive "$tracer"; then
+            echo "$name: the tracer exited before the benchmark ended, case not measured:" >&2
+            cat "$tmp/tracer.out" >&2
+            kill "$bench" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    wait "$bench" || true
     kill -INT "$tracer" 2>/dev/null || true
     wait "$tracer" 2>/dev/null || true
     pids=""
     sed -n 's/^rep .* ns=\([0-9.]*\).*/\1/p' "$tmp/out" >>"$tmp/$name"
+    # record says how many events it wrote and lost: on this tight loop it may not keep up.
+    sed -n 's/.*recorded \([0-9]*\) events.*(\([0-9]*\) lost).*/\1 \2/p' "$tmp/tracer.out" >>"$tmp/$name.loss"
 }
 
 bpftrace_run() {
+    rm -f "$tmp/out"
     "$bin" --raw --reps "$reps" --iters "$((iters / 10))" --traced probe lifecycle >"$tmp/out" &
     bench=$!
     pids="$bench"
@@ -65,6 +85,11 @@ bpftrace_run() {
     wait 2>/dev/null || true
     pids=""
     grep '^rep name=lifecycle' "$tmp/out" | sed -n 's/.* ns=\([0-9.]*\).*/\1/p' >>"$tmp/bpftrace"
+    # The bare probe (5-byte nop) counted by bpftrace: what one traced probe hit costs on this
+    # machine today, the figure that moves 7x between machines. Four per lifecycle, so that the
+    # table's "/ 4" gives one hit.
+    grep '^rep name=probe' "$tmp/out" | sed -n 's/.* ns=\([0-9.]*\).*/\1/p' |
+        awk '{ printf "%.3f\n", $1 * 4 }' >>"$tmp/uprobe-hit"
 }
 
 r=0
@@ -72,20 +97,27 @@ while [ $r -lt "$rounds" ]; do
     "$bin" --raw --reps "$reps" --iters "$iters" lifecycle |
         sed -n 's/^rep .* ns=\([0-9.]*\).*/\1/p' >>"$tmp/untraced"
     traced_run top-batch --traced-batch "$ahprof" top -C 1
-    traced_run record-batch --traced-batch "$ahprof" record -q -o /dev/null
+    traced_run record-batch --traced-batch "$ahprof" record -o /dev/null
     traced_run top-per-event --traced-events "$ahprof" top -C --per-event 1
-    traced_run record-per-event --traced-events "$ahprof" record -q --per-event -o /dev/null
+    traced_run record-per-event --traced-events "$ahprof" record --per-event -o /dev/null
     command -v bpftrace >/dev/null 2>&1 && bpftrace_run
     r=$((r + 1))
 done
 
 printf '%-34s %14s %8s\n' "case (lifecycle / 4)" "ns per event" "reps"
-for c in untraced top-batch record-batch top-per-event record-per-event bpftrace; do
+for c in untraced top-batch record-batch top-per-event record-per-event bpftrace uprobe-hit; do
     [ -s "$tmp/$c" ] || continue
     n=$(wc -l <"$tmp/$c")
     med=$(sort -n "$tmp/$c" | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f", m / 4}')
     printf '%-34s %14s %8s\n' "$c" "$med" "$n"
     echo "bench name=traced case=$c median_ns_per_event=$med reps=$n" >>"$tmp/lines"
+done
+for c in record-batch record-per-event; do
+    [ -s "$tmp/$c.loss" ] || continue
+    w=$(awk '{ s += $1 } END { print s }' "$tmp/$c.loss")
+    l=$(awk '{ s += $2 } END { print s }' "$tmp/$c.loss")
+    echo "$c on the tight loop: $w events written, $l lost"
+    echo "bench name=traced-loss case=$c written=$w lost=$l" >>"$tmp/lines"
 done
 cat "$tmp/lines"
 

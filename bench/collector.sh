@@ -75,6 +75,10 @@ printf '%-24s %10.0f %8s %18.2f %18s\n' "no tracer" "$none" "1.000" "$(col 2 non
 printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof top attached" "$top" "$(echo "$top / $none" | bc -l)" "$(col 2 top)" "$(col 3 top)"
 printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof record attached" "$rec" "$(echo "$rec / $none" | bc -l)" "$(col 2 record)" "$(col 3 record)"
 printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "top --per-event" "$tpe" "$(echo "$tpe / $none" | bc -l)" "$(col 2 top-pe)" "$(col 3 top-pe)"
+# For the summary table of `make bench` (bench/summary.sh).
+for c in none top record top-pe; do
+    echo "bench name=server case=$c rps=$(col 1 "$c") cpu_us_per_req=$(col 2 "$c")"
+done
 
 echo "== ahprof record ingest: workload flood (1 thread, init+before+after+destroy per lifecycle)"
 lifecycles=$((EVENTS / 4))

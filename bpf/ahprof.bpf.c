@@ -85,12 +85,13 @@ struct {
     __type(value, struct ahp_live);
 } live SEC(".maps");
 
-/* One batch read from the target, per CPU (too big for the BPF stack). */
+/* One batch read from the target, per CPU (too big for the BPF stack): the ring-buffer message
+ * `record` streams, whose batch `top` walks. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
-    __type(value, struct ahp_batch);
+    __type(value, struct ahp_ring_batch);
 } batch_scratch SEC(".maps");
 
 /* User stacks at init, walked with frame pointers; resized by the collector. */
@@ -124,6 +125,26 @@ static __always_inline struct ahp_global_stats *globals(void)
     return bpf_map_lookup_elem(&global_stats, &zero);
 }
 
+/* Wake the reader once a share of the ring buffer holds unread data, at most once a
+ * millisecond: a wakeup is an interrupt raised on this CPU, which costs microseconds under a
+ * hypervisor (a write to the APIC's MSR traps), and a reader that is behind is awake already.
+ * Measured before this bound: 47% of a tight event loop's time under `record` went to wakeups
+ * raised for every batch while the reader was behind (docs/BENCHMARKS.md, issue 13). The
+ * collector also polls on a timer, so a wakeup skipped here only delays reading. */
+#define AHP_WAKEUP_INTERVAL_NS 1000000ull
+__u64 last_wakeup_ns = 0;
+
+static __always_inline __u64 ring_flags(void)
+{
+    if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
+        return BPF_RB_NO_WAKEUP;
+    __u64 now = bpf_ktime_get_ns();
+    if (now - *(volatile __u64 *)&last_wakeup_ns < AHP_WAKEUP_INTERVAL_NS)
+        return BPF_RB_NO_WAKEUP;
+    *(volatile __u64 *)&last_wakeup_ns = now;
+    return BPF_RB_FORCE_WAKEUP;
+}
+
 /* AUX is the INIT's trigger id or the AFTER's exclusive ns; AUX16 the INIT's stack_ref or the
  * BEFORE/AFTER's depth (struct ahp_event names each). KIND is a constant at every call: the
  * choice costs nothing once inlined. */
@@ -154,10 +175,8 @@ static __always_inline void emit(__u8 kind, __u64 ts, __u64 id, __u64 aux, __u64
         ev->stack_ref = aux16;
     else
         ev->depth = aux16;
-    /* Waking the reader for every record costs ~1.8 us per event (shared/README.md): wake it
-     * only once a batch worth reading has piled up; it also polls on a timer. */
-    __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-    bpf_ringbuf_submit(ev, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+    /* Waking the reader for every record costs ~1.8 us per event (shared/README.md). */
+    bpf_ringbuf_submit(ev, ring_flags());
 }
 
 static __always_inline struct ahp_type_stats *stats_of(__s32 type)
@@ -549,19 +568,25 @@ static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n
 }
 
 /* Records [*FIRST, *N) of the batch are new: the part of its generation not handed over
- * yet. Marks them handed over; false when there are none. */
-static __always_inline bool take_range(struct ahp_batch_thread *bt,
-                                       const struct ahp_batch_header *h, __u32 *first, __u32 *n)
+ * yet. False when there are none. */
+static __always_inline bool new_range(const struct ahp_batch_thread *bt,
+                                      const struct ahp_batch_header *h, __u32 *first, __u32 *n)
 {
     __u32 count = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
     __u32 from = bt->gen == h->gen && bt->consumed <= count ? bt->consumed : 0;
     if (from >= count)
         return false;
-    bt->gen = h->gen;
-    bt->consumed = count;
     *first = from;
     *n = count;
     return true;
+}
+
+/* Marks the records of the batch up to N handed over. */
+static __always_inline void mark_taken(struct ahp_batch_thread *bt,
+                                       const struct ahp_batch_header *h, __u32 n)
+{
+    bt->gen = h->gen;
+    bt->consumed = n;
 }
 
 /* The batch's memory belongs to the target: a header libah would never write is dropped,
@@ -576,59 +601,56 @@ static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_ba
         h->anchor_ns <= bpf_ktime_get_ns())
         return true;
     __u32 first, n;
-    if (take_range(bt, h, &first, &n)) {
+    if (new_range(bt, h, &first, &n)) {
+        mark_taken(bt, h, n);
         g->batch_malformed++;
         g->lost_events += n - first;
     }
     return false;
 }
 
-/* Hand over the records of the current thread's batch at ADDR that were not handed over yet:
- * in `record` one ring-buffer reserve and one bulk copy, in `top` one bulk copy and a
- * bounded loop. FLUSHED: the thread is done with this batch. */
+/* Hand over the records of the current thread's batch at ADDR that were not handed over yet.
+ * The header is read first: a flush or a switch-out that finds nothing new stops there. Then
+ * only the records in use are copied, in one bulk read (a switch-out typically finds a few of
+ * a 256-record buffer). `record` streams them as one ring-buffer message cut after the last
+ * record; `top` (or `record` when the ring buffer is full) walks them in a bounded loop.
+ * FLUSHED: the thread is done with this batch. */
 static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed)
 {
     struct ahp_global_stats *g = globals();
-    if (!g)
-        return;
     __u32 zero = 0;
-    if (record_events) {
-        struct ahp_ring_batch *m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-        if (m) {
-            if (bpf_probe_read_user(&m->batch, sizeof(m->batch), addr) != 0) {
-                g->batch_errors++;
-                bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
-                return;
-            }
-            __u32 first, n;
-            if (!header_ok(bt, &m->batch.hdr, g) || !take_range(bt, &m->batch.hdr, &first, &n)) {
-                bpf_ringbuf_discard(m, BPF_RB_NO_WAKEUP);
-                return;
-            }
-            m->pid = bpf_get_current_pid_tgid() >> 32;
-            m->first = (__u16)first;
-            m->flags = flushed ? AHP_RING_FLUSHED : 0;
-            g->events += n - first;
-            learn_type_names(&m->batch.hdr);
-            __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-            bpf_ringbuf_submit(m, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-            return;
-        }
-    }
-    struct ahp_batch *b = bpf_map_lookup_elem(&batch_scratch, &zero);
-    if (!b)
+    struct ahp_ring_batch *m = bpf_map_lookup_elem(&batch_scratch, &zero);
+    if (!g || !m)
         return;
-    if (bpf_probe_read_user(b, sizeof(*b), addr) != 0) {
+    struct ahp_batch *b = &m->batch;
+    if (bpf_probe_read_user(&b->hdr, sizeof(b->hdr), addr) != 0) {
         g->batch_errors++;
         return;
     }
     __u32 first, n;
-    if (!header_ok(bt, &b->hdr, g) || !take_range(bt, &b->hdr, &first, &n))
+    if (!header_ok(bt, &b->hdr, g) || !new_range(bt, &b->hdr, &first, &n))
         return;
+    __u32 bytes = n * sizeof(struct ahp_batch_record);
+    /* Keeps clang from handing the verifier a bound it cannot see (shared/README.md). */
+    asm volatile("" : "+r"(bytes));
+    if (bytes > sizeof(b->rec))
+        return;
+    if (bpf_probe_read_user(b->rec, bytes, (const char *)addr + offsetof(struct ahp_batch, rec)) !=
+        0) {
+        g->batch_errors++;
+        return;
+    }
+    mark_taken(bt, &b->hdr, n);
     g->events += n - first;
-    if (record_events)
-        g->lost_events += n - first; /* no room in the ring buffer */
     learn_type_names(&b->hdr);
+    if (record_events) {
+        m->pid = bpf_get_current_pid_tgid() >> 32;
+        m->first = (__u16)first;
+        m->flags = flushed ? AHP_RING_FLUSHED : 0;
+        if (bpf_ringbuf_output(&events, m, AHP_RING_BATCH_BYTES(0) + bytes, ring_flags()) == 0)
+            return;
+        g->lost_events += n - first; /* no room in the ring buffer: keep the counters exact */
+    }
     walk_batch(b, first, n, record_events);
 }
 

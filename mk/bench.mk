@@ -1,6 +1,19 @@
 # Benchmarks of libah's event path (docs/BENCHMARKS.md). `make bench` runs every target listed
 # as a prerequisite of `bench`; other fragments may add theirs.
 BENCH_DIR := $(B)/bench
+# Each benchmark's output is kept too, for the one table bench/summary.sh prints at the end of
+# `make bench` from the figures of this run only. $(call bench_keep,NAME,COMMAND)
+BENCH_OUT := $(BENCH_DIR)/out
+bench_keep = mkdir -p $(BENCH_OUT); { $(2); echo $$? >$(BENCH_OUT)/$(1).rc; } | tee $(BENCH_OUT)/$(1).txt; \
+	exit $$(cat $(BENCH_OUT)/$(1).rc)
+
+# Figures of an earlier run must not reach this run's table.
+.PHONY: bench-start bench-summary
+bench-start:
+	$(Q)rm -f $(BENCH_OUT)/*.txt $(BENCH_OUT)/*.rc
+bench: bench-summary
+bench-summary:
+	$(Q)bench/summary.sh $(BENCH_OUT)/*.txt
 
 $(BENCH_DIR)/bench_lifecycle_static: bench/bench_lifecycle.c bench/bench_empty.c $(B)/libah.a
 	$(call msg,CC,$@)
@@ -18,8 +31,9 @@ BENCH_LIFECYCLE_BINS := $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/bench_l
 
 .PHONY: bench bench-lifecycle
 bench: bench-lifecycle
-bench-lifecycle: $(BENCH_LIFECYCLE_BINS) | bench-deps
-	$(Q)bench/run-lifecycle.sh $(BENCH_DIR)
+bench-summary: bench-lifecycle
+bench-lifecycle: $(BENCH_LIFECYCLE_BINS) | bench-deps bench-start
+	$(Q)$(call bench_keep,lifecycle,bench/run-lifecycle.sh $(BENCH_DIR))
 
 ALL_BINS += $(BENCH_LIFECYCLE_BINS)
 
@@ -33,8 +47,9 @@ ALL_BINS += $(BENCH_DIR)/paced
 # Traced cost per event, every way side by side, and the 5 M events/s sustained run.
 .PHONY: bench-batch
 bench: bench-batch
-bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps
-	$(Q)bench/batch.sh $(B)
+bench-summary: bench-batch
+bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps bench-start
+	$(Q)$(call bench_keep,batch,bench/batch.sh $(B))
 
 # What libah's fork handler (src/lib/fork.c) costs a fork(), untraced and traced.
 $(BENCH_DIR)/bench_fork: bench/bench_fork.c $(B)/libah.a

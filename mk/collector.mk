@@ -43,6 +43,7 @@ EXTRA_TESTS += test-collector
 # Requests/s of the example server untraced vs top vs record, ingest rate, report cost.
 .PHONY: bench-collector
 bench: bench-collector
+bench-summary: bench-collector
 bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load \
-		| bench-deps
-	$(Q)bench/collector.sh $(B)
+		| bench-deps bench-start
+	$(Q)$(call bench_keep,collector,bench/collector.sh $(B))

@@ -25,12 +25,13 @@ endif
 # $(MAKE) line, so that `make -n bench` only prints it.
 .PHONY: bench-lttng bench-lttng-run
 bench: bench-lttng
-bench-lttng: | bench-deps
+bench-summary: bench-lttng
+bench-lttng: | bench-deps bench-start
 	$(Q)$(MAKE) --no-print-directory bench-lttng-run
 
 ifneq ($(LTTNG_UST_H),)
 bench-lttng-run: $(BENCH_DIR)/bench_lttng
-	$(Q)bench/lttng/run.sh $(BENCH_DIR)
+	$(Q)$(call bench_keep,lttng,bench/lttng/run.sh $(BENCH_DIR))
 else
 bench-lttng-run:
 	@echo "lttng bench skipped: no LTTng-UST headers"

@@ -72,7 +72,9 @@ _Static_assert(__builtin_offsetof(struct ahp_event, stack_ref) ==
  * exit and at process exit. libah writes these structures; the BPF programs read them with
  * one bulk copy.
  */
-#define AHP_BATCH_RECORDS 64 /* a power of two */
+/* A power of two. One probe hit per buffer: at 256 records even a 1.5 us uprobe costs ~6 ns per
+ * event (docs/BENCHMARKS.md, issue 13); the buffer is 8 KiB per traced thread. */
+#define AHP_BATCH_RECORDS 256
 #define AHP_BATCH_BOUND_NS 1000000ull
 
 /* How a batch's ticks relate to CLOCK_MONOTONIC. */
@@ -111,14 +113,21 @@ struct ahp_batch {
     struct ahp_batch_record rec[AHP_BATCH_RECORDS];
 };
 
-/* A batch as `ahprof record` streams it through the ring buffer, one reserve per batch; its
- * size tells it from a struct ahp_event record. */
+/* A batch as `ahprof record` streams it through the ring buffer, one message per batch, cut
+ * after its last record in use (ahp_ring_batch_bytes): a switch-out that finds a few records
+ * costs a few records of ring buffer, not a whole buffer. Its size (more than a struct
+ * ahp_event) tells it from a per-event record. */
 struct ahp_ring_batch {
     __u32 pid;
     __u16 first; /* records before this index were streamed already */
     __u16 flags; /* AHP_RING_FLUSHED */
     struct ahp_batch batch;
 };
+
+/* The bytes of a ring-buffer batch message holding records [0, N). */
+#define AHP_RING_BATCH_BYTES(n)                                                                    \
+    (sizeof(struct ahp_ring_batch) - sizeof(struct ahp_batch_record) * AHP_BATCH_RECORDS +         \
+     sizeof(struct ahp_batch_record) * (n))
 
 /* The thread flushed this batch: its next records start a new generation. Without it, the
  * records were read while the thread was switched out and more may follow in the batch. */

@@ -6,10 +6,11 @@
  * crash, hang, leak or read out of bounds (ASan, UBSan), and what comes out must be events
  * libah could have raised.
  *
- * Input: one mode byte, then batches of sizeof(struct ahp_ring_batch) bytes each (the last
- * one zero-padded). Mode bits 0-1 pick the tick rate (ns per tick) the decoder starts with;
- * bit 2 releases merged events with a reorder window as they come, else only at the end.
- * gen_decode_corpus writes seeds in this form.
+ * Input: one mode byte, then batches of sizeof(struct ahp_ring_batch) bytes each, each handed
+ * over as a ring-buffer message of its own size (the last one may be short: a message cut
+ * before the records its header claims must be dropped, never read past). Mode bits 0-1 pick the
+ * tick rate (ns per tick) the decoder starts with; bit 2 releases merged events with a reorder
+ * window as they come, else only at the end. gen_decode_corpus writes seeds in this form.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,21 +58,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (d == NULL)
         return 0;
     d->rate.ns_per_tick = rates[mode & 3];
-    /* 8-byte aligned, like ring-buffer records. */
-    struct ahp_ring_batch *m = aligned_alloc(8, sizeof(*m));
-    if (m == NULL) {
-        free(d);
-        return 0;
-    }
     uint64_t newest = 0;
+    struct ahp_ring_batch *m = NULL;
     for (size_t off = 0; off < size; off += sizeof(*m)) {
         size_t n = size - off < sizeof(*m) ? size - off : sizeof(*m);
-        memset(m, 0, sizeof(*m));
-        memcpy(m, data + off, n);
-        if (ahp_decode_batch(d, m, on_decoded, &merge) < 0)
+        /* 8-byte aligned, like ring-buffer records, and no longer than the message: ASan sees
+         * any read past it. */
+        m = aligned_alloc(8, (n + 7) & ~(size_t)7);
+        if (m == NULL)
             break;
-        if (m->batch.hdr.anchor_ns > newest)
+        memcpy(m, data + off, n);
+        int rc = ahp_decode_ring_message(d, m, n, on_decoded, &merge);
+        if (rc == 0 && n >= AHP_RING_BATCH_BYTES(0) && m->batch.hdr.anchor_ns > newest)
             newest = m->batch.hdr.anchor_ns;
+        free(m);
+        if (rc < 0)
+            break;
         if (mode & 4)
             ahp_merge_release(&merge, newest > 100000000 ? newest - 100000000 : 0, on_merged,
                               &sink);
@@ -84,6 +86,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ahp_merge_free(&merge);
     ahp_decoder_free(d);
     free(d);
-    free(m);
     return 0;
 }

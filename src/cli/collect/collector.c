@@ -101,9 +101,9 @@ static bool read_enough(struct ahp_collector *c)
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
     struct ahp_collector *c = ctx;
-    if (size >= sizeof(struct ahp_ring_batch)) {
+    if (size > sizeof(struct ahp_event)) {
         /* Ring-buffer records are 8-byte aligned: decode in place. */
-        int rc = ahp_decode_batch(&c->decoder, data, on_decoded, c);
+        int rc = ahp_decode_ring_message(&c->decoder, data, size, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
         /* One read may hand over millions of events from a busy target: pass on what is old

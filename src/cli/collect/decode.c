@@ -244,6 +244,26 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
     return 0;
 }
 
+/* The collector tells the two kinds of ring-buffer records apart by their size. */
+_Static_assert(AHP_RING_BATCH_BYTES(0) > sizeof(struct ahp_event),
+               "an empty batch message must be longer than an event");
+
+int ahp_decode_ring_message(struct ahp_decoder *d, const void *data, size_t size, ahp_decoded_fn fn,
+                            void *ctx)
+{
+    const struct ahp_ring_batch *m = data;
+    if (size < AHP_RING_BATCH_BYTES(0))
+        return 0;
+    uint32_t claimed =
+        m->batch.hdr.count < AHP_BATCH_RECORDS ? m->batch.hdr.count : AHP_BATCH_RECORDS;
+    if (size < AHP_RING_BATCH_BYTES(claimed)) {
+        d->malformed_batches++;
+        d->malformed_dropped += claimed > m->first ? claimed - m->first : 0;
+        return 0;
+    }
+    return ahp_decode_batch(d, m, fn, ctx);
+}
+
 void ahp_decoder_free(struct ahp_decoder *d)
 {
     free(d->threads);

@@ -6,6 +6,7 @@
 #ifndef AHP_DECODE_H
 #define AHP_DECODE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ahprof.h"
@@ -43,6 +44,12 @@ typedef int (*ahp_decoded_fn)(const struct ahp_event *ev, void *ctx);
  * non-zero result, or -ENOMEM. */
 int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_decoded_fn fn,
                      void *ctx);
+
+/* One ring-buffer message of SIZE bytes holding a batch (cut after its last record in use,
+ * AHP_RING_BATCH_BYTES): a message too short for the records its header claims is dropped and
+ * counted as malformed. Returns as ahp_decode_batch. */
+int ahp_decode_ring_message(struct ahp_decoder *d, const void *data, size_t size, ahp_decoded_fn fn,
+                            void *ctx);
 
 void ahp_decoder_free(struct ahp_decoder *d);
 
