@@ -2,7 +2,7 @@
 # The kernel view's cost (docs/kernel-view.md) on the example server, side by side in one run:
 # GET /fast requests/s and CPU time per request (server, and the tracers) with
 #   none          no tracer
-#   top           `ahprof top` attached
+#   top           `ahprof top --no-kernel` attached (top without its kernel view)
 #   top+kview     `ahprof top` and the kernel view (build/kview: sampling at HZ, off-CPU and
 #                 run-queue accounting) attached
 #   top+kview-st  the same with --stacks (the stacks where callbacks block)
@@ -65,7 +65,7 @@ run_case() { # CASE; appends "req/s cpu tracer_cpu" to $work/CASE
     n=$((n + 1))
     case $1 in
     top | top+kview | top+kview-st)
-        "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
+        "$AHPROF" top -C --no-kernel -p "$server_pid" 1 >/dev/null 2>&1 &
         top=$!
         ;;
     esac
@@ -113,7 +113,7 @@ PY
 # and every sample.
 for variant in "" --stacks; do
     echo "== kernel-view BPF programs over one more top+kview${variant:+ $variant} run ($SECS s): ns per run, per request"
-    "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 &
+    "$AHPROF" top -C --no-kernel -p "$server_pid" 1 >/dev/null 2>&1 &
     top=$!
     n=$((n + 1))
     start_kview "$n" $variant --bpf-stats

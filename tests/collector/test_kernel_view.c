@@ -301,6 +301,58 @@ Test(kernel_view, hostile_type)
     expect_hostile_untagged("type", "malformed");
 }
 
+/* `ahprof top --json` on kernel_truths MODE, attached before the mode runs, to the target's
+ * exit: the last interval (totals since attach). */
+static json_object *top_of(const char *mode)
+{
+    struct proc target, top;
+    char pid[32];
+    char *targv[] = {TRUTHS, (char *)mode, NULL};
+    start_ready_target(&target, targv, pid);
+    char *argv[] = {AHPROF, "top", "-j", "-p", pid, "0.2", NULL};
+    proc_start(&top, argv);
+    char *line = malloc(1 << 16);
+    cr_assert(proc_read_line(&top, line, 1 << 16, 30000), "top printed nothing");
+    cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
+    char done[64];
+    cr_assert(proc_read_line(&target, done, sizeof(done), 20000) && strcmp(done, "done") == 0);
+    cr_assert_eq(proc_capture(&target, NULL, NULL, 10000), 0);
+    json_object *last = NULL;
+    while (proc_read_line(&top, line, 1 << 16, 20000)) {
+        json_object *o = json_tokener_parse(line);
+        cr_assert_not_null(o, "not JSON: %.200s", line);
+        if (last)
+            json_object_put(last);
+        last = o;
+    }
+    cr_assert_eq(proc_wait(&top, 10000), 0);
+    free(line);
+    cr_assert_not_null(last);
+    json_object *final;
+    cr_assert(json_object_object_get_ex(last, "final", &final) && json_object_get_boolean(final));
+    return last;
+}
+
+/* top's kernel columns: BLOCK of the TIMER callbacks blocked in read(), CPU of the BURN one. */
+Test(kernel_view, top_carries_block_and_cpu)
+{
+    json_object *top = top_of("block");
+    json_object *timer = find_named(top, "types", "TIMER");
+    cr_assert_not_null(timer);
+    long long blocked = get_int(timer, "blocked_ns");
+    cr_expect(blocked >= 450000000 && blocked <= 550000000, "top: TIMER blocked %lld ns", blocked);
+    cr_expect_eq(get_int(timer, "blocked_count"), 10);
+    json_object_put(top);
+
+    top = top_of("burn");
+    json_object *burn = find_named(top, "types", "BURN");
+    cr_assert_not_null(burn);
+    long long samples = get_int(burn, "cpu_samples");
+    cr_expect(samples >= 79 && samples <= 119, "top: BURN %lld samples", samples);
+    cr_expect_eq(field_or_zero(find_named(top, "types", "QUICK"), "cpu_samples"), 0);
+    json_object_put(top);
+}
+
 /* What `flame -w cpu` will draw: folded lines TYPE;user frames;kernel frames SAMPLES, the
  * burning callback's samples under BURN through burn_here, none of it under another root. */
 Test(kernel_view, folded_cpu_stacks_start_at_the_type)

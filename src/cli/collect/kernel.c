@@ -509,6 +509,11 @@ static uint64_t hist_percentile(const __u64 hist[AHP_HIST_SLOTS], uint64_t count
     return UINT64_MAX;
 }
 
+uint64_t ahp_kernel_runq_percentile(const struct ahp_kernel_stats *s, unsigned permille)
+{
+    return hist_percentile(s->runq_hist, s->runq_count, permille);
+}
+
 struct json_reasons {
     struct ahp_json *w;
     int slot;

@@ -66,6 +66,9 @@ int ahp_kernel_stack_counts(struct ahp_kernel_view *kv, ahp_kernel_stack_fn fn, 
 int ahp_kernel_stack(struct ahp_kernel_view *kv, uint32_t stack_ref,
                      uint64_t ips[AHP_KSTACK_FRAMES]);
 
+/* The PERMILLE-th permille of S's run-queue waits, ns: the upper bound of its log2 bucket. */
+uint64_t ahp_kernel_runq_percentile(const struct ahp_kernel_stats *s, unsigned permille);
+
 /* "read", "futex", "preempted", "fault", or "syscall#N". */
 const char *ahp_kernel_reason_name(int reason, char buf[32]);
 
