@@ -3,9 +3,10 @@
 # GET /fast requests/s and CPU time per request (server, and the tracers) with
 #   none          no tracer
 #   top           `ahprof top --no-kernel` attached (top without its kernel view)
-#   top+kview     `ahprof top` and the kernel view (build/kview: sampling at HZ, off-CPU and
-#                 run-queue accounting) attached
-#   top+kview-st  the same with --stacks (the stacks where callbacks block)
+#   top+kview     `ahprof top --hz HZ`: top with its kernel view (sampling at HZ, off-CPU and
+#                 run-queue accounting), as it runs by default
+#   top+kview-st  `ahprof top --no-kernel` and build/kview --stacks beside it (the stacks
+#                 where callbacks block, which top does not take)
 # ROUNDS rounds of SECS seconds, the order rotating; medians. The tracer CPU column is ahprof
 # top's plus kview's own (user space: reading maps at the end; the BPF programs' time is
 # charged to the threads they run on: the server's, or whichever was switched out).
@@ -64,13 +65,16 @@ run_case() { # CASE; appends "req/s cpu tracer_cpu" to $work/CASE
     local top="" kv=""
     n=$((n + 1))
     case $1 in
-    top | top+kview | top+kview-st)
+    top | top+kview-st)
         "$AHPROF" top -C --no-kernel -p "$server_pid" 1 >/dev/null 2>&1 &
+        top=$!
+        ;;
+    top+kview)
+        "$AHPROF" top -C --hz "$HZ" -p "$server_pid" 1 >/dev/null 2>&1 &
         top=$!
         ;;
     esac
     case $1 in
-    top+kview) start_kview "$n" ;;
     top+kview-st) start_kview "$n" --stacks ;;
     esac
     [ -n "$top" ] && sleep 1
