@@ -88,8 +88,8 @@ CHECK_BINS :=
 EXTRA_ALL :=
 # An explicit order, not a wildcard: bench.mk defines BENCH_DIR, which lttng.mk uses in target
 # names, and EXTRA_TESTS runs in this order.
-MK_FRAGMENTS := bench collector common console context-examples context datafile examples export flame hostile \
-	limits lttng probes setup stuck uv uvreal
+MK_FRAGMENTS := bench collector common console context-examples context datafile examples export \
+	flame hostile kernel limits lttng probes setup stuck uv uvreal
 include $(MK_FRAGMENTS:%=mk/%.mk)
 # A new fragment must be placed in that order, not silently left out.
 MK_UNLISTED := $(filter-out $(MK_FRAGMENTS:%=mk/%.mk),$(wildcard mk/*.mk))

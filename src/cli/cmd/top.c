@@ -13,6 +13,7 @@
 #include "common/escape.h"
 #include "common/json_writer.h"
 #include "data/recording.h"
+#include "collect/kernel.h"
 #include "collect/session.h"
 #include "cmd/top.h"
 #include "cmd/top_console.h"
@@ -53,6 +54,8 @@ static const char top_usage[] =
     "                      (PORT or :PORT alone: 127.0.0.1 only; 0.0.0.0:PORT or [::]:PORT\n"
     "                      to be reached from elsewhere; port 0: any free one); says where\n"
     "                      on standard error once attached\n"
+    "      --hz N          CPU samples per second for the CPU% column (default 99; 0: none)\n"
+    "      --no-kernel     without the kernel's view (CPU%, BLOCKms, BLOCK%: see below)\n"
     "  -h, --help          this help\n"
     "\n"
     "The screen, every interval:\n"
@@ -73,6 +76,12 @@ static const char top_usage[] =
     "  CREATED/s, DESTROYED/s, CALLBACKS/s   per second over the interval\n"
     "  CB%          share of all exclusive callback time (minus nested callbacks) in the\n"
     "               interval\n"
+    "  CPU%         CPU time of the type's callbacks over the interval, from samples at --hz\n"
+    "               (100 = one CPU; an estimate, +-1/sqrt(samples))\n"
+    "  BLOCKms      time the type's callbacks spent off-CPU and not runnable (blocked in a\n"
+    "               system call or a fault) in the interval, ms; waiting outside any callback\n"
+    "               (an idle event loop) is not blocking\n"
+    "  BLOCK%       BLOCKms over the type's callback time in the interval\n"
     "  P50us, P99us callback duration percentiles (inclusive, us, from log2 buckets) over\n"
     "               the interval\n"
     "  MAXus        the longest callback since attach (us)\n"
@@ -86,6 +95,9 @@ static const char top_usage[] =
     "                  (at least 8): by how much, and the rate per second\n"
     "  (never-ran, self-retrigger, orphan and lifecycle need each resource's events: record\n"
     "  and report)\n"
+    "  outside callbacks CPU% X   untagged CPU% Y   (kernel view) samples of libah threads\n"
+    "               outside any callback, and of threads libah does not know or whose state\n"
+    "               could not be read (read errors, malformed: counted in --json)\n"
     "With --json, one object per line and interval: time_ns (CLOCK_MONOTONIC), interval_ns,\n"
     "pid, comm, final (true for the last one), events (since attach), events_per_s,\n"
     "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
@@ -105,6 +117,11 @@ static const char top_usage[] =
     "the histogram ahprof_callback_duration_seconds (log2 buckets, callbacks whose start\n"
     "and end were seen). Counters count since ahprof attached: a restarted target is a new\n"
     "pid, hence new series, and no series ever goes down.\n"
+    "(over the interval), max_us, oldest_active_s and oldest_before_attach; with the kernel\n"
+    "view also cpu_samples, blocked_ns, blocked_count, preempted_ns (totals since attach),\n"
+    "runq_p50_ns, runq_p99_ns (since attach, log2 bucket bounds), cpu_pct and blocked_pct\n"
+    "(over the interval), and at the top level \"kernel\": hz, samples, outside_cpu_pct,\n"
+    "untagged_cpu_pct, read_errors, malformed, stack_errors (docs/kernel-view.md).\n"
     "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
@@ -117,8 +134,10 @@ struct type_row {
     int type;
     char name[AHP_NAME_SIZE];
     int64_t active;
-    struct ahp_type_stats now;  /* cumulative */
-    struct ahp_type_stats diff; /* this interval */
+    struct ahp_type_stats now;     /* cumulative */
+    struct ahp_type_stats diff;    /* this interval */
+    struct ahp_kernel_stats know;  /* kernel view, cumulative */
+    struct ahp_kernel_stats kdiff; /* this interval */
     double oldest_s;
     bool oldest_before_attach;
 };
@@ -166,6 +185,9 @@ static int compare_rows(const void *a, const void *b)
 
 struct top_state {
     struct ahp_session session;
+    struct ahp_kernel_view *kv; /* NULL: no kernel view */
+    uint32_t hz;
+    struct ahp_kernel_stats kprev[AHP_KSLOTS];
     struct ahp_type_stats prev[AHP_TYPE_MAX];
     struct ahp_global_stats prev_global;
     uint64_t prev_ns;
@@ -220,8 +242,35 @@ static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
     }
 }
 
+/* The kernel view's counters of one slot over the interval (totals since attach: NOW - PREV). */
+static void kernel_diff(struct ahp_kernel_stats *d, const struct ahp_kernel_stats *now,
+                        const struct ahp_kernel_stats *prev)
+{
+    d->cpu_samples = now->cpu_samples - prev->cpu_samples;
+    d->blocked_ns = now->blocked_ns - prev->blocked_ns;
+    d->blocked_count = now->blocked_count - prev->blocked_count;
+    d->runq_ns = now->runq_ns - prev->runq_ns;
+    d->preempted_ns = now->preempted_ns - prev->preempted_ns;
+    d->preempted_count = now->preempted_count - prev->preempted_count;
+}
+
+static double cpu_pct(const struct top_state *st, uint64_t samples, double secs)
+{
+    return st->hz ? 100.0 * (double)samples / (double)st->hz / secs : 0.0;
+}
+
+/* Blocked time over callback time: a callback's off-CPU time is part of its duration. */
+static double blocked_pct(const struct type_row *r)
+{
+    return r->diff.callback_ns ? 100.0 * (double)r->kdiff.blocked_ns / (double)r->diff.callback_ns
+                               : 0.0;
+}
+
 static void print_interval(struct top_state *st, bool final)
 {
+    static struct ahp_kernel_stats know[AHP_KSLOTS];
+    struct ahp_kernel_globals kg;
+    memset(&kg, 0, sizeof(kg));
     static struct ahp_type_stats now[AHP_TYPE_MAX];
     static struct type_row rows[AHP_TYPE_MAX];
     static char names[AHP_TYPE_MAX][AHP_NAME_SIZE];
@@ -241,12 +290,15 @@ static void print_interval(struct top_state *st, bool final)
     ahp_collector_global_stats(c, &g);
     ahp_collector_active(c, now, active);
     bool ages = c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
+    if (st->kv == NULL || ahp_kernel_stats(st->kv, know) < 0 || ahp_kernel_globals(st->kv, &kg) < 0)
+        memset(know, 0, sizeof(know));
 
     int nrows = 0;
     uint64_t total_exclusive = 0;
     for (int i = 0; i < AHP_TYPE_MAX; i++) {
-        bool seen =
-            now[i].created || now[i].destroyed || now[i].callbacks || active[i] || now[i].resolved;
+        /* A callback that runs since before the attach shows in samples only. */
+        bool seen = now[i].created || now[i].destroyed || now[i].callbacks || active[i] ||
+                    now[i].resolved || know[i].cpu_samples || know[i].blocked_count;
         if (!seen)
             continue;
         struct type_row *r = &rows[nrows++];
@@ -266,6 +318,8 @@ static void print_interval(struct top_state *st, bool final)
         for (int k = 0; k < AHP_HIST_SLOTS; k++)
             d->hist[k] = now[i].hist[k] - p->hist[k];
         total_exclusive += d->exclusive_ns;
+        r->know = know[i];
+        kernel_diff(&r->kdiff, &know[i], &st->kprev[i]);
         r->oldest_s = -1;
         if (ages && active[i] > 0) {
             if ((int64_t)tracked[i] < active[i]) {
@@ -297,6 +351,21 @@ static void print_interval(struct top_state *st, bool final)
         ahp_json_field_u64(w, "live_untracked", g.live_untracked);
         ahp_json_field_u64(w, "malformed_batches", g.batch_malformed);
         ahp_json_field_u64(w, "malformed_records", g.records_malformed);
+        if (st->kv) {
+            struct ahp_kernel_stats outside, untagged;
+            kernel_diff(&outside, &know[AHP_KSLOT_OUTSIDE], &st->kprev[AHP_KSLOT_OUTSIDE]);
+            kernel_diff(&untagged, &know[AHP_KSLOT_UNTAGGED], &st->kprev[AHP_KSLOT_UNTAGGED]);
+            ahp_json_key(w, "kernel");
+            ahp_json_object_begin(w);
+            ahp_json_field_u64(w, "hz", st->hz);
+            ahp_json_field_u64(w, "samples", kg.samples);
+            ahp_json_field_real(w, "outside_cpu_pct", cpu_pct(st, outside.cpu_samples, secs), 1);
+            ahp_json_field_real(w, "untagged_cpu_pct", cpu_pct(st, untagged.cpu_samples, secs), 1);
+            ahp_json_field_u64(w, "read_errors", kg.read_errors);
+            ahp_json_field_u64(w, "malformed", kg.malformed);
+            ahp_json_field_u64(w, "stack_errors", kg.stack_errors);
+            ahp_json_object_end(w);
+        }
         ahp_json_key(w, "types");
         ahp_json_array_begin(w);
         for (int i = 0; i < nrows; i++) {
@@ -326,6 +395,16 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_real(w, "max_us", (double)r->now.max_ns / 1e3, 3);
             ahp_json_field_real(w, "oldest_active_s", r->oldest_s < 0 ? 0.0 : r->oldest_s, 3);
             ahp_json_field_bool(w, "oldest_before_attach", r->oldest_before_attach);
+            if (st->kv) {
+                ahp_json_field_u64(w, "cpu_samples", r->know.cpu_samples);
+                ahp_json_field_real(w, "cpu_pct", cpu_pct(st, r->kdiff.cpu_samples, secs), 1);
+                ahp_json_field_u64(w, "blocked_ns", r->know.blocked_ns);
+                ahp_json_field_u64(w, "blocked_count", r->know.blocked_count);
+                ahp_json_field_real(w, "blocked_pct", blocked_pct(r), 1);
+                ahp_json_field_u64(w, "preempted_ns", r->know.preempted_ns);
+                ahp_json_field_u64(w, "runq_p50_ns", ahp_kernel_runq_percentile(&r->know, 500));
+                ahp_json_field_u64(w, "runq_p99_ns", ahp_kernel_runq_percentile(&r->know, 990));
+            }
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
@@ -350,9 +429,23 @@ static void print_interval(struct top_state *st, bool final)
         if (g.batch_malformed || g.records_malformed)
             printf("   malformed from the target: %llu batches, %llu records",
                    (unsigned long long)g.batch_malformed, (unsigned long long)g.records_malformed);
+        if (st->kv) {
+            printf("   outside callbacks CPU%% %.1f   untagged CPU%% %.1f",
+                   cpu_pct(st,
+                           know[AHP_KSLOT_OUTSIDE].cpu_samples -
+                               st->kprev[AHP_KSLOT_OUTSIDE].cpu_samples,
+                           secs),
+                   cpu_pct(st,
+                           know[AHP_KSLOT_UNTAGGED].cpu_samples -
+                               st->kprev[AHP_KSLOT_UNTAGGED].cpu_samples,
+                           secs));
+        }
         putchar('\n');
-        printf("%-24s %9s %10s %11s %11s %6s %9s %9s %9s %9s\n", "TYPE", "ACTIVE", "CREATED/s",
-               "DESTROYED/s", "CALLBACKS/s", "CB%", "P50us", "P99us", "MAXus", "OLDEST");
+        printf("%-24s %9s %10s %11s %11s %6s", "TYPE", "ACTIVE", "CREATED/s", "DESTROYED/s",
+               "CALLBACKS/s", "CB%");
+        if (st->kv)
+            printf(" %6s %9s %6s", "CPU%", "BLOCKms", "BLOCK%");
+        printf(" %9s %9s %9s %9s\n", "P50us", "P99us", "MAXus", "OLDEST");
         for (int i = 0; i < nrows && i < st->max_rows; i++) {
             struct type_row *r = &rows[i];
             char name[AHP_NAME_SIZE * 4 + 1], oldest[32] = "-";
@@ -360,11 +453,15 @@ static void print_interval(struct top_state *st, bool final)
             if (r->oldest_s >= 0)
                 snprintf(oldest, sizeof(oldest), "%s%.1fs", r->oldest_before_attach ? ">" : "",
                          r->oldest_s);
-            printf("%-24s %9lld %10.0f %11.0f %11.0f %6.1f %9.1f %9.1f %9.1f %9s\n", name,
-                   (long long)r->active, (double)r->diff.created / secs,
-                   (double)r->diff.destroyed / secs, (double)r->diff.callbacks / secs,
+            printf("%-24s %9lld %10.0f %11.0f %11.0f %6.1f", name, (long long)r->active,
+                   (double)r->diff.created / secs, (double)r->diff.destroyed / secs,
+                   (double)r->diff.callbacks / secs,
                    total_exclusive ? 100.0 * (double)r->diff.exclusive_ns / (double)total_exclusive
-                                   : 0.0,
+                                   : 0.0);
+            if (st->kv)
+                printf(" %6.1f %9.1f %6.1f", cpu_pct(st, r->kdiff.cpu_samples, secs),
+                       (double)r->kdiff.blocked_ns / 1e6, blocked_pct(r));
+            printf(" %9.1f %9.1f %9.1f %9s\n",
                    hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
                    hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
                    (double)r->now.max_ns / 1e3, oldest);
@@ -375,8 +472,43 @@ static void print_interval(struct top_state *st, bool final)
         putchar('\n');
     }
     memcpy(st->prev, now, sizeof(now));
+    memcpy(st->kprev, know, sizeof(know));
     st->prev_global = g;
     st->prev_ns = t_ns;
+}
+
+/* One interval, in slices of 100 ms at most: the kernel view learns the target's new threads
+ * between them. Returns as ahp_session_wait. */
+/* Wait one interval for every target, keeping each kernel view's list of threads fresh (it
+ * learns the target's new threads from the registry) every 100 ms at most. */
+static int wait_targets(struct top_serve *serve, struct top_state *const states[], int n,
+                        uint64_t interval_ns)
+{
+    uint64_t deadline = ahp_now_ns() + interval_ns;
+    for (;;) {
+        uint64_t now = ahp_now_ns();
+        if (now >= deadline || ahp_stop_requested)
+            return 0;
+        uint64_t left_ms = (deadline - now + 999999) / 1000000;
+        int rc = top_serve_wait(serve, left_ms > 100 ? 100 : (int)left_ms);
+        for (int i = 0; i < n; i++)
+            if (states[i]->kv)
+                ahp_kernel_poll(states[i]->kv, 0);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* Without the kernel view top still works: say why once and go on. */
+static void start_kernel_view(struct top_state *st, long hz)
+{
+    struct ahp_kernel_opts kopts = {.hz = (uint32_t)hz};
+    const char *what;
+    int rc = ahp_kernel_start(&st->kv, &st->session.target, &kopts, NULL, NULL, &what);
+    if (rc < 0)
+        fprintf(stderr, "ahprof: no kernel view (CPU%%, BLOCK) for pid %d: cannot %s: %s\n",
+                (int)st->session.target.pid, what, strerror(-rc));
+    st->hz = (uint32_t)hz;
 }
 
 int ahprof_cmd_top(int argc, char **argv)
@@ -389,6 +521,8 @@ int ahprof_cmd_top(int argc, char **argv)
                                               {"per-event", no_argument, NULL, 'E'},
                                               {"uv", no_argument, NULL, 'U'},
                                               {"serve", required_argument, NULL, 'S'},
+                                              {"hz", required_argument, NULL, 'Z'},
+                                              {"no-kernel", no_argument, NULL, 'K'},
                                               {"help", no_argument, NULL, 'h'},
                                               {"batch", no_argument, NULL, 'b'},
                                               AHP_LINT_LONGOPTS,
@@ -400,7 +534,8 @@ int ahprof_cmd_top(int argc, char **argv)
     long max_live = 1 << 18;
     const char *pid_args[AHP_TOP_MAX_TARGETS], *pid_arg = NULL, *serve_addr = NULL;
     int npids = 0;
-    bool noclear = false, per_event = false, uv = false, batch = false;
+    bool noclear = false, per_event = false, uv = false, batch = false, kernel = true;
+    long hz = AHP_KERNEL_DEFAULT_HZ;
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
@@ -441,6 +576,13 @@ int ahprof_cmd_top(int argc, char **argv)
         case 'U':
             uv = true;
             break;
+        case 'Z':
+            if (ahp_parse_long(optarg, 0, 10000, &hz) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --hz '%s': 0 to 10000", optarg);
+            break;
+        case 'K':
+            kernel = false;
+            break;
         case 'h':
             fputs(top_usage, stdout);
             return AHP_EXIT_OK;
@@ -452,7 +594,7 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
         }
         default:
-            return ahp_bad_option(argc, argv, st.json, "pnLS", "top");
+            return ahp_bad_option(argc, argv, st.json, "pnLSZ", "top");
         }
     }
     uint64_t interval_ns = 1000000000ull;
@@ -532,12 +674,14 @@ int ahprof_cmd_top(int argc, char **argv)
             /* No memory for warnings: the table still works without them. */
             if (ahp_live_lints_new(&states[i]->live, &states[i]->lint) < 0)
                 states[i]->live = NULL;
+            if (kernel)
+                start_kernel_view(states[i], hz);
         }
     }
     if (code == 0) {
         top_serve_started(&serve);
         for (long n = 0; count < 0 || n < count; n++) {
-            int rc = top_serve_wait(&serve, (int)(interval_ns / 1000000ull));
+            int rc = wait_targets(&serve, states, ntargets, interval_ns);
             bool end = rc != 0 || ahp_stop_requested || (count > 0 && n + 1 == count);
             for (int i = 0; i < ntargets; i++) {
                 if (done[i])
@@ -552,6 +696,8 @@ int ahprof_cmd_top(int argc, char **argv)
     }
     top_serve_close(&serve);
     for (int i = ntargets - 1; i >= 0; i--) {
+        if (states[i]->kv)
+            ahp_kernel_stop(states[i]->kv);
         ahp_session_close(&states[i]->session);
         ahp_live_lints_free(states[i]->live);
         states[i]->live = NULL;
