@@ -34,8 +34,9 @@ int ahp_preflight(bool json);
 int ahp_session_open(struct ahp_session *s, pid_t pid, char **cmd,
                      const struct ahp_collector_opts *opts, ahp_event_fn on_event, void *ctx);
 
-/* Wait up to TIMEOUT_MS (0: look once, without waiting), handing ring-buffer data over. Returns 1 when the target exited
- * (everything drained), 0 otherwise; sets nothing on a signal (check ahp_stop_requested). */
+/* Wait up to TIMEOUT_MS (0: look once, without waiting), handing ring-buffer data over. Returns 1
+ * when the target exited (everything drained), 0 otherwise; sets nothing on a signal (check
+ * ahp_stop_requested). */
 int ahp_session_wait(struct ahp_session *s, int timeout_ms);
 
 void ahp_session_close(struct ahp_session *s);
