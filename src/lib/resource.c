@@ -27,7 +27,8 @@
 #define AH_OBSERVED(name)                                                                          \
     ((AH_SEMAPHORE(name) | AH_SEMAPHORE(batch) | AH_LOAD(&ah__hooks_enabled)) != 0)
 
-static AH_COLD int init_general(ah_resource_t *r, int type, ah_id_t trigger_id)
+/* Named ah_*: ahprof takes the first frame outside ah_* as the creation site (asyncstack.c). */
+static AH_COLD int ah__init_general(ah_resource_t *r, int type, ah_id_t trigger_id)
 {
     if (AH_UNLIKELY(r == NULL || !ah__type_valid(type)))
         return -EINVAL;
@@ -62,7 +63,7 @@ static AH_COLD int init_general(ah_resource_t *r, int type, ah_id_t trigger_id)
     return 0;
 }
 
-static AH_COLD int before_general(ah_resource_t *r)
+static AH_COLD int ah__before_general(ah_resource_t *r)
 {
     if (AH_UNLIKELY(r == NULL))
         return -EINVAL;
@@ -98,7 +99,7 @@ static AH_COLD int before_general(ah_resource_t *r)
     return 0;
 }
 
-static AH_COLD int after_general(ah_resource_t *r)
+static AH_COLD int ah__after_general(ah_resource_t *r)
 {
     if (AH_UNLIKELY(r == NULL))
         return -EINVAL;
@@ -133,7 +134,7 @@ static AH_COLD int after_general(ah_resource_t *r)
     return 0;
 }
 
-static AH_COLD int destroy_general(ah_resource_t *r)
+static AH_COLD int ah__destroy_general(ah_resource_t *r)
 {
     if (AH_UNLIKELY(r == NULL))
         return -EINVAL;
@@ -168,7 +169,7 @@ AH_EXPORT int ah_init(ah_resource_t *r, int type, ah_id_t trigger_id)
     if (AH_UNLIKELY(r == NULL || t == NULL || !ah__type_valid(type) ||
                     ah__is_live_state(AH_LOAD(&r->state)) || t->next_id == t->id_end ||
                     t->context != NULL || AH_OBSERVED(init)))
-        return init_general(r, type, trigger_id);
+        return ah__init_general(r, type, trigger_id);
     ah_id_t id = t->next_id++;
     r->id = id;
     r->trigger_id = trigger_id ? trigger_id : ah__current_id(t);
@@ -186,7 +187,7 @@ AH_EXPORT int ah_before(ah_resource_t *r)
     if (AH_UNLIKELY(r == NULL || t == NULL || !ah__is_live_state(AH_LOAD(&r->state)) ||
                     t->depth == t->capacity || t->context != NULL || r->context != NULL ||
                     AH_OBSERVED(before)))
-        return before_general(r);
+        return ah__before_general(r);
     struct ah_frame *f = &t->stack[t->depth];
     f->resource = r;
     f->id = r->id;
@@ -203,7 +204,7 @@ AH_EXPORT int ah_after(ah_resource_t *r)
                     t->stack[t->depth - 1].resource != r || t->stack[t->depth - 1].id != r->id ||
                     t->context != NULL || t->stack[t->depth - 1].saved_context != NULL ||
                     AH_OBSERVED(after)))
-        return after_general(r);
+        return ah__after_general(r);
     t->depth--;
     return 0;
 }
@@ -213,7 +214,7 @@ AH_EXPORT int ah_destroy(ah_resource_t *r)
     struct ah_thread *t = ah__self;
     if (AH_UNLIKELY(r == NULL || t == NULL || !ah__is_live_state(AH_LOAD(&r->state)) ||
                     r->context != NULL || AH_OBSERVED(destroy)))
-        return destroy_general(r);
+        return ah__destroy_general(r);
     AH_STORE(&r->state, AH_STATE_DEAD);
     atomic_signal_fence(memory_order_seq_cst);
     ah__count_live(t, r->type, -1);
