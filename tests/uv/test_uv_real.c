@@ -272,7 +272,7 @@ Test(uv_real, uvloop_echo_lookups_timers_executor)
     json_object *r = record_released(&app, pid, &out, &code, release_by_stdin);
     cr_assert_eq(code, 0, "the app exited %d: %s", code, out);
     char want[128];
-    snprintf(want, sizeof(want), "echoed %d resolved %d timers %d jobs %d\n",
+    snprintf(want, sizeof(want), "echoed %d lookups %d timers %d jobs %d\n",
              UVL_CLIENTS * UVL_ROUNDS, UVL_LOOKUPS, UVL_TIMERS,
              (UVL_JOBS - 1) * UVL_JOBS * (2 * UVL_JOBS - 1) / 6);
     cr_expect_str_eq(out, want);

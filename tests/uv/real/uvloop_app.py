@@ -90,10 +90,15 @@ async def main(loop, clients, rounds, lookups, timers, jobs):
     server.close()
     await server.wait_closed()
 
-    resolved = 0
+    # A machine without /etc/hosts (a minimal container) may not resolve "localhost": the
+    # lookup is still one uv_getaddrinfo request that completes, with an error.
+    looked_up = 0
     for _ in range(lookups):
-        infos = await loop.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
-        resolved += 1 if infos else 0
+        try:
+            await loop.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            pass
+        looked_up += 1
 
     fired = []
     all_fired = loop.create_future()
@@ -112,7 +117,7 @@ async def main(loop, clients, rounds, lookups, timers, jobs):
     for i in range(jobs):
         results.append(await loop.run_in_executor(None, job, i))
 
-    return echoed, resolved, len(fired), sum(results)
+    return echoed, looked_up, len(fired), sum(results)
 
 
 def run():
@@ -126,14 +131,14 @@ def run():
         sys.stdin.readline()
     loop = uvloop.new_event_loop()
     try:
-        echoed, resolved, fired, job_sum = loop.run_until_complete(
+        echoed, looked_up, fired, job_sum = loop.run_until_complete(
             main(loop, clients, rounds, lookups, timers, jobs))
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:
         loop.close()
     want = (clients * rounds, lookups, timers, sum(i * i for i in range(jobs)))
-    got = (echoed, resolved, fired, job_sum)
-    print("echoed %d resolved %d timers %d jobs %d" % got, flush=True)
+    got = (echoed, looked_up, fired, job_sum)
+    print("echoed %d lookups %d timers %d jobs %d" % got, flush=True)
     return 0 if got == want else 1
 
 
