@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmd/flight.h"
+#include "cmd/top.h"
 #include "collect/session.h"
 #include "common/escape.h"
 #include "common/hashmap.h"
@@ -170,34 +171,6 @@ static int on_event(const struct ahp_event *ev, void *ctx)
     return 0;
 }
 
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* The p-th percentile of a log2 histogram (bucket i: [2^i, 2^(i+1)) ns), interpolated. */
-static double hist_percentile(const uint64_t *hist, double p)
-{
-    uint64_t total = 0;
-    for (int i = 0; i < AHP_HIST_SLOTS; i++)
-        total += hist[i];
-    if (total == 0)
-        return 0;
-    double want = p * (double)total, seen = 0;
-    for (int i = 0; i < AHP_HIST_SLOTS; i++) {
-        if (hist[i] == 0)
-            continue;
-        if (seen + (double)hist[i] >= want) {
-            double lo = i == 0 ? 0 : (double)(1ull << i), hi = (double)(1ull << (i + 1));
-            return lo + (hi - lo) * ((want - seen) / (double)hist[i]);
-        }
-        seen += (double)hist[i];
-    }
-    return (double)(1ull << AHP_HIST_SLOTS);
-}
-
 /* --trigger SPEC: LINT[,LINT...] or p99>T[:TYPE]. */
 static int parse_trigger(struct flight *f, const char *spec)
 {
@@ -283,10 +256,10 @@ static void check_triggers(struct flight *f, uint64_t now, char *why, size_t siz
         for (int t = 0; t < AHP_TYPE_MAX && why[0] == '\0'; t++) {
             if (f->p99[k].type[0] != '\0' && strncmp(f->p99[k].type, names[t], AHP_NAME_SIZE) != 0)
                 continue;
-            uint64_t diff[AHP_HIST_SLOTS];
+            __u64 diff[AHP_HIST_SLOTS]; /* the BPF histogram's type */
             for (int i = 0; i < AHP_HIST_SLOTS; i++)
                 diff[i] = stats[t].hist[i] - f->prev[t].hist[i];
-            double p99 = hist_percentile(diff, 0.99);
+            double p99 = ahp_top_hist_percentile(diff, 0.99, 0);
             if (stats[t].max_ns && p99 > (double)stats[t].max_ns)
                 p99 = (double)stats[t].max_ns;
             if (p99 > (double)f->p99[k].ns) {
@@ -346,7 +319,7 @@ static int dump(struct flight *f, const char *path, uint64_t now, uint64_t *even
     memcpy(info.comm, t->comm, sizeof(info.comm));
     ahp_strlcpy(info.target, t->exe[0] ? t->exe : t->lib_display, sizeof(info.target));
     info.start_mono_ns = start;
-    info.start_real_ns = realtime_ns() - (now - start);
+    info.start_real_ns = ahp_realtime_ns() - (now - start);
     struct ahp_writer *w;
     int rc = ahp_writer_open(&w, path, &info);
     if (rc < 0)

@@ -264,13 +264,6 @@ static void record_target_end(struct record_state *st, char *description, size_t
              ahp_exit_describe(how, code, core, what, sizeof(what)));
 }
 
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int ahprof_cmd_record(int argc, char **argv)
 {
     static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
@@ -387,7 +380,7 @@ int ahprof_cmd_record(int argc, char **argv)
     struct ahp_file_info info;
     memset(&info, 0, sizeof(info));
     info.start_mono_ns = ahp_now_ns();
-    info.start_real_ns = realtime_ns();
+    info.start_real_ns = ahp_realtime_ns();
     int code = ahp_session_open(&st.session, pid, cmd, &opts, on_event, &st);
     if (code) {
         ahp_session_close(&st.session);
