@@ -602,9 +602,17 @@ static void run_attached(const char *target, const char *probe_file)
     cr_expect(maps_contain(tpid, "[uprobes-trampoline]"),
               "the traced target maps no [uprobes-trampoline]: probes run as int3 traps");
 
+    /* Bounded: a bpftrace that never detaches fails here with its stderr, not at the test's
+     * timeout with nothing said. */
     kill(bp.pid, SIGINT);
-    while (!bt.eof)
+    end = now_ms() + TIMEOUT_MS;
+    while (!bt.eof && now_ms() < end)
         pump(bp.out_fd, &bt, 1000);
+    if (!bt.eof) {
+        kill(bp.pid, SIGKILL);
+        char *err = proc_read_all(bp.err_fd, 1000);
+        cr_assert_fail("bpftrace did not exit within %d ms of SIGINT: %s", TIMEOUT_MS, err);
+    }
     int code = proc_wait(&bp, TIMEOUT_MS);
     cr_expect_eq(code, 0, "bpftrace exit code %d (128+N: signal N)", code);
 
