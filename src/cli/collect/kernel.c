@@ -592,6 +592,29 @@ static int write_stack(const struct ahp_kernel_stack_key *key, uint64_t value, v
     return 0;
 }
 
+int ahp_kernel_stack_names(struct ahp_kernel_view *kv, uint32_t user_ref, uint32_t kernel_ref,
+                           uint64_t leaf_ret, char (*names)[128], int max, int *nkernel)
+{
+    uint64_t ips[AHP_KSTACK_FRAMES];
+    int n = 0, k = ahp_kernel_stack(kv, kernel_ref, ips);
+    bool leading = true; /* the kernel stack starts in the BPF program and its tracepoint */
+    for (int i = 0; i < k && n < max; i++) {
+        ahp_kernel_symbol(kv, ips[i], true, names[n], 128);
+        if (leading &&
+            (strncmp(names[n], "bpf_", 4) == 0 || strncmp(names[n], "__traceiter_", 12) == 0))
+            continue;
+        leading = false;
+        n++;
+    }
+    *nkernel = n;
+    int u = ahp_kernel_stack(kv, user_ref, ips);
+    if (u > 0)
+        u = with_leaf_caller(kv, ips, u, leaf_ret);
+    for (int i = 0; i < u && n < max; i++)
+        ahp_kernel_symbol(kv, ips[i], false, names[n++], 128);
+    return n;
+}
+
 struct folded {
     struct ahp_kernel_view *kv;
     FILE *out;

@@ -35,14 +35,14 @@ enum ahp_chunk_type {
     AHP_CHUNK_EVENTS = 4,
     AHP_CHUNK_LOST = 5,
     AHP_CHUNK_END = 6,
-    AHP_CHUNK_STACK = 7,    /* 1.1: a symbolized user stack (record --stacks) */
-    AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
-    AHP_CHUNK_EXIT = 9,     /* how the target ended (exit status or signal) */
-    AHP_CHUNK_EXEC = 10,    /* the target ran exec(): the recording stopped there */
-    AHP_CHUNK_PACKED = 11,  /* 2.0: events, packed (varints, deltas), optionally zlib'ed */
-    AHP_CHUNK_KINFO = 12,   /* 2.1: the kernel view's settings and losses (record --cpu) */
+    AHP_CHUNK_STACK = 7,     /* 1.1: a symbolized user stack (record --stacks) */
+    AHP_CHUNK_COUNTERS = 8,  /* 1.1: the in-kernel per-type counters at the end */
+    AHP_CHUNK_EXIT = 9,      /* how the target ended (exit status or signal) */
+    AHP_CHUNK_EXEC = 10,     /* the target ran exec(): the recording stopped there */
+    AHP_CHUNK_PACKED = 11,   /* 2.0: events, packed (varints, deltas), optionally zlib'ed */
+    AHP_CHUNK_KINFO = 12,    /* 2.1: the kernel view's settings and losses (record --cpu) */
     AHP_CHUNK_KRECORDS = 13, /* 2.1: CPU samples and off-CPU episodes (record --cpu) */
-    AHP_CHUNK_KSTACK = 14,  /* 2.1: one symbolized native stack the kernel records name */
+    AHP_CHUNK_KSTACK = 14,   /* 2.1: one symbolized native stack the kernel records name */
 };
 #define AHP_CHUNK_FIRST AHP_CHUNK_INFO
 #define AHP_CHUNK_LAST AHP_CHUNK_KSTACK
@@ -67,10 +67,10 @@ struct ahp_type_counters {
 /* The kernel's view of the target (record --cpu, docs/kernel-view.md): what it was set to
  * and what it lost. The largest values of any KINFO chunk count. */
 struct ahp_kinfo {
-    uint32_t hz;            /* samples per second per CPU; 0: no sampling */
-    uint32_t flags;         /* AHP_KINFO_F_* */
-    uint64_t lost_records;  /* records the ring buffer had no room for */
-    uint64_t stack_errors;  /* stacks that could not be captured */
+    uint32_t hz;             /* samples per second per CPU; 0: no sampling */
+    uint32_t flags;          /* AHP_KINFO_F_* */
+    uint64_t lost_records;   /* records the ring buffer had no room for */
+    uint64_t stack_errors;   /* stacks that could not be captured */
     uint64_t stacks_dropped; /* distinct stacks beyond what the recorder keeps: written as none */
 };
 #define AHP_KINFO_F_OFFCPU_STACKS 1u /* off-CPU episodes carry their stacks (--stacks) */

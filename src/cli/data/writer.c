@@ -38,8 +38,8 @@ struct ahp_writer {
     uint8_t *zbuf; /* the compressed chunk (with its headers), when zlevel > 0 */
     size_t zcap;
     uint32_t nkrec; /* kernel records in kbuf */
-    uint8_t kbuf[AHP_CHUNK_HEADER_SIZE + AHP_KRECORDS_HEADER_SIZE +
-                 WRITER_KRECORDS * AHP_KRECORD_SIZE];
+    uint8_t
+        kbuf[AHP_CHUNK_HEADER_SIZE + AHP_KRECORDS_HEADER_SIZE + WRITER_KRECORDS * AHP_KRECORD_SIZE];
 };
 
 /* *DONE gets the bytes written, also when an error is returned. */
