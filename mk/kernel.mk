@@ -4,6 +4,7 @@
 # Only collect/kernel.c includes this skeleton.
 $(B)/src/cli/collect/kernel.o $(B)/asan/src/cli/collect/kernel.o: $(B)/bpf/kernel.skel.h \
 	$(B)/bpf/ahp_syscalls.h
+$(B)/src/cli/data/kreason.o $(B)/asan/src/cli/data/kreason.o: $(B)/bpf/ahp_syscalls.h
 
 # x86-64 system call names by number, from the installed kernel headers.
 $(B)/bpf/ahp_syscalls.h: /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h mk/kernel.mk

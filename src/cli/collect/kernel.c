@@ -13,8 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ahp_syscalls.h" /* generated from <asm/unistd_64.h> by mk/kernel.mk */
 #include "collect/kernel.h"
+#include "data/datafile.h"
 #include "collect/symbolize.h"
 #include "common/clock.h"
 #include "model/asyncstack.h"
@@ -399,15 +399,9 @@ int ahp_kernel_stack(struct ahp_kernel_view *kv, uint32_t stack_ref,
 
 const char *ahp_kernel_reason_name(int reason, char buf[32])
 {
-    if (reason == AHP_KR_PREEMPTED)
-        return "preempted";
-    if (reason == AHP_KR_FAULT)
-        return "fault";
-    if (reason >= 0 && (size_t)reason < sizeof(ahp_syscall_names) / sizeof(ahp_syscall_names[0]) &&
-        ahp_syscall_names[reason] != NULL)
-        return ahp_syscall_names[reason];
-    snprintf(buf, 32, "syscall#%d", reason);
-    return buf;
+    _Static_assert(AHP_KR_PREEMPTED == AHP_KREC_PREEMPTED && AHP_KR_FAULT == AHP_KREC_FAULT,
+                   "the file keeps the kernel view's reasons as they are");
+    return ahp_krecord_reason_name(reason, buf);
 }
 
 const char *ahp_kernel_slot_name(struct ahp_kernel_view *kv, int slot, char buf[AHP_NAME_SIZE])

@@ -101,6 +101,9 @@ struct ahp_krecord {
     uint16_t depth; /* callbacks nested on the thread (saturated) */
 };
 
+/* "read", "futex", "preempted", "fault", or "syscall#N": the reason of an off-CPU record. */
+const char *ahp_krecord_reason_name(int32_t reason, char buf[32]);
+
 /* A native stack of kernel records: frames are symbol names (kernel ones end in "_[k]"),
  * innermost first, the NKERNEL kernel frames before the user frames. Untrusted bytes. */
 #define AHP_KSTACK_FILE_FRAMES 160
