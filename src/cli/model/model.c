@@ -401,8 +401,8 @@ static void join_blocking(struct build *b, const struct frame *f, uint32_t tid, 
         return;
     }
     /* Keep the list sorted: the new one moves up to its place. */
-    for (uint32_t i = m->nblocking - 1; i > 0 && cmp_blocking(&m->blocking[i], &m->blocking[i - 1]) < 0;
-         i--) {
+    for (uint32_t i = m->nblocking - 1;
+         i > 0 && cmp_blocking(&m->blocking[i], &m->blocking[i - 1]) < 0; i--) {
         struct ahp_blocking t = m->blocking[i];
         m->blocking[i] = m->blocking[i - 1];
         m->blocking[i - 1] = t;
@@ -734,10 +734,10 @@ static int finish(struct build *b)
             (int64_t)((uint64_t)t->snapshot_live + t->created_counted - t->destroyed_counted);
         percentiles(t, b->hist[c]);
         if (b->phist[c] != NULL && t->pending_count > 0) {
-            t->pending_p50_ns = hist_percentile(b->phist[c], t->pending_count, 50, 0,
-                                                t->pending_max_ns);
-            t->pending_p99_ns = hist_percentile(b->phist[c], t->pending_count, 99, 0,
-                                                t->pending_max_ns);
+            t->pending_p50_ns =
+                hist_percentile(b->phist[c], t->pending_count, 50, 0, t->pending_max_ns);
+            t->pending_p99_ns =
+                hist_percentile(b->phist[c], t->pending_count, 99, 0, t->pending_max_ns);
         }
         /* Alive at the end but never seen created: they predate the recording. */
         if (t->active > 0 && (uint64_t)t->active > t->live_seen) {
