@@ -354,7 +354,7 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t)
                 "<text id=\"empty\" x=\"%.1f\" y=\"%d\" style=\"text-anchor: middle\">"
                 "No %s in this recording</text>\n",
                 width / 2, TOP_PAD + (int)(L.maxdepth + 1) * FRAME_H / 2,
-                flame_weight_what(o->weight));
+                o->weight == W_TIME ? "callback time" : flame_weight_what(o->weight));
 
     fprintf(out, "<g id=\"frames\">\n");
     for (uint32_t i = 0; i < t->nn; i++) {
