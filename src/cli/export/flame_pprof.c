@@ -57,7 +57,15 @@ enum {
  * period), in samples of their own whose locations are the native frames of the sample above
  * the async frames of the callback it fell in (pprof_cpu_samples).
  */
-enum { V_TIME, V_CREATED, V_ALIVE, PPROF_NVALUES, V_CPU_SAMPLES = PPROF_NVALUES, V_CPU, PPROF_NMAX };
+enum {
+    V_TIME,
+    V_CREATED,
+    V_ALIVE,
+    PPROF_NVALUES,
+    V_CPU_SAMPLES = PPROF_NVALUES,
+    V_CPU,
+    PPROF_NMAX
+};
 static const char *const value_type[PPROF_NMAX][2] = {
     [V_TIME] = {"callback_time", "nanoseconds"},
     [V_CREATED] = {"resources_created", "count"},
@@ -219,8 +227,8 @@ static void location_msg(struct pb *p, uint64_t id, int64_t name)
 
 /* The CPU samples of `record --cpu`: one sample per stack of the cpu flame tree, native
  * frames above async ones, leaf first; location ids from BASE on (after the async ones). */
-static int pprof_cpu_samples(struct pb *p, struct flame_run *run, struct strtab *st,
-                             uint64_t base, int64_t k_type, int64_t k_path, char *path)
+static int pprof_cpu_samples(struct pb *p, struct flame_run *run, struct strtab *st, uint64_t base,
+                             int64_t k_type, int64_t k_path, char *path)
 {
     if (!run->meta->has_kernel)
         return 0;
@@ -260,8 +268,8 @@ static int pprof_cpu_samples(struct pb *p, struct flame_run *run, struct strtab 
         }
         path[0] = '\0';
         for (uint32_t i = ntypes; i-- > 0;) {
-            int w = snprintf(path + pos, TRIGGER_PATH_MAX - pos, "%s%s", i + 1 == ntypes ? "" : " > ",
-                             types[i]);
+            int w = snprintf(path + pos, TRIGGER_PATH_MAX - pos, "%s%s",
+                             i + 1 == ntypes ? "" : " > ", types[i]);
             if (w < 0 || (size_t)w >= TRIGGER_PATH_MAX - pos)
                 break;
             pos += (size_t)w;
