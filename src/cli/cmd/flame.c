@@ -114,6 +114,12 @@ static void warnings(const struct flame_opts *o, const struct ahp_file_meta *f,
                 "ahprof: warning: %s: %" PRIu64 " events were lost while recording: "
                 "weights are lower bounds\n",
                 p, f->lost_events);
+    if ((o->weight == W_CPU || o->weight == W_OFFCPU || o->format == FMT_PPROF) &&
+        f->kinfo.lost_records > 0)
+        fprintf(stderr,
+                "ahprof: warning: %s: %" PRIu64 " kernel records (CPU samples, off-CPU episodes) "
+                "were lost while recording: the cpu and offcpu weights are lower bounds\n",
+                p, f->kinfo.lost_records);
     if (s != NULL && s->stacks_redefined > 0)
         fprintf(stderr,
                 "ahprof: warning: %s: %" PRIu64 " stacks described twice: the first counts\n", p,
