@@ -358,7 +358,8 @@ static void text_kernel(FILE *out, const struct opts *o, const struct ahp_model 
     const struct ahp_kinfo *ki = &m->meta->kinfo;
     fprintf(out,
             "\nKERNEL (record --cpu at %" PRIu32 " Hz: %" PRIu64 " samples, %" PRIu64
-            " off-CPU episodes, %" PRIu64 " kernel records lost)\n%-24s %12s %10s %12s %10s\n",
+            " off-CPU episodes (preemptions included), %" PRIu64
+            " kernel records lost)\n%-24s %12s %10s %12s %10s\n",
             ki->hz, m->ksamples, m->koffcpu, ki->lost_records, "TYPE", "CPU_SAMPLES", "CPU_MS",
             "BLOCKED_MS", "BLOCKED_N");
     for (int32_t c = 0; c < AHP_M_TYPES; c++) {
