@@ -4,14 +4,14 @@
 #   make test-datafile   unit tests (normal and ASan+UBSan builds)
 #   make test-fuzz       fuzz the reader and the report for FUZZ_TIME seconds (clang, libFuzzer)
 
-DF_SRCS := src/cli/data/codec.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c src/cli/model/lints.c \
+DF_SRCS := src/cli/data/codec.c src/cli/data/kreason.c src/cli/data/writer.c src/cli/data/reader.c src/cli/model/model.c src/cli/model/lints.c \
 	src/cli/cmd/report.c src/cli/common/escape.c src/cli/common/util.c src/cli/data/recording.c \
 	src/cli/common/hashmap.c src/cli/common/json_writer.c
 DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h src/cli/cmd/report.h \
 	src/cli/common/escape.h src/cli/common/util.h src/contracts/ahprof.h src/cli/common/hashmap.h \
 	src/cli/common/json_writer.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
-DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed test_lints_file
+DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed test_lints_file test_kcodec
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
 FUZZ_TIME ?= 20
@@ -40,10 +40,10 @@ test-datafile: $(DF_TESTS) $(DF_ASAN_TESTS)
 # libFuzzer needs clang and libclang-rt-14-dev (scripts/install-deps.sh --test). The fuzzers
 # compile their sources themselves: the archives are built by $(CC) without the coverage
 # instrumentation libFuzzer steers by.
-$(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS)
+$(B)/fuzz/fuzz_datafile: tests/fuzz/fuzz_datafile.c $(DF_SRCS) $(DF_HDRS) $(B)/bpf/ahp_syscalls.h
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Isrc/contracts \
+	$(Q)$(CLANG) -std=gnu11 $(WARN) -g -O1 -Iinclude -Isrc/cli -Isrc/contracts -I$(B)/bpf \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$< $(DF_SRCS) -o $@ -lz
 

@@ -4,6 +4,7 @@
 # Only collect/kernel.c includes this skeleton.
 $(B)/src/cli/collect/kernel.o $(B)/asan/src/cli/collect/kernel.o: $(B)/bpf/kernel.skel.h \
 	$(B)/bpf/ahp_syscalls.h
+$(B)/src/cli/data/kreason.o $(B)/asan/src/cli/data/kreason.o: $(B)/bpf/ahp_syscalls.h
 
 # x86-64 system call names by number, from the installed kernel headers.
 $(B)/bpf/ahp_syscalls.h: /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h mk/kernel.mk
@@ -36,6 +37,9 @@ $(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/targets/kerne
 	$(B)/kview $(B)/ahprof
 # It links the collector core (kernel.h is not only read through kview).
 $(COLLECTOR_DIR)/test_kernel_view: CRITERION_LIBS += $(CLI_LIBS)
+# record --cpu and its readers (report, flame, pprof) on the same targets.
+$(COLLECTOR_DIR)/test_record_cpu: $(B)/targets/kernel_truths $(B)/ahprof
+$(COLLECTOR_DIR)/test_record_cpu: CRITERION_LIBS += $(CLI_LIBS)
 CHECK_BINS += $(B)/targets/kernel_truths $(B)/targets/kernel_hostile $(B)/kview
 
 # CPU per request of the example server: untraced, top, top + the kernel view.

@@ -39,6 +39,23 @@ static int count_type(void *arg, int32_t type, const char *name)
     return 0;
 }
 
+static int count_krecords(void *arg, const struct ahp_krecord *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *(uint64_t *)arg += r[i].id + r[i].stack + (uint64_t)r[i].slot;
+    return 0;
+}
+
+static int count_kstack(void *arg, uint32_t id, const char (*frames)[AHP_KFRAME_SIZE], uint32_t n,
+                        uint32_t nkernel)
+{
+    /* Frames must be NUL-terminated within the bound. */
+    for (uint32_t i = 0; i < n; i++)
+        *(uint64_t *)arg += strnlen(frames[i], AHP_KFRAME_SIZE - 1);
+    *(uint64_t *)arg += id + nkernel;
+    return 0;
+}
+
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -99,13 +116,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t insize)
     struct ahp_reader *r;
     if (rfd >= 0 && ahp_reader_open_fd(&r, rfd) == 0) {
         uint64_t sum = 0;
-        struct ahp_read_ops ops = {.events = count_events, .type = count_type};
+        struct ahp_read_ops ops = {.events = count_events,
+                                   .type = count_type,
+                                   .krecords = count_krecords,
+                                   .kstack = count_kstack};
         ahp_reader_foreach(r, &ops, &sum);
         struct ahp_event e;
         while (ahp_reader_next_event(r, &e) == 1)
             sum += e.id;
         struct ahp_model *m;
-        struct ahp_model_opts o = {.max_nodes = 8, .max_dead_pages = 2};
+        struct ahp_model_opts o = {.max_nodes = 8, .max_dead_pages = 2, .blocking_top = 1};
         if (ahp_model_build(&m, r, &o) == 0)
             ahp_model_free(m);
         ahp_reader_close(r);

@@ -57,6 +57,56 @@ static int seed(const char *dir, const char *name, int variant)
         ev(AHP_EV_AFTER, 25, 900, 0, 2, 3, 0),
     };
     size_t n = sizeof(e) / sizeof(e[0]);
+    if (variant >= 4) {
+        /* record --cpu: the kernel view's chunks, with records inside callback 100 (tid 1,
+         * 12..17) and 500 (tid 2), outside callbacks and untagged, and hostile frames. */
+        struct ahp_kinfo ki = {.hz = 99, .flags = AHP_KINFO_F_OFFCPU_STACKS, .lost_records = 1};
+        ahp_writer_kinfo(w, &ki);
+        const char *frames[] = {"schedule_[k]", "read", "read_here", "a;b\n\x1b 42", "main"};
+        ahp_writer_kstack(w, 0, frames, 5, 1);
+        ahp_writer_kstack(w, 1, frames + 2, 3, 0);
+        struct ahp_krecord k[] = {
+            {.ts_ns = 13,
+             .dur_ns = 2,
+             .id = 100,
+             .tid = 1,
+             .slot = 0,
+             .reason = 0,
+             .stack = 1,
+             .kind = AHP_KREC_OFFCPU,
+             .depth = 1},
+            {.ts_ns = 14,
+             .id = 100,
+             .tid = 1,
+             .slot = 0,
+             .stack = 2,
+             .kind = AHP_KREC_CPU,
+             .depth = 1},
+            {.ts_ns = 15,
+             .dur_ns = 1,
+             .id = 500,
+             .tid = 2,
+             .slot = 0,
+             .reason = 202,
+             .stack = 9,
+             .kind = AHP_KREC_OFFCPU,
+             .depth = 1},
+            {.ts_ns = 15,
+             .dur_ns = 1,
+             .id = 500,
+             .tid = 2,
+             .slot = 0,
+             .reason = AHP_KREC_PREEMPTED,
+             .kind = AHP_KREC_OFFCPU,
+             .depth = 1},
+            {.ts_ns = 26, .tid = 3, .slot = AHP_KREC_OUTSIDE, .kind = AHP_KREC_CPU},
+            {.ts_ns = 27, .tid = 3, .slot = AHP_KREC_UNTAGGED, .stack = 1, .kind = AHP_KREC_CPU},
+            {.ts_ns = 28, .id = 77, .tid = 4, .slot = 300, .reason = -9, .kind = 7},
+        };
+        ahp_writer_krecords(w, k, sizeof(k) / sizeof(k[0]));
+        ahp_writer_flush(w);
+        ahp_writer_krecords(w, k, 2);
+    }
     ahp_writer_events(w, e, n / 2);
     ahp_writer_flush(w);
     ahp_writer_lost_at(w, 3, 17);
@@ -66,7 +116,7 @@ static int seed(const char *dir, const char *name, int variant)
         for (int k = 0; k < 40; k++)
             ahp_writer_events(w, e, n);
     }
-    if (variant == 1) {
+    if (variant == 1 || variant == 5) {
         /* Cut off: no end chunk, and half an events chunk. */
         ahp_writer_flush(w);
         ahp_writer_close(w, 30, 3);
@@ -145,9 +195,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gen_corpus DIR\n");
         return 2;
     }
-    const char *names[] = {"complete.data", "truncated.data", "nosnapshot.data", "zlib.data"};
+    const char *names[] = {"complete.data", "truncated.data", "nosnapshot.data",
+                           "zlib.data",     "kernel.data",    "kernel-cut.data"};
     int rc = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         rc |= seed(argv[1], names[i], i) | as_inputs(argv[1], names[i]);
     rc |= seed_v1(argv[1], "v1.data") | as_inputs(argv[1], "v1.data");
     return rc != 0;

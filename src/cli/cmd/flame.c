@@ -50,8 +50,10 @@ static const char usage_text[] =
     "              graphviz: ahprof flame -f dot | dot -Tsvg > graph.svg\n"
     "  pprof       a gzipped pprof profile (go tool pprof, Pyroscope, Parca, Grafana) of the\n"
     "              async stacks with every weight at once: sample types callback_time (ns,\n"
-    "              the default), resources_created and alive_at_end; labels async_type and\n"
-    "              trigger_path\n"
+    "              the default), resources_created and alive_at_end, and with `record\n"
+    "              --cpu` cpu_samples (count) and cpu (ns = samples x period), whose\n"
+    "              locations are the native frames above the async ones; labels\n"
+    "              async_type and trigger_path\n"
     "  perfetto    Perfetto's protobuf trace (ui.perfetto.dev, trace_processor): a track per\n"
     "              thread, a slice per callback, flows from each resource's creation to its\n"
     "              callbacks, a counter track per type of the resources alive; scales\n"
@@ -63,6 +65,14 @@ static const char usage_text[] =
     "  count       resources created\n"
     "  live        resources alive at the end of the recording: the leak flame graph; those\n"
     "              that predate the recording are counted under (before attach)\n"
+    "  cpu         CPU samples (`ahprof record --cpu`): each sample's native stack drawn on\n"
+    "              top of the async stack of the resource whose callback it fell in, e.g.\n"
+    "              TCPCONN;REQ@request.c:198;WORK@pool.c:125;do_work;hash_block; samples\n"
+    "              outside callbacks under (outside callbacks); kernel frames end in _[k]\n"
+    "  offcpu      time off-CPU inside callbacks, in ns (`record --cpu`; the native stacks\n"
+    "              with `record --cpu --stacks`), the reason as the leaf: (read), (futex)\n"
+    "cpu and offcpu draw folded, svg and speedscope; pprof has cpu as sample types of its\n"
+    "own whenever the recording has CPU samples.\n"
     "chrome and perfetto are timelines of the recording, and pprof has every weight: --weight\n"
     "does not apply to them.\n"
     "\n"
@@ -104,6 +114,12 @@ static void warnings(const struct flame_opts *o, const struct ahp_file_meta *f,
                 "ahprof: warning: %s: %" PRIu64 " events were lost while recording: "
                 "weights are lower bounds\n",
                 p, f->lost_events);
+    if ((o->weight == W_CPU || o->weight == W_OFFCPU || o->format == FMT_PPROF) &&
+        f->kinfo.lost_records > 0)
+        fprintf(stderr,
+                "ahprof: warning: %s: %" PRIu64 " kernel records (CPU samples, off-CPU episodes) "
+                "were lost while recording: the cpu and offcpu weights are lower bounds\n",
+                p, f->kinfo.lost_records);
     if (s != NULL && s->stacks_redefined > 0)
         fprintf(stderr,
                 "ahprof: warning: %s: %" PRIu64 " stacks described twice: the first counts\n", p,
@@ -130,6 +146,10 @@ static int parse_weight(const char *s, enum flame_weight *w)
         *w = W_COUNT;
     else if (strcmp(s, "live") == 0)
         *w = W_LIVE;
+    else if (strcmp(s, "cpu") == 0)
+        *w = W_CPU;
+    else if (strcmp(s, "offcpu") == 0)
+        *w = W_OFFCPU;
     else
         return -EINVAL;
     return 0;
@@ -147,6 +167,7 @@ static int render(struct flame_run *run, const char **what)
     }
     struct ahp_model_opts mo = {0};
     struct flame_trace *tr = NULL;
+    bool kernel = o->weight == W_CPU || o->weight == W_OFFCPU;
     bool timeline = o->format == FMT_CHROME || o->format == FMT_PERFETTO ||
                     (o->format == FMT_SPEEDSCOPE && o->weight == W_TIME);
     if (timeline) {
@@ -182,7 +203,9 @@ static int render(struct flame_run *run, const char **what)
         return flame_write_pprof(run);
     struct ftree t;
     *what = "building the flame graph of";
-    if ((rc = ftree_build(&t, run->m, run->sites, o->weight, o->types_only)) < 0)
+    rc = kernel ? ftree_build_kernel(&t, run, o->weight)
+                : ftree_build(&t, run->m, run->sites, o->weight, o->types_only);
+    if (rc < 0)
         return rc;
     *what = "writing";
     switch (o->format) {
@@ -232,8 +255,8 @@ int ahprof_cmd_flame(int argc, char **argv)
             break;
         case 'w':
             if (parse_weight(optarg, &o.weight) < 0)
-                return ahp_fail(o.json, AHP_EXIT_USAGE, "unknown weight '%s' (time, count or live)",
-                                optarg);
+                return ahp_fail(o.json, AHP_EXIT_USAGE,
+                                "unknown weight '%s' (time, count, live, cpu or offcpu)", optarg);
             break;
         case 'o':
             o.out_path = optarg;
@@ -271,6 +294,13 @@ int ahprof_cmd_flame(int argc, char **argv)
     int code = ahp_recording_path(argc, argv, optind, &o.path, o.json, "flame");
     if (code != 0)
         return code;
+    bool kernel = o.weight == W_CPU || o.weight == W_OFFCPU;
+    if (kernel && o.format != FMT_FOLDED && o.format != FMT_SVG && o.format != FMT_SPEEDSCOPE &&
+        o.format != FMT_PPROF)
+        return ahp_fail(o.json, AHP_EXIT_USAGE,
+                        "--weight %s draws folded, svg, speedscope or pprof, not %s",
+                        flame_weight_name(o.weight),
+                        o.format == FMT_DOT ? "dot" : "a timeline (chrome, perfetto)");
 
     struct flame_run run = {.o = &o};
     code = ahp_recording_open(o.path, o.json, &run.r);
@@ -278,6 +308,15 @@ int ahprof_cmd_flame(int argc, char **argv)
         return code;
     int rc;
     run.meta = ahp_reader_meta(run.r);
+    if (kernel && !run.meta->has_kernel) {
+        char p[1100];
+        ahp_term_sanitize(p, sizeof(p), o.path, 256);
+        ahp_reader_close(run.r);
+        return ahp_fail(o.json, AHP_EXIT_ERROR,
+                        "%s has no CPU data: record with --cpu (ahprof record --cpu ...) to draw "
+                        "--weight %s",
+                        p, flame_weight_name(o.weight));
+    }
 
     /* A regular OUT is written to a temporary file next to it, renamed over it at the end: a
      * failed run leaves no half-written graph behind, nor truncates a previous good one.

@@ -18,7 +18,9 @@
 #include "cmd/flight.h"
 #include "cmd/record.h"
 #include "data/recording.h"
+#include "collect/kernel.h"
 #include "collect/session.h"
+#include "common/hashmap.h"
 #include "collect/symbolize.h"
 #include "common/util.h"
 
@@ -50,6 +52,13 @@ static const char record_usage[] =
     "                        (-fno-omit-frame-pointer) and, for file:line, debug info (-g);\n"
     "                        a launched program that exits within a few ms of its start\n"
     "                        leaves its frames as raw addresses\n"
+    "      --cpu[=HZ]        also record the kernel's view (docs/kernel-view.md): CPU\n"
+    "                        samples of every thread at HZ per second (default 99) and\n"
+    "                        every off-CPU episode inside a callback (blocking, with its\n"
+    "                        reason), each tagged with the async resource in scope, with\n"
+    "                        their native stacks symbolized now (with --stacks, off-CPU\n"
+    "                        episodes get their stacks too); for report's CPU and\n"
+    "                        blocking figures and `ahprof flame -w cpu|offcpu`\n"
     "  -z, --compress        compress the events with zlib (level 1): a smaller file\n"
     "                        for more of ahprof's CPU (docs/BENCHMARKS.md)\n"
     "      --per-event       trace one probe per event (ah:init, ah:before, ...) instead\n"
@@ -76,11 +85,14 @@ static const char record_usage[] =
     "  N batches could not be read from the target's memory: their events are missing\n"
     "  N distinct creation stacks (M could not be captured): with --stacks\n"
     "  pid P ran exec(PATH): the recording stops there (the new program's types are its own)\n"
+    "  N CPU samples and M off-CPU episodes (K kernel records lost, S stacks): with --cpu;\n"
+    "      lost: no room in the kernel view's ring buffer, shown by report too\n"
     "With --json the summary is one object on stdout instead: file, pid, events, lost_events,\n"
     "duration_ns (from the start of the recording to its end), late_events (out of time\n"
     "order), lost_at_stop (still in the ring buffer), malformed_batches, malformed_records,\n"
     "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
-    "(the PATH it ran, or null), stacks and stack_errors (null without --stacks).\n"
+    "(the PATH it ran, or null), stacks and stack_errors (null without --stacks), cpu_samples,\n"
+    "offcpu_episodes, lost_kernel_records and kernel_stacks (null without --cpu).\n"
     "\n"
     "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (304 MiB by default),\n"
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
@@ -94,6 +106,11 @@ static const char record_usage[] =
     "readable up to its last complete chunk.\n"
     "Requires root (see `ahprof --help` for file capabilities). The file is readable by\n"
     "its owner only: with sudo, root; `-o - > FILE` writes to a FILE your shell creates.\n";
+
+/* Distinct native stacks a recording keeps (record --cpu); records of others name none
+ * (counted in KINFO's stacks_dropped). */
+#define RECORD_KSTACKS_MAX 65536
+#define RECORD_HZ_MAX 10000
 
 /* The ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
 #define AHP_BUFFER_MAX_MIB 2048
@@ -120,7 +137,113 @@ struct record_state {
     int error;
     bool exec_written;
     char exec_path[256];
+    /* record --cpu */
+    struct ahp_kernel_view *kv;
+    struct ahp_hmap kstacks; /* (user, kernel, leaf) -> struct kstack_entry */
+    struct ahp_kinfo kinfo;
+    uint64_t cpu_samples, offcpu_episodes;
 };
+
+static void write_type(struct record_state *st, int type);
+
+struct kstack_entry {
+    uint32_t user, kernel;
+    uint64_t leaf_ret;
+    uint32_t file_ref; /* the file's stack id + 1, 0: none */
+};
+
+struct kstack_query {
+    uint32_t user, kernel;
+    uint64_t leaf_ret;
+};
+
+static bool kstack_is(const void *ctx, const void *val)
+{
+    const struct kstack_query *q = ctx;
+    const struct kstack_entry *e = val;
+    return e->user == q->user && e->kernel == q->kernel && e->leaf_ret == q->leaf_ret;
+}
+
+/* The file's reference to the native stack of R: symbolized and written the first time it is
+ * seen, while the target is alive (report and flame may run after it is gone). */
+static uint32_t kstack_ref(struct record_state *st, const struct ahp_kernel_record *r)
+{
+    if (r->user_stack == 0 && r->kernel_stack == 0)
+        return 0;
+    struct kstack_query q = {r->user_stack, r->kernel_stack, r->leaf_ret};
+    uint64_t hash = ahp_hash_bytes(AHP_HASH_SEED, &q, sizeof(q));
+    struct kstack_entry *e = ahp_hmap_find(&st->kstacks, hash, kstack_is, &q);
+    if (e != NULL)
+        return e->file_ref;
+    if (ahp_hmap_count(&st->kstacks) >= RECORD_KSTACKS_MAX) {
+        st->kinfo.stacks_dropped++;
+        return 0;
+    }
+    void *slot;
+    if (ahp_hmap_add(&st->kstacks, hash, &slot) < 0)
+        return 0;
+    e = slot;
+    *e = (struct kstack_entry){r->user_stack, r->kernel_stack, r->leaf_ret, 0};
+    static char names[AHP_KSTACK_FILE_FRAMES][128];
+    static const char *ptrs[AHP_KSTACK_FILE_FRAMES];
+    int nkernel = 0;
+    int n = ahp_kernel_stack_names(st->kv, r->user_stack, r->kernel_stack, r->leaf_ret, names,
+                                   AHP_KSTACK_FILE_FRAMES, &nkernel);
+    if (n <= 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        ptrs[i] = names[i];
+    uint32_t id = (uint32_t)ahp_hmap_count(&st->kstacks) - 1;
+    if (ahp_writer_kstack(st->writer, id, ptrs, (uint32_t)n, (uint32_t)nkernel) == 0)
+        e->file_ref = id + 1;
+    return e->file_ref;
+}
+
+static int on_krecord(const struct ahp_kernel_record *r, void *ctx)
+{
+    struct record_state *st = ctx;
+    if (st->error || st->writer == NULL)
+        return 0;
+    struct ahp_krecord k = {
+        .ts_ns = r->ts_ns,
+        .dur_ns = r->dur_ns,
+        .id = r->id,
+        .tid = r->tid,
+        .slot = r->slot == AHP_KSLOT_OUTSIDE    ? AHP_KREC_OUTSIDE
+                : r->slot == AHP_KSLOT_UNTAGGED ? AHP_KREC_UNTAGGED
+                                                : r->slot,
+        .reason = r->reason,
+        .kind = r->kind,
+        .depth = r->depth,
+    };
+    k.stack = kstack_ref(st, r);
+    if (k.slot >= 0)
+        write_type(st, k.slot);
+    int rc = ahp_writer_krecords(st->writer, &k, 1);
+    if (rc < 0) {
+        st->error = rc;
+        return 0;
+    }
+    if (r->kind == AHP_KSTACK_CPU)
+        st->cpu_samples++;
+    else
+        st->offcpu_episodes++;
+    return 0;
+}
+
+/* The kernel view's losses, written when they grew (and at the end: FORCE). */
+static void write_kinfo(struct record_state *st, bool force)
+{
+    struct ahp_kernel_globals g;
+    if (ahp_kernel_globals(st->kv, &g) < 0)
+        return;
+    if (!force && g.lost_records == st->kinfo.lost_records &&
+        g.stack_errors == st->kinfo.stack_errors)
+        return;
+    st->kinfo.lost_records = g.lost_records;
+    st->kinfo.stack_errors = g.stack_errors;
+    ahp_writer_kinfo(st->writer, &st->kinfo);
+}
 
 static void write_type(struct record_state *st, int type)
 {
@@ -277,6 +400,7 @@ int ahprof_cmd_record(int argc, char **argv)
                                               {"uv", no_argument, NULL, 'U'},
                                               {"json", no_argument, NULL, 'j'},
                                               {"compress", no_argument, NULL, 'z'},
+                                              {"cpu", optional_argument, NULL, 'C'},
                                               {NULL, 0, NULL, 0}};
     if (ahp_flight_wanted(argc, argv)) /* the flight recorder: its own file */
         return ahprof_cmd_flight(argc, argv);
@@ -288,6 +412,7 @@ int ahprof_cmd_record(int argc, char **argv)
      * per event, docs/BENCHMARKS.md) for a while, e.g. 7 M events in a tight loop. */
     long buffer_mib = 128;
     bool quiet = false, stacks = false, per_event = false, uv = false, compress = false;
+    long cpu_hz = 0; /* 0: no --cpu */
     int opt;
     optind = 1;
     opterr = 0; /* the errors are ours: one line, or JSON */
@@ -331,6 +456,13 @@ int ahprof_cmd_record(int argc, char **argv)
             break;
         case 'z':
             compress = true;
+            break;
+        case 'C':
+            cpu_hz = AHP_KERNEL_DEFAULT_HZ;
+            if (optarg != NULL && ahp_parse_long(optarg, 1, RECORD_HZ_MAX, &cpu_hz) < 0)
+                return ahp_fail(json, AHP_EXIT_USAGE,
+                                "invalid --cpu '%s': samples per second from 1 to %d", optarg,
+                                RECORD_HZ_MAX);
             break;
         case 'h':
             fputs(record_usage, stdout);
@@ -420,6 +552,23 @@ int ahprof_cmd_record(int argc, char **argv)
             write_type(&st, (int)i);
         ahp_writer_snapshot(st.writer, c->snapshot.live, AHP_TYPE_MAX);
     }
+    if (cpu_hz > 0) {
+        struct ahp_kernel_opts kopts = {
+            .hz = (uint32_t)cpu_hz, .offcpu_stacks = stacks, .records = true};
+        const char *what = "start";
+        ahp_hmap_init(&st.kstacks, sizeof(struct kstack_entry), 0);
+        rc = ahp_kernel_start(&st.kv, t, &kopts, on_krecord, &st, &what);
+        if (rc < 0) {
+            ahp_writer_close(st.writer, ahp_now_ns(), 0);
+            ahp_session_close(&st.session);
+            ahp_hmap_free(&st.kstacks);
+            free(st.pending);
+            return ahp_fail(json, AHP_EXIT_ERROR, "--cpu: cannot %s: %s", what, strerror(-rc));
+        }
+        st.kinfo.hz = (uint32_t)cpu_hz;
+        st.kinfo.flags = stacks ? AHP_KINFO_F_OFFCPU_STACKS : 0;
+        ahp_writer_kinfo(st.writer, &st.kinfo);
+    }
     for (size_t i = 0; i < st.npending && !st.error; i++)
         on_event(&st.pending[i], &st);
     free(st.pending);
@@ -444,6 +593,10 @@ int ahprof_cmd_record(int argc, char **argv)
         if (st.symbolizer && !ahp_symbolizer_ready(st.symbolizer) &&
             ahp_target_locate_registry(t) == 0)
             ahp_symbolizer_refresh(st.symbolizer);
+        if (st.kv) {
+            ahp_kernel_poll(st.kv, 0);
+            write_kinfo(&st, false);
+        }
         struct ahp_global_stats g;
         uint64_t counted_at = ahp_now_ns();
         if (ahp_collector_global_stats(c, &g) == 0 &&
@@ -463,6 +616,10 @@ int ahprof_cmd_record(int argc, char **argv)
             break; /* a launched target is ours to wait for (and reap) */
     }
     ahp_collector_finish(c, RECORD_FINISH_NS);
+    if (st.kv) {
+        ahp_kernel_finish(st.kv);
+        write_kinfo(&st, true);
+    }
     record_exec(&st, quiet);
     char ended[64] = "target exited";
     record_target_end(&st, ended, sizeof(ended));
@@ -475,6 +632,9 @@ int ahprof_cmd_record(int argc, char **argv)
     uint64_t late = ahp_collector_late_events(c), c_discarded = c->discarded;
     bool exited = st.session.target_exited;
     pid = st.session.target.pid;
+    uint64_t kstacks_written = ahp_hmap_count(&st.kstacks);
+    ahp_kernel_stop(st.kv); /* before the session: it reads the session's target */
+    ahp_hmap_free(&st.kstacks);
     ahp_session_close(&st.session);
     ahp_symbolizer_free(st.symbolizer);
     uint64_t end_ns = ahp_now_ns();
@@ -512,6 +672,17 @@ int ahprof_cmd_record(int argc, char **argv)
             ahp_json_field_null(w, "stacks");
             ahp_json_field_null(w, "stack_errors");
         }
+        if (cpu_hz > 0) {
+            ahp_json_field_u64(w, "cpu_samples", st.cpu_samples);
+            ahp_json_field_u64(w, "offcpu_episodes", st.offcpu_episodes);
+            ahp_json_field_u64(w, "lost_kernel_records", st.kinfo.lost_records);
+            ahp_json_field_u64(w, "kernel_stacks", kstacks_written);
+        } else {
+            ahp_json_field_null(w, "cpu_samples");
+            ahp_json_field_null(w, "offcpu_episodes");
+            ahp_json_field_null(w, "lost_kernel_records");
+            ahp_json_field_null(w, "kernel_stacks");
+        }
         ahp_json_object_end(w);
     } else if (!quiet) {
         char safe[512];
@@ -545,6 +716,12 @@ int ahprof_cmd_record(int argc, char **argv)
         if (stacks)
             fprintf(stderr, "ahprof: %llu distinct creation stacks (%llu could not be captured)\n",
                     (unsigned long long)st.stacks_written, (unsigned long long)g.stack_errors);
+        if (cpu_hz > 0)
+            fprintf(stderr,
+                    "ahprof: %llu CPU samples and %llu off-CPU episodes (%llu kernel records "
+                    "lost, %llu stacks)\n",
+                    (unsigned long long)st.cpu_samples, (unsigned long long)st.offcpu_episodes,
+                    (unsigned long long)st.kinfo.lost_records, (unsigned long long)kstacks_written);
     }
     return AHP_EXIT_OK;
 }

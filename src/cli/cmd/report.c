@@ -69,6 +69,19 @@ static const char usage_text[] =
     "  CB_EXCL_MS   exclusive callback time: minus the callbacks nested in them on the same\n"
     "               thread (ms)\n"
     "  P50_US P99_US MAX_US      callback duration percentiles and maximum (us)\n"
+    "PENDING (init to first callback), per type, of the resources created during the\n"
+    "  recording that ran: COUNT, P50_MS, P99_MS, MAX_MS (percentiles from a log-linear\n"
+    "  histogram, within 3%)\n"
+    "KERNEL (only for a recording made with `record --cpu`; docs/kernel-view.md), per type:\n"
+    "  CPU_SAMPLES  CPU samples taken while its callbacks ran; CPU_MS = samples / HZ\n"
+    "  BLOCKED_MS BLOCKED_N   time off-CPU inside its callbacks while the thread waited (a\n"
+    "               system call, a fault; not preemption), and how many episodes\n"
+    "  also (outside callbacks) and (untagged) (a thread whose libah state was unreadable),\n"
+    "  and the kernel records lost (no room in the kernel view's ring buffer)\n"
+    "LONGEST-BLOCKING CALLBACKS (record --cpu): the --top-blocking N (default 10) callbacks\n"
+    "  that blocked longest: BLOCKED_MS, EPISODES, REASON (of the longest episode), TYPE,\n"
+    "  id, thread and trigger path, and (record --cpu --stacks) the top user frames where it\n"
+    "  blocked\n"
     "EXACT COUNTS (only when events were lost): the in-kernel per-type counters, exact\n"
     "  whatever was lost: CREATED, DESTROYED, ACTIVE, CALLBACKS, CB_TOTAL_MS as above.\n"
     "TRIGGER TREE (by type path): which type of resource created which (e.g. (root) >\n"
@@ -99,6 +112,7 @@ static const char usage_text[] =
     "  -j, --json        print one JSON document instead (keys: docs/file-format.md), and\n"
     "                    errors as one {\"error\": \"...\"} object\n"
     "  -n, --top N       at most N alive groups and N children per tree node (default 20)\n"
+    "      --top-blocking N  at most N longest-blocking callbacks (default 10)\n"
     "      --allow LINT[:TYPE]   silence a lint (on one type only with :TYPE); repeatable\n"
     "      --never-ran T         never-ran threshold (default 10s; e.g. 500ms, 2.5)\n"
     "      --long-callback T     long-callback threshold (default 100ms)\n"
@@ -114,10 +128,20 @@ static const char usage_text[] =
     "Exit status: 0 success, 1 the file is missing, unreadable, not an ahprof file or from a\n"
     "newer ahprof, 2 bad command line.\n";
 
+/* User frames shown per blocking callback. */
+#define BLOCK_FRAMES 5
+
+struct block_frames {
+    uint32_t n;
+    char f[BLOCK_FRAMES][AHP_KFRAME_SIZE];
+};
+
 struct opts {
     const char *path;
     bool json;
     long top;
+    long top_blocking;
+    struct block_frames *frames; /* per m->blocking entry */
     struct ahp_lint_opts lint;
     struct ahp_lints *lints;
 };
@@ -287,6 +311,91 @@ static void text_types(FILE *out, const struct ahp_model *m)
                 safe(sb, sizeof(sb), ahp_model_class_name(m, cls[i], nb), AHP_NAME_SIZE),
                 t->created, t->destroyed, t->active, t->callbacks, ms(t->callback_ns),
                 ms(t->exclusive_ns), us(t->p50_ns), us(t->p99_ns), us(t->max_ns));
+    }
+}
+
+static void text_path(FILE *out, const struct ahp_model *m, uint32_t node);
+
+static void text_pending(FILE *out, const struct ahp_model *m)
+{
+    bool any = false;
+    for (int32_t c = 0; c < AHP_M_TYPES && !any; c++)
+        any = m->types[c].pending_count > 0;
+    if (!any)
+        return;
+    fprintf(out, "\nPENDING (init to first callback)\n%-24s %10s %10s %10s %10s\n", "TYPE", "COUNT",
+            "P50_MS", "P99_MS", "MAX_MS");
+    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
+        const struct ahp_type_summary *t = &m->types[c];
+        if (t->pending_count == 0)
+            continue;
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        fprintf(out, "%-24s %10" PRIu64 " %10.3f %10.3f %10.3f\n",
+                safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE),
+                t->pending_count, ms(t->pending_p50_ns), ms(t->pending_p99_ns),
+                ms(t->pending_max_ns));
+    }
+}
+
+static uint64_t cpu_ns(const struct ahp_model *m, uint64_t samples)
+{
+    uint32_t hz = m->meta->kinfo.hz;
+    return hz ? samples * (1000000000ull / hz) : 0;
+}
+
+static void text_kernel_row(FILE *out, const struct ahp_model *m, const char *name,
+                            const struct ahp_kernel_type *k)
+{
+    fprintf(out, "%-24s %12" PRIu64 " %10.3f %12.3f %10" PRIu64 "\n", name, k->cpu_samples,
+            ms(cpu_ns(m, k->cpu_samples)), ms(k->blocked_ns), k->blocked_count);
+}
+
+/* Without record --cpu nothing is printed: no zeros that look measured. */
+static void text_kernel(FILE *out, const struct opts *o, const struct ahp_model *m)
+{
+    if (!m->has_kernel)
+        return;
+    const struct ahp_kinfo *ki = &m->meta->kinfo;
+    fprintf(out,
+            "\nKERNEL (record --cpu at %" PRIu32 " Hz: %" PRIu64 " samples, %" PRIu64
+            " off-CPU episodes (preemptions included), %" PRIu64
+            " kernel records lost)\n%-24s %12s %10s %12s %10s\n",
+            ki->hz, m->ksamples, m->koffcpu, ki->lost_records, "TYPE", "CPU_SAMPLES", "CPU_MS",
+            "BLOCKED_MS", "BLOCKED_N");
+    for (int32_t c = 0; c < AHP_M_TYPES; c++) {
+        const struct ahp_kernel_type *k = &m->ktypes[c];
+        if (k->cpu_samples == 0 && k->blocked_count == 0)
+            continue;
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
+        text_kernel_row(out, m, safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE),
+                        k);
+    }
+    text_kernel_row(out, m, "(outside callbacks)", &m->koutside);
+    if (m->kuntagged.cpu_samples || m->kuntagged.blocked_count)
+        text_kernel_row(out, m, "(untagged)", &m->kuntagged);
+
+    fprintf(out, "\nLONGEST-BLOCKING CALLBACKS (%" PRIu64 " callbacks blocked)\n",
+            m->blocked_callbacks);
+    if (m->nblocking == 0)
+        fprintf(out, "(none)\n");
+    else
+        fprintf(out, "%12s %8s %-12s %-20s %s\n", "BLOCKED_MS", "EPISODES", "REASON", "TYPE",
+                "ID TID TRIGGER PATH / WHERE");
+    for (uint32_t i = 0; i < m->nblocking && i < (uint64_t)o->top_blocking; i++) {
+        const struct ahp_blocking *b = &m->blocking[i];
+        char nb[AHP_NAME_SIZE], sb[SAFE_NAME], rb[32];
+        fprintf(out, "%12.3f %8" PRIu32 " %-12s %-20s id %" PRIu64 " tid %" PRIu32 " ",
+                ms(b->blocked_ns), b->episodes, ahp_krecord_reason_name(b->reason, rb),
+                safe(sb, sizeof(sb), ahp_model_class_name(m, b->cls, nb), AHP_NAME_SIZE), b->id,
+                b->tid);
+        text_path(out, m, b->node);
+        fputc('\n', out);
+        const struct block_frames *bf = o->frames ? &o->frames[i] : NULL;
+        for (uint32_t k = 0; bf && k < bf->n; k++) {
+            char fb[AHP_KFRAME_SIZE * 4 + 1];
+            fprintf(out, "%12s %s\n", k == 0 ? "at" : "",
+                    safe(fb, sizeof(fb), bf->f[k], AHP_KFRAME_SIZE));
+        }
     }
 }
 
@@ -680,6 +789,17 @@ static void json_types(struct ahp_json *w, const struct ahp_model *m)
         ahp_json_field_u64(w, "p50_ns", t->p50_ns);
         ahp_json_field_u64(w, "p99_ns", t->p99_ns);
         ahp_json_field_u64(w, "max_ns", t->max_ns);
+        ahp_json_field_u64(w, "pending_count", t->pending_count);
+        ahp_json_field_u64(w, "pending_p50_ns", t->pending_p50_ns);
+        ahp_json_field_u64(w, "pending_p99_ns", t->pending_p99_ns);
+        ahp_json_field_u64(w, "pending_max_ns", t->pending_max_ns);
+        if (m->has_kernel) {
+            const struct ahp_kernel_type *k = &m->ktypes[c];
+            ahp_json_field_u64(w, "cpu_samples", k->cpu_samples);
+            ahp_json_field_real(w, "cpu_ms", ms(cpu_ns(m, k->cpu_samples)), 3);
+            ahp_json_field_u64(w, "blocked_ns", k->blocked_ns);
+            ahp_json_field_u64(w, "blocked_count", k->blocked_count);
+        }
         if (f->has_counters && c < AHP_TYPE_MAX) {
             const struct ahp_type_counters *k = &f->counters[c];
             ahp_json_key(w, "counters");
@@ -696,6 +816,69 @@ static void json_types(struct ahp_json *w, const struct ahp_model *m)
         }
         ahp_json_object_end(w);
     }
+}
+
+static void json_kernel_type(struct ahp_json *w, const struct ahp_model *m, const char *key,
+                             const struct ahp_kernel_type *k)
+{
+    ahp_json_key(w, key);
+    ahp_json_object_begin(w);
+    ahp_json_field_u64(w, "cpu_samples", k->cpu_samples);
+    ahp_json_field_real(w, "cpu_ms", ms(cpu_ns(m, k->cpu_samples)), 3);
+    ahp_json_field_u64(w, "blocked_ns", k->blocked_ns);
+    ahp_json_field_u64(w, "blocked_count", k->blocked_count);
+    ahp_json_object_end(w);
+}
+
+/* "kernel": null without record --cpu; else the view's settings, losses and what is not a
+ * type, and the longest-blocking callbacks. */
+static void json_kernel(struct ahp_json *w, const struct opts *o, const struct ahp_model *m)
+{
+    if (!m->has_kernel) {
+        ahp_json_field_null(w, "kernel");
+        return;
+    }
+    const struct ahp_kinfo *ki = &m->meta->kinfo;
+    ahp_json_key(w, "kernel");
+    ahp_json_object_begin(w);
+    ahp_json_field_u64(w, "hz", ki->hz);
+    ahp_json_field_bool(w, "offcpu_stacks", (ki->flags & AHP_KINFO_F_OFFCPU_STACKS) != 0);
+    ahp_json_field_u64(w, "samples", m->ksamples);
+    ahp_json_field_u64(w, "offcpu_records", m->koffcpu);
+    ahp_json_field_u64(w, "lost_records", ki->lost_records);
+    ahp_json_field_u64(w, "stack_errors", ki->stack_errors);
+    ahp_json_field_u64(w, "stacks_dropped", ki->stacks_dropped);
+    ahp_json_field_u64(w, "unjoined_records", m->krecords_unjoined);
+    json_kernel_type(w, m, "outside_callbacks", &m->koutside);
+    json_kernel_type(w, m, "untagged", &m->kuntagged);
+    ahp_json_field_u64(w, "blocked_callbacks", m->blocked_callbacks);
+    ahp_json_key(w, "longest_blocking");
+    ahp_json_array_begin(w);
+    for (uint32_t i = 0; i < m->nblocking && i < (uint64_t)o->top_blocking; i++) {
+        const struct ahp_blocking *b = &m->blocking[i];
+        char rb[32];
+        ahp_json_newline(w, 3);
+        ahp_json_object_begin(w);
+        ahp_json_field_u64(w, "id", b->id);
+        ahp_json_field_u64(w, "tid", b->tid);
+        json_class(w, "type", m, b->cls);
+        json_type_id(w, "type_id", b->cls);
+        ahp_json_field_u64(w, "blocked_ns", b->blocked_ns);
+        ahp_json_field_u64(w, "episodes", b->episodes);
+        ahp_json_field_str(w, "reason", ahp_krecord_reason_name(b->reason, rb));
+        ahp_json_field_u64(w, "start_mono_ns", b->start_ns);
+        ahp_json_field_u64(w, "duration_ns", b->end_ns - b->start_ns);
+        json_path(w, m, b->node);
+        ahp_json_key(w, "user_stack"); /* innermost first; empty without --stacks */
+        ahp_json_array_begin(w);
+        const struct block_frames *bf = o->frames ? &o->frames[i] : NULL;
+        for (uint32_t k = 0; bf && k < bf->n; k++)
+            ahp_json_strn(w, bf->f[k], AHP_KFRAME_SIZE);
+        ahp_json_array_end(w);
+        ahp_json_object_end(w);
+    }
+    ahp_json_array_end(w);
+    ahp_json_object_end(w);
 }
 
 static void json_leaks(struct ahp_json *w, const struct ahp_model *m, long top)
@@ -843,6 +1026,8 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
 
     json_target_end(w, m);
     ahp_json_newline(w, 1);
+    json_kernel(w, o, m);
+    ahp_json_newline(w, 1);
     ahp_json_key(w, "types");
     ahp_json_array_begin(w);
     json_types(w, m);
@@ -887,6 +1072,40 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
  * Command
  */
 
+struct frames_load {
+    const struct ahp_model *m;
+    struct block_frames *frames;
+};
+
+static int load_frames(void *arg, uint32_t id, const char (*frames)[AHP_KFRAME_SIZE], uint32_t n,
+                       uint32_t nkernel)
+{
+    struct frames_load *fl = arg;
+    for (uint32_t i = 0; i < fl->m->nblocking; i++) {
+        if (fl->m->blocking[i].stack != id + 1 || fl->frames[i].n > 0)
+            continue;
+        for (uint32_t k = nkernel; k < n && fl->frames[i].n < BLOCK_FRAMES; k++)
+            memcpy(fl->frames[i].f[fl->frames[i].n++], frames[k], AHP_KFRAME_SIZE);
+    }
+    return 0;
+}
+
+/* The user frames where the longest-blocking callbacks blocked (record --cpu --stacks). */
+static int blocking_frames(struct opts *o, struct ahp_reader *r, const struct ahp_model *m)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < m->nblocking; i++)
+        any |= m->blocking[i].stack != 0;
+    if (!any)
+        return 0;
+    o->frames = calloc(m->nblocking, sizeof(*o->frames));
+    if (o->frames == NULL)
+        return -ENOMEM;
+    struct frames_load fl = {m, o->frames};
+    struct ahp_read_ops ops = {.kstack = load_frames};
+    return ahp_reader_foreach(r, &ops, &fl);
+}
+
 static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64_t events)
 {
     char p[1100];
@@ -908,11 +1127,16 @@ static void warnings(const struct opts *o, const struct ahp_file_meta *f, uint64
 int ahprof_cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},        {"top", required_argument, NULL, 'n'},
-        {"input", required_argument, NULL, 'i'}, AHP_LINT_LONGOPTS,
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},
+        {"top", required_argument, NULL, 'n'},
+        {"input", required_argument, NULL, 'i'},
+        AHP_LINT_LONGOPTS,
+        {"top-blocking", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct opts o = {.path = NULL, .json = false, .top = TOP_DEFAULT};
+    struct opts o = {
+        .path = NULL, .json = false, .top = TOP_DEFAULT, .top_blocking = AHP_BLOCKING_TOP_DEFAULT};
     o.json = ahp_wants_json(argc, argv, "-j");
     ahp_lint_opts_default(&o.lint);
 
@@ -931,6 +1155,11 @@ int ahprof_cmd_report(int argc, char **argv)
             break;
         case 'i':
             o.path = optarg;
+            break;
+        case 'B':
+            if (ahp_parse_long(optarg, 1, 10000, &o.top_blocking) < 0)
+                return ahp_fail(o.json, AHP_EXIT_USAGE,
+                                "--top-blocking wants a number from 1 to 10000, not '%s'", optarg);
             break;
         case AHP_LINT_OPT_BASE + 0 ... AHP_LINT_OPT_BASE + AHP_LINT_OPTS - 1: {
             const char *name = "?";
@@ -955,7 +1184,7 @@ int ahprof_cmd_report(int argc, char **argv)
     if (code != 0)
         return code;
     struct ahp_model *m = NULL;
-    struct ahp_model_opts mo = {0};
+    struct ahp_model_opts mo = {.blocking_top = (uint32_t)o.top_blocking};
     int rc = ahp_lints_new(&o.lints, &o.lint);
     if (rc == 0) {
         ahp_lints_hook(o.lints, &mo);
@@ -963,7 +1192,10 @@ int ahprof_cmd_report(int argc, char **argv)
     }
     if (rc == 0)
         rc = ahp_lints_finish(o.lints, m);
+    if (rc == 0)
+        rc = blocking_frames(&o, r, m);
     if (rc < 0) {
+        free(o.frames);
         ahp_model_free(m);
         ahp_lints_free(o.lints);
         ahp_reader_close(r);
@@ -979,12 +1211,15 @@ int ahprof_cmd_report(int argc, char **argv)
         text_header(stdout, &o, m);
         text_warnings(stdout, m, o.lints);
         text_types(stdout, m);
+        text_pending(stdout, m);
+        text_kernel(stdout, &o, m);
         text_counters(stdout, m, ahp_reader_meta(r));
         text_tree(stdout, m, o.top);
         text_leaks(stdout, m, o.top);
         text_unknown(stdout, m, o.top);
         text_open_callbacks(stdout, m);
     }
+    free(o.frames);
     ahp_model_free(m);
     ahp_lints_free(o.lints);
     ahp_reader_close(r);

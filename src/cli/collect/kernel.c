@@ -13,8 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ahp_syscalls.h" /* generated from <asm/unistd_64.h> by mk/kernel.mk */
 #include "collect/kernel.h"
+#include "data/datafile.h"
 #include "collect/symbolize.h"
 #include "common/clock.h"
 #include "model/asyncstack.h"
@@ -399,15 +399,9 @@ int ahp_kernel_stack(struct ahp_kernel_view *kv, uint32_t stack_ref,
 
 const char *ahp_kernel_reason_name(int reason, char buf[32])
 {
-    if (reason == AHP_KR_PREEMPTED)
-        return "preempted";
-    if (reason == AHP_KR_FAULT)
-        return "fault";
-    if (reason >= 0 && (size_t)reason < sizeof(ahp_syscall_names) / sizeof(ahp_syscall_names[0]) &&
-        ahp_syscall_names[reason] != NULL)
-        return ahp_syscall_names[reason];
-    snprintf(buf, 32, "syscall#%d", reason);
-    return buf;
+    _Static_assert(AHP_KR_PREEMPTED == AHP_KREC_PREEMPTED && AHP_KR_FAULT == AHP_KREC_FAULT,
+                   "the file keeps the kernel view's reasons as they are");
+    return ahp_krecord_reason_name(reason, buf);
 }
 
 const char *ahp_kernel_slot_name(struct ahp_kernel_view *kv, int slot, char buf[AHP_NAME_SIZE])
@@ -590,6 +584,29 @@ static int write_stack(const struct ahp_kernel_stack_key *key, uint64_t value, v
     write_frames(js->kv, js->w, key->kernel_stack, true, 0);
     ahp_json_object_end(js->w);
     return 0;
+}
+
+int ahp_kernel_stack_names(struct ahp_kernel_view *kv, uint32_t user_ref, uint32_t kernel_ref,
+                           uint64_t leaf_ret, char (*names)[128], int max, int *nkernel)
+{
+    uint64_t ips[AHP_KSTACK_FRAMES];
+    int n = 0, k = ahp_kernel_stack(kv, kernel_ref, ips);
+    bool leading = true; /* the kernel stack starts in the BPF program and its tracepoint */
+    for (int i = 0; i < k && n < max; i++) {
+        ahp_kernel_symbol(kv, ips[i], true, names[n], 128);
+        if (leading &&
+            (strncmp(names[n], "bpf_", 4) == 0 || strncmp(names[n], "__traceiter_", 12) == 0))
+            continue;
+        leading = false;
+        n++;
+    }
+    *nkernel = n;
+    int u = ahp_kernel_stack(kv, user_ref, ips);
+    if (u > 0)
+        u = with_leaf_caller(kv, ips, u, leaf_ret);
+    for (int i = 0; i < u && n < max; i++)
+        ahp_kernel_symbol(kv, ips[i], false, names[n++], 128);
+    return n;
 }
 
 struct folded {

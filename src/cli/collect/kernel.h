@@ -92,6 +92,13 @@ int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64
  * AHP_KSTACK_CPU, ns for AHP_KSTACK_OFFCPU). Labels are safe (model/asyncstack.h). */
 int ahp_kernel_write_folded(struct ahp_kernel_view *kv, FILE *out, enum ahp_kernel_kind kind);
 
+/* The native stack of a record or key, symbolized into NAMES (innermost first, at most MAX):
+ * the kernel frames first (without the BPF program's own), "function_[k]", then the user
+ * frames, "function" or "0x...", with the caller of a frameless syscall wrapper (LEAF_RET).
+ * Returns the frame count; *NKERNEL gets how many are the kernel's. */
+int ahp_kernel_stack_names(struct ahp_kernel_view *kv, uint32_t user_ref, uint32_t kernel_ref,
+                           uint64_t leaf_ret, char (*names)[128], int max, int *nkernel);
+
 /* The kernel's run-time statistics of the view's programs (on_switch, on_wakeup, cpu_sample):
  * total ns and runs since they were loaded, while statistics were enabled (bpf_enable_stats,
  * kernel.bpf_stats_enabled); 0 otherwise. For benchmarks. */

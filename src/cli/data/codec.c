@@ -656,3 +656,120 @@ const char *ahp_exit_describe(uint32_t how, uint32_t code, bool core_dumped, cha
         snprintf(buf, size, "ended (how unknown)");
     return buf;
 }
+
+/* ---------------------------------------------------------------------------------------
+ * The kernel view (2.1, record --cpu)
+ */
+
+uint32_t ahp_kinfo_encode(uint8_t p[AHP_KINFO_SIZE], const struct ahp_kinfo *k)
+{
+    ahp_put32(p, k->hz);
+    ahp_put32(p + 4, k->flags);
+    ahp_put64(p + 8, k->lost_records);
+    ahp_put64(p + 16, k->stack_errors);
+    ahp_put64(p + 24, k->stacks_dropped);
+    return AHP_KINFO_SIZE;
+}
+
+bool ahp_kinfo_decode(const uint8_t *p, uint32_t len, struct ahp_kinfo *k)
+{
+    if (len < AHP_KINFO_SIZE)
+        return false;
+    k->hz = ahp_get32(p);
+    k->flags = ahp_get32(p + 4);
+    k->lost_records = ahp_get64(p + 8);
+    k->stack_errors = ahp_get64(p + 16);
+    k->stacks_dropped = ahp_get64(p + 24);
+    return true;
+}
+
+void ahp_krecord_encode(uint8_t p[AHP_KRECORD_SIZE], const struct ahp_krecord *r)
+{
+    ahp_put64(p, r->ts_ns);
+    ahp_put64(p + 8, r->dur_ns);
+    ahp_put64(p + 16, r->id);
+    ahp_put32(p + 24, r->tid);
+    ahp_put32(p + 28, (uint32_t)r->slot);
+    ahp_put32(p + 32, (uint32_t)r->reason);
+    ahp_put32(p + 36, r->stack);
+    ahp_put16(p + 40, r->kind);
+    ahp_put16(p + 42, r->depth);
+    ahp_put32(p + 44, 0);
+}
+
+void ahp_krecord_decode(const uint8_t *p, struct ahp_krecord *r)
+{
+    r->ts_ns = ahp_get64(p);
+    r->dur_ns = ahp_get64(p + 8);
+    r->id = ahp_get64(p + 16);
+    r->tid = ahp_get32(p + 24);
+    r->slot = (int32_t)ahp_get32(p + 28);
+    r->reason = (int32_t)ahp_get32(p + 32);
+    r->stack = ahp_get32(p + 36);
+    r->kind = ahp_get16(p + 40);
+    r->depth = ahp_get16(p + 42);
+}
+
+void ahp_krecords_header_encode(uint8_t *p, uint32_t n)
+{
+    ahp_put32(p, n);
+    ahp_put32(p + 4, AHP_KRECORD_SIZE);
+}
+
+int64_t ahp_krecords_count(const uint8_t *p, uint32_t len, uint32_t *recsize)
+{
+    if (len < AHP_KRECORDS_HEADER_SIZE)
+        return -1;
+    uint32_t n = ahp_get32(p), rs = ahp_get32(p + 4);
+    if (rs < AHP_KRECORD_SIZE || rs > AHP_EVENT_RECORD_MAX || n > AHP_KRECORDS_MAX ||
+        (uint64_t)n * rs != (uint64_t)len - AHP_KRECORDS_HEADER_SIZE)
+        return -1;
+    *recsize = rs;
+    return n;
+}
+
+uint32_t ahp_kstack_encode(uint8_t p[AHP_KSTACK_SIZE_MAX], uint32_t id, const char *const *frames,
+                           uint32_t n, uint32_t nkernel)
+{
+    if (n > AHP_KSTACK_FILE_FRAMES)
+        n = AHP_KSTACK_FILE_FRAMES;
+    if (nkernel > n)
+        nkernel = n;
+    ahp_put32(p, id);
+    ahp_put32(p + 4, n);
+    ahp_put32(p + 8, nkernel);
+    size_t off = 12;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *f = frames[i] != NULL ? frames[i] : "";
+        uint16_t len = (uint16_t)strnlen(f, AHP_KFRAME_SIZE - 1);
+        ahp_put16(p + off, len);
+        memcpy(p + off + 2, f, len);
+        off += 2 + (size_t)len;
+    }
+    return (uint32_t)off;
+}
+
+bool ahp_kstack_decode(const uint8_t *p, uint32_t len, uint32_t *id,
+                       char frames[AHP_KSTACK_FILE_FRAMES][AHP_KFRAME_SIZE], uint32_t *n,
+                       uint32_t *nkernel)
+{
+    if (len < 12)
+        return false;
+    uint32_t count = ahp_get32(p + 4), nk = ahp_get32(p + 8);
+    if (count > AHP_KSTACK_FILE_FRAMES || nk > count)
+        return false;
+    size_t off = 12;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < 2)
+            return false;
+        uint16_t flen = ahp_get16(p + off);
+        if (flen >= AHP_KFRAME_SIZE || len - off - 2 < flen)
+            return false;
+        ahp_copy_field(frames[i], AHP_KFRAME_SIZE, p + off + 2, flen);
+        off += 2 + (size_t)flen;
+    }
+    *id = ahp_get32(p);
+    *n = count;
+    *nkernel = nk;
+    return true;
+}

@@ -35,6 +35,11 @@
 #define AHP_COUNTERS_SIZE (8 + AHP_TYPE_MAX * 8 * AHP_COUNTER_FIELDS)
 #define AHP_SNAPSHOT_SIZE_MAX (8 + 8 * AHP_TYPE_MAX)
 #define AHP_STACK_SIZE_MAX (8 + AHP_STACK_FRAMES_MAX * (16 + 2 * AHP_SYM_SIZE))
+#define AHP_KINFO_SIZE 32
+#define AHP_KRECORD_SIZE 48
+#define AHP_KRECORDS_HEADER_SIZE 8 /* count and record size */
+#define AHP_KRECORDS_MAX 65536     /* records per chunk; more is corruption */
+#define AHP_KSTACK_SIZE_MAX (12 + AHP_KSTACK_FILE_FRAMES * (2 + AHP_KFRAME_SIZE - 1))
 #define AHP_EVENTS_HEADER_SIZE 8 /* count and record size, before the records */
 
 #define AHP_END_F_CLEAN 1u
@@ -247,6 +252,25 @@ uint32_t ahp_counters_encode(uint8_t p[AHP_COUNTERS_SIZE],
                              const struct ahp_type_counters *counters);
 bool ahp_counters_decode(const uint8_t *p, uint32_t len,
                          struct ahp_type_counters out[AHP_TYPE_MAX]);
+
+uint32_t ahp_kinfo_encode(uint8_t p[AHP_KINFO_SIZE], const struct ahp_kinfo *k);
+bool ahp_kinfo_decode(const uint8_t *p, uint32_t len, struct ahp_kinfo *k);
+
+void ahp_krecord_encode(uint8_t p[AHP_KRECORD_SIZE], const struct ahp_krecord *r);
+void ahp_krecord_decode(const uint8_t *p, struct ahp_krecord *r);
+/* The count and record size at the start of a KRECORDS payload of N records. */
+void ahp_krecords_header_encode(uint8_t *p, uint32_t n);
+/* The count of a KRECORDS payload P[0..LEN) (record size in *RECSIZE), or -1 when malformed:
+ * records smaller than AHP_KRECORD_SIZE or larger than AHP_EVENT_RECORD_MAX, more than
+ * AHP_KRECORDS_MAX, or a count that does not fill the payload exactly. */
+int64_t ahp_krecords_count(const uint8_t *p, uint32_t len, uint32_t *recsize);
+
+/* A KSTACK payload: u32 id, u32 n, u32 nkernel, then n x {u16 len, bytes}. */
+uint32_t ahp_kstack_encode(uint8_t p[AHP_KSTACK_SIZE_MAX], uint32_t id, const char *const *frames,
+                           uint32_t n, uint32_t nkernel);
+bool ahp_kstack_decode(const uint8_t *p, uint32_t len, uint32_t *id,
+                       char frames[AHP_KSTACK_FILE_FRAMES][AHP_KFRAME_SIZE], uint32_t *n,
+                       uint32_t *nkernel);
 
 struct ahp_exit_info {
     uint32_t how, code; /* enum ahp_exit_how (other values: unknown) */

@@ -25,7 +25,7 @@
 /* Format version this code writes; it reads every version up to this major (1.x files have
  * fixed-size EVENTS records, 2.x files PACKED ones). */
 #define AHP_FILE_MAJOR 2
-#define AHP_FILE_MINOR 0
+#define AHP_FILE_MINOR 1
 
 /* Chunk types (docs/file-format.md). Readers skip types they do not know. */
 enum ahp_chunk_type {
@@ -35,14 +35,17 @@ enum ahp_chunk_type {
     AHP_CHUNK_EVENTS = 4,
     AHP_CHUNK_LOST = 5,
     AHP_CHUNK_END = 6,
-    AHP_CHUNK_STACK = 7,    /* 1.1: a symbolized user stack (record --stacks) */
-    AHP_CHUNK_COUNTERS = 8, /* 1.1: the in-kernel per-type counters at the end */
-    AHP_CHUNK_EXIT = 9,     /* how the target ended (exit status or signal) */
-    AHP_CHUNK_EXEC = 10,    /* the target ran exec(): the recording stopped there */
-    AHP_CHUNK_PACKED = 11,  /* 2.0: events, packed (varints, deltas), optionally zlib'ed */
+    AHP_CHUNK_STACK = 7,     /* 1.1: a symbolized user stack (record --stacks) */
+    AHP_CHUNK_COUNTERS = 8,  /* 1.1: the in-kernel per-type counters at the end */
+    AHP_CHUNK_EXIT = 9,      /* how the target ended (exit status or signal) */
+    AHP_CHUNK_EXEC = 10,     /* the target ran exec(): the recording stopped there */
+    AHP_CHUNK_PACKED = 11,   /* 2.0: events, packed (varints, deltas), optionally zlib'ed */
+    AHP_CHUNK_KINFO = 12,    /* 2.1: the kernel view's settings and losses (record --cpu) */
+    AHP_CHUNK_KRECORDS = 13, /* 2.1: CPU samples and off-CPU episodes (record --cpu) */
+    AHP_CHUNK_KSTACK = 14,   /* 2.1: one symbolized native stack the kernel records name */
 };
 #define AHP_CHUNK_FIRST AHP_CHUNK_INFO
-#define AHP_CHUNK_LAST AHP_CHUNK_PACKED
+#define AHP_CHUNK_LAST AHP_CHUNK_KSTACK
 
 /* One frame of a symbolized user stack; strings are untrusted (they come from the target's
  * symbol tables), bounded and NUL-terminated; empty when unknown. */
@@ -60,6 +63,51 @@ struct ahp_type_counters {
     uint64_t created, destroyed, resolved, callbacks, callback_ns, exclusive_ns;
     int64_t active; /* alive at the end, resources from before the attach included */
 };
+
+/* The kernel's view of the target (record --cpu, docs/kernel-view.md): what it was set to
+ * and what it lost. The largest values of any KINFO chunk count. */
+struct ahp_kinfo {
+    uint32_t hz;             /* samples per second per CPU; 0: no sampling */
+    uint32_t flags;          /* AHP_KINFO_F_* */
+    uint64_t lost_records;   /* records the ring buffer had no room for */
+    uint64_t stack_errors;   /* stacks that could not be captured */
+    uint64_t stacks_dropped; /* distinct stacks beyond what the recorder keeps: written as none */
+};
+#define AHP_KINFO_F_OFFCPU_STACKS 1u /* off-CPU episodes carry their stacks (--stacks) */
+
+/* A kernel record's slot when it is not a type (>= 0). */
+#define AHP_KREC_OUTSIDE (-1)  /* a libah thread outside any callback */
+#define AHP_KREC_UNTAGGED (-2) /* a thread whose libah state could not be read */
+
+/* Kinds of kernel record. */
+#define AHP_KREC_CPU 1    /* a CPU sample */
+#define AHP_KREC_OFFCPU 2 /* an off-CPU episode inside a callback, once it ended */
+
+/* Off-CPU reasons beyond system call numbers (>= 0, x86-64 numbering). */
+#define AHP_KREC_PREEMPTED (-1) /* switched out while runnable */
+#define AHP_KREC_FAULT (-2)     /* blocked outside a system call (a page fault...) */
+
+/* One CPU sample or off-CPU episode. Fields are untrusted: slot, reason, kind and stack are
+ * not range-checked by the reader. */
+struct ahp_krecord {
+    uint64_t ts_ns;  /* CLOCK_MONOTONIC: the sample, or the switch-out */
+    uint64_t dur_ns; /* off-CPU: switch-out to switch-in; 0 for a sample */
+    uint64_t id;     /* the async id in scope (innermost), 0 outside callbacks */
+    uint32_t tid;
+    int32_t slot;   /* the type in scope, or AHP_KREC_OUTSIDE / AHP_KREC_UNTAGGED */
+    int32_t reason; /* off-CPU: a syscall number or AHP_KREC_PREEMPTED / _FAULT */
+    uint32_t stack; /* a KSTACK chunk's id + 1; 0: none */
+    uint16_t kind;  /* AHP_KREC_CPU, AHP_KREC_OFFCPU; others: skip */
+    uint16_t depth; /* callbacks nested on the thread (saturated) */
+};
+
+/* "read", "futex", "preempted", "fault", or "syscall#N": the reason of an off-CPU record. */
+const char *ahp_krecord_reason_name(int32_t reason, char buf[32]);
+
+/* A native stack of kernel records: frames are symbol names (kernel ones end in "_[k]"),
+ * innermost first, the NKERNEL kernel frames before the user frames. Untrusted bytes. */
+#define AHP_KSTACK_FILE_FRAMES 160
+#define AHP_KFRAME_SIZE 128
 
 /* A chunk payload larger than this is treated as corruption (the writer stays far below). */
 #define AHP_CHUNK_MAX (16u << 20)
@@ -122,6 +170,17 @@ int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_s
 /* The in-kernel counters of every type, COUNTERS[0..AHP_TYPE_MAX), once, before closing. */
 int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *counters);
 
+/* The kernel view's settings and losses so far (record --cpu): once at the start, again
+ * whenever a loss grows, and at the end. */
+int ahp_writer_kinfo(struct ahp_writer *w, const struct ahp_kinfo *k);
+/* Append kernel records: buffered, a chunk every 1024 records (and at every flush). */
+int ahp_writer_krecords(struct ahp_writer *w, const struct ahp_krecord *r, size_t n);
+/* The native stack ID (records carry ID + 1): FRAMES[0..N) innermost first, the first
+ * NKERNEL of them the kernel's; at most AHP_KSTACK_FILE_FRAMES kept, names cut at
+ * AHP_KFRAME_SIZE - 1 bytes. Written at once: before the records that name it. */
+int ahp_writer_kstack(struct ahp_writer *w, uint32_t id, const char *const *frames, uint32_t n,
+                      uint32_t nkernel);
+
 /* How the target ended (an exit chunk). */
 enum ahp_exit_how {
     AHP_EXIT_HOW_EXITED = 1, /* code: its exit status */
@@ -173,6 +232,12 @@ struct ahp_file_meta {
     bool has_counters;
     struct ahp_type_counters counters[AHP_TYPE_MAX];
     uint64_t stacks; /* stack chunks */
+
+    /* The kernel view (record --cpu): has_kernel when a KINFO chunk was read. */
+    bool has_kernel;
+    struct ahp_kinfo kinfo;
+    uint64_t krecords; /* records declared by the KRECORDS chunks */
+    uint64_t kstacks;  /* KSTACK chunks */
 
     /* Exit chunk: how the target ended, when the recording saw it end. */
     bool has_exit;
@@ -248,6 +313,11 @@ struct ahp_read_ops {
     int (*lost)(void *arg, uint64_t lost_total);
     int (*end)(void *arg, uint64_t end_mono_ns, uint64_t lost_total);
     int (*stack)(void *arg, uint32_t stack_id, const struct ahp_stack_frame *frames, uint32_t n);
+    /* 2.1, record --cpu: kernel records (R[0..N) valid during the call) and native stacks
+     * (FRAMES[i] NUL-terminated, valid during the call). */
+    int (*krecords)(void *arg, const struct ahp_krecord *r, size_t n);
+    int (*kstack)(void *arg, uint32_t id, const char (*frames)[AHP_KFRAME_SIZE], uint32_t n,
+                  uint32_t nkernel);
 };
 int ahp_reader_foreach(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg);
 

@@ -39,6 +39,9 @@ struct ahp_reader {
     uint8_t *zraw;   /* its records, inflated */
     size_t zcap;
     struct ahp_stack_frame frames[AHP_STACK_FRAMES_MAX];
+    struct ahp_krecord *krecs;
+    size_t krcap;
+    char kframes[AHP_KSTACK_FILE_FRAMES][AHP_KFRAME_SIZE];
 };
 
 static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
@@ -188,6 +191,23 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         }
         return true;
     }
+    case AHP_CHUNK_KINFO: {
+        struct ahp_kinfo k;
+        if (!ahp_kinfo_decode(p, len, &k))
+            return false;
+        /* Counts only grow: the largest of the chunks holds. */
+        if (!m->has_kernel || k.hz != 0)
+            m->kinfo.hz = k.hz;
+        m->kinfo.flags |= k.flags;
+        if (k.lost_records > m->kinfo.lost_records)
+            m->kinfo.lost_records = k.lost_records;
+        if (k.stack_errors > m->kinfo.stack_errors)
+            m->kinfo.stack_errors = k.stack_errors;
+        if (k.stacks_dropped > m->kinfo.stacks_dropped)
+            m->kinfo.stacks_dropped = k.stacks_dropped;
+        m->has_kernel = true;
+        return true;
+    }
     default:
         return true;
     }
@@ -229,6 +249,15 @@ static int scan(struct ahp_reader *r)
                 m->events += n;
         } else if (type == AHP_CHUNK_STACK) {
             m->stacks++; /* parsed while walking: there may be many */
+        } else if (type == AHP_CHUNK_KRECORDS) {
+            uint32_t rs;
+            int64_t n = got >= AHP_CHUNK_HEADER_SIZE + AHP_KRECORDS_HEADER_SIZE
+                            ? ahp_krecords_count(h + AHP_CHUNK_HEADER_SIZE, len, &rs)
+                            : -1;
+            if (n > 0)
+                m->krecords += (uint64_t)n;
+        } else if (type == AHP_CHUNK_KSTACK) {
+            m->kstacks++;
         } else if (type >= AHP_CHUNK_FIRST && type <= AHP_CHUNK_LAST) {
             if (len > paycap) {
                 uint8_t *np = realloc(payload, len);
@@ -334,6 +363,7 @@ void ahp_reader_close(struct ahp_reader *r)
     free(r->win);
     free(r->evs);
     free(r->zraw);
+    free(r->krecs);
     free(r);
 }
 
@@ -431,7 +461,8 @@ static int next_chunk(struct ahp_reader *r, struct chunk *c)
             r->checked = r->pos;
         uint32_t rs;
         bool bad = pcrc != ahp_crc(p, len) ||
-                   (type == AHP_CHUNK_EVENTS && ahp_events_count(p, len, &rs) < 0);
+                   (type == AHP_CHUNK_EVENTS && ahp_events_count(p, len, &rs) < 0) ||
+                   (type == AHP_CHUNK_KRECORDS && ahp_krecords_count(p, len, &rs) < 0);
         if (!bad && type == AHP_CHUNK_PACKED) {
             /* Decoded here: whether the records are sound is known only then. */
             int64_t n = unpack(r, p, len);
@@ -441,7 +472,8 @@ static int next_chunk(struct ahp_reader *r, struct chunk *c)
         }
         if (bad) {
             /* The scan counted damaged metadata chunks already; events chunks are ours. */
-            if (first_visit && (type == AHP_CHUNK_EVENTS || type == AHP_CHUNK_PACKED))
+            if (first_visit && (type == AHP_CHUNK_EVENTS || type == AHP_CHUNK_PACKED ||
+                                type == AHP_CHUNK_KRECORDS || type == AHP_CHUNK_KSTACK))
                 r->meta.bad_chunks++;
             continue;
         }
@@ -525,6 +557,29 @@ static int walk(struct ahp_reader *r, const struct ahp_read_ops *ops, void *arg)
             uint32_t id, n;
             if (ops->stack != NULL && ahp_stack_decode(c.p, c.len, &id, r->frames, &n))
                 cb = ops->stack(arg, id, r->frames, n);
+            break;
+        }
+        case AHP_CHUNK_KRECORDS: {
+            uint32_t rs;
+            int64_t n = ops->krecords != NULL ? ahp_krecords_count(c.p, c.len, &rs) : 0;
+            if (n <= 0)
+                break;
+            if ((size_t)n > r->krcap) {
+                struct ahp_krecord *nk = realloc(r->krecs, (size_t)n * sizeof(*nk));
+                if (nk == NULL)
+                    return -ENOMEM;
+                r->krecs = nk;
+                r->krcap = (size_t)n;
+            }
+            for (int64_t i = 0; i < n; i++)
+                ahp_krecord_decode(c.p + AHP_KRECORDS_HEADER_SIZE + (size_t)i * rs, &r->krecs[i]);
+            cb = ops->krecords(arg, r->krecs, (size_t)n);
+            break;
+        }
+        case AHP_CHUNK_KSTACK: {
+            uint32_t id, n, nk;
+            if (ops->kstack != NULL && ahp_kstack_decode(c.p, c.len, &id, r->kframes, &n, &nk))
+                cb = ops->kstack(arg, id, (const char(*)[AHP_KFRAME_SIZE])r->kframes, n, nk);
             break;
         }
         }

@@ -21,6 +21,9 @@
  * chunk, costs a few thousand events, as it did with 1365 fixed-size records per chunk. */
 #define WRITER_EVENTS 4096
 #define WRITER_RAW (64u << 10)
+/* Kernel records per chunk: 48 KiB, about 10 s of 99 Hz samples on every CPU of a busy
+ * 50-CPU machine, or what a cut file loses at most of them. */
+#define WRITER_KRECORDS 1024
 
 struct ahp_writer {
     int fd;
@@ -34,6 +37,9 @@ struct ahp_writer {
     uint8_t buf[AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE + WRITER_RAW + AHP_PACKED_EVENT_MAX];
     uint8_t *zbuf; /* the compressed chunk (with its headers), when zlevel > 0 */
     size_t zcap;
+    uint32_t nkrec; /* kernel records in kbuf */
+    uint8_t
+        kbuf[AHP_CHUNK_HEADER_SIZE + AHP_KRECORDS_HEADER_SIZE + WRITER_KRECORDS * AHP_KRECORD_SIZE];
 };
 
 /* *DONE gets the bytes written, also when an error is returned. */
@@ -81,6 +87,18 @@ static int write_chunk(struct ahp_writer *w, uint32_t type, uint8_t *chunk, uint
         cut_torn_chunk(w->fd, written);
         w->err = rc;
     }
+    return rc;
+}
+
+static int flush_krecords(struct ahp_writer *w)
+{
+    if (w->err != 0 || w->nkrec == 0)
+        return w->err;
+    ahp_krecords_header_encode(w->kbuf + AHP_CHUNK_HEADER_SIZE, w->nkrec);
+    int rc = write_chunk(w, AHP_CHUNK_KRECORDS, w->kbuf,
+                         AHP_KRECORDS_HEADER_SIZE + w->nkrec * AHP_KRECORD_SIZE);
+    if (rc == 0)
+        w->nkrec = 0;
     return rc;
 }
 
@@ -241,6 +259,49 @@ int ahp_writer_counters(struct ahp_writer *w, const struct ahp_type_counters *co
     return write_chunk(w, AHP_CHUNK_COUNTERS, chunk, len);
 }
 
+int ahp_writer_kinfo(struct ahp_writer *w, const struct ahp_kinfo *k)
+{
+    if (w == NULL || k == NULL)
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_KINFO_SIZE];
+    uint32_t len = ahp_kinfo_encode(chunk + AHP_CHUNK_HEADER_SIZE, k);
+    return write_chunk(w, AHP_CHUNK_KINFO, chunk, len);
+}
+
+int ahp_writer_krecords(struct ahp_writer *w, const struct ahp_krecord *r, size_t n)
+{
+    if (w == NULL || (r == NULL && n > 0))
+        return -EINVAL;
+    if (w->err != 0)
+        return w->err;
+    uint8_t *records = w->kbuf + AHP_CHUNK_HEADER_SIZE + AHP_KRECORDS_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        ahp_krecord_encode(records + (size_t)w->nkrec * AHP_KRECORD_SIZE, &r[i]);
+        if (++w->nkrec == WRITER_KRECORDS) {
+            int rc = flush_krecords(w);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int ahp_writer_kstack(struct ahp_writer *w, uint32_t id, const char *const *frames, uint32_t n,
+                      uint32_t nkernel)
+{
+    if (w == NULL || (frames == NULL && n > 0))
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    static _Thread_local uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_KSTACK_SIZE_MAX];
+    uint32_t len = ahp_kstack_encode(chunk + AHP_CHUNK_HEADER_SIZE, id, frames, n, nkernel);
+    return write_chunk(w, AHP_CHUNK_KSTACK, chunk, len);
+}
+
 int ahp_writer_exit(struct ahp_writer *w, enum ahp_exit_how how, uint32_t code, bool core_dumped,
                     uint64_t exit_mono_ns)
 {
@@ -292,6 +353,8 @@ int ahp_writer_flush(struct ahp_writer *w)
     if (w == NULL)
         return -EINVAL;
     int rc = flush_events(w);
+    if (rc == 0)
+        rc = flush_krecords(w);
     /* Start writing back what is written, without waiting for it: the fsync at close then
      * has little left to do, however long the recording (a pipe or a device refuses). */
     if (rc == 0)
@@ -304,6 +367,8 @@ int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_t
     if (w == NULL)
         return -EINVAL;
     int rc = flush_events(w);
+    if (rc == 0)
+        rc = flush_krecords(w);
     if (rc == 0) {
         uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_END_SIZE];
         struct ahp_end_info e = {.end_mono_ns = end_mono_ns,

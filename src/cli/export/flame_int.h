@@ -20,7 +20,9 @@ enum flame_format {
     FMT_PPROF,
     FMT_PERFETTO
 };
-enum flame_weight { W_TIME, W_COUNT, W_LIVE };
+/* W_CPU and W_OFFCPU draw the kernel records of `record --cpu` (flame_kernel.c): native
+ * stacks on top of the async stack of the resource in scope. */
+enum flame_weight { W_TIME, W_COUNT, W_LIVE, W_CPU, W_OFFCPU };
 
 struct flame_opts {
     const char *path;     /* input recording */
@@ -68,6 +70,15 @@ int ftree_build(struct ftree *t, const struct ahp_model *m, const struct ahp_sit
                 enum flame_weight w, bool types_only);
 void ftree_free(struct ftree *t);
 
+/* A flame tree from paths of safe labels (flame_kernel.c): begin, add each path (outermost
+ * first, CLS the type class of its frames or -1) with its weight, end (totals and order). */
+struct ftree_paths;
+int ftree_paths_begin(struct ftree_paths **b, struct ftree *t, enum flame_weight w);
+int ftree_paths_add(struct ftree_paths *b, const char *const *labels, const int32_t *cls,
+                    uint32_t n, uint64_t weight);
+/* Frees B; on failure T too. */
+int ftree_paths_end(struct ftree_paths *b, int rc);
+
 /* Visit the nodes with a positive total depth first, in order; VISIT gets the path of
  * labels from the first frame (root excluded) down to the node. Non-zero return stops. */
 int ftree_walk(const struct ftree *t,
@@ -78,6 +89,8 @@ int ftree_walk(const struct ftree *t,
 /* What a weight is called and how a value of it reads ("1.234 ms", "12 resources"). */
 const char *flame_weight_name(enum flame_weight w);
 const char *flame_weight_unit(enum flame_weight w);
+/* What the weight measures, in words ("exclusive callback time", "CPU samples"...). */
+const char *flame_weight_what(enum flame_weight w);
 void flame_fmt_value(char *buf, size_t n, enum flame_weight w, uint64_t v);
 
 /* ---------------------------------------------------------------------------------------
@@ -97,6 +110,11 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t);
 int flame_write_dot(struct flame_run *run);
 /* Gzipped pprof profile.proto with every weight (flame_pprof.c). */
 int flame_write_pprof(struct flame_run *run);
+
+/* The flame tree of the kernel records (W_CPU: samples, W_OFFCPU: ns off-CPU inside
+ * callbacks, the reason as the leaf) after the model is built; -ENODATA when the recording
+ * has none (it was not made with record --cpu). */
+int ftree_build_kernel(struct ftree *t, struct flame_run *run, enum flame_weight w);
 
 /* The timeline formats (trace*.c, trace_int.h) see the callbacks while the model is built:
  * they set hooks on OPTS (begin), get the model (end) and write. STATE is theirs. */

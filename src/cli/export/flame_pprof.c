@@ -52,16 +52,26 @@ enum {
 };
 
 /*
- * The sample values, in this order. CPU samples are not recorded yet: when a recording
- * carries them, they become a fourth value ("cpu", "nanoseconds"), zero in these samples,
- * in samples of their own whose locations are the native frames of the sample above the
- * async frames of the callback it fell in (pprof_cpu_samples below is where they go).
+ * The sample values, in this order. With the CPU samples of `record --cpu`, two more values
+ * (zero in the async samples): cpu_samples (count) and cpu (ns: samples x the sampling
+ * period), in samples of their own whose locations are the native frames of the sample above
+ * the async frames of the callback it fell in (pprof_cpu_samples).
  */
-enum { V_TIME, V_CREATED, V_ALIVE, PPROF_NVALUES };
-static const char *const value_type[PPROF_NVALUES][2] = {
+enum {
+    V_TIME,
+    V_CREATED,
+    V_ALIVE,
+    PPROF_NVALUES,
+    V_CPU_SAMPLES = PPROF_NVALUES,
+    V_CPU,
+    PPROF_NMAX
+};
+static const char *const value_type[PPROF_NMAX][2] = {
     [V_TIME] = {"callback_time", "nanoseconds"},
     [V_CREATED] = {"resources_created", "count"},
     [V_ALIVE] = {"alive_at_end", "count"},
+    [V_CPU_SAMPLES] = {"cpu_samples", "count"},
+    [V_CPU] = {"cpu", "nanoseconds"},
 };
 
 /* A trigger path label longer than this is cut (with "..."): paths can be 256 frames deep. */
@@ -198,12 +208,99 @@ static void trigger_path(const struct ahp_model *m, const struct ftree *t, uint3
     }
 }
 
-/* Hook for CPU samples (see the value enum): none are recorded yet. */
-static int pprof_cpu_samples(struct pb *p, const struct flame_run *run)
+static void location_msg(struct pb *p, uint64_t id, int64_t name)
 {
-    (void)p;
-    (void)run;
-    return 0;
+    pb_begin(p, PROFILE_LOCATION);
+    pb_varint_field(p, LOCATION_ID, id);
+    pb_varint_field(p, LOCATION_MAPPING_ID, 1);
+    pb_begin(p, LOCATION_LINE);
+    pb_varint_field(p, LINE_FUNCTION_ID, id);
+    pb_end(p);
+    pb_end(p);
+    pb_begin(p, PROFILE_FUNCTION);
+    pb_varint_field(p, FUNCTION_ID, id);
+    pb_int64_field(p, FUNCTION_NAME, name);
+    /* No system_name: pprof would take a name equal to it for a C++ one to simplify,
+     * cutting what is between <> and () (a hostile type name, a "(before attach)"). */
+    pb_end(p);
+}
+
+/* The CPU samples of `record --cpu`: one sample per stack of the cpu flame tree, native
+ * frames above async ones, leaf first; location ids from BASE on (after the async ones). */
+static int pprof_cpu_samples(struct pb *p, struct flame_run *run, struct strtab *st, uint64_t base,
+                             int64_t k_type, int64_t k_path, char *path)
+{
+    if (!run->meta->has_kernel)
+        return 0;
+    struct ftree kt;
+    int rc = ftree_build_kernel(&kt, run, W_CPU);
+    if (rc < 0)
+        return rc;
+    uint64_t period = run->meta->kinfo.hz ? 1000000000ull / run->meta->kinfo.hz : 0;
+    uint64_t locs[FLAME_DEPTH_MAX + 2];
+    bool *used = calloc(kt.nlabels > 0 ? kt.nlabels : 1, sizeof(bool));
+    rc = used == NULL ? -ENOMEM : 0;
+    for (uint32_t n = 1; n < kt.nn && rc == 0; n++) {
+        const struct ftree_node *f = &kt.n[n];
+        if (f->self == 0)
+            continue;
+        uint32_t nl = 0;
+        const char *type = NULL;
+        size_t pos = 0;
+        char types[FLAME_DEPTH_MAX + 2][AHP_NAME_SIZE * 4 + 8];
+        uint32_t ntypes = 0;
+        for (uint32_t a = n; a != 0 && a != FT_NONE && nl < FLAME_DEPTH_MAX + 2;
+             a = kt.n[a].parent) {
+            locs[nl++] = base + kt.n[a].label;
+            used[kt.n[a].label] = true;
+            /* The async frames are those with a type, and the pseudo frame of the root. */
+            if (kt.n[a].cls >= 0 || kt.n[a].parent == 0) {
+                char name[AHP_NAME_SIZE];
+                if (kt.n[a].cls >= 0)
+                    ahp_label_safe(types[ntypes], sizeof(types[0]),
+                                   ahp_model_class_name(run->m, kt.n[a].cls, name), AHP_NAME_SIZE);
+                else
+                    snprintf(types[ntypes], sizeof(types[0]), "%s", kt.labels[kt.n[a].label]);
+                if (type == NULL)
+                    type = types[ntypes];
+                ntypes++;
+            }
+        }
+        path[0] = '\0';
+        for (uint32_t i = ntypes; i-- > 0;) {
+            int w = snprintf(path + pos, TRIGGER_PATH_MAX - pos, "%s%s",
+                             i + 1 == ntypes ? "" : " > ", types[i]);
+            if (w < 0 || (size_t)w >= TRIGGER_PATH_MAX - pos)
+                break;
+            pos += (size_t)w;
+        }
+        int64_t s_type = str_id(st, type ? type : "?"), s_path = str_id(st, path);
+        if (s_type < 0 || s_path < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        uint64_t vals[PPROF_NMAX] = {0};
+        vals[V_CPU_SAMPLES] = f->self;
+        vals[V_CPU] = f->self * period;
+        pb_begin(p, PROFILE_SAMPLE);
+        pb_packed_varints(p, SAMPLE_LOCATION_ID, locs, nl);
+        pb_packed_varints(p, SAMPLE_VALUE, vals, PPROF_NMAX);
+        label_msg(p, k_type, s_type);
+        label_msg(p, k_path, s_path);
+        pb_end(p);
+    }
+    for (uint32_t l = 1; l < kt.nlabels && rc == 0; l++) {
+        if (!used[l])
+            continue;
+        int64_t s = str_id(st, kt.labels[l]);
+        if (s < 0)
+            rc = -ENOMEM;
+        else
+            location_msg(p, base + l, s);
+    }
+    free(used);
+    ftree_free(&kt);
+    return rc;
 }
 
 int flame_write_pprof(struct flame_run *run)
@@ -216,6 +313,7 @@ int flame_write_pprof(struct flame_run *run)
     ahp_hmap_init(&st.index, sizeof(uint32_t), 0);
     struct pb p;
     pb_init(&p);
+    int nvalues = run->meta->has_kernel ? PPROF_NMAX : PPROF_NVALUES;
     char *path = malloc(TRIGGER_PATH_MAX);
     int rc = path == NULL ? -ENOMEM : 0;
     for (int v = 0; v < PPROF_NVALUES && rc == 0; v++)
@@ -231,7 +329,7 @@ int flame_write_pprof(struct flame_run *run)
     rc = -ENOMEM;
     if (str_id(&st, "") != 0)
         goto out;
-    for (int v = 0; v < PPROF_NVALUES; v++) {
+    for (int v = 0; v < nvalues; v++) {
         int64_t ty = str_id(&st, value_type[v][0]), un = str_id(&st, value_type[v][1]);
         if (ty < 0 || un < 0)
             goto out;
@@ -248,7 +346,7 @@ int flame_write_pprof(struct flame_run *run)
     if (used == NULL)
         goto out;
     for (uint32_t n = 1; n < ft->nn; n++) {
-        uint64_t vals[PPROF_NVALUES];
+        uint64_t vals[PPROF_NMAX] = {0};
         bool any = false;
         for (int v = 0; v < PPROF_NVALUES; v++)
             any |= (vals[v] = t[v].n[n].self) != 0;
@@ -276,12 +374,12 @@ int flame_write_pprof(struct flame_run *run)
         }
         pb_begin(&p, PROFILE_SAMPLE);
         pb_packed_varints(&p, SAMPLE_LOCATION_ID, locs, nl);
-        pb_packed_varints(&p, SAMPLE_VALUE, vals, PPROF_NVALUES);
+        pb_packed_varints(&p, SAMPLE_VALUE, vals, (size_t)nvalues);
         label_msg(&p, k_type, s_type);
         label_msg(&p, k_path, s_path);
         pb_end(&p);
     }
-    if ((rc = pprof_cpu_samples(&p, run)) < 0) {
+    if ((rc = pprof_cpu_samples(&p, run, &st, ft->nlabels, k_type, k_path, path)) < 0) {
         free(used);
         goto out;
     }
@@ -294,19 +392,7 @@ int flame_write_pprof(struct flame_run *run)
             free(used);
             goto out;
         }
-        pb_begin(&p, PROFILE_LOCATION);
-        pb_varint_field(&p, LOCATION_ID, l);
-        pb_varint_field(&p, LOCATION_MAPPING_ID, 1);
-        pb_begin(&p, LOCATION_LINE);
-        pb_varint_field(&p, LINE_FUNCTION_ID, l);
-        pb_end(&p);
-        pb_end(&p);
-        pb_begin(&p, PROFILE_FUNCTION);
-        pb_varint_field(&p, FUNCTION_ID, l);
-        pb_int64_field(&p, FUNCTION_NAME, s);
-        /* No system_name: pprof would take a name equal to it for a C++ one to simplify,
-         * cutting what is between <> and () (a hostile type name, a "(before attach)"). */
-        pb_end(&p);
+        location_msg(&p, l, s);
     }
     free(used);
 

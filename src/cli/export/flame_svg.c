@@ -269,7 +269,10 @@ static void title_text(char *buf, size_t n, const struct flame_opts *o)
     }
     const char *def = o->weight == W_TIME    ? "Async flame graph: callback time"
                       : o->weight == W_COUNT ? "Async flame graph: resources created"
-                                             : "Leak flame graph: resources alive at the end";
+                      : o->weight == W_CPU   ? "CPU flame graph on async stacks"
+                      : o->weight == W_OFFCPU
+                          ? "Off-CPU flame graph on async stacks: blocking inside callbacks"
+                          : "Leak flame graph: resources alive at the end";
     snprintf(buf, n, "%s", def);
 }
 
@@ -302,11 +305,7 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t)
     else
         snprintf(target, sizeof(target), "unknown target");
     snprintf(sub, sizeof(sub), "%s (pid %" PRIu32 ") - %s, total %s", target,
-             run->meta->has_info ? run->meta->info.pid : 0,
-             o->weight == W_TIME    ? "exclusive callback time"
-             : o->weight == W_COUNT ? "resources created"
-                                    : "resources alive at the end",
-             tv);
+             run->meta->has_info ? run->meta->info.pid : 0, flame_weight_what(o->weight), tv);
 
     fprintf(out,
             "<?xml version=\"1.0\" standalone=\"no\"?>\n"
@@ -355,9 +354,7 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t)
                 "<text id=\"empty\" x=\"%.1f\" y=\"%d\" style=\"text-anchor: middle\">"
                 "No %s in this recording</text>\n",
                 width / 2, TOP_PAD + (int)(L.maxdepth + 1) * FRAME_H / 2,
-                o->weight == W_TIME    ? "callback time"
-                : o->weight == W_COUNT ? "resources created"
-                                       : "resources alive at the end");
+                o->weight == W_TIME ? "callback time" : flame_weight_what(o->weight));
 
     fprintf(out, "<g id=\"frames\">\n");
     for (uint32_t i = 0; i < t->nn; i++) {
@@ -378,7 +375,7 @@ int flame_write_svg(struct flame_run *run, const struct ftree *t)
                 L.idx[i], n->parent == FT_NONE ? -1L : (long)L.idx[n->parent], n->depth, n->total);
         flame_xml(out, label);
         fprintf(out, "\n%s, %.2f%%", value, pct);
-        if (n->self != n->total && o->weight == W_TIME) {
+        if (n->self != n->total && (o->weight == W_TIME || o->weight == W_OFFCPU)) {
             char self[64];
             flame_fmt_value(self, sizeof(self), o->weight, n->self);
             fprintf(out, " (self %s)", self);

@@ -9,17 +9,30 @@
 
 const char *flame_weight_name(enum flame_weight w)
 {
-    return w == W_TIME ? "time" : w == W_COUNT ? "count" : "live";
+    static const char *const names[] = {"time", "count", "live", "cpu", "offcpu"};
+    return names[w];
 }
 
 const char *flame_weight_unit(enum flame_weight w)
 {
-    return w == W_TIME ? "ns" : w == W_COUNT ? "resources created" : "resources alive at the end";
+    static const char *const units[] = {"ns", "resources created", "resources alive at the end",
+                                        "samples", "ns"};
+    return units[w];
+}
+
+const char *flame_weight_what(enum flame_weight w)
+{
+    static const char *const what[] = {"exclusive callback time", "resources created",
+                                       "resources alive at the end", "CPU samples",
+                                       "off-CPU time inside callbacks"};
+    return what[w];
 }
 
 void flame_fmt_value(char *buf, size_t n, enum flame_weight w, uint64_t v)
 {
-    if (w == W_TIME) {
+    if (w == W_CPU) {
+        snprintf(buf, n, "%" PRIu64 " samples", v);
+    } else if (w == W_TIME || w == W_OFFCPU) {
         if (v >= 1000000000ull)
             snprintf(buf, n, "%.3f s", (double)v / 1e9);
         else if (v >= 1000000ull)
@@ -42,8 +55,9 @@ static uint64_t node_weight(const struct ahp_node *n, enum flame_weight w)
         return n->created;
     case W_LIVE:
         return n->live + n->live_unattributed;
+    default:
+        return 0;
     }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -147,6 +161,79 @@ static int cmp_nodes(const void *pa, const void *pb)
     return strcmp(sort_t->labels[a->label], sort_t->labels[b->label]);
 }
 
+/* Sum the totals and link the children, largest first. */
+static int totals_and_order(struct ftree *t)
+{
+    /* Children come after their parent: one backward sweep sums the totals. */
+    for (uint32_t i = 0; i < t->nn; i++)
+        t->n[i].total = t->n[i].self;
+    for (uint32_t i = t->nn; i-- > 1;)
+        t->n[t->n[i].parent].total += t->n[i].total;
+
+    uint32_t *order = malloc((size_t)t->nn * sizeof(uint32_t));
+    if (order == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 1; i < t->nn; i++)
+        order[i - 1] = i;
+    sort_t = t;
+    qsort(order, t->nn - 1, sizeof(uint32_t), cmp_nodes);
+    for (uint32_t k = t->nn - 1; k-- > 0;) {
+        struct ftree_node *n = &t->n[order[k]];
+        n->next_sibling = t->n[n->parent].first_child;
+        t->n[n->parent].first_child = order[k];
+    }
+    free(order);
+    return 0;
+}
+
+struct ftree_paths {
+    struct build b;
+};
+
+int ftree_paths_begin(struct ftree_paths **bp, struct ftree *t, enum flame_weight w)
+{
+    memset(t, 0, sizeof(*t));
+    t->weight = w;
+    struct ftree_paths *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->b.t = t;
+    ahp_hmap_init(&p->b.labels, sizeof(uint32_t), 0);
+    ahp_hmap_init(&p->b.children, sizeof(uint32_t), 0);
+    *bp = p;
+    if (intern(&p->b, "all") != 0 || new_fnode(&p->b, FT_NONE, 0, -1) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+int ftree_paths_add(struct ftree_paths *p, const char *const *labels, const int32_t *cls,
+                    uint32_t n, uint64_t weight)
+{
+    uint32_t node = 0;
+    if (n > FLAME_DEPTH_MAX)
+        n = FLAME_DEPTH_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        node = child(&p->b, node, labels[i], cls != NULL ? cls[i] : -1);
+        if (node == FT_NONE)
+            return -ENOMEM;
+    }
+    p->b.t->n[node].self += weight;
+    return 0;
+}
+
+int ftree_paths_end(struct ftree_paths *p, int rc)
+{
+    struct ftree *t = p->b.t;
+    if (rc == 0)
+        rc = totals_and_order(t);
+    ahp_hmap_free(&p->b.labels);
+    ahp_hmap_free(&p->b.children);
+    free(p);
+    if (rc != 0)
+        ftree_free(t);
+    return rc;
+}
+
 int ftree_build(struct ftree *t, const struct ahp_model *m, const struct ahp_sites *s,
                 enum flame_weight w, bool types_only)
 {
@@ -184,26 +271,7 @@ int ftree_build(struct ftree *t, const struct ahp_model *m, const struct ahp_sit
         t->n[d].self += node_weight(mn, w);
     }
 
-    /* Children come after their parent: one backward sweep sums the totals. */
-    for (uint32_t i = 0; i < t->nn; i++)
-        t->n[i].total = t->n[i].self;
-    for (uint32_t i = t->nn; i-- > 1;)
-        t->n[t->n[i].parent].total += t->n[i].total;
-
-    uint32_t *order = malloc((size_t)t->nn * sizeof(uint32_t));
-    if (order == NULL)
-        goto out;
-    for (uint32_t i = 1; i < t->nn; i++)
-        order[i - 1] = i;
-    sort_t = t;
-    qsort(order, t->nn - 1, sizeof(uint32_t), cmp_nodes);
-    for (uint32_t k = t->nn - 1; k-- > 0;) {
-        struct ftree_node *n = &t->n[order[k]];
-        n->next_sibling = t->n[n->parent].first_child;
-        t->n[n->parent].first_child = order[k];
-    }
-    free(order);
-    rc = 0;
+    rc = totals_and_order(t);
 out:
     free(disp);
     ahp_hmap_free(&b.labels);

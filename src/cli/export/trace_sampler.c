@@ -38,7 +38,7 @@ int flame_write_speedscope_tree(struct flame_run *run, const struct ftree *t)
     char title[600], target[300];
     trace_target_label(run, target, sizeof(target));
     snprintf(title, sizeof(title), "%s: %s by async stack (ahprof)", target,
-             t->weight == W_COUNT ? "resources created" : "resources alive at the end");
+             flame_weight_what(t->weight));
     ahp_json_object_begin(w);
     ahp_json_field_str(w, "$schema", "https://www.speedscope.app/file-format-schema.json");
     ahp_json_field_str(w, "exporter", "ahprof");

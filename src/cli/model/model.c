@@ -41,6 +41,18 @@ struct live {
     uint64_t init_ns;
     uint32_t node;
     int32_t cls;
+    bool ran; /* a callback was seen: its pending time is counted */
+};
+
+/* Off-CPU records joined to the callbacks they fell in: at most this many are kept. */
+#define KJOIN_MAX (1u << 21)
+/* Async ids of kernel records whose tree node is looked up. */
+#define KNODES_MAX (1u << 20)
+
+struct kjoin {
+    uint64_t ts, dur, id;
+    uint32_t tid, stack;
+    int32_t reason;
 };
 
 struct frame {
@@ -70,6 +82,10 @@ struct build {
     struct ahp_hmap dead;     /* id >> DEAD_BITS -> uint32_t[4096] of node + 1 */
     struct ahp_hmap children; /* parent << 40 | site << 16 | cls -> node | FOLDED */
     uint64_t *hist[AHP_M_TYPES];
+    uint64_t *phist[AHP_M_TYPES]; /* pending times */
+    struct kjoin *kj;             /* off-CPU records inside callbacks, by (tid, ts) */
+    size_t nkj, kjcap;
+    uint32_t blocking_top;
     uint32_t cached_tid;
     struct tstack *cached;
     struct tstack *spare; /* one freed stack kept for the next thread */
@@ -232,6 +248,11 @@ static void on_init(struct build *b, const struct ahp_event *e)
     m->nodes[node].created++;
     if (folded)
         m->nodes[node].folded++;
+    if (m->knodes != NULL) {
+        uint32_t *kn = ahp_hmap_get(m->knodes, e->id);
+        if (kn != NULL)
+            *kn = node;
+    }
     if (b->o.on_init != NULL)
         b->o.on_init(b->o.arg, m, e, node);
 
@@ -247,6 +268,7 @@ static void on_init(struct build *b, const struct ahp_event *e)
     l->init_ns = e->ts_ns;
     l->node = node;
     l->cls = cls;
+    l->ran = false;
 }
 
 static void on_destroy(struct build *b, const struct ahp_event *e)
@@ -308,6 +330,85 @@ static void drop_stack(struct build *b, uint32_t tid, struct tstack *s)
     }
 }
 
+static void pending(struct build *b, int32_t cls, uint64_t ns)
+{
+    if (b->phist[cls] == NULL && (b->phist[cls] = calloc(HSLOTS, sizeof(uint64_t))) == NULL) {
+        b->err = -ENOMEM;
+        return;
+    }
+    b->phist[cls][hist_index(ns)]++;
+    struct ahp_type_summary *t = &b->m->types[cls];
+    t->pending_count++;
+    if (ns > t->pending_max_ns)
+        t->pending_max_ns = ns;
+}
+
+/* The first kernel record of TID at or after TS (b->kj is sorted by tid, then ts). */
+static size_t kjoin_first(const struct build *b, uint32_t tid, uint64_t ts)
+{
+    size_t lo = 0, hi = b->nkj;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct kjoin *k = &b->kj[mid];
+        if (k->tid < tid || (k->tid == tid && k->ts < ts))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int cmp_blocking(const void *pa, const void *pb)
+{
+    const struct ahp_blocking *a = pa, *b = pb;
+    if (a->blocked_ns != b->blocked_ns)
+        return a->blocked_ns > b->blocked_ns ? -1 : 1;
+    return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
+}
+
+/* Sum the off-CPU episodes of a completed callback; keep it if among the longest. */
+static void join_blocking(struct build *b, const struct frame *f, uint32_t tid, uint64_t end_ns)
+{
+    struct ahp_model *m = b->m;
+    struct ahp_blocking bl = {.id = f->id,
+                              .tid = tid,
+                              .node = f->node,
+                              .cls = f->cls,
+                              .start_ns = f->start_ns,
+                              .end_ns = end_ns};
+    uint64_t longest = 0;
+    for (size_t i = kjoin_first(b, tid, f->start_ns);
+         i < b->nkj && b->kj[i].tid == tid && b->kj[i].ts <= end_ns; i++) {
+        const struct kjoin *k = &b->kj[i];
+        if (k->id != f->id)
+            continue; /* a callback nested in this one */
+        bl.blocked_ns += k->dur;
+        bl.episodes++;
+        if (k->dur >= longest) {
+            longest = k->dur;
+            bl.reason = k->reason;
+            bl.stack = k->stack;
+        }
+    }
+    if (bl.episodes == 0)
+        return;
+    m->blocked_callbacks++;
+    if (m->nblocking < b->blocking_top) {
+        m->blocking[m->nblocking++] = bl;
+    } else if (cmp_blocking(&bl, &m->blocking[m->nblocking - 1]) < 0) {
+        m->blocking[m->nblocking - 1] = bl;
+    } else {
+        return;
+    }
+    /* Keep the list sorted: the new one moves up to its place. */
+    for (uint32_t i = m->nblocking - 1;
+         i > 0 && cmp_blocking(&m->blocking[i], &m->blocking[i - 1]) < 0; i--) {
+        struct ahp_blocking t = m->blocking[i];
+        m->blocking[i] = m->blocking[i - 1];
+        m->blocking[i - 1] = t;
+    }
+}
+
 static void on_before(struct build *b, const struct ahp_event *e)
 {
     int32_t cls = class_of(e->type);
@@ -332,9 +433,19 @@ static void on_before(struct build *b, const struct ahp_event *e)
         l->init_ns = 0;
         l->node = node | PSEUDO;
         l->cls = cls;
+        l->ran = true;
     }
     if (b->err != 0)
         return;
+    if (l != NULL && !l->ran) {
+        l->ran = true;
+        pending(b, l->cls, e->ts_ns > l->init_ns ? e->ts_ns - l->init_ns : 0);
+    }
+    if (b->m->knodes != NULL) {
+        uint32_t *kn = ahp_hmap_get(b->m->knodes, e->id);
+        if (kn != NULL && *kn == AHP_NODE_NONE)
+            *kn = node;
+    }
     struct tstack *s = thread_stack(b, e->tid, true);
     if (s == NULL)
         return;
@@ -411,6 +522,8 @@ static void on_after(struct build *b, const struct ahp_event *e)
     n->callbacks++;
     n->callback_ns += incl;
     n->exclusive_ns += excl;
+    if (b->nkj > 0)
+        join_blocking(b, f, e->tid, e->ts_ns);
 
     if (b->o.on_callback != NULL) {
         struct ahp_callback cb = {.id = f->id,
@@ -495,6 +608,23 @@ static int cmp_leaks(const void *pa, const void *pb)
     if (a->oldest_age_ns != b->oldest_age_ns)
         return a->oldest_age_ns > b->oldest_age_ns ? -1 : 1;
     return a->node < b->node ? -1 : (a->node > b->node ? 1 : 0);
+}
+
+/* The nearest-rank PCT-th percentile of the COUNT values in H, clamped to [LO, HI]. */
+static uint64_t hist_percentile(const uint64_t *h, uint64_t count, unsigned pct, uint64_t lo,
+                                uint64_t hi)
+{
+    uint64_t rank = (count / 100) * pct + ((count % 100) * pct + 99) / 100, seen = 0;
+    if (rank == 0)
+        rank = 1;
+    for (unsigned i = 0; i < HSLOTS; i++) {
+        seen += h[i];
+        if (seen >= rank) {
+            uint64_t v = hist_value(i);
+            return v < lo ? lo : (v > hi ? hi : v);
+        }
+    }
+    return hi;
 }
 
 static void percentiles(struct ahp_type_summary *t, const uint64_t *h)
@@ -603,6 +733,12 @@ static int finish(struct build *b)
         t->active =
             (int64_t)((uint64_t)t->snapshot_live + t->created_counted - t->destroyed_counted);
         percentiles(t, b->hist[c]);
+        if (b->phist[c] != NULL && t->pending_count > 0) {
+            t->pending_p50_ns =
+                hist_percentile(b->phist[c], t->pending_count, 50, 0, t->pending_max_ns);
+            t->pending_p99_ns =
+                hist_percentile(b->phist[c], t->pending_count, 99, 0, t->pending_max_ns);
+        }
         /* Alive at the end but never seen created: they predate the recording. */
         if (t->active > 0 && (uint64_t)t->active > t->live_seen) {
             bool folded;
@@ -679,6 +815,98 @@ static int finish(struct build *b)
     return 0;
 }
 
+static struct ahp_kernel_type *kernel_slot(struct ahp_model *m, int32_t slot)
+{
+    if (slot == AHP_KREC_OUTSIDE)
+        return &m->koutside;
+    if (slot < 0)
+        return &m->kuntagged; /* AHP_KREC_UNTAGGED, or a slot no writer makes */
+    return &m->ktypes[class_of(slot)];
+}
+
+static int kernel_records(void *arg, const struct ahp_krecord *r, size_t n)
+{
+    struct build *b = arg;
+    struct ahp_model *m = b->m;
+    for (size_t i = 0; i < n; i++) {
+        const struct ahp_krecord *k = &r[i];
+        struct ahp_kernel_type *kt = kernel_slot(m, k->slot);
+        if (k->kind == AHP_KREC_CPU) {
+            m->ksamples++;
+            kt->cpu_samples++;
+        } else if (k->kind == AHP_KREC_OFFCPU) {
+            m->koffcpu++;
+            if (k->reason == AHP_KREC_PREEMPTED)
+                continue; /* runnable all along: not blocking */
+            kt->blocked_ns += k->dur_ns;
+            kt->blocked_count++;
+            if (k->id == 0)
+                continue;
+            if (b->nkj == b->kjcap) {
+                if (b->kjcap >= KJOIN_MAX) {
+                    m->krecords_unjoined++;
+                    continue;
+                }
+                size_t cap = b->kjcap ? b->kjcap * 2 : 1024;
+                struct kjoin *nk = realloc(b->kj, cap * sizeof(*nk));
+                if (nk == NULL)
+                    return -ENOMEM;
+                b->kj = nk;
+                b->kjcap = cap;
+            }
+            b->kj[b->nkj++] = (struct kjoin){.ts = k->ts_ns,
+                                             .dur = k->dur_ns,
+                                             .id = k->id,
+                                             .tid = k->tid,
+                                             .stack = k->stack,
+                                             .reason = k->reason};
+        } else {
+            continue;
+        }
+        if (k->id != 0 && ahp_hmap_count(m->knodes) < KNODES_MAX &&
+            ahp_hmap_get(m->knodes, k->id) == NULL) {
+            void *slot;
+            if (ahp_hmap_put(m->knodes, k->id, &slot) < 0)
+                return -ENOMEM;
+            *(uint32_t *)slot = AHP_NODE_NONE;
+        }
+    }
+    return 0;
+}
+
+static int cmp_kjoin(const void *pa, const void *pb)
+{
+    const struct kjoin *a = pa, *b = pb;
+    if (a->tid != b->tid)
+        return a->tid < b->tid ? -1 : 1;
+    return a->ts < b->ts ? -1 : a->ts > b->ts;
+}
+
+/* The kernel records (record --cpu), before the events: per-type sums, the off-CPU episodes
+ * to join to their callbacks, and the ids whose tree nodes flame wants. */
+static int kernel_prepass(struct build *b, struct ahp_reader *r)
+{
+    struct ahp_model *m = b->m;
+    m->has_kernel = true;
+    b->blocking_top = b->o.blocking_top ? b->o.blocking_top : AHP_BLOCKING_TOP_DEFAULT;
+    m->blocking = calloc(b->blocking_top, sizeof(*m->blocking));
+    m->knodes = malloc(sizeof(*m->knodes));
+    if (m->blocking == NULL || m->knodes == NULL)
+        return -ENOMEM;
+    ahp_hmap_init(m->knodes, sizeof(uint32_t), 0);
+    struct ahp_read_ops ops = {.krecords = kernel_records};
+    int rc = ahp_reader_foreach(r, &ops, b);
+    if (rc == 0 && b->nkj > 1)
+        qsort(b->kj, b->nkj, sizeof(*b->kj), cmp_kjoin);
+    return rc;
+}
+
+uint32_t ahp_model_kernel_node(const struct ahp_model *m, uint64_t id)
+{
+    const uint32_t *n = m->knodes != NULL && id != 0 ? ahp_hmap_get(m->knodes, id) : NULL;
+    return n != NULL ? *n : AHP_NODE_NONE;
+}
+
 int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ahp_model_opts *opts)
 {
     if (mp == NULL || r == NULL)
@@ -715,6 +943,8 @@ int ahp_model_build(struct ahp_model **mp, struct ahp_reader *r, const struct ah
     if (b.err != 0)
         goto out;
 
+    if (m->meta->has_kernel && (rc = kernel_prepass(&b, r)) != 0)
+        goto out;
     struct ahp_read_ops ops = {.events = on_events};
     rc = ahp_reader_foreach(r, &ops, &b);
     if (rc == 0)
@@ -741,8 +971,11 @@ out:
         free(*page);
     ahp_hmap_free(&b.dead);
     ahp_hmap_free(&b.children);
-    for (int i = 0; i < AHP_M_TYPES; i++)
+    for (int i = 0; i < AHP_M_TYPES; i++) {
         free(b.hist[i]);
+        free(b.phist[i]);
+    }
+    free(b.kj);
     if (rc != 0) {
         ahp_model_free(m);
         return rc < 0 ? rc : -EIO;
@@ -759,6 +992,11 @@ void ahp_model_free(struct ahp_model *m)
     free(m->leaks);
     free(m->unknown);
     free(m->open);
+    free(m->blocking);
+    if (m->knodes != NULL) {
+        ahp_hmap_free(m->knodes);
+        free(m->knodes);
+    }
     for (int i = 0; i < AHP_M_PARENTS; i++)
         free(m->edges[i]);
     free(m);

@@ -55,7 +55,32 @@ struct ahp_type_summary {
     uint64_t callbacks; /* completed before/after pairs */
     uint64_t callback_ns, exclusive_ns;
     uint64_t min_ns, max_ns, p50_ns, p99_ns; /* of inclusive callback time; 0 if no callback */
+    /* Pending time, init to first callback, of the resources whose init is in the file:
+     * percentiles from the same log-linear histogram (within 3%); 0 when pending_count is. */
+    uint64_t pending_count, pending_p50_ns, pending_p99_ns, pending_max_ns;
 };
+
+/* The kernel's view of a type class (record --cpu): CPU samples taken while its callbacks
+ * ran, and off-CPU time inside them when the thread waited (not preemption). */
+struct ahp_kernel_type {
+    uint64_t cpu_samples;
+    uint64_t blocked_ns, blocked_count;
+};
+
+/* One callback that blocked (record --cpu): its off-CPU episodes summed. */
+struct ahp_blocking {
+    uint64_t id;
+    uint32_t tid;
+    uint32_t node; /* the resource's tree node: its trigger path */
+    int32_t cls;
+    uint64_t start_ns, end_ns;
+    uint64_t blocked_ns;
+    uint32_t episodes;
+    int32_t reason; /* of its longest episode (AHP_KREC_* or a syscall number) */
+    uint32_t stack; /* of its longest episode: the file's native stack id + 1, 0 none */
+};
+
+#define AHP_BLOCKING_TOP_DEFAULT 10
 
 struct ahp_node {
     uint32_t parent; /* AHP_NODE_NONE for a root */
@@ -143,6 +168,8 @@ struct ahp_model_opts {
      * or 0 for none. NULL: no sites, resources are told apart by type only. */
     uint32_t (*site_of)(void *arg, uint32_t stack_id);
     void *arg;
+    /* Longest-blocking callbacks kept (record --cpu); 0: AHP_BLOCKING_TOP_DEFAULT. */
+    uint32_t blocking_top;
 };
 
 struct ahp_model {
@@ -186,12 +213,30 @@ struct ahp_model {
     uint64_t stack_overflow;   /* nesting deeper than we track per thread */
     uint64_t dead_untracked;   /* destroyed ids not remembered (limit reached) */
     uint64_t paths_overflowed; /* resources put under "(other paths)" (node limit) */
+
+    /* The kernel's view (record --cpu): has_kernel when the file has it (meta->kinfo). */
+    bool has_kernel;
+    struct ahp_kernel_type ktypes[AHP_M_TYPES];
+    struct ahp_kernel_type koutside, kuntagged; /* outside callbacks; state unreadable */
+    uint64_t ksamples, koffcpu;                 /* records of each kind */
+    /* The callbacks that blocked longest, longest first. */
+    struct ahp_blocking *blocking;
+    uint32_t nblocking;
+    uint64_t blocked_callbacks; /* callbacks that blocked at all */
+    /* Off-CPU records beyond what the model keeps for the callback join (counted, not
+     * joined: their callbacks' blocking is short of them). */
+    uint64_t krecords_unjoined;
+    struct ahp_hmap *knodes; /* async id of a kernel record -> tree node (or NONE) */
 };
 
 /* Read every event of R (from the start) and build the model. Negative errno on failure
  * (I/O, -ENOMEM). The model refers to R's metadata: close R after freeing the model. */
 int ahp_model_build(struct ahp_model **m, struct ahp_reader *r, const struct ahp_model_opts *opts);
 void ahp_model_free(struct ahp_model *m);
+
+/* The tree node of the resource with async id ID that kernel records name (record --cpu):
+ * where it was created, or AHP_NODE_NONE when the file does not say. */
+uint32_t ahp_model_kernel_node(const struct ahp_model *m, uint64_t id);
 
 /* Number of resources of type class CHILD created on behalf of class PARENT (edges). */
 uint64_t ahp_model_edge(const struct ahp_model *m, int32_t parent, int32_t child);
