@@ -67,3 +67,10 @@ $(B)/tests/support/promtest.o: tests/support/promtest.c tests/support/promtest.h
 $(PROMTEST_TESTS): $(B)/tests/support/promtest.o
 $(PROMTEST_TESTS): CRITERION_LIBS += $(B)/tests/support/promtest.o
 $(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/kernel_truths
+$(B)/targets/cpushare: tests/targets/cpushare.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+$(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/cpushare
+CHECK_BINS += $(B)/targets/cpushare
+test-collector: $(B)/targets/cpushare

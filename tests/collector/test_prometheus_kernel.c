@@ -1,9 +1,9 @@
 /*
  * test_prometheus_kernel.c - the kernel view's figures in `ahprof top --serve`'s /metrics, read
  * back from Debian's real Prometheus (scraping every second) and compared with workloads whose
- * CPU and blocking are known: a thread that spins 4 ms of every 10 inside SPIN callbacks and
- * the rest outside any (tests/targets/workload.c spin), 1 s of thread CPU in one BURN callback
- * and 10 TIMER callbacks blocked 50 ms each in read() (tests/targets/kernel_truths.c).
+ * CPU and blocking are known: a thread that uses 4 ms of its CPU time in each SHARE callback
+ * and 6 ms outside any (tests/targets/cpushare.c), 1 s of thread CPU in one BURN callback and
+ * 10 TIMER callbacks blocked 50 ms each in read() (tests/targets/kernel_truths.c).
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -17,6 +17,7 @@
 #include "run.h"
 
 #define TRUTHS AHP_BUILD "/targets/kernel_truths"
+#define CPUSHARE AHP_BUILD "/targets/cpushare"
 
 /* A kernel_truths mode: registered its types, printed "ready", waits for a line. */
 static void start_truth(struct proc *p, const char *mode, char pid[32])
@@ -42,65 +43,68 @@ static double metric(const char *name, const char *pid, const char *type)
 Test(prometheus_kernel, cpu_and_blocking_per_type_match_known_truths, .timeout = 150,
      .fini = stop_prometheus)
 {
-    enum { SPIN_N = 500, SPIN_MS = 4, SPIN_GAP = 6 };
-    struct proc spin, burn, block, top;
-    char spin_pid[32], burn_pid[32], block_pid[32];
-    char n[16], ms[16], gap[16];
-    snprintf(n, sizeof(n), "%d", SPIN_N);
-    snprintf(ms, sizeof(ms), "%d", SPIN_MS);
-    snprintf(gap, sizeof(gap), "%d", SPIN_GAP);
-    char *spin_argv[] = {WORKLOAD, "spin", n, ms, gap, NULL};
-    start_ready_target(&spin, spin_argv, spin_pid);
+    struct proc sharer, burn, block, top;
+    char share_pid[32], burn_pid[32], block_pid[32];
+    char *share_argv[] = {CPUSHARE, "500", "4", "6", NULL};
+    start_ready_target(&sharer, share_argv, share_pid);
     start_truth(&burn, "burn", burn_pid);
     start_truth(&block, "block", block_pid);
-    char *top_argv[] = {AHPROF, "top",    "--json", "--serve", "127.0.0.1:0", "-p", spin_pid,
+    char *top_argv[] = {AHPROF, "top",    "--json", "--serve", "127.0.0.1:0", "-p", share_pid,
                         "-p",   burn_pid, "-p",     block_pid, "60",          NULL};
     proc_start(&top, top_argv);
     int port = serving_port(&top, 30000); /* printed once every target is attached */
     start_prometheus(port);
     char q[512];
-    snprintf(q, sizeof(q), "ahprof_cpu_sample_hz{pid=\"%s\"}", spin_pid);
+    snprintf(q, sizeof(q), "ahprof_cpu_sample_hz{pid=\"%s\"}", share_pid);
     cr_assert_eq(prom_wait(q, 99, 20000), 99, "%s: no kernel view in /metrics", q);
 
-    /* SPIN: the one thread never sleeps; 40% of its CPU inside SPIN callbacks, the rest
-     * outside any. The rate of CPU seconds is the share of a CPU, whatever else the machine
-     * runs: the ratio of the two is the schedule's, 0.4. */
-    release(&spin);
-    wait_line(&spin, "started", 10000);
+    /* SHARE: the one thread never sleeps; 40% of its CPU time inside SHARE callbacks, the
+     * rest outside any, whatever else the machine runs. The rate of CPU seconds is the share
+     * of a CPU the type uses; the ratio of SHARE's rate to the thread's, 0.4. */
+    release(&sharer);
+    wait_line(&sharer, "started", 10000);
     double started = wall_s();
     /* BURN and TIMER meanwhile (each its own thread of CPU or sleep). */
     release(&burn);
     release(&block);
-    wait_line(&spin, "spun", 60000);
-    double spun = wall_s();
-    cr_assert_eq(proc_wait(&spin, 10000), 0);
-    cr_assert_gt(spun - started, 4.5, "the run is shorter than the window");
+    wait_line(&sharer, "done", 60000);
+    double ended = wall_s();
+    cr_assert_eq(proc_wait(&sharer, 10000), 0);
+    cr_assert_gt(ended - started, 4.5, "the run is shorter than the window");
     wait_line(&burn, "done", 30000);
     wait_line(&block, "done", 30000);
 
     /* Scraped after the end: the totals are final. */
-    snprintf(q, sizeof(q), "ahprof_target_running{pid=\"%s\"}", spin_pid);
+    snprintf(q, sizeof(q), "ahprof_target_running{pid=\"%s\"}", share_pid);
     cr_assert_eq(prom_wait(q, 0, 10000), 0, "%s", q);
     sleep(2);
 
+    /* Over the run (about 500 samples at full speed: the ratio's sampling error is about 0.02,
+     * the bounds are 4 times that). */
+    int run_s = (int)(ended - started) + 2;
     snprintf(q, sizeof(q),
-             "rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SPIN\"}[3s]) / "
-             "ignoring(type) (rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SPIN\"}[3s]) + "
+             "rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SHARE\"}[%ds]) / "
+             "ignoring(type) (rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SHARE\"}[%ds]) + "
              "ignoring(type) rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"(outside "
-             "callbacks)\"}[3s]))",
-             spin_pid, spin_pid, spin_pid);
-    double share = prom_scalar(q, started + 4.0);
-    cr_expect(share > 0.3 && share < 0.5, "SPIN's share of the thread's CPU at 4 s: %.3f", share);
-    snprintf(q, sizeof(q), "rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SPIN\"}[3s])",
-             spin_pid);
-    double rate = prom_scalar(q, started + 4.0);
-    /* At most 40% of one CPU; at least half of that on a busy machine of 2 cores. */
-    cr_expect(rate > 0.2 && rate < 0.4 * 1.25, "%s at 4 s: %.3f CPU s/s", q, rate);
-    double spin_samples = metric("ahprof_cpu_samples_total", spin_pid, "SPIN");
-    double spin_seconds = metric("ahprof_cpu_seconds_total", spin_pid, "SPIN");
-    cr_expect(fabs(spin_seconds - spin_samples / 99.0) < 1e-6, "%g s for %g samples at 99 Hz",
-              spin_seconds, spin_samples);
-    cr_expect_eq(metric("ahprof_blocked_seconds_total", spin_pid, "SPIN"), 0, "SPIN never sleeps");
+             "callbacks)\"}[%ds]))",
+             share_pid, run_s, share_pid, run_s, share_pid, run_s);
+    double share = prom_scalar(q, ended + 1.0);
+    cr_expect(share > 0.32 && share < 0.48, "SHARE's part of the thread's CPU: %.3f", share);
+    snprintf(q, sizeof(q), "rate(ahprof_cpu_seconds_total{pid=\"%s\",type=\"SHARE\"}[%ds])",
+             share_pid, run_s);
+    double rate = prom_scalar(q, ended + 1.0);
+    /* At most 40% of one CPU (as many CPU seconds as the run took wall seconds at most);
+     * less on a busy machine of 2 cores. */
+    cr_expect(rate > 0.05 && rate < 0.4 * 1.2, "%s: %.3f CPU s/s", q, rate);
+    double share_samples = metric("ahprof_cpu_samples_total", share_pid, "SHARE");
+    double share_seconds = metric("ahprof_cpu_seconds_total", share_pid, "SHARE");
+    cr_expect(fabs(share_seconds - share_samples / 99.0) < 1e-6, "%g s for %g samples at 99 Hz",
+              share_seconds, share_samples);
+    cr_expect_eq(metric("ahprof_blocked_seconds_total", share_pid, "SHARE"), 0,
+                 "SHARE never sleeps");
+    /* 500 x 4 ms of CPU in SHARE: 2 s, at 99 Hz 1.6 to 2.4 s of samples. */
+    cr_expect(share_seconds >= 1.6 && share_seconds <= 2.4, "SHARE: %.3f CPU s, expected 2",
+              share_seconds);
 
     /* BURN: 1 s of thread CPU time in one callback, at 99 Hz: 0.8 to 1.2 s of samples. */
     double burn_s = metric("ahprof_cpu_seconds_total", burn_pid, "BURN");
@@ -127,9 +131,10 @@ Test(prometheus_kernel, cpu_and_blocking_per_type_match_known_truths, .timeout =
              block_pid);
     double median = prom_scalar(q, 0);
     cr_expect(median >= 0 && median < 0.05, "%s = %g s", q, median);
-    cr_log_info("SPIN share %.3f, rate %.3f CPU s/s; BURN %.3f CPU s; TIMER blocked %.3f s in "
-                "%g episodes, %g run-queue waits (%.6f s, median %g s)",
-                share, rate, burn_s, blocked, episodes, waits, wait_sum, median);
+    cr_log_info(
+        "SHARE part %.3f, rate %.3f CPU s/s, %.3f CPU s; BURN %.3f CPU s; TIMER blocked %.3f s in "
+        "%g episodes, %g run-queue waits (%.6f s, median %g s)",
+        share, rate, share_seconds, burn_s, blocked, episodes, waits, wait_sum, median);
     cr_expect_eq(prom_scalar("sum(ahprof_lost_events_total)", 0), 0);
     cr_expect_eq(prom_scalar("min_over_time(up{job=\"ahprof\"}[1h])", 0), 1);
 
