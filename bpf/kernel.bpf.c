@@ -385,6 +385,7 @@ static __always_inline void count_runq(__s32 slot, __u64 wait)
         return;
     ks->runq_count++;
     ks->runq_hist[log2_slot(wait)]++;
+    ks->runq_wait_ns += wait;
 }
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)

@@ -57,3 +57,20 @@ bench-summary: bench-collector
 bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/examples/ah-load \
 		| bench-deps bench-start
 	$(Q)$(call bench_keep,collector,bench/collector.sh $(B))
+
+# The tests of `top --serve` share Prometheus and HTTP helpers (tests/support/promtest.c).
+PROMTEST_TESTS := $(filter $(COLLECTOR_DIR)/test_prometheus%,$(COLLECTOR_TESTS))
+$(B)/tests/support/promtest.o: tests/support/promtest.c tests/support/promtest.h
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/support -c $< -o $@
+$(PROMTEST_TESTS): $(B)/tests/support/promtest.o
+$(PROMTEST_TESTS): CRITERION_LIBS += $(B)/tests/support/promtest.o
+$(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/kernel_truths
+$(B)/targets/cpushare: tests/targets/cpushare.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+$(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/cpushare
+CHECK_BINS += $(B)/targets/cpushare
+test-collector: $(B)/targets/cpushare

@@ -31,17 +31,20 @@ EXTRA_TESTS += test-probes
 
 # The untraced event path: no allocation, lock, system call or atomic read-modify-write.
 # The test interposes malloc and pthread_mutex_lock, for libah linked either way.
-$(PROBES_DIR)/test_hot_path_static: tests/probes/test_hot_path.c $(B)/libah.a
+# The interposers are tests/support/callcount.c's (shared with tests/uv/countcalls.c).
+HOT_PATH_SRCS := tests/probes/test_hot_path.c tests/support/callcount.c tests/support/callcount.h
+$(PROBES_DIR)/test_hot_path_static: $(HOT_PATH_SRCS) $(B)/libah.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DLIBAH_FILE='"$(abspath $@)"' $< -o $@ $(B)/libah.a \
-		$(CRITERION_LIBS) -lpthread
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/support -DLIBAH_FILE='"$(abspath $@)"' $< \
+		tests/support/callcount.c -o $@ $(B)/libah.a $(CRITERION_LIBS) -ldl -lpthread
 
-$(PROBES_DIR)/test_hot_path_shared: tests/probes/test_hot_path.c $(B)/libah.so
+$(PROBES_DIR)/test_hot_path_shared: $(HOT_PATH_SRCS) $(B)/libah.so
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DLIBAH_FILE='"$(abspath $(B)/libah.so)"' $< -o $@ \
-		-L$(B) -lah -Wl,-rpath,$(abspath $(B)) $(CRITERION_LIBS) -lpthread
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/support -DLIBAH_FILE='"$(abspath $(B)/libah.so)"' \
+		$< tests/support/callcount.c -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) \
+		$(CRITERION_LIBS) -ldl -lpthread
 
 HOT_PATH_BINS := $(PROBES_DIR)/test_hot_path_static $(PROBES_DIR)/test_hot_path_shared
 

@@ -13,3 +13,13 @@ test-collector: $(B)/targets/stuckers $(B)/asan/ahprof
 
 # lastrun.c loads bpf/stuck.bpf.c, a task iterator of its own: its skeleton must exist first.
 $(B)/src/cli/collect/lastrun.o $(B)/asan/src/cli/collect/lastrun.o: $(B)/bpf/stuck.skel.h
+
+# `stuck`'s resources one by one (tests/collector/test_stuck_resources.c): a process that
+# queues work and never runs it.
+$(B)/targets/pending: tests/targets/pending.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+CHECK_BINS += $(B)/targets/pending
+test-collector: $(B)/targets/pending
+$(COLLECTOR_DIR)/test_stuck_resources: $(B)/targets/pending $(B)/targets/stuckers

@@ -70,10 +70,12 @@ $(UV_DIR)/tsan/%: tests/uv/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) $< -o $@ -luv -lpthread
 
-$(UV_DIR)/countcalls.so: tests/uv/countcalls.c
+# The counting interposers are tests/support/callcount.c's (shared with test_hot_path).
+$(UV_DIR)/countcalls.so: tests/uv/countcalls.c tests/support/callcount.c tests/support/callcount.h
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $< -o $@ -ldl -lpthread
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/support -fPIC -shared $< tests/support/callcount.c \
+		-o $@ -ldl -lpthread
 
 # ASan+UBSan: the interposer (libah inside) under the ASan build of the programs.
 UV_ASAN_OBJS := $(UV_SRCS:%.c=$(B)/asan/%.o)

@@ -43,6 +43,7 @@ struct ahp_kernel_stats {
     __u64 runq_count;      /* run-queue waits counted in runq_hist (every thread of the slot) */
     __u64 runq_hist[AHP_HIST_SLOTS]; /* log2 ns of each wait: wakeup (or preemption) to
                                       * running */
+    __u64 runq_wait_ns; /* the sum of the waits in runq_hist (a histogram's sum: /metrics) */
 };
 
 /* Global counters, one copy per CPU. */

@@ -2,10 +2,10 @@
  * test_hot_path.c - the untraced event path allocates nothing, takes no lock and makes no
  * system call (include/ah.h, docs/BENCHMARKS.md).
  *
- * This program interposes malloc & co. and pthread_mutex_lock (its own definitions win over
- * libc's for libah, linked statically or as libah.so) and counts the calls made by the
- * calling thread. The system-call test runs the event path under seccomp strict mode, where
- * the kernel kills the process on any system call but read, write, _exit and sigreturn.
+ * This program is linked with the counting interposers of tests/support/callcount.c (their
+ * definitions win over libc's for libah, linked statically or as libah.so), which count the
+ * calls made by the calling thread. The system-call test runs the event path under seccomp strict
+ * mode, where the kernel kills the process on any system call but read, write, _exit and sigreturn.
  * The instruction test disassembles the event functions and looks for atomic
  * read-modify-write instructions.
  */
@@ -25,93 +25,11 @@
 #include <unistd.h>
 
 #include "ah.h"
+#include "callcount.h"
 
 #ifndef LIBAH_FILE
 #error "LIBAH_FILE must name the file that holds libah's code (the test itself or libah.so)"
 #endif
-
-/* ---------------------------------------------------------------------------------------
- * Counting interposers. Only the calling thread's calls count, so that Criterion's own
- * threads do not disturb the figures.
- */
-
-static __thread long allocs, frees, locks;
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-    allocs++;
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    allocs++;
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t n)
-{
-    allocs++;
-    return __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    allocs++;
-    return __libc_memalign(align, n);
-}
-
-void *memalign(size_t align, size_t n)
-{
-    allocs++;
-    return __libc_memalign(align, n);
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    allocs++;
-    void *p = __libc_memalign(align, n);
-    if (p == NULL)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-void free(void *p)
-{
-    if (p)
-        frees++;
-    __libc_free(p);
-}
-
-static int (*real_mutex_lock)(pthread_mutex_t *);
-static int (*real_mutex_trylock)(pthread_mutex_t *);
-
-int pthread_mutex_lock(pthread_mutex_t *m)
-{
-    locks++;
-    return real_mutex_lock(m);
-}
-
-int pthread_mutex_trylock(pthread_mutex_t *m)
-{
-    locks++;
-    return real_mutex_trylock(m);
-}
-
-__attribute__((constructor)) static void resolve_real(void)
-{
-    real_mutex_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    real_mutex_trylock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
-    if (real_mutex_lock == NULL || real_mutex_trylock == NULL)
-        abort();
-}
 
 /* ---------------------------------------------------------------------------------------
  * The event path
@@ -151,15 +69,15 @@ static void *count_thread(void *arg)
     struct counts *c = arg;
     int type = ah_type("HOT");
     ah_resource_t r = {0};
-    allocs = frees = locks = 0;
+    callcount_allocs = callcount_frees = callcount_locks = 0;
     c->rc = ah_init(&r, type, 0) | ah_destroy(&r);
-    c->first_allocs = allocs;
-    c->first_locks = locks;
-    allocs = frees = locks = 0;
+    c->first_allocs = callcount_allocs;
+    c->first_locks = callcount_locks;
+    callcount_allocs = callcount_frees = callcount_locks = 0;
     c->rc |= lifecycles(type, LOOPS);
-    c->allocs = allocs;
-    c->frees = frees;
-    c->locks = locks;
+    c->allocs = callcount_allocs;
+    c->frees = callcount_frees;
+    c->locks = callcount_locks;
     return NULL;
 }
 

@@ -4,20 +4,27 @@
  * process that is already stuck, without having watched it get there.
  */
 #define _GNU_SOURCE
+#include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cmd/stuck.h"
+#include "collect/collector.h"
 #include "collect/session.h"
 #include "collect/target.h"
 #include "collect/threads.h"
+#include "common/clock.h"
 #include "common/escape.h"
+#include "common/hashmap.h"
 #include "common/json_writer.h"
 #include "common/util.h"
 #include "data/recording.h"
@@ -25,18 +32,31 @@
 #define STUCK_WINDOW_DEFAULT_NS 200000000ull
 #define STUCK_WINDOW_MIN_NS 10000000ull
 #define STUCK_WINDOW_MAX_NS 10000000000ull
+/* Resources remembered from the window (beyond: counted in resources_untracked), listed by
+ * default, and the longest trigger chain followed (a chain is the target's to make: it may
+ * loop). */
+#define STUCK_RESOURCES_MAX (1u << 20)
+#define STUCK_RESOURCES_SHOWN 100
+#define STUCK_CHAIN_MAX 64
+/* Reading what the ring buffer still holds once the window ends stops after this long. */
+#define STUCK_FINISH_NS 200000000ull
 
 static const char stuck_usage[] =
-    "Usage: ahprof stuck -p PID [-w DURATION] [-j|--json]\n"
+    "Usage: ahprof stuck -p PID [-w DURATION] [-n N] [--no-probes] [-j|--json]\n"
     "\n"
     "Where each thread of a running process is right now: the async resources whose\n"
     "callbacks it is inside (read from libah's per-thread state), where it waits in the\n"
-    "kernel and for how long, and the live resources per type. For a process that hangs or\n"
-    "stalls: it needs no tracing from before, and attaches no probe.\n"
+    "kernel and for how long, and the live resources per type; then the resources it could\n"
+    "see one by one, with their ages and trigger chains. For a process that hangs or\n"
+    "stalls: it needs no tracing from before. During the window it attaches its probes\n"
+    "(as `ahprof top` does) to see the resources created or called meanwhile.\n"
     "\n"
     "  -p, --pid PID          the process (it must use libah)\n"
-    "  -w, --window DURATION  how long to watch the threads' scheduling (default 200ms,\n"
-    "                         from 10ms to 10s; e.g. 0.5, 500ms)\n"
+    "  -w, --window DURATION  how long to watch the threads' scheduling and the resources\n"
+    "                         (default 200ms, from 10ms to 10s; e.g. 0.5, 500ms)\n"
+    "  -n, --resources N      list at most N resources, most suspicious first (default 100)\n"
+    "      --no-probes        attach no probe: the threads and libah's state only; the\n"
+    "                         resources listed are then those in scope on the threads\n"
     "  -j, --json             one JSON object on stdout (fields below)\n"
     "  -h, --help             this help\n"
     "\n"
@@ -110,6 +130,39 @@ static const char stuck_usage[] =
     "libah's registry. Their ages are not known here [oldest_age_ns is null]: libah keeps no\n"
     "creation time (it would cost every event a clock read); `ahprof top` shows the oldest age\n"
     "of those created while it watches.\n"
+    "\n"
+    "Resources one by one [resources], most suspicious first: those created or called while\n"
+    "the probes watched (the window), and those in scope on a thread when it ended. Verdicts:\n"
+    "  blocked-in-scope  in scope on a thread blocked in a callback (blocked-in-callback\n"
+    "                    above): the callback that hangs and those it runs inside; the\n"
+    "                    threads' order, innermost first\n"
+    "  never-called      created during the window, alive, no callback yet: work queued and\n"
+    "                    not run (behind a blocked thread, a lost wakeup); oldest first\n"
+    "  in-scope          in scope on a thread that is not blocked\n"
+    "  called            alive, with callbacks during the window; the longest quiet first\n"
+    "Fields: [id], [type] (null when unknown), [type_id], [verdict], [age_ns]: since it was\n"
+    "created; when its creation was not seen (before the attach) the time the probes watched,\n"
+    "and [age_at_least] is true: it is at least that old. [callbacks]: its callbacks that\n"
+    "began during the window. [since_last_callback_ns]: since its last callback began or\n"
+    "ended; null when none was seen; for a resource in scope whose callback began before the\n"
+    "attach, the time watched with [since_last_callback_at_least] true. [in_scope_tids]: the\n"
+    "threads whose async stack holds it now. [trigger_id] and [trigger_chain]: what created\n"
+    "it ({id, type}), what created that, ... as far as ahprof knows them (seen created during\n"
+    "the window, or in scope), ending at 1, the root execution, when\n"
+    "[trigger_chain_complete]. Destroyed resources are not listed. Beside them:\n"
+    "[resources_observed_ns] (how long the probes watched), [resources_error] (why no probe\n"
+    "could be attached, else null: only in-scope resources then), [resources_lost_events]\n"
+    "(events of the window lost: the list may lack some), [resources_untracked] (resources\n"
+    "beyond the 1048576 remembered), [resources_total] (known, before -n).\n"
+    "\n"
+    "What is not seen: a resource created before the attach that stays quiet through the\n"
+    "window (no callback, not in scope) - its type's live count includes it, its age and\n"
+    "trigger are not known. libah keeps no list of live resources, nor their creation times:\n"
+    "either would cost every untraced init and destroy a store to shared memory or a clock\n"
+    "read; ahprof knows a resource only by watching it. Nor are the events a thread that\n"
+    "never leaves the CPU still buffers in libah when the window ends (libah hands a thread's\n"
+    "events over when its buffer fills, when it returns to its top level, and ahprof reads\n"
+    "them when the thread is switched out).\n"
     "\n"
     "Everything read from the process (names, ids, paths) is the process's and is escaped.\n"
     "Needs root (or CAP_SYS_PTRACE to read the process, CAP_SYS_ADMIN for kernel stacks,\n"
@@ -251,6 +304,9 @@ static const char *futex_op_name(uint64_t op)
     }
 }
 
+struct watch;
+struct listed;
+
 /* What ahprof knows about the process beyond its threads. */
 struct stuck_view {
     pid_t pid;
@@ -260,6 +316,10 @@ struct stuck_view {
     const struct ahp_snapshot *snap;
     int registry_rc; /* 0, or why the registry could not be read */
     int last_run_rc; /* 0, or why the scheduler could not say when threads last ran */
+    const struct watch *watch;
+    bool probes;                    /* asked for (not --no-probes) */
+    const struct listed *resources; /* most suspicious first */
+    size_t nresources, shown;
 };
 
 static const char *registry_problem(int rc)
@@ -280,6 +340,477 @@ static const char *type_label(const struct ahp_snapshot *snap, const struct ahp_
     else
         ahp_term_sanitize(buf, size, snap->names[f->type], AH_REGISTRY_NAME_SIZE);
     return buf;
+}
+
+/* ---- Resources one by one: seen during the window, or in scope on a thread ---------- */
+
+/* What ahprof learnt of one resource. */
+struct res {
+    uint64_t trigger_id;
+    uint64_t init_ns;    /* when it was created, if seen */
+    uint64_t last_cb_ns; /* its last callback's start or end seen, 0: none */
+    uint32_t callbacks;  /* callbacks begun during the window */
+    int32_t type;
+    bool type_known, trigger_known, init_seen, destroyed;
+    uint32_t nscope; /* threads whose async stack holds it now */
+    int32_t scope_tids[4];
+    int32_t scope_rank;   /* the lowest rank (place in the threads' order) of those threads */
+    uint32_t scope_depth; /* its place on that thread's stack, 0 = innermost */
+    bool scope_blocked;   /* one of them is blocked in a callback */
+};
+
+/* The probes of the window, read on a thread of their own while the main thread watches the
+ * threads' scheduling. */
+struct watch {
+    struct ahp_collector c;
+    bool started;
+    const char *what;      /* the step that failed */
+    int rc;                /* why they could not be attached, or why reading stopped */
+    struct ahp_hmap table; /* id -> struct res */
+    uint64_t untracked;
+    uint64_t lost;
+    uint64_t observed_ns;
+    int stop;
+    pthread_t reader;
+};
+
+static int on_window_event(const struct ahp_event *ev, void *ctx)
+{
+    struct watch *w = ctx;
+    struct res *r = ahp_hmap_get(&w->table, ev->id);
+    if (r == NULL) {
+        if (ev->kind == AHP_EV_DESTROY)
+            return 0; /* created before: nothing to remember of it */
+        if (ahp_hmap_put(&w->table, ev->id, (void **)&r) < 0) {
+            w->untracked++;
+            return 0;
+        }
+    }
+    switch (ev->kind) {
+    case AHP_EV_INIT:
+        r->init_seen = true;
+        r->init_ns = ev->ts_ns;
+        r->trigger_id = ev->trigger_id;
+        r->trigger_known = true;
+        r->type = ev->type;
+        r->type_known = true;
+        break;
+    case AHP_EV_BEFORE:
+        r->callbacks++;
+        r->last_cb_ns = ev->ts_ns;
+        r->type = ev->type;
+        r->type_known = true;
+        break;
+    case AHP_EV_AFTER:
+        r->last_cb_ns = ev->ts_ns;
+        break;
+    case AHP_EV_DESTROY:
+        r->destroyed = true;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static void *read_window(void *arg)
+{
+    struct watch *w = arg;
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        int rc = ahp_collector_poll(&w->c, 20);
+        if (rc < 0 && rc != -EINTR) {
+            w->rc = rc;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Attach the probes (the batch path, every event streamed) and read them on a thread. */
+static void watch_start(struct watch *w, struct ahp_target *t)
+{
+    struct ahp_collector_opts opts = {
+        .record = true,
+        .track_live = false,
+        .ringbuf_bytes = 4u << 20,
+        .max_live = 1024,
+        .wakeup_bytes = 64 * 1024,
+    };
+    ahp_hmap_init(&w->table, sizeof(struct res), STUCK_RESOURCES_MAX);
+    w->rc = ahp_collector_start(&w->c, t, &opts, on_window_event, w, &w->what);
+    if (w->rc < 0) {
+        ahp_collector_stop(&w->c); /* what it attached before it failed */
+        return;
+    }
+    w->started = true;
+    int rc = pthread_create(&w->reader, NULL, read_window, w);
+    if (rc != 0) {
+        ahp_collector_stop(&w->c);
+        w->started = false;
+        w->rc = -rc;
+        w->what = "start a thread to read the probes";
+    }
+}
+
+/* Hand over what is left and count what was lost; the probes stay attached (their programs
+ * stopped) until watch_detach. */
+static void watch_finish(struct watch *w)
+{
+    if (!w->started)
+        return;
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(w->reader, NULL);
+    ahp_collector_finish(&w->c, STUCK_FINISH_NS);
+    w->observed_ns = ahp_now_ns() - w->c.attach_ns;
+    struct ahp_global_stats g;
+    if (ahp_collector_global_stats(&w->c, &g) == 0)
+        w->lost = g.lost_events;
+    w->lost += w->c.discarded + w->c.attach_missed;
+}
+
+/* Detach the probes once the answer is out. The kernel detaches uprobes one after the other,
+ * each after a grace period (about 100 ms here, for the collector's 5): half a second that
+ * would keep `stuck` from answering within one. A child process holds the links (the same
+ * open files) and detaches them once ahprof has exited; ahprof's own closes at exit only drop
+ * references. Without a child, ahprof detaches them itself. */
+/* The links handed to the child: neither detached nor freed, closed at exit while the child
+ * holds them. (A USDT link owns a uprobe link per call site, which only its detaching frees.) */
+static struct bpf_link *kept_to_exit[AHP_COLLECTOR_LINKS];
+
+static void watch_detach(struct watch *w)
+{
+    if (!w->started)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3 && null >= 0; fd++)
+            dup2(null, fd); /* whoever reads ahprof's output sees its end now */
+        for (int i = 0; i < 1000 && getppid() == parent; i++)
+            usleep(10000);
+        ahp_collector_stop(&w->c);
+        _exit(0);
+    }
+    if (child > 0) {
+        for (int i = 0; i < AHP_COLLECTOR_LINKS; i++) {
+            kept_to_exit[i] = w->c.links[i];
+            w->c.links[i] = NULL;
+        }
+    }
+    ahp_collector_stop(&w->c);
+    w->started = false;
+}
+
+/* The resources in scope on each thread, into the table (RANK: each thread's place). */
+static void add_in_scope(struct watch *w, const struct judged *judged, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const struct ahp_thread_view *v = judged[i].v;
+        if (v->stack_status != AHP_STACK_OK && v->stack_status != AHP_STACK_MOVING)
+            continue;
+        for (uint32_t k = 0; k < v->nframes; k++) {
+            const struct ahp_async_frame *f = &v->frames[k];
+            struct res *r;
+            int inserted = ahp_hmap_put(&w->table, f->id, (void **)&r);
+            if (inserted < 0) {
+                w->untracked++;
+                continue;
+            }
+            if (inserted == 1)
+                r->scope_rank = -1;
+            if (f->type_ok) {
+                r->type = f->type;
+                r->type_known = true;
+            }
+            if (!r->trigger_known) {
+                r->trigger_id = f->trigger_id;
+                r->trigger_known = true;
+            }
+            if (r->nscope < 4)
+                r->scope_tids[r->nscope] = v->tid;
+            uint32_t depth = v->nframes - 1 - k; /* frames are outermost first */
+            if (r->nscope == 0 || (int32_t)i < r->scope_rank) {
+                r->scope_rank = (int32_t)i;
+                r->scope_depth = depth;
+            }
+            r->nscope++;
+            if (judged[i].verdict == V_BLOCKED_IN_CALLBACK)
+                r->scope_blocked = true;
+        }
+    }
+}
+
+enum res_verdict { RV_BLOCKED_IN_SCOPE, RV_NEVER_CALLED, RV_IN_SCOPE, RV_CALLED };
+
+static const char *const res_verdict_names[] = {"blocked-in-scope", "never-called", "in-scope",
+                                                "called"};
+
+struct listed {
+    uint64_t id;
+    const struct res *r;
+    enum res_verdict verdict;
+    uint64_t age_ns;
+    bool age_known, age_at_least;
+    uint64_t since_cb_ns;
+    bool since_cb_known, since_cb_at_least;
+};
+
+static int cmp_res_suspicion(const void *a, const void *b)
+{
+    const struct listed *x = a, *y = b;
+    if (x->verdict != y->verdict)
+        return x->verdict < y->verdict ? -1 : 1;
+    switch (x->verdict) {
+    case RV_BLOCKED_IN_SCOPE:
+    case RV_IN_SCOPE:
+        if (x->r->scope_rank != y->r->scope_rank)
+            return x->r->scope_rank < y->r->scope_rank ? -1 : 1;
+        if (x->r->scope_depth != y->r->scope_depth)
+            return x->r->scope_depth < y->r->scope_depth ? -1 : 1;
+        break;
+    case RV_NEVER_CALLED:
+        if (x->age_ns != y->age_ns)
+            return x->age_ns > y->age_ns ? -1 : 1;
+        break;
+    case RV_CALLED:
+        if (x->since_cb_ns != y->since_cb_ns)
+            return x->since_cb_ns > y->since_cb_ns ? -1 : 1;
+        break;
+    }
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The resources worth listing, most suspicious first, in *OUT (malloc'ed; *N of them). */
+static int list_resources(const struct watch *w, uint64_t now_ns, struct listed **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = ahp_hmap_count(&w->table);
+    if (cap == 0)
+        return 0;
+    struct listed *l = calloc(cap, sizeof(*l));
+    if (l == NULL)
+        return -ENOMEM;
+    size_t pos = 0, k = 0;
+    uint64_t id;
+    const struct res *r;
+    while ((r = ahp_hmap_next(&w->table, &pos, &id)) != NULL && k < cap) {
+        if (r->destroyed && r->nscope == 0)
+            continue; /* gone: kept only for the trigger chains */
+        if (!r->init_seen && r->callbacks == 0 && r->nscope == 0)
+            continue; /* only ended a callback begun before the attach: nothing to say */
+        struct listed *e = &l[k++];
+        e->id = id;
+        e->r = r;
+        if (r->nscope)
+            e->verdict = r->scope_blocked ? RV_BLOCKED_IN_SCOPE : RV_IN_SCOPE;
+        else
+            e->verdict = r->callbacks == 0 ? RV_NEVER_CALLED : RV_CALLED;
+        if (r->init_seen) {
+            e->age_ns = now_ns > r->init_ns ? now_ns - r->init_ns : 0;
+            e->age_known = true;
+        } else if (w->started) {
+            e->age_ns = w->observed_ns;
+            e->age_known = e->age_at_least = true;
+        }
+        if (r->last_cb_ns) {
+            e->since_cb_ns = now_ns > r->last_cb_ns ? now_ns - r->last_cb_ns : 0;
+            e->since_cb_known = true;
+        } else if (r->nscope && w->started) {
+            e->since_cb_ns = w->observed_ns; /* in a callback begun before the attach */
+            e->since_cb_known = e->since_cb_at_least = true;
+        }
+    }
+    qsort(l, k, sizeof(*l), cmp_res_suspicion);
+    *out = l;
+    *n = k;
+    return 0;
+}
+
+/* The trigger chain of R: ids into CHAIN (at most STUCK_CHAIN_MAX); true when it reaches the
+ * root execution. */
+static bool trigger_chain(const struct watch *w, const struct res *r, uint64_t *chain,
+                          uint32_t *len)
+{
+    *len = 0;
+    if (!r->trigger_known)
+        return false;
+    uint64_t id = r->trigger_id;
+    while (*len < STUCK_CHAIN_MAX) {
+        chain[(*len)++] = id;
+        if (id == 1)
+            return true;
+        const struct res *t = ahp_hmap_get(&w->table, id);
+        if (t == NULL || !t->trigger_known)
+            return false;
+        id = t->trigger_id;
+    }
+    return false;
+}
+
+/* A resource's type name: from libah's registry (untrusted bytes), or NULL. */
+static const char *res_type_name(const struct stuck_view *s, const struct res *r)
+{
+    if (r == NULL || !r->type_known || s->registry_rc < 0 || r->type < 0 ||
+        (uint32_t)r->type >= s->snap->type_count)
+        return NULL;
+    return s->snap->names[r->type];
+}
+
+static void print_duration(const char *what, uint64_t ns, bool at_least)
+{
+    printf("  %s %s%.1f ms", what, at_least ? ">= " : "", (double)ns / 1e6);
+}
+
+static void print_resources_text(const struct stuck_view *s)
+{
+    const struct watch *w = s->watch;
+    if (!s->probes)
+        printf("\nResources in scope on the threads (--no-probes: none watched)");
+    else if (!w->started)
+        printf("\nResources in scope on the threads (no probes: cannot %s: %s)",
+               w->what ? w->what : "attach", strerror(-w->rc));
+    else
+        printf("\nResources created or called in the %.0f ms the probes watched, or in scope "
+               "now",
+               (double)w->observed_ns / 1e6);
+    printf(", most suspicious first: %zu known%s\n", s->nresources,
+           s->shown < s->nresources ? ", the first shown" : "");
+    if (w->lost || w->untracked)
+        printf("  (%" PRIu64 " events lost, %" PRIu64 " resources not remembered: some may be "
+               "missing)\n",
+               w->lost, w->untracked);
+    if (s->nresources == 0)
+        printf("  (none)\n");
+    for (size_t i = 0; i < s->shown; i++) {
+        const struct listed *e = &s->resources[i];
+        const struct res *r = e->r;
+        char name[4 * AH_REGISTRY_NAME_SIZE + 1];
+        const char *type = res_type_name(s, r);
+        if (type)
+            ahp_term_sanitize(name, sizeof(name), type, AH_REGISTRY_NAME_SIZE);
+        else
+            snprintf(name, sizeof(name), "type#%" PRId32 "?", r->type);
+        printf("  %-16s %-20s id %" PRIu64, res_verdict_names[e->verdict], name, e->id);
+        if (e->age_known)
+            print_duration("age", e->age_ns, e->age_at_least);
+        if (r->nscope) {
+            printf("  in scope on thread");
+            for (uint32_t k = 0; k < r->nscope && k < 4; k++)
+                printf(" %d", r->scope_tids[k]);
+            if (r->nscope > 4)
+                printf(" (and %" PRIu32 " more)", r->nscope - 4);
+        } else if (r->callbacks == 0) {
+            printf("  no callback");
+        } else {
+            printf("  %" PRIu32 " callback%s", r->callbacks, r->callbacks == 1 ? "" : "s");
+        }
+        if (e->since_cb_known)
+            print_duration(r->nscope ? "callback began" : "last callback", e->since_cb_ns,
+                           e->since_cb_at_least);
+        if (e->since_cb_known)
+            printf(" ago");
+        uint64_t chain[STUCK_CHAIN_MAX];
+        uint32_t len;
+        bool complete = trigger_chain(w, r, chain, &len);
+        printf("\n    created by");
+        for (uint32_t k = 0; k < len; k++) {
+            const char *tn = res_type_name(s, ahp_hmap_get(&w->table, chain[k]));
+            if (chain[k] == 1) {
+                printf("%s root", k ? " <-" : "");
+                continue;
+            }
+            if (tn)
+                ahp_term_sanitize(name, sizeof(name), tn, AH_REGISTRY_NAME_SIZE);
+            printf("%s %s %" PRIu64, k ? " <-" : "", tn ? name : "?", chain[k]);
+        }
+        if (!complete)
+            printf("%s (not known further)", len ? " <-" : "");
+        printf("\n");
+    }
+}
+
+static void json_resources(struct ahp_json *w, const struct stuck_view *s)
+{
+    const struct watch *wt = s->watch;
+    if (wt->started)
+        ahp_json_field_u64(w, "resources_observed_ns", wt->observed_ns);
+    else
+        ahp_json_field_null(w, "resources_observed_ns");
+    if (!s->probes) {
+        ahp_json_field_str(w, "resources_error", "--no-probes");
+    } else if (!wt->started) {
+        char why[256];
+        snprintf(why, sizeof(why), "cannot %s: %s", wt->what ? wt->what : "attach",
+                 strerror(-wt->rc));
+        ahp_json_field_str(w, "resources_error", why);
+    } else {
+        ahp_json_field_null(w, "resources_error");
+    }
+    ahp_json_field_u64(w, "resources_lost_events", wt->lost);
+    ahp_json_field_u64(w, "resources_untracked", wt->untracked);
+    ahp_json_field_u64(w, "resources_total", s->nresources);
+    ahp_json_key(w, "resources");
+    ahp_json_array_begin(w);
+    for (size_t i = 0; i < s->shown; i++) {
+        const struct listed *e = &s->resources[i];
+        const struct res *r = e->r;
+        ahp_json_object_begin(w);
+        ahp_json_field_u64(w, "id", e->id);
+        const char *type = res_type_name(s, r);
+        if (type)
+            ahp_json_field_strn(w, "type", type, AH_REGISTRY_NAME_SIZE);
+        else
+            ahp_json_field_null(w, "type");
+        if (r->type_known)
+            ahp_json_field_i64(w, "type_id", r->type);
+        else
+            ahp_json_field_null(w, "type_id");
+        ahp_json_field_str(w, "verdict", res_verdict_names[e->verdict]);
+        ahp_json_field_i64(w, "rank", (int64_t)i);
+        if (e->age_known)
+            ahp_json_field_u64(w, "age_ns", e->age_ns);
+        else
+            ahp_json_field_null(w, "age_ns");
+        ahp_json_field_bool(w, "age_at_least", e->age_at_least);
+        ahp_json_field_u64(w, "callbacks", r->callbacks);
+        if (e->since_cb_known)
+            ahp_json_field_u64(w, "since_last_callback_ns", e->since_cb_ns);
+        else
+            ahp_json_field_null(w, "since_last_callback_ns");
+        ahp_json_field_bool(w, "since_last_callback_at_least", e->since_cb_at_least);
+        ahp_json_key(w, "in_scope_tids");
+        ahp_json_array_begin(w);
+        for (uint32_t k = 0; k < r->nscope && k < 4; k++)
+            ahp_json_i64(w, r->scope_tids[k]);
+        ahp_json_array_end(w);
+        if (r->trigger_known)
+            ahp_json_field_u64(w, "trigger_id", r->trigger_id);
+        else
+            ahp_json_field_null(w, "trigger_id");
+        uint64_t chain[STUCK_CHAIN_MAX];
+        uint32_t len;
+        bool complete = trigger_chain(wt, r, chain, &len);
+        ahp_json_key(w, "trigger_chain");
+        ahp_json_array_begin(w);
+        for (uint32_t k = 0; k < len; k++) {
+            ahp_json_object_begin(w);
+            ahp_json_field_u64(w, "id", chain[k]);
+            const char *tn = res_type_name(s, ahp_hmap_get(&wt->table, chain[k]));
+            if (tn)
+                ahp_json_field_strn(w, "type", tn, AH_REGISTRY_NAME_SIZE);
+            else
+                ahp_json_field_null(w, "type");
+            ahp_json_object_end(w);
+        }
+        ahp_json_array_end(w);
+        ahp_json_field_bool(w, "trigger_chain_complete", complete);
+        ahp_json_object_end(w);
+    }
+    ahp_json_array_end(w);
 }
 
 static void print_text(const struct stuck_view *s)
@@ -389,6 +920,7 @@ static void print_text(const struct stuck_view *s)
             }
         }
     }
+    print_resources_text(s);
 }
 
 static void print_json(const struct stuck_view *s)
@@ -536,6 +1068,7 @@ static void print_json(const struct stuck_view *s)
         ahp_json_object_end(&w);
     }
     ahp_json_array_end(&w);
+    json_resources(&w, s);
     ahp_json_object_end(&w);
 }
 
@@ -562,16 +1095,20 @@ int ahprof_cmd_stuck(int argc, char **argv)
 {
     static const struct option long_opts[] = {{"pid", required_argument, NULL, 'p'},
                                               {"window", required_argument, NULL, 'w'},
+                                              {"resources", required_argument, NULL, 'n'},
+                                              {"no-probes", no_argument, NULL, 'P'},
                                               {"json", no_argument, NULL, 'j'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     bool json = ahp_wants_json(argc, argv, "-j");
     const char *pid_arg = NULL;
     uint64_t window_ns = STUCK_WINDOW_DEFAULT_NS;
+    long max_shown = STUCK_RESOURCES_SHOWN;
+    bool probes = true;
     int opt;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "p:w:jh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:w:n:jh", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             pid_arg = optarg;
@@ -583,6 +1120,15 @@ int ahprof_cmd_stuck(int argc, char **argv)
                                 "invalid --window '%s': from 10ms to 10s (e.g. 0.5, 200ms)",
                                 optarg);
             break;
+        case 'n':
+            if (ahp_parse_long(optarg, 0, STUCK_RESOURCES_MAX, &max_shown) < 0)
+                return ahp_fail(json, AHP_EXIT_USAGE,
+                                "invalid --resources '%s': a whole number from 0 to %u", optarg,
+                                STUCK_RESOURCES_MAX);
+            break;
+        case 'P':
+            probes = false;
+            break;
         case 'j':
             json = true;
             break;
@@ -590,7 +1136,7 @@ int ahprof_cmd_stuck(int argc, char **argv)
             fputs(stuck_usage, stdout);
             return AHP_EXIT_OK;
         default:
-            return ahp_bad_option(argc, argv, json, "pw", "stuck");
+            return ahp_bad_option(argc, argv, json, "pwn", "stuck");
         }
     }
     if (optind < argc)
@@ -609,9 +1155,17 @@ int ahprof_cmd_stuck(int argc, char **argv)
         ahp_target_close(&target);
         return code;
     }
+    /* The probes watch the resources while the threads' scheduling is watched: one window. */
+    static struct watch watch;
+    ahp_hmap_init(&watch.table, sizeof(struct res), STUCK_RESOURCES_MAX);
+    if (probes)
+        watch_start(&watch, &target);
     struct ahp_threads threads;
     int rc = ahp_threads_observe(&target, window_ns, &threads);
+    watch_finish(&watch);
     if (rc < 0) {
+        watch_detach(&watch);
+        ahp_hmap_free(&watch.table);
         ahp_target_close(&target);
         if (rc == -ESRCH)
             return ahp_fail(json, AHP_EXIT_NOTARGET, "process %d exited", pid);
@@ -634,6 +1188,8 @@ int ahprof_cmd_stuck(int argc, char **argv)
 
     struct judged *judged = calloc(threads.n, sizeof(*judged));
     if (judged == NULL) {
+        watch_detach(&watch);
+        ahp_hmap_free(&watch.table);
         ahp_threads_free(&threads);
         ahp_snapshot_free(&snap);
         ahp_target_close(&target);
@@ -644,11 +1200,23 @@ int ahprof_cmd_stuck(int argc, char **argv)
         judged[i].deadlocked = in_deadlock(&threads, &threads.v[i]);
     }
     qsort(judged, threads.n, sizeof(*judged), cmp_suspicion);
-    struct stuck_view view = {pid, &target, &threads, judged, &snap, registry_rc, last_run_rc};
+    add_in_scope(&watch, judged, threads.n);
+    struct listed *resources = NULL;
+    size_t nresources = 0;
+    if (list_resources(&watch, ahp_now_ns(), &resources, &nresources) < 0)
+        watch.untracked += ahp_hmap_count(&watch.table); /* no memory to sort them */
+    struct stuck_view view = {
+        pid,         &target,    &threads,
+        judged,      &snap,      registry_rc,
+        last_run_rc, &watch,     probes,
+        resources,   nresources, nresources < (size_t)max_shown ? nresources : (size_t)max_shown};
     if (json)
         print_json(&view);
     else
         print_text(&view);
+    watch_detach(&watch);
+    free(resources);
+    ahp_hmap_free(&watch.table);
     free(judged);
     ahp_threads_free(&threads);
     ahp_snapshot_free(&snap);

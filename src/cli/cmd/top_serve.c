@@ -6,12 +6,30 @@
 #include <string.h>
 
 #include "cmd/top_serve.h"
+#include "collect/kernel.h"
 #include "common/util.h"
+
+static bool kernel_figures(const struct ahp_kernel_stats *k)
+{
+    return k->cpu_samples || k->blocked_count || k->preempted_count || k->runq_count;
+}
+
+/* Whether NAME is taken by one of the first N types of T or by a kernel-view slot's label. */
+static bool name_taken(const struct ahp_prom_target *t, int n, const char *name)
+{
+    if (strcmp(name, AHP_PROM_OUTSIDE) == 0 || strcmp(name, AHP_PROM_UNTAGGED) == 0)
+        return true;
+    for (int k = 0; k < n; k++)
+        if (strcmp(t->types[k].name, name) == 0)
+            return true;
+    return false;
+}
 
 /* What one target's counters are now, for a scrape. */
 static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
+    static struct ahp_kernel_stats know[AHP_KSLOTS];
     int64_t active[AHP_TYPE_MAX];
     struct ahp_global_stats g;
     struct ahp_collector *c = &s->collector;
@@ -23,6 +41,15 @@ static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
     if (ahp_collector_type_stats(c, now) < 0 || ahp_collector_global_stats(c, &g) < 0)
         return; /* out of memory: the target's line says it runs, with no figures */
     ahp_collector_active(c, now, active);
+    /* The kernel view top started for this target, if it has one (--no-kernel, or it could not
+     * start: no figures rather than zeros). */
+    struct ahp_kernel_view *kv = ahp_kernel_view_of(&s->target);
+    if (kv && ahp_kernel_stats(kv, know) == 0) {
+        t->kernel = true;
+        t->hz = ahp_kernel_hz(kv);
+        t->outside = know[AHP_KSLOT_OUTSIDE];
+        t->untagged = know[AHP_KSLOT_UNTAGGED];
+    }
     t->events = g.events;
     t->lost_events = g.lost_events;
     t->unmatched_after = g.unmatched_after;
@@ -30,7 +57,7 @@ static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
     t->malformed_records = g.records_malformed;
     for (int i = 0; i < AHP_TYPE_MAX; i++) {
         if (!(now[i].created || now[i].destroyed || now[i].callbacks || active[i] ||
-              now[i].resolved))
+              now[i].resolved || (t->kernel && kernel_figures(&know[i]))))
             continue;
         struct ahp_prom_type *ty = &t->types[t->ntypes];
         char name[AHP_NAME_SIZE];
@@ -38,15 +65,13 @@ static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
         ahp_strlcpy(ty->name, name, sizeof(ty->name));
         /* libah never registers a name twice, but the names are the target's to write: two
          * series with the same labels would make Prometheus drop one. */
-        for (int k = 0; k < t->ntypes; k++) {
-            if (strcmp(t->types[k].name, ty->name) == 0) {
-                snprintf(ty->name + strlen(name), sizeof(ty->name) - strlen(name), "#%d", i);
-                break;
-            }
-        }
+        if (name_taken(t, t->ntypes, ty->name))
+            snprintf(ty->name + strlen(name), sizeof(ty->name) - strlen(name), "#%d", i);
         ty->type_id = i;
         ty->live = active[i];
         ty->stats = now[i];
+        if (t->kernel)
+            ty->kernel = know[i];
         t->ntypes++;
     }
 }

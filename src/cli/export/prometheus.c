@@ -89,12 +89,17 @@ static void target_labels(FILE *out, const struct ahp_prom_target *t)
     fprintf(out, "pid=\"%d\",comm=\"%s\"", t->pid, comm);
 }
 
-static void type_labels(FILE *out, const struct ahp_prom_target *t, const struct ahp_prom_type *ty)
+static void named_labels(FILE *out, const struct ahp_prom_target *t, const char *type_name)
 {
     char name[LABEL_MAX];
-    ahp_prom_label_escape(name, sizeof(name), ty->name, sizeof(ty->name));
+    ahp_prom_label_escape(name, sizeof(name), type_name, AHP_NAME_SIZE + 8);
     target_labels(out, t);
     fprintf(out, ",type=\"%s\"", name);
+}
+
+static void type_labels(FILE *out, const struct ahp_prom_target *t, const struct ahp_prom_type *ty)
+{
+    named_labels(out, t, ty->name);
 }
 
 /* Seconds from ns, exactly (no float rounding in the text). */
@@ -162,31 +167,156 @@ static void type_counter(FILE *out, const struct ahp_prom_target *targets, int n
     }
 }
 
-static void histogram(FILE *out, const struct ahp_prom_target *t, const struct ahp_prom_type *ty)
+/* The samples of histogram NAME of the series labelled TYPE_NAME (a type or a kernel-view
+ * slot) of target T: log2 buckets HIST of ns, their sum SUM_NS. */
+static void log2_histogram(FILE *out, const char *name, const struct ahp_prom_target *t,
+                           const char *type_name, const __u64 hist[AHP_HIST_SLOTS], uint64_t sum_ns)
 {
-    static const char name[] = "ahprof_callback_duration_seconds";
     uint64_t cumulative = 0;
     /* BPF's bucket i holds whole ns in [2^i, 2^(i+1)) (bucket 0 also 0 and 1, the last one
      * everything above): its upper bound, inclusive as "le" wants it, is 2^(i+1) - 1 ns. */
     for (int i = 0; i < AHP_HIST_SLOTS - 1; i++) {
-        cumulative += ty->stats.hist[i];
+        cumulative += hist[i];
         fprintf(out, "%s_bucket{", name);
-        type_labels(out, t, ty);
+        named_labels(out, t, type_name);
         fputs(",le=\"", out);
         seconds(out, (2ull << i) - 1);
         fprintf(out, "\"} %llu\n", (unsigned long long)cumulative);
     }
-    cumulative += ty->stats.hist[AHP_HIST_SLOTS - 1];
+    cumulative += hist[AHP_HIST_SLOTS - 1];
     fprintf(out, "%s_bucket{", name);
-    type_labels(out, t, ty);
+    named_labels(out, t, type_name);
     fprintf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
     fprintf(out, "%s_sum{", name);
-    type_labels(out, t, ty);
+    named_labels(out, t, type_name);
     fputs("} ", out);
-    seconds(out, ty->stats.callback_ns);
+    seconds(out, sum_ns);
     fprintf(out, "\n%s_count{", name);
-    type_labels(out, t, ty);
+    named_labels(out, t, type_name);
     fprintf(out, "} %llu\n", (unsigned long long)cumulative);
+}
+
+static void histogram(FILE *out, const struct ahp_prom_target *t, const struct ahp_prom_type *ty)
+{
+    log2_histogram(out, "ahprof_callback_duration_seconds", t, ty->name, ty->stats.hist,
+                   ty->stats.callback_ns);
+}
+
+/* The kernel view's figures. Outside callbacks and untagged are series of their own, with
+ * the type label AHP_PROM_OUTSIDE and AHP_PROM_UNTAGGED (names no type gets: scrape_target). */
+enum kernel_field {
+    K_CPU_SAMPLES,
+    K_CPU_NS,
+    K_BLOCKED_NS,
+    K_BLOCKED_COUNT,
+    K_PREEMPTED_NS,
+    K_PREEMPTED_COUNT
+};
+
+static uint64_t kernel_value(const struct ahp_prom_target *t, const struct ahp_kernel_stats *k,
+                             enum kernel_field f)
+{
+    switch (f) {
+    case K_CPU_SAMPLES:
+        return k->cpu_samples;
+    case K_CPU_NS: /* a sample stands for 1/hz s of one CPU */
+        return t->hz ? k->cpu_samples * (1000000000ull / t->hz) : 0;
+    case K_BLOCKED_NS:
+        return k->blocked_ns;
+    case K_BLOCKED_COUNT:
+        return k->blocked_count;
+    case K_PREEMPTED_NS:
+        return k->preempted_ns;
+    default:
+        return k->preempted_count;
+    }
+}
+
+static void kernel_sample(FILE *out, const char *name, const struct ahp_prom_target *t,
+                          const char *type_name, uint64_t v, bool in_seconds)
+{
+    fprintf(out, "%s{", name);
+    named_labels(out, t, type_name);
+    fputs("} ", out);
+    if (in_seconds)
+        seconds(out, v);
+    else
+        fprintf(out, "%llu", (unsigned long long)v);
+    fputc('\n', out);
+}
+
+/* Counter NAME of every target with a kernel view: per type, and for the slots outside
+ * callbacks when WITH_SLOTS (CPU is sampled there too; blocking is counted only inside). */
+static void kernel_counter(FILE *out, const struct ahp_prom_target *targets, int n,
+                           const char *name, const char *help, enum kernel_field f, bool with_slots)
+{
+    bool in_seconds = f == K_CPU_NS || f == K_BLOCKED_NS || f == K_PREEMPTED_NS;
+    family(out, name, "counter", help);
+    for (int i = 0; i < n; i++) {
+        const struct ahp_prom_target *t = &targets[i];
+        if (!t->kernel || (f <= K_CPU_NS && t->hz == 0))
+            continue;
+        for (int k = 0; k < t->ntypes; k++)
+            kernel_sample(out, name, t, t->types[k].name, kernel_value(t, &t->types[k].kernel, f),
+                          in_seconds);
+        if (with_slots) {
+            kernel_sample(out, name, t, AHP_PROM_OUTSIDE, kernel_value(t, &t->outside, f),
+                          in_seconds);
+            kernel_sample(out, name, t, AHP_PROM_UNTAGGED, kernel_value(t, &t->untagged, f),
+                          in_seconds);
+        }
+    }
+}
+
+static void kernel_families(FILE *out, const struct ahp_prom_target *targets, int n)
+{
+    kernel_counter(out, targets, n, "ahprof_cpu_samples_total",
+                   "CPU samples (perf, at ahprof_cpu_sample_hz per CPU) of threads running a "
+                   "callback of the type",
+                   K_CPU_SAMPLES, true);
+    kernel_counter(out, targets, n, "ahprof_cpu_seconds_total",
+                   "CPU time of callbacks of the type, estimated from the CPU samples (each "
+                   "stands for 1/hz s)",
+                   K_CPU_NS, true);
+    kernel_counter(out, targets, n, "ahprof_blocked_seconds_total",
+                   "Time callbacks of the type spent off CPU waiting (in a system call, a page "
+                   "fault), switch-out to switch-in, run-queue wait after the wakeup included",
+                   K_BLOCKED_NS, false);
+    kernel_counter(out, targets, n, "ahprof_blocked_episodes_total",
+                   "Times a callback of the type went off CPU waiting (counted in "
+                   "ahprof_blocked_seconds_total)",
+                   K_BLOCKED_COUNT, false);
+    kernel_counter(out, targets, n, "ahprof_preempted_seconds_total",
+                   "Time callbacks of the type were switched out while runnable (preempted)",
+                   K_PREEMPTED_NS, false);
+    kernel_counter(out, targets, n, "ahprof_preempted_episodes_total",
+                   "Times a callback of the type was preempted", K_PREEMPTED_COUNT, false);
+    family(out, "ahprof_cpu_sample_hz", "gauge",
+           "CPU samples per second per CPU of the kernel view (0: not sampled)");
+    for (int i = 0; i < n; i++) {
+        if (!targets[i].kernel)
+            continue;
+        fputs("ahprof_cpu_sample_hz{", out);
+        target_labels(out, &targets[i]);
+        fprintf(out, "} %u\n", (unsigned)targets[i].hz);
+    }
+    static const char runq[] = "ahprof_runqueue_wait_seconds";
+    family(out, runq, "histogram",
+           "Waits of the type's threads for a CPU once runnable (woken up or preempted) until "
+           "they ran, in log2 buckets; the type is what the thread was inside when it left the "
+           "CPU");
+    for (int i = 0; i < n; i++) {
+        const struct ahp_prom_target *t = &targets[i];
+        if (!t->kernel)
+            continue;
+        for (int k = 0; k < t->ntypes; k++)
+            log2_histogram(out, runq, t, t->types[k].name, t->types[k].kernel.runq_hist,
+                           t->types[k].kernel.runq_wait_ns);
+        log2_histogram(out, runq, t, AHP_PROM_OUTSIDE, t->outside.runq_hist,
+                       t->outside.runq_wait_ns);
+        log2_histogram(out, runq, t, AHP_PROM_UNTAGGED, t->untagged.runq_hist,
+                       t->untagged.runq_wait_ns);
+    }
 }
 
 int ahp_prom_write(FILE *out, const struct ahp_prom_target *targets, int n)
@@ -251,5 +381,6 @@ int ahp_prom_write(FILE *out, const struct ahp_prom_target *targets, int n)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < targets[i].ntypes; k++)
             histogram(out, &targets[i], &targets[i].types[k]);
+    kernel_families(out, targets, n);
     return ferror(out) ? -EIO : 0;
 }

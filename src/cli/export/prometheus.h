@@ -11,14 +11,22 @@
 #include <stdio.h>
 
 #include "ahprof.h"
+#include "kernel_view.h"
 
 #define AHP_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* The type label of the kernel view's series outside any callback and of threads whose libah
+ * state could not be read: no type is given these names (a type of the target that has one
+ * gets "#ID" added, as a repeated name does). */
+#define AHP_PROM_OUTSIDE "(outside callbacks)"
+#define AHP_PROM_UNTAGGED "(untagged)"
 
 struct ahp_prom_type {
     int type_id;
     char name[AHP_NAME_SIZE + 8]; /* untrusted bytes, NUL-terminated ("#ID" added to a repeat) */
     int64_t live;
-    struct ahp_type_stats stats; /* cumulative since attach */
+    struct ahp_type_stats stats;    /* cumulative since attach */
+    struct ahp_kernel_stats kernel; /* the kernel's view, cumulative since it started */
 };
 
 struct ahp_prom_target {
@@ -26,6 +34,13 @@ struct ahp_prom_target {
     char comm[17]; /* untrusted bytes, NUL-terminated */
     bool running;
     uint64_t events, lost_events, unmatched_after, malformed_batches, malformed_records;
+    /* The kernel's view (docs/kernel-view.md), when top has one for this target: CPU samples
+     * at HZ per CPU, blocking inside callbacks, run-queue waits. OUTSIDE and UNTAGGED are its
+     * two slots that are no type: a libah thread outside any callback, a thread whose libah
+     * state could not be read. */
+    bool kernel;
+    uint32_t hz;
+    struct ahp_kernel_stats outside, untagged;
     int ntypes;
     struct ahp_prom_type types[AHP_TYPE_MAX];
 };
