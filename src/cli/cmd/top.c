@@ -17,6 +17,7 @@
 #include "collect/session.h"
 #include "cmd/top.h"
 #include "cmd/top_console.h"
+#include "cmd/top_lints.h"
 #include "cmd/top_serve.h"
 #include "common/util.h"
 #include "model/lints.h"
@@ -197,32 +198,6 @@ struct top_state {
     struct ahp_live_lints *live;
 };
 
-static void json_live_warnings(struct ahp_json *w, const struct ahp_live_warning *lw, uint32_t n,
-                               const char (*names)[AHP_NAME_SIZE])
-{
-    ahp_json_key(w, "warnings");
-    ahp_json_array_begin(w);
-    for (uint32_t i = 0; i < n; i++) {
-        ahp_json_object_begin(w);
-        ahp_json_field_str(w, "lint", ahp_lint_name(lw[i].lint));
-        ahp_json_field_strn(w, "type", names[lw[i].type], AHP_NAME_SIZE);
-        ahp_json_field_i64(w, "type_id", lw[i].type);
-        ahp_json_field_u64(w, "count", lw[i].count);
-        ahp_json_key(w, "example");
-        ahp_json_object_begin(w);
-        if (lw[i].lint == AHP_LINT_LONG_CALLBACK) {
-            ahp_json_field_u64(w, "max_ns", lw[i].max_ns);
-        } else {
-            ahp_json_field_i64(w, "grown", lw[i].grown);
-            ahp_json_field_real(w, "rate_per_s", lw[i].rate_per_s, 2);
-            ahp_json_field_u64(w, "window_ns", lw[i].window_ns);
-        }
-        ahp_json_object_end(w);
-        ahp_json_object_end(w);
-    }
-    ahp_json_array_end(w);
-}
-
 static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
                                const char (*names)[AHP_NAME_SIZE])
 {
@@ -230,15 +205,10 @@ static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
         return;
     printf("WARNINGS (docs/lints.md)\n");
     for (uint32_t i = 0; i < n; i++) {
-        char name[AHP_NAME_SIZE * 4 + 1];
+        char name[AHP_NAME_SIZE * 4 + 1], text[512];
         ahp_term_sanitize(name, 25, names[lw[i].type], AHP_NAME_SIZE);
-        if (lw[i].lint == AHP_LINT_LONG_CALLBACK)
-            printf("%-15s %-24s at least %llu callbacks over the threshold, longest %.1f ms\n",
-                   ahp_lint_name(lw[i].lint), name, (unsigned long long)lw[i].count,
-                   (double)lw[i].max_ns / 1e6);
-        else
-            printf("%-15s %-24s active +%lld over %.1f s, %.1f/s\n", ahp_lint_name(lw[i].lint),
-                   name, (long long)lw[i].grown, (double)lw[i].window_ns / 1e9, lw[i].rate_per_s);
+        ahp_top_lint_text(&lw[i], text, sizeof(text));
+        printf("%-15s %-24s %s\n", ahp_lint_name(lw[i].lint), name, text);
     }
 }
 
@@ -289,7 +259,7 @@ static void print_interval(struct top_state *st, bool final)
     ahp_collector_type_stats(c, now);
     ahp_collector_global_stats(c, &g);
     ahp_collector_active(c, now, active);
-    bool ages = c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
+    bool ages = ahp_top_live_scan(st->live, c, t_ns, oldest, tracked);
     if (st->kv == NULL || ahp_kernel_stats(st->kv, know) < 0 || ahp_kernel_globals(st->kv, &kg) < 0)
         memset(know, 0, sizeof(know));
 
@@ -332,7 +302,11 @@ static void print_interval(struct top_state *st, bool final)
     }
     qsort(rows, (size_t)nrows, sizeof(rows[0]), compare_rows);
     const struct ahp_live_warning *lw = NULL;
-    uint32_t nlw = st->live ? ahp_live_lints_update(st->live, t_ns, now, active, names, &lw) : 0;
+    static struct ahp_live_blocking block;
+    ahp_top_blocking(st->kv, know, &block);
+    uint32_t nlw =
+        st->live ? ahp_live_lints_update_kernel(st->live, t_ns, now, active, names, &block, &lw)
+                 : 0;
     uint64_t events = g.events - st->prev_global.events;
 
     if (st->json) {
@@ -408,7 +382,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
-        json_live_warnings(w, lw, nlw, names);
+        ahp_top_lints_json(w, lw, nlw, names);
         ahp_json_object_end(w);
     } else {
         if (st->clear)
@@ -648,7 +622,7 @@ int ahprof_cmd_top(int argc, char **argv)
     st.session.uv = uv;
     if (!batch && !noclear && !st.json && serve_addr == NULL && npids <= 1 && ahp_console_wanted())
         return ahp_console_top(&st.session, npids ? pids[0] : 0, cmd, &opts, interval_ns, count,
-                               st.max_rows, &st.lint);
+                               st.max_rows, &st.lint, kernel ? hz : -1);
     /* The first target is st; the other -p, each with its own state, print after it. */
     static struct top_serve serve;
     struct top_state *states[AHP_TOP_MAX_TARGETS] = {&st};

@@ -640,7 +640,7 @@ struct ahp_live_lints {
     int64_t active[AHP_LIVE_WINDOW][AHP_TYPE_MAX]; /* a ring */
     uint64_t ts[AHP_LIVE_WINDOW];
     uint32_t next, n;
-    struct ahp_live_warning out[2 * AHP_TYPE_MAX];
+    struct ahp_live_warning out[4 * AHP_TYPE_MAX];
 };
 
 int ahp_live_lints_new(struct ahp_live_lints **lp, const struct ahp_lint_opts *o)
@@ -661,10 +661,58 @@ void ahp_live_lints_free(struct ahp_live_lints *l)
     free(l);
 }
 
+void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
+                         size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
+                         uint64_t tracked[AHP_TYPE_MAX])
+{
+    (void)l;
+    (void)t_ns;
+    memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
+    for (int i = 0; i < AHP_TYPE_MAX; i++)
+        oldest[i] = UINT64_MAX;
+    /* Slots change under the scan; a torn slot can at worst misplace one age by a moment. */
+    for (size_t i = 0; table != NULL && i < slots; i++) {
+        const volatile struct ahp_live *slot = &table[i];
+        uint64_t id = slot->id, init_ns = slot->init_ns;
+        int32_t type = slot->type;
+        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
+            continue;
+        tracked[type]++;
+        if (init_ns < oldest[type])
+            oldest[type] = init_ns;
+    }
+}
+
+/* The type's blocking, from the kernel view, into long-callback's warning W. */
+static void add_blocking(struct ahp_live_warning *w, const struct ahp_live_blocking *b,
+                         const struct ahp_type_stats *s)
+{
+    if (b == NULL || !b->on)
+        return;
+    int t = w->type;
+    w->kernel = true;
+    w->blocked_ns = b->blocked_ns[t];
+    w->callback_ns = s->callback_ns;
+    w->nreasons = b->nreasons[t] < AHP_LIVE_REASONS ? b->nreasons[t] : AHP_LIVE_REASONS;
+    for (int k = 0; k < w->nreasons; k++) {
+        w->reason[k] = b->reason[t][k];
+        w->reason_ns[k] = b->reason_ns[t][k];
+    }
+}
+
 uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
                                const struct ahp_type_stats *now, const int64_t *active,
                                const char (*names)[AHP_NAME_SIZE],
                                const struct ahp_live_warning **out)
+{
+    return ahp_live_lints_update_kernel(l, t_ns, now, active, names, NULL, out);
+}
+
+uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
+                                      const struct ahp_type_stats *now, const int64_t *active,
+                                      const char (*names)[AHP_NAME_SIZE],
+                                      const struct ahp_live_blocking *block,
+                                      const struct ahp_live_warning **out)
 {
     memcpy(l->active[l->next], active, sizeof(l->active[0]));
     l->ts[l->next] = t_ns;
@@ -687,10 +735,12 @@ uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
             for (int i = 0; i < AHP_HIST_SLOTS; i++)
                 if (i < 64 && (1ull << i) > l->o.long_callback_ns)
                     above += s->hist[i];
-            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_LONG_CALLBACK,
-                                                    .type = t,
-                                                    .count = above > 0 ? above : 1,
-                                                    .max_ns = s->max_ns};
+            struct ahp_live_warning *w = &l->out[n++];
+            *w = (struct ahp_live_warning){.lint = AHP_LINT_LONG_CALLBACK,
+                                           .type = t,
+                                           .count = above > 0 ? above : 1,
+                                           .max_ns = s->max_ns};
+            add_blocking(w, block, s);
         }
         int64_t series[AHP_LIVE_WINDOW];
         for (uint32_t i = 0; i < l->n; i++)
