@@ -16,6 +16,9 @@
  *                             every 100 ms (it lives on: no orphan)
  *   linty sleepy MS           one "SLEEPY" callback blocked MS ms in nanosleep between short
  *                             "FAST" ones
+ *   linty blocker MS          for MS ms, in turn: a "BURNER" callback that spins 20 ms, a
+ *                             "NAPPER" callback that sleeps 20 ms, 10 ms outside callbacks
+ *                             (BURNER ~40% of a CPU, NAPPER ~400 ms blocked per second)
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
@@ -155,6 +158,26 @@ static int mode_sleepy(long ms)
             check(ah_after(&s), "after SLEEPY");
             check(ah_destroy(&s), "destroy SLEEPY");
         }
+    }
+    return 0;
+}
+
+static int mode_blocker(long ms)
+{
+    int t_burner = ah_type("BURNER"), t_napper = ah_type("NAPPER");
+    for (long waited = 0; waited < ms; waited += 50) {
+        ah_resource_t b = {0}, n = {0};
+        check(ah_init(&b, t_burner, 0), "init BURNER");
+        check(ah_before(&b), "before BURNER");
+        spin_ms(20);
+        check(ah_after(&b), "after BURNER");
+        check(ah_destroy(&b), "destroy BURNER");
+        check(ah_init(&n, t_napper, 0), "init NAPPER");
+        check(ah_before(&n), "before NAPPER");
+        sleep_ms(20);
+        check(ah_after(&n), "after NAPPER");
+        check(ah_destroy(&n), "destroy NAPPER");
+        sleep_ms(10);
     }
     return 0;
 }
@@ -363,6 +386,8 @@ int main(int argc, char **argv)
         return mode_self_retrigger(arg_long(argc, argv, 2, 5000));
     if (strcmp(m, "orphan") == 0)
         return mode_orphan(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 0));
+    if (strcmp(m, "blocker") == 0)
+        return mode_blocker(arg_long(argc, argv, 2, 5000));
     if (strcmp(m, "sleepy") == 0)
         return mode_sleepy(arg_long(argc, argv, 2, 300));
     if (strcmp(m, "lifecycle") == 0)
