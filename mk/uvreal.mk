@@ -3,8 +3,8 @@
 # is not installed is skipped and says which package to install.
 UVREAL_TEST := $(B)/tests/uv/test_uv_real
 
-$(UVREAL_TEST): tests/uv/test_uv_real.c tests/collector/run.c tests/collector/run.h \
-		$(TEST_SUPPORT_OBJS) $(B)/libahprof.a
+$(UVREAL_TEST): tests/uv/test_uv_real.c tests/uv/uvreal.h tests/collector/run.c \
+		tests/collector/run.h $(TEST_SUPPORT_OBJS) $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' \
@@ -25,3 +25,22 @@ EXTRA_TESTS += test-uvreal
 bench: bench-uv-kresd
 bench-uv-kresd: $(B)/ahprof $(B)/libah-uv.so | bench-deps
 	$(Q)bench/uv_kresd.sh $(B)
+
+# The warnings (docs/lints.md) on the same real programs: none on their clean paths, and
+# long-callback with its blocking reason on a uvloop callback that sleeps (test_uv_lints.c).
+UVLINTS_TEST := $(B)/tests/uv/test_uv_lints
+
+$(UVLINTS_TEST): tests/uv/test_uv_lints.c tests/uv/uvreal.h tests/collector/lint_checks.h \
+		tests/collector/run.c tests/collector/run.h $(TEST_SUPPORT_OBJS) $(B)/libahprof.a
+	$(call msg,TEST-CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAHP_BUILD='"$(abspath $(B))"' \
+		-DUVREAL_DIR='"$(abspath tests/uv/real)"' -Itests/collector -Itests/support -Isrc/cli \
+		-Ibpf $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(B)/libahprof.a \
+		$(CRITERION_LIBS) -ljson-c -lz
+CHECK_BINS += $(UVLINTS_TEST)
+
+.PHONY: test-uvlints
+test-uvlints: $(UVLINTS_TEST) $(B)/ahprof $(B)/libah-uv.so
+	$(Q)echo "== $(UVLINTS_TEST) (real BPF, real programs)"; $(UVLINTS_TEST) --jobs 1 --short-filename
+EXTRA_TESTS += test-uvlints
