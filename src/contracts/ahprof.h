@@ -151,6 +151,9 @@ struct ahp_type_stats {
     __u64 exclusive_ns; /* callback time minus nested callbacks */
     __u64 max_ns;       /* longest single callback (per CPU) */
     __u64 hist[AHP_HIST_SLOTS];
+    /* Pending time, init to first callback, log2 ns like hist: counted once per resource at
+     * its first before, only when its init was seen (the live table holds it: `top`). */
+    __u64 pending_hist[AHP_HIST_SLOTS];
 };
 
 /* Global counters, one copy per CPU. */
@@ -171,15 +174,18 @@ struct ahp_global_stats {
 };
 
 /* A slot of the live-resource table, indexed by id modulo its size: what top needs for the
- * oldest active age. A direct-mapped array, not a hash: an update costs a few stores instead
- * of an allocation, which the batch path cannot afford per event. */
+ * oldest active age, pending time and time since the last callback. A direct-mapped array,
+ * not a hash: an update costs a few stores instead of an allocation, which the batch path
+ * cannot afford per event. */
 struct ahp_live {
     __u64 id;      /* 0: free */
     __u64 init_ns; /* CLOCK_MONOTONIC */
     __s32 type;    /* AHP_LIVE_DESTROYED: destroyed before its init was seen (the two came
                     * from different threads' batches); free for any other id */
     __u32 tid;
-    __u64 trigger_id; /* for the console's trigger chains (the trigger's own slot, if alive) */
+    __u64 trigger_id;  /* for the console's trigger chains (the trigger's own slot, if alive) */
+    __u64 first_cb_ns; /* its first before; 0: never ran (since its init) */
+    __u64 last_cb_ns;  /* its latest before or after; 0: never ran */
 };
 
 #define AHP_LIVE_DESTROYED (-1)

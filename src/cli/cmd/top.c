@@ -86,6 +86,9 @@ static const char top_usage[] =
     "  P50us, P99us callback duration percentiles (inclusive, us, from log2 buckets) over\n"
     "               the interval\n"
     "  MAXus        the longest callback since attach (us)\n"
+    "  PEND50, PEND99   pending time percentiles (ms, from log2 buckets) since attach: from\n"
+    "               a resource's init to its first callback, for resources created since\n"
+    "               the attach that have run ('-' when none)\n"
     "  OLDEST       age of the oldest active resource ('>' when it predates the attach:\n"
     "               then it is at least the time since the attach; '-' when none)\n"
     "  ... N more types (-n)   the types beyond --top\n"
@@ -118,7 +121,8 @@ static const char top_usage[] =
     "the histogram ahprof_callback_duration_seconds (log2 buckets, callbacks whose start\n"
     "and end were seen). Counters count since ahprof attached: a restarted target is a new\n"
     "pid, hence new series, and no series ever goes down.\n"
-    "(over the interval), max_us, oldest_active_s and oldest_before_attach; with the kernel\n"
+    "(over the interval), max_us, oldest_active_s, oldest_before_attach, pending_count,\n"
+    "pending_p50_ns and pending_p99_ns (since attach, from log2 buckets); with the kernel\n"
     "view also cpu_samples, blocked_ns, blocked_count, preempted_ns (totals since attach),\n"
     "runq_p50_ns, runq_p99_ns (since attach, log2 bucket bounds), cpu_pct and blocked_pct\n"
     "(over the interval), and at the top level \"kernel\": hz, samples, outside_cpu_pct,\n"
@@ -169,6 +173,15 @@ static double hist_estimate(const __u64 *hist, double p)
         seen += (double)hist[i];
     }
     return ldexp(1.0, AHP_HIST_SLOTS);
+}
+
+/* Resources whose pending time was measured (each counted once, at its first callback). */
+static uint64_t pending_count(const struct ahp_type_stats *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        n += s->pending_hist[i];
+    return n;
 }
 
 static int compare_rows(const void *a, const void *b)
@@ -369,6 +382,11 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_real(w, "max_us", (double)r->now.max_ns / 1e3, 3);
             ahp_json_field_real(w, "oldest_active_s", r->oldest_s < 0 ? 0.0 : r->oldest_s, 3);
             ahp_json_field_bool(w, "oldest_before_attach", r->oldest_before_attach);
+            ahp_json_field_u64(w, "pending_count", pending_count(&r->now));
+            ahp_json_field_u64(w, "pending_p50_ns",
+                               (uint64_t)ahp_top_hist_percentile(r->now.pending_hist, 0.50, 0));
+            ahp_json_field_u64(w, "pending_p99_ns",
+                               (uint64_t)ahp_top_hist_percentile(r->now.pending_hist, 0.99, 0));
             if (st->kv) {
                 ahp_json_field_u64(w, "cpu_samples", r->know.cpu_samples);
                 ahp_json_field_real(w, "cpu_pct", cpu_pct(st, r->kdiff.cpu_samples, secs), 1);
@@ -419,7 +437,8 @@ static void print_interval(struct top_state *st, bool final)
                "CALLBACKS/s", "CB%");
         if (st->kv)
             printf(" %6s %9s %6s", "CPU%", "BLOCKms", "BLOCK%");
-        printf(" %9s %9s %9s %9s\n", "P50us", "P99us", "MAXus", "OLDEST");
+        printf(" %9s %9s %9s %8s %8s %9s\n", "P50us", "P99us", "MAXus", "PEND50", "PEND99",
+               "OLDEST");
         for (int i = 0; i < nrows && i < st->max_rows; i++) {
             struct type_row *r = &rows[i];
             char name[AHP_NAME_SIZE * 4 + 1], oldest[32] = "-";
@@ -435,10 +454,17 @@ static void print_interval(struct top_state *st, bool final)
             if (st->kv)
                 printf(" %6.1f %9.1f %6.1f", cpu_pct(st, r->kdiff.cpu_samples, secs),
                        (double)r->kdiff.blocked_ns / 1e6, blocked_pct(r));
-            printf(" %9.1f %9.1f %9.1f %9s\n",
+            char pend50[32] = "-", pend99[32] = "-";
+            if (pending_count(&r->now)) {
+                snprintf(pend50, sizeof(pend50), "%.1f",
+                         hist_percentile(r->now.pending_hist, 0.50, 0) / 1e6);
+                snprintf(pend99, sizeof(pend99), "%.1f",
+                         hist_percentile(r->now.pending_hist, 0.99, 0) / 1e6);
+            }
+            printf(" %9.1f %9.1f %9.1f %8s %8s %9s\n",
                    hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
                    hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
-                   (double)r->now.max_ns / 1e3, oldest);
+                   (double)r->now.max_ns / 1e3, pend50, pend99, oldest);
         }
         if (nrows > st->max_rows)
             printf("... %d more types (-n)\n", nrows - st->max_rows);
