@@ -1,7 +1,7 @@
 /*
  * test_live_lints.c - the warnings `ahprof top` judges live (docs/lints.md), with real BPF
  * against tests/targets/linty.c: long-callback with its blocking reason from the kernel view,
- * never-ran and orphan from the live table; their clean look-alikes fire nothing.
+ * never-ran and orphan from the live table, --allow; their clean look-alikes fire nothing.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -74,6 +74,125 @@ Test(live_lints, long_callback_without_kernel_view_has_no_blocking)
     cr_expect(!json_object_object_get_ex(ex, "blocked_ns", &v), "blocked_ns without the view");
     cr_expect(!json_object_object_get_ex(ex, "blocked_reason", &v), "a reason without the view");
     json_object_put(last);
+}
+
+/* Every interval of `ahprof top --json 0.2 [EXTRA...] -- linty CMD...` to the target's exit,
+ * in *N (at most 256). */
+static json_object **top_intervals(const char *const extra[], const char *const cmd[], int *n)
+{
+    char *argv[32] = {AHPROF, "top", "--json", "0.2"};
+    int k = 4;
+    for (int i = 0; extra && extra[i]; i++)
+        argv[k++] = (char *)extra[i];
+    argv[k++] = "--";
+    argv[k++] = LINTY;
+    for (int i = 0; cmd[i]; i++)
+        argv[k++] = (char *)cmd[i];
+    argv[k] = NULL;
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
+    static json_object *all[256];
+    *n = 0;
+    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
+        all[*n] = json_tokener_parse(line);
+        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
+        (*n)++;
+    }
+    cr_assert_gt(*n, 0, "no interval: %s", err);
+    free(out);
+    free(err);
+    return all;
+}
+
+static void put_all(json_object **all, int n)
+{
+    for (int i = 0; i < n; i++)
+        json_object_put(all[i]);
+}
+
+/* 10 requests never run (and 10 answered, and one IDLEWATCH of a type that never runs): with
+ * --never-ran 500ms, never-ran on REQUEST within T and two refreshes of their creation, all
+ * 10, the oldest as the example; nothing on IDLEWATCH. */
+Test(live_lints, never_ran_fires_live_within_t_and_a_refresh)
+{
+    const char *extra[] = {"--never-ran", "500ms", NULL};
+    const char *cmd[] = {"never-ran", "10", "2000", NULL};
+    int n;
+    json_object **all = top_intervals(extra, cmd, &n);
+    long long t0 = get_int(all[0], "time_ns") - 200000000LL; /* about the attach */
+    int fired = -1;
+    for (int i = 0; i < n && fired < 0; i++)
+        if (json_object_array_length(warnings_of(all[i])) > 0)
+            fired = i;
+    cr_assert_geq(fired, 0, "never-ran never fired in %d intervals", n);
+    long long at = get_int(all[fired], "time_ns") - t0;
+    /* Created right after the attach: older than T from T on, seen at the next refresh (0.2 s),
+     * on a loaded machine a refresh or two later. */
+    cr_expect_leq(at, 500000000LL + 3 * 200000000LL, "never-ran fired only %lld ms in",
+                  at / 1000000);
+    json_object *ex = expect_only(all[n - 1], "never-ran", "REQUEST", 10);
+    cr_expect_geq(get_int(ex, "age_ns"), 500000000LL);
+    cr_expect_eq(get_int(ex, "trigger_id"), 1, "created at the top level");
+    cr_expect_gt(get_int(ex, "id"), 1);
+    put_all(all, n);
+}
+
+/* A PARENT that lives 400 ms creates two CHILDs and a SERVER in its callback; one CHILD
+ * finishes, the other stays idle, the SERVER serves every 100 ms. With --orphan 500ms: orphan
+ * on CHILD (once its parent has been gone 500 ms), never on SERVER. */
+Test(live_lints, orphan_fires_live_on_a_child_left_behind_not_on_a_server)
+{
+    const char *extra[] = {"--orphan", "500ms", NULL};
+    const char *cmd[] = {"orphan", "1500", "400", NULL};
+    int n;
+    json_object **all = top_intervals(extra, cmd, &n);
+    char all_text[1024];
+    for (int i = 0; i < n; i++) {
+        json_object *w = warnings_of(all[i]);
+        describe(w, all_text, sizeof(all_text));
+        for (size_t k = 0; k < json_object_array_length(w); k++)
+            cr_expect_str_eq(str_of(json_object_array_get_idx(w, k), "type"), "CHILD",
+                             "interval %d: [%s]", i, all_text);
+    }
+    json_object *ex = expect_only(all[n - 1], "orphan", "CHILD", 1);
+    cr_expect_geq(get_int(ex, "orphaned_ns"), 500000000LL);
+    cr_expect_gt(get_int(ex, "trigger_id"), 1, "its trigger is the PARENT");
+    put_all(all, n);
+}
+
+/* The look-alikes, with thresholds short enough to misjudge them: a timer re-armed every
+ * 10 ms (each waits 10 ms before it runs: never-ran at 50 ms, five times that, would be a
+ * false positive; at 5 ms it would be right) whose callback's trigger is the previous timer,
+ * destroyed at once, and work that runs and goes: nothing, in no interval. */
+Test(live_lints, clean_look_alikes_fire_nothing_live)
+{
+    const char *extra[] = {"--never-ran", "50ms", "--orphan", "50ms", NULL};
+    const char *cmd[] = {"clean", "2000", NULL};
+    int n;
+    json_object **all = top_intervals(extra, cmd, &n);
+    cr_expect_geq(n, 5);
+    for (int i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "linty clean, interval %d", i);
+        expect_none(all[i], what);
+    }
+    put_all(all, n);
+}
+
+Test(live_lints, allow_silences_live_never_ran_and_orphan)
+{
+    const char *extra[] = {"--never-ran", "300ms", "--allow", "never-ran:REQUEST", NULL};
+    const char *cmd[] = {"never-ran", "10", "1000", NULL};
+    int n;
+    json_object **all = top_intervals(extra, cmd, &n);
+    expect_none(all[n - 1], "--allow never-ran:REQUEST");
+    put_all(all, n);
+    const char *extra2[] = {"--orphan", "300ms", "--allow", "orphan", NULL};
+    const char *cmd2[] = {"orphan", "1000", "400", NULL};
+    all = top_intervals(extra2, cmd2, &n);
+    expect_none(all[n - 1], "--allow orphan");
+    put_all(all, n);
 }
 
 /* The text output says it too. */

@@ -40,6 +40,8 @@ enum column {
     COL_P50,
     COL_P99,
     COL_MAX,
+    COL_PEND50,
+    COL_PEND99,
     COL_OLDEST,
     NCOLUMNS
 };
@@ -50,7 +52,7 @@ static const struct {
 } columns[NCOLUMNS] = {
     {"TYPE", 24}, {"ACTIVE", 9}, {"CREATED/s", 10}, {"DESTROYED/s", 11}, {"CALLBACKS/s", 11},
     {"CB%", 6},   {"CPU%", 6},   {"BLOCKms", 9},    {"BLOCK%", 6},       {"P50us", 9},
-    {"P99us", 9}, {"MAXus", 9},  {"OLDEST", 9},
+    {"P99us", 9}, {"MAXus", 9},  {"PEND50", 8},     {"PEND99", 8},       {"OLDEST", 9},
 };
 
 struct row {
@@ -278,6 +280,14 @@ static void measure(struct console *con)
         r->value[COL_P50] = ahp_top_hist_percentile(d.hist, 0.50, now[i].max_ns) / 1e3;
         r->value[COL_P99] = ahp_top_hist_percentile(d.hist, 0.99, now[i].max_ns) / 1e3;
         r->value[COL_MAX] = (double)now[i].max_ns / 1e3;
+        /* As top's: init to first callback, ms, since attach; -1 ("-") when none ran. */
+        uint64_t pending = 0;
+        for (int k = 0; k < AHP_HIST_SLOTS; k++)
+            pending += now[i].pending_hist[k];
+        r->value[COL_PEND50] =
+            pending ? ahp_top_hist_percentile(now[i].pending_hist, 0.50, 0) / 1e6 : -1;
+        r->value[COL_PEND99] =
+            pending ? ahp_top_hist_percentile(now[i].pending_hist, 0.99, 0) / 1e6 : -1;
         r->value[COL_OLDEST] = -1;
         if (ages && active[i] > 0) {
             if ((int64_t)tracked[i] < active[i]) {
@@ -444,6 +454,13 @@ static void format_cell(const struct row *r, int col, char *buf, size_t size)
         break;
     case COL_SHARE:
         snprintf(buf, size, "%6.1f", v);
+        break;
+    case COL_PEND50:
+    case COL_PEND99:
+        if (v >= 0)
+            snprintf(buf, size, "%*.1f", columns[col].width, v);
+        else
+            snprintf(buf, size, "%*s", columns[col].width, "-");
         break;
     case COL_CPU:
     case COL_BLOCK_MS:
