@@ -63,6 +63,16 @@ Test(console_kernel, cpu_and_block_columns_sort_and_reason)
     int burner_warn = row_of(scr, "  long-callback    BURNER");
     cr_assert_geq(burner_warn, 0, "%s", scr);
     cr_expect(strstr(row_text(scr, burner_warn), "clock_nanosleep") == NULL, "%s", scr);
+    /* PEND50 and PEND99 (ms, init to first callback): linty runs each at once. */
+    cr_assert(strstr(scr, "PEND50") && strstr(scr, "PEND99"), "%s", scr);
+    double all[14];
+    const char *row = row_text(scr, row_of(scr, "NAPPER ")) + strlen("NAPPER ");
+    cr_assert_eq(sscanf(row, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &all[0],
+                        &all[1], &all[2], &all[3], &all[4], &all[5], &all[6], &all[7], &all[8],
+                        &all[9], &all[10], &all[11], &all[12]),
+                 13, "NAPPER's row: %s", row);
+    cr_expect(all[11] >= 0 && all[11] < 5 && all[12] >= all[11] && all[12] < 5,
+              "NAPPER pending %.1f/%.1f ms:\n%s", all[11], all[12], scr);
     free(scr);
 
     /* Sort: one to the right of CB% is CPU%, BURNER first; then BLOCKms, NAPPER first. */
@@ -103,6 +113,16 @@ Test(console_kernel, no_kernel_shows_dashes)
     /* long-callback still fires, without a reason it cannot know. */
     cr_expect(strstr(scr, "long-callback    NAPPER") != NULL, "%s", scr);
     cr_expect(strstr(scr, "clock_nanosleep") == NULL, "%s", scr);
+    free(scr);
+    quit_console();
+}
+
+/* A warning top judges from its live table appears in the pane: never-ran, with its count. */
+Test(console_kernel, never_ran_appears_in_the_warnings_pane)
+{
+    start_console("top 0.3 --never-ran 300ms -- " LINTY " never-ran 5 20000", 170, 40);
+    char *scr = wait_text("never-ran        REQUEST: 5 alive with no callback yet, oldest #");
+    cr_expect(strstr(scr, "IDLEWATCH:") == NULL, "a type that never runs:\n%s", scr);
     free(scr);
     quit_console();
 }
