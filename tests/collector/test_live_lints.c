@@ -15,20 +15,50 @@
 
 TestSuite(live_lints, .timeout = 90);
 
-/* `ahprof top --json 0.2 [EXTRA...] -- linty MODE ARGS...` to the target's exit: the final
- * interval. */
-static json_object *top_linty(const char *const extra[], const char *const cmd[])
+/* Every interval of `ahprof top --json 0.2 [EXTRA...] -- linty CMD...` to the target's exit,
+ * in *N (at most 256). */
+static json_object **top_intervals(const char *const extra[], const char *const cmd[], int *n)
 {
     char *argv[32] = {AHPROF, "top", "--json", "0.2"};
-    int n = 4;
+    int k = 4;
     for (int i = 0; extra && extra[i]; i++)
-        argv[n++] = (char *)extra[i];
-    argv[n++] = "--";
-    argv[n++] = LINTY;
+        argv[k++] = (char *)extra[i];
+    argv[k++] = "--";
+    argv[k++] = LINTY;
     for (int i = 0; cmd[i]; i++)
-        argv[n++] = (char *)cmd[i];
-    argv[n] = NULL;
-    return top_until_exit(argv);
+        argv[k++] = (char *)cmd[i];
+    argv[k] = NULL;
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
+    static json_object *all[256];
+    *n = 0;
+    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
+        all[*n] = json_tokener_parse(line);
+        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
+        (*n)++;
+    }
+    cr_assert_gt(*n, 0, "no interval: %s", err);
+    free(out);
+    free(err);
+    return all;
+}
+
+static void put_all(json_object **all, int n)
+{
+    for (int i = 0; i < n; i++)
+        json_object_put(all[i]);
+}
+
+/* The final interval of the same, marked final. */
+static json_object *top_linty(const char *const extra[], const char *const cmd[])
+{
+    int n;
+    json_object **all = top_intervals(extra, cmd, &n), *v;
+    cr_assert(json_object_object_get_ex(all[n - 1], "final", &v) && json_object_get_boolean(v),
+              "the last interval is not marked final");
+    put_all(all, n - 1);
+    return all[n - 1];
 }
 
 /* A callback asleep 300 ms: long-callback, with the type's blocking: all of it, in
@@ -74,41 +104,6 @@ Test(live_lints, long_callback_without_kernel_view_has_no_blocking)
     cr_expect(!json_object_object_get_ex(ex, "blocked_ns", &v), "blocked_ns without the view");
     cr_expect(!json_object_object_get_ex(ex, "blocked_reason", &v), "a reason without the view");
     json_object_put(last);
-}
-
-/* Every interval of `ahprof top --json 0.2 [EXTRA...] -- linty CMD...` to the target's exit,
- * in *N (at most 256). */
-static json_object **top_intervals(const char *const extra[], const char *const cmd[], int *n)
-{
-    char *argv[32] = {AHPROF, "top", "--json", "0.2"};
-    int k = 4;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[k++] = (char *)extra[i];
-    argv[k++] = "--";
-    argv[k++] = LINTY;
-    for (int i = 0; cmd[i]; i++)
-        argv[k++] = (char *)cmd[i];
-    argv[k] = NULL;
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
-    static json_object *all[256];
-    *n = 0;
-    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
-        all[*n] = json_tokener_parse(line);
-        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
-        (*n)++;
-    }
-    cr_assert_gt(*n, 0, "no interval: %s", err);
-    free(out);
-    free(err);
-    return all;
-}
-
-static void put_all(json_object **all, int n)
-{
-    for (int i = 0; i < n; i++)
-        json_object_put(all[i]);
 }
 
 /* 10 requests never run (and 10 answered, and one IDLEWATCH of a type that never runs): with

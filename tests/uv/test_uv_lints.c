@@ -80,13 +80,19 @@ static char *top_released(struct proc *target, pid_t pid, char **target_out, int
     return all;
 }
 
-Test(uv_lints, uvloop_clean_fires_nothing_in_report)
+/* The uvloop app, preloaded, waiting for "go" (skipped when uvloop is not installed). */
+static pid_t start_uvloop(struct proc *app)
 {
     need_preload();
     need_uvloop();
     char *argv[] = {"env", LD_PRELOAD_ENV, PYTHON, UVLOOP_APP, "--wait", UVL_ARGS, NULL};
+    return start_waiting(app, argv);
+}
+
+Test(uv_lints, uvloop_clean_fires_nothing_in_report)
+{
     static struct proc app;
-    pid_t pid = start_waiting(&app, argv);
+    pid_t pid = start_uvloop(&app);
     char *out = NULL;
     int code;
     json_object *r = record_released(&app, pid, &out, &code, release_by_stdin);
@@ -99,11 +105,8 @@ Test(uv_lints, uvloop_clean_fires_nothing_in_report)
 
 Test(uv_lints, uvloop_clean_fires_nothing_live)
 {
-    need_preload();
-    need_uvloop();
-    char *argv[] = {"env", LD_PRELOAD_ENV, PYTHON, UVLOOP_APP, "--wait", UVL_ARGS, NULL};
     static struct proc app;
-    pid_t pid = start_waiting(&app, argv);
+    pid_t pid = start_uvloop(&app);
     char *app_out = NULL;
     int code;
     char *out = top_released(&app, pid, &app_out, &code);
