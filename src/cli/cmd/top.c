@@ -282,7 +282,7 @@ static void print_interval(struct top_state *st, bool final)
     ahp_collector_type_stats(c, now);
     ahp_collector_global_stats(c, &g);
     ahp_collector_active(c, now, active);
-    bool ages = ahp_top_live_scan(st->live, c, t_ns, oldest, tracked);
+    bool ages = ahp_top_live_scan(st->live, c, t_ns, oldest, tracked, NULL, NULL);
     if (st->kv == NULL || ahp_kernel_stats(st->kv, know) < 0 || ahp_kernel_globals(st->kv, &kg) < 0)
         memset(know, 0, sizeof(know));
 

@@ -215,6 +215,12 @@ static void collect_warnings(struct console *con, const struct ahp_live_warning 
         add_warning(con, "no-kernel-view", "%s", con->kernel_error);
 }
 
+/* The resource view's list, filled by the refresh's scan of the live table (below). */
+static void visit_resource(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                           void *arg);
+static void resources_begin(struct console *con);
+static void resources_end(struct console *con);
+
 static void measure(struct console *con)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
@@ -232,7 +238,14 @@ static void measure(struct console *con)
     ahp_collector_type_stats(c, now);
     ahp_collector_global_stats(c, &con->global);
     ahp_collector_active(c, now, active);
-    bool ages = ahp_top_live_scan(con->lints, c, t_ns, oldest, tracked);
+    /* One scan of the live table: ages, the live lints, and the resource view's list. */
+    bool listing = con->view == VIEW_RESOURCES;
+    if (listing)
+        resources_begin(con);
+    bool ages = ahp_top_live_scan(con->lints, c, t_ns, oldest, tracked,
+                                  listing ? visit_resource : NULL, con);
+    if (listing)
+        resources_end(con);
     bool kernel = con->kv != NULL && ahp_kernel_stats(con->kv, know) == 0;
     if (!kernel)
         memset(know, 0, sizeof(know));
@@ -324,33 +337,49 @@ static int compare_resources(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The scan's visitor: the resources of the selected type, the oldest RESOURCES_MAX. */
+static void visit_resource(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                           void *arg)
+{
+    struct console *con = arg;
+    if (type != con->selected_type)
+        return;
+    con->res_tracked++;
+    struct resource r = {id, slot->init_ns, slot->trigger_id, slot->tid};
+    if (con->nres < RESOURCES_MAX) {
+        con->res[con->nres++] = r;
+    } else {
+        /* Keep the oldest: replace the youngest listed when this one is older. */
+        int youngest = 0;
+        for (int k = 1; k < con->nres; k++)
+            if (con->res[k].init_ns > con->res[youngest].init_ns)
+                youngest = k;
+        if (r.init_ns < con->res[youngest].init_ns)
+            con->res[youngest] = r;
+    }
+}
+
+static void resources_begin(struct console *con)
+{
+    con->nres = 0;
+    con->res_tracked = 0;
+}
+
+static void resources_end(struct console *con)
+{
+    qsort(con->res, (size_t)con->nres, sizeof(con->res[0]), compare_resources);
+}
+
+/* At a key, between refreshes (which list them in their own scan of the table). */
 static void list_resources(struct console *con)
 {
     struct ahp_collector *c = &con->s->collector;
-    con->nres = 0;
-    con->res_tracked = 0;
-    if (c->live_table == NULL)
-        return;
-    for (size_t i = 0; i < c->live_slots; i++) {
-        const volatile struct ahp_live *slot = &c->live_table[i];
-        uint64_t id = slot->id;
-        if (id == 0 || slot->type != con->selected_type)
-            continue;
-        con->res_tracked++;
-        struct resource r = {id, slot->init_ns, slot->trigger_id, slot->tid};
-        if (con->nres < RESOURCES_MAX) {
-            con->res[con->nres++] = r;
-        } else {
-            /* Keep the oldest: replace the youngest listed when this one is older. */
-            int youngest = 0;
-            for (int k = 1; k < con->nres; k++)
-                if (con->res[k].init_ns > con->res[youngest].init_ns)
-                    youngest = k;
-            if (r.init_ns < con->res[youngest].init_ns)
-                con->res[youngest] = r;
-        }
-    }
-    qsort(con->res, (size_t)con->nres, sizeof(con->res[0]), compare_resources);
+    uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
+    resources_begin(con);
+    if (c->live_table != NULL)
+        ahp_live_lints_scan(NULL, c->live_table, c->live_slots, ahp_now_ns(), oldest, tracked,
+                            visit_resource, con);
+    resources_end(con);
 }
 
 /* "TYPE#ID < TYPE#ID < (root)": the triggers that are alive and tracked, the first one that
@@ -918,8 +947,6 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
                 ahp_kernel_poll(con.kv, 0);
             if (rc == 1 || ahp_now_ns() >= next) {
                 measure(&con);
-                if (con.view == VIEW_RESOURCES)
-                    list_resources(&con);
                 next += interval_ns;
                 if (next < ahp_now_ns())
                     next = ahp_now_ns() + interval_ns;

@@ -5,13 +5,14 @@
 #include "cmd/top_lints.h"
 
 bool ahp_top_live_scan(struct ahp_live_lints *l, struct ahp_collector *c, uint64_t t_ns,
-                       uint64_t oldest[AHP_TYPE_MAX], uint64_t tracked[AHP_TYPE_MAX])
+                       uint64_t oldest[AHP_TYPE_MAX], uint64_t tracked[AHP_TYPE_MAX],
+                       ahp_live_visit_fn visit, void *ctx)
 {
-    if (l == NULL)
-        return c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
-    if (!c->skel || c->live_table == NULL)
+    if (!c->skel || c->live_table == NULL) {
+        ahp_live_lints_scan(l, NULL, 0, t_ns, oldest, tracked, NULL, NULL);
         return false;
-    ahp_live_lints_scan(l, c->live_table, c->live_slots, t_ns, oldest, tracked);
+    }
+    ahp_live_lints_scan(l, c->live_table, c->live_slots, t_ns, oldest, tracked, visit, ctx);
     return true;
 }
 

@@ -741,34 +741,43 @@ static void follow_trigger(struct ahp_live_lints *l, const volatile struct ahp_l
 
 void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
                          size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
-                         uint64_t tracked[AHP_TYPE_MAX])
+                         uint64_t tracked[AHP_TYPE_MAX], ahp_live_visit_fn visit, void *ctx)
 {
     memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
     for (int i = 0; i < AHP_TYPE_MAX; i++)
         oldest[i] = UINT64_MAX;
-    memset(l->never_ran, 0, sizeof(l->never_ran));
-    memset(l->orphan, 0, sizeof(l->orphan));
-    l->scan++;
-    l->scanned = table != NULL && slots > 0 && (slots & (slots - 1)) == 0;
-    if (!l->scanned)
+    bool usable = table != NULL && slots > 0 && (slots & (slots - 1)) == 0;
+    if (l != NULL) {
+        memset(l->never_ran, 0, sizeof(l->never_ran));
+        memset(l->orphan, 0, sizeof(l->orphan));
+        l->scan++;
+        l->scanned = usable;
+    }
+    if (!usable)
         return;
     /* Slots change under the scan (BPF writes them); a torn slot can at worst misplace one
      * age by a moment or judge one resource on a stale field once. */
     for (size_t i = 0; i < slots; i++) {
         const volatile struct ahp_live *slot = &table[i];
-        uint64_t id = slot->id, init_ns = slot->init_ns, trig = slot->trigger_id;
-        uint64_t first_cb = slot->first_cb_ns, last_cb = slot->last_cb_ns;
+        uint64_t id = slot->id, init_ns = slot->init_ns;
         int32_t type = slot->type;
         if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
             continue;
         tracked[type]++;
         if (init_ns < oldest[type])
             oldest[type] = init_ns;
+        if (visit != NULL)
+            visit(slot, id, type, ctx);
+        if (l == NULL)
+            continue;
+        uint64_t trig = slot->trigger_id, first_cb = slot->first_cb_ns;
         uint64_t age = t_ns > init_ns ? t_ns - init_ns : 0;
         if (first_cb == 0 && age > l->o.never_ran_ns)
             found(&l->never_ran[type], id, age, trig);
-        follow_trigger(l, table, slots, t_ns, id, type, trig, last_cb);
+        follow_trigger(l, table, slots, t_ns, id, type, trig, slot->last_cb_ns);
     }
+    if (l == NULL)
+        return;
     /* Forget the triggers no live resource names any more: the map holds at most one entry
      * per live resource. */
     size_t n = ahp_hmap_count(&l->triggers), nstale = 0, pos = 0;

@@ -170,12 +170,16 @@ struct ahp_live_blocking {
 struct ahp_live_lints;
 int ahp_live_lints_new(struct ahp_live_lints **l, const struct ahp_lint_opts *o);
 void ahp_live_lints_free(struct ahp_live_lints *l);
+/* Called by the scan for every live slot (id, type in range; the slot may change under it). */
+typedef void (*ahp_live_visit_fn)(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                                  void *ctx);
 /* The one scan of the live table (SLOTS slots, shared with BPF) of an update at T_NS: fills
- * OLDEST and TRACKED as ahp_collector_live_ages does (so that top reads the table once), and
- * keeps what never-ran and orphan need. ATTACH_NS: when the collector attached. */
+ * OLDEST and TRACKED as ahp_collector_live_ages does, hands each live slot to VISIT (when not
+ * NULL: the console's resource view), and keeps what never-ran and orphan need (L may be
+ * NULL: the rest only). So top reads the table once per refresh. */
 void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
                          size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
-                         uint64_t tracked[AHP_TYPE_MAX]);
+                         uint64_t tracked[AHP_TYPE_MAX], ahp_live_visit_fn visit, void *ctx);
 /* One update at T_NS with the cumulative per-type stats NOW, the active counts ACTIVE and
  * the raw type names NAMES (for --allow; "" when unknown). never-ran and orphan come from the
  * last ahp_live_lints_scan (none without one). Returns the warnings in *OUT (valid until the
