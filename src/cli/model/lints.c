@@ -809,6 +809,21 @@ static void add_blocking(struct ahp_live_warning *w, const struct ahp_live_block
     }
 }
 
+/* never-ran or orphan (LINT) of type T into *W from what the scan found: 1 when it fires. */
+static uint32_t live_found_warning(const struct ahp_live_lints *l, struct ahp_live_warning *w,
+                                   int lint, int t, const struct live_found *f, const char *name)
+{
+    if (f->count == 0 || ahp_lint_allowed(&l->o, lint, name))
+        return 0;
+    *w = (struct ahp_live_warning){.lint = lint,
+                                   .type = t,
+                                   .count = f->count,
+                                   .id = f->id,
+                                   .age_ns = f->age_ns,
+                                   .trigger_id = f->trigger_id};
+    return 1;
+}
+
 uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
                                const struct ahp_type_stats *now, const int64_t *active,
                                const char (*names)[AHP_NAME_SIZE],
@@ -853,23 +868,10 @@ uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
         }
         /* As in report: only in a type some of whose resources did run (one none of which
          * ever runs may wait by design), and orphans only in a type whose resources end. */
-        const struct live_found *nr = &l->never_ran[t], *orph = &l->orphan[t];
-        if (l->scanned && nr->count > 0 && s->callbacks > 0 &&
-            !ahp_lint_allowed(&l->o, AHP_LINT_NEVER_RAN, name))
-            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_NEVER_RAN,
-                                                    .type = t,
-                                                    .count = nr->count,
-                                                    .id = nr->id,
-                                                    .age_ns = nr->age_ns,
-                                                    .trigger_id = nr->trigger_id};
-        if (l->scanned && orph->count > 0 && s->destroyed > 0 &&
-            !ahp_lint_allowed(&l->o, AHP_LINT_ORPHAN, name))
-            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_ORPHAN,
-                                                    .type = t,
-                                                    .count = orph->count,
-                                                    .id = orph->id,
-                                                    .age_ns = orph->age_ns,
-                                                    .trigger_id = orph->trigger_id};
+        if (l->scanned && s->callbacks > 0)
+            n += live_found_warning(l, &l->out[n], AHP_LINT_NEVER_RAN, t, &l->never_ran[t], name);
+        if (l->scanned && s->destroyed > 0)
+            n += live_found_warning(l, &l->out[n], AHP_LINT_ORPHAN, t, &l->orphan[t], name);
         int64_t series[AHP_LIVE_WINDOW];
         for (uint32_t i = 0; i < l->n; i++)
             series[i] = l->active[(first + i) % AHP_LIVE_WINDOW][t];
