@@ -185,7 +185,7 @@ struct ahp_live {
     __u32 tid;
     __u64 trigger_id;  /* for the console's trigger chains (the trigger's own slot, if alive) */
     __u64 first_cb_ns; /* its first before; 0: never ran (since its init) */
-    __u64 last_cb_ns;  /* its latest before or after; 0: never ran */
+    __u64 last_cb_ns;  /* its latest before (the start of its latest callback); 0: never ran */
 };
 
 #define AHP_LIVE_DESTROYED (-1)
