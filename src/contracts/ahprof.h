@@ -72,9 +72,10 @@ _Static_assert(__builtin_offsetof(struct ahp_event, stack_ref) ==
  * exit and at process exit. libah writes these structures; the BPF programs read them with
  * one bulk copy.
  */
-/* A power of two. One probe hit per buffer: at 256 records even a 1.5 us uprobe costs ~6 ns per
- * event (docs/BENCHMARKS.md, issue 13); the buffer is 8 KiB per traced thread. */
-#define AHP_BATCH_RECORDS 256
+/* A power of two. One probe hit per buffer: at 512 records even a 1.5 us uprobe costs ~3 ns per
+ * event (docs/BENCHMARKS.md, issue 13: 256 measured 1.6-2 ns per event more on the tight loop);
+ * the buffer is 16 KiB per thread, inside libah's thread state (struct ah_thread). */
+#define AHP_BATCH_RECORDS 512
 #define AHP_BATCH_BOUND_NS 1000000ull
 
 /* How a batch's ticks relate to CLOCK_MONOTONIC. */
@@ -185,7 +186,7 @@ struct ahp_live {
     __u32 tid;
     __u64 trigger_id;  /* for the console's trigger chains (the trigger's own slot, if alive) */
     __u64 first_cb_ns; /* its first before; 0: never ran (since its init) */
-    __u64 last_cb_ns;  /* its latest before or after; 0: never ran */
+    __u64 last_cb_ns;  /* its latest before (the start of its latest callback); 0: never ran */
 };
 
 #define AHP_LIVE_DESTROYED (-1)
