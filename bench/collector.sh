@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Collector benchmarks (issue 3), side by side in one run:
 #   1. requests/s of the example server (GET /fast) and its CPU time per request: no tracer,
-#      `ahprof top` attached, `ahprof record` attached; ROUNDS rounds of SECS seconds, the
-#      order rotating, medians reported (CPU time per request is steadier than req/s on a
-#      shared machine);
+#      `ahprof top` attached (as it runs by default: with its kernel view), `top --no-kernel`,
+#      `ahprof record` attached, `top --per-event`; ROUNDS rounds of SECS seconds, the order
+#      rotating, medians reported (CPU time per request is steadier than req/s on a shared
+#      machine);
 #   2. events/s that `ahprof record` ingests, and how many it lost, on a tight event loop;
 #   3. `ahprof report` wall time and peak memory on a file of 10 M events.
 # Usage: bench/collector.sh BUILD_DIR   (env: ROUNDS=3 SECS=5 CONNS=4 EVENTS=10000000)
@@ -17,66 +18,53 @@ AHPROF="$B/ahprof"
 work=$(mktemp -d /tmp/ahprof-bench.XXXXXX)
 server_pid=""
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    server_stop
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/lib.sh"
+server_start
 
-"$B/examples/ah-server" --port 0 --threads 2 >"$work/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -1)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICK=$(getconf CLK_TCK)
-
-# One measured run: prints "req/s server_cpu_us_per_req tracer_cpu_us_per_req".
-load() {
-    local tracer=${1:-} s0 t0 out req rps s1 t1
-    s0=$(cpu_ticks "$server_pid"); t0=0
-    [ -n "$tracer" ] && t0=$(cpu_ticks "$tracer")
-    out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
-        --mix fast=100)
-    s1=$(cpu_ticks "$server_pid"); t1=0
-    [ -n "$tracer" ] && t1=$(cpu_ticks "$tracer")
-    req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-    rps=$(echo "$out" | sed -n 's/.*rps=\([0-9.]*\).*/\1/p')
-    echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l)"
-}
-
-run_case() { # CASE: none | top | record; appends "req/s cpu tracer_cpu" to $work/CASE
+run_case() { # CASE: none | top | top-nokernel | record | top-pe; appends "req/s cpu tracer_cpu" to $work/CASE
     local tracer=""
     case $1 in
-    top) "$AHPROF" top -C -p "$server_pid" 1 >/dev/null 2>&1 & tracer=$! ;;
-    record) "$AHPROF" record -q -p "$server_pid" -o "$work/rec.data" >/dev/null 2>&1 & tracer=$! ;;
-    top-pe) "$AHPROF" top -C --per-event -p "$server_pid" 1 >/dev/null 2>&1 & tracer=$! ;;
+    top) tracer_start "$AHPROF" top -C -p "$server_pid" 1 ;;
+    top-nokernel) tracer_start "$AHPROF" top -C --no-kernel -p "$server_pid" 1 ;;
+    record) tracer_start "$AHPROF" record -p "$server_pid" -o "$work/rec.data" ;;
+    top-pe) tracer_start "$AHPROF" top -C --per-event -p "$server_pid" 1 ;;
     esac
-    [ -n "$tracer" ] && sleep 1
-    load "$tracer" >>"$work/$1"
+    load $tracer >>"$work/$1"
     if [ -n "$tracer" ]; then kill -INT "$tracer"; wait "$tracer" || true; fi
 }
 
-: >"$work/none"; : >"$work/top"; : >"$work/record"; : >"$work/top-pe"
-orders=("none top record top-pe" "top record top-pe none" "record top-pe none top")
+cases=(none top top-nokernel record top-pe)
+for c in "${cases[@]}"; do : >"$work/$c"; done
 for round in $(seq "$ROUNDS"); do
     # The order rotates: the machine's speed drifts, and no case should always go first.
-    for c in ${orders[$(( (round - 1) % 3 ))]}; do run_case "$c"; done
-    echo "round $round: none $(tail -1 "$work/none" | cut -d' ' -f1)  top $(tail -1 "$work/top" | cut -d' ' -f1)  record $(tail -1 "$work/record" | cut -d' ' -f1)  top --per-event $(tail -1 "$work/top-pe" | cut -d' ' -f1) req/s" >&2
+    for i in $(seq 0 $((${#cases[@]} - 1))); do
+        run_case "${cases[$(( (i + round - 1) % ${#cases[@]} ))]}"
+    done
+    echo "round $round: $(for c in "${cases[@]}"; do printf '%s %s  ' "$c" "$(tail -1 "$work/$c" | cut -d' ' -f1)"; done)req/s" >&2
 done
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-col() { cut -d' ' -f"$1" <"$work/$2" | median; }
-none=$(col 1 none); top=$(col 1 top); rec=$(col 1 record); tpe=$(col 1 top-pe)
+server_stop
+none=$(col 1 none)
 echo "== example server, GET /fast, $CONNS connections, $SECS s x $ROUNDS rounds (medians)"
-printf '%-24s %10s %8s %18s %18s\n' "case" "req/s" "ratio" "server CPU us/req" "ahprof CPU us/req"
-printf '%-24s %10.0f %8s %18.2f %18s\n' "no tracer" "$none" "1.000" "$(col 2 none)" "-"
-printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof top attached" "$top" "$(echo "$top / $none" | bc -l)" "$(col 2 top)" "$(col 3 top)"
-printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "ahprof record attached" "$rec" "$(echo "$rec / $none" | bc -l)" "$(col 2 record)" "$(col 3 record)"
-printf '%-24s %10.0f %8.3f %18.2f %18.2f\n' "top --per-event" "$tpe" "$(echo "$tpe / $none" | bc -l)" "$(col 2 top-pe)" "$(col 3 top-pe)"
+printf '%-28s %10s %8s %18s %18s\n' "case" "req/s" "ratio" "server CPU us/req" "ahprof CPU us/req"
+printf '%-28s %10.0f %8s %18.2f %18s\n' "no tracer" "$none" "1.000" "$(col 2 none)" "-"
+for c in top top-nokernel record top-pe; do
+    label=$c
+    case $c in
+    top) label="top (kernel view on)" ;;
+    top-nokernel) label="top --no-kernel" ;;
+    top-pe) label="top --per-event" ;;
+    esac
+    v=$(col 1 "$c")
+    printf '%-28s %10.0f %8.3f %18.2f %18.2f\n' "$label" "$v" "$(echo "$v / $none" | bc -l)" "$(col 2 "$c")" "$(col 3 "$c")"
+done
 # For the summary table of `make bench` (bench/summary.sh).
-for c in none top record top-pe; do
+for c in "${cases[@]}"; do
     echo "bench name=server case=$c rps=$(col 1 "$c") cpu_us_per_req=$(col 2 "$c")"
 done
 

@@ -21,35 +21,14 @@ AHPROF="$B/ahprof"
 work=$(mktemp -d /tmp/ahprof-kbench.XXXXXX)
 server_pid=""
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    server_stop
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-
-"$B/examples/ah-server" --port 0 --threads 2 >"$work/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -1)
-
-cpu_ticks() { if [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
-TICK=$(getconf CLK_TCK)
-
-# One measured run with tracers $*: prints "req/s server_cpu_us_per_req tracers_cpu_us_per_req".
-load() {
-    local s0 t0=0 t1=0 out req rps s1 p
-    s0=$(cpu_ticks "$server_pid")
-    for p in "$@"; do t0=$((t0 + $(cpu_ticks "$p"))); done
-    out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
-        --mix fast=100)
-    s1=$(cpu_ticks "$server_pid")
-    for p in "$@"; do t1=$((t1 + $(cpu_ticks "$p"))); done
-    req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-    rps=$(echo "$out" | sed -n 's/.*rps=\([0-9.]*\).*/\1/p')
-    echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l)"
-}
+. "$(dirname "$0")/lib.sh"
+server_start
 
 start_kview() { # N, extra kview options; sets kv
     mkfifo "$work/kv.in.$1"
@@ -62,22 +41,16 @@ start_kview() { # N, extra kview options; sets kv
 
 n=0
 run_case() { # CASE; appends "req/s cpu tracer_cpu" to $work/CASE
-    local top="" kv=""
+    local top="" kv="" tracer=""
     n=$((n + 1))
     case $1 in
-    top | top+kview-st)
-        "$AHPROF" top -C --no-kernel -p "$server_pid" 1 >/dev/null 2>&1 &
-        top=$!
-        ;;
-    top+kview)
-        "$AHPROF" top -C --hz "$HZ" -p "$server_pid" 1 >/dev/null 2>&1 &
-        top=$!
-        ;;
+    top | top+kview-st) tracer_start "$AHPROF" top -C --no-kernel -p "$server_pid" 1 ;;
+    top+kview) tracer_start "$AHPROF" top -C --hz "$HZ" -p "$server_pid" 1 ;;
     esac
+    top=$tracer
     case $1 in
     top+kview-st) start_kview "$n" --stacks ;;
     esac
-    [ -n "$top" ] && sleep 1
     load $top $kv >>"$work/$1"
     if [ -n "$kv" ]; then exec 9>&-; wait "$kv" || true; cp "$work/kv.out.$n" "$work/last-kview.json"; fi
     if [ -n "$top" ]; then kill -INT "$top"; wait "$top" || true; fi
@@ -90,7 +63,6 @@ for round in $(seq "$ROUNDS"); do
     for i in 0 1 2 3; do run_case "${cases[$(( (i + round - 1) % 4 ))]}"; done
     echo "round $round: $(for c in "${cases[@]}"; do printf '%s %s  ' "$c" "$(tail -1 "$work/$c" | cut -d' ' -f1)"; done)req/s" >&2
 done
-col() { cut -d' ' -f"$1" <"$work/$2" | median; }
 none=$(col 1 none)
 echo "== example server, GET /fast, $CONNS connections, $SECS s x $ROUNDS rounds (medians), kernel view at $HZ Hz"
 printf '%-28s %10s %8s %18s %18s\n' "case" "req/s" "ratio" "server CPU us/req" "tracers CPU us/req"
@@ -117,11 +89,10 @@ PY
 # and every sample.
 for variant in "" --stacks; do
     echo "== kernel-view BPF programs over one more top+kview${variant:+ $variant} run ($SECS s): ns per run, per request"
-    "$AHPROF" top -C --no-kernel -p "$server_pid" 1 >/dev/null 2>&1 &
-    top=$!
+    tracer_start "$AHPROF" top -C --no-kernel -p "$server_pid" 1
+    top=$tracer
     n=$((n + 1))
     start_kview "$n" $variant --bpf-stats
-    sleep 1
     out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" --mix fast=100)
     exec 9>&-
     wait "$kv" || true

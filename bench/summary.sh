@@ -47,10 +47,11 @@ cat "$@" 2>/dev/null | awk '
         if (cpu["none"] != "") {
             printf "\n== example server, CPU per request (median of rotated rounds)\n"
             printf "%-48s %12s %10s\n", "case", "us/request", "vs none"
-            for (i = 1; i <= 4; i++) {
-                c = i == 1 ? "none" : i == 2 ? "top" : i == 3 ? "record" : "top-pe"
+            for (i = 1; i <= 5; i++) {
+                c = i == 1 ? "none" : i == 2 ? "top" : i == 3 ? "top-nokernel" : i == 4 ? "record" : "top-pe"
                 if (cpu[c] == "") continue
-                printf "%-48s %12.2f %+9.1f%%\n", c, cpu[c], 100 * (cpu[c] / cpu["none"] - 1)
+                label = c == "top" ? "top (kernel view on, the default)" : c == "top-nokernel" ? "top --no-kernel" : c
+                printf "%-48s %12.2f %+9.1f%%\n", label, cpu[c], 100 * (cpu[c] / cpu["none"] - 1)
             }
         }
     }'

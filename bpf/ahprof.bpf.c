@@ -215,7 +215,29 @@ static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 t
     slot->type = type;
     slot->tid = tid;
     slot->trigger_id = trigger_id;
+    slot->first_cb_ns = 0;
+    slot->last_cb_ns = 0;
     slot->id = id;
+}
+
+/* A callback of ID starts at NOW: stamp its live slot, if its init was seen; its first start
+ * also counts its pending time (init to first callback). Only starts: stamping the ends too
+ * cost another 2.5 ns per event on the tight loop (docs/BENCHMARKS.md, issue 13). A callback
+ * walked before its init (the init still in another thread's buffer) finds no slot: that
+ * resource then shows as never run and its pending time is not counted. */
+static __always_inline void live_callback(__u64 id, __u64 now)
+{
+    __u32 key = (__u32)(id & live_mask);
+    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
+    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED)
+        return;
+    slot->last_cb_ns = now;
+    if (slot->first_cb_ns != 0)
+        return;
+    slot->first_cb_ns = now;
+    struct ahp_type_stats *s = stats_of(slot->type);
+    if (s)
+        ahp_count_pending(s, now > slot->init_ns ? now - slot->init_ns : 0);
 }
 
 static __always_inline void live_remove(__u64 id)
@@ -375,6 +397,8 @@ int BPF_USDT(ah_before, __u64 id, int type)
     count_event();
     struct ahp_thread_stack *st = thread_stack(true);
     __u32 depth = st ? scope_open(st, id, type, now) : 0;
+    if (track_live)
+        live_callback(id, now);
     if (record_events)
         emit(AHP_EV_BEFORE, now, id, 0, 0, type, (__u16)depth);
     return 0;
@@ -488,6 +512,8 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
     case AHP_EV_BEFORE:
         if (w->st)
             scope_open(w->st, r->id, type, r->ticks);
+        if (track_live && !w->counts_only)
+            live_callback(r->id, batch_ns(w, r->ticks));
         break;
     case AHP_EV_AFTER:
         if (w->counts_only) {

@@ -11,7 +11,8 @@ DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h sr
 	src/cli/common/escape.h src/cli/common/util.h src/contracts/ahprof.h src/cli/common/hashmap.h \
 	src/cli/common/json_writer.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
-DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed test_lints_file test_kcodec
+DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed test_lints_file test_kcodec \
+	test_live_scan
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
 FUZZ_TIME ?= 20

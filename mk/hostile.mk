@@ -37,7 +37,7 @@ test-fuzz-decode: $(B)/fuzz/fuzz_decode $(B)/fuzz/gen_decode_corpus
 	$(Q)mkdir -p $(B)/fuzz/decode-corpus $(B)/fuzz/decode-work
 	$(Q)$(B)/fuzz/gen_decode_corpus $(B)/fuzz/decode-corpus
 	$(Q)echo "== $(B)/fuzz/fuzz_decode ($(FUZZ_TIME) s)"
-	$(Q)if ! $(B)/fuzz/fuzz_decode -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+	$(Q)if ! $(B)/fuzz/fuzz_decode -max_total_time=$(FUZZ_TIME) -max_len=32768 \
 		-print_final_stats=1 -artifact_prefix=$(B)/fuzz/decode- $(B)/fuzz/decode-work \
 		$(B)/fuzz/decode-corpus >$(B)/fuzz/decode-log 2>&1; then \
 		tail -n 80 $(B)/fuzz/decode-log; exit 1; fi

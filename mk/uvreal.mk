@@ -2,8 +2,11 @@
 # real BPF: tests/uv/test_uv_real.c and its workloads in tests/uv/real/. A test whose program
 # is not installed is skipped and says which package to install.
 UVREAL_TEST := $(B)/tests/uv/test_uv_real
+# The warnings on the same programs (below).
+UVLINTS_TEST := $(B)/tests/uv/test_uv_lints
 
-$(UVREAL_TEST): tests/uv/test_uv_real.c tests/collector/run.c tests/collector/run.h \
+$(UVREAL_TEST) $(UVLINTS_TEST): $(B)/tests/uv/%: tests/uv/%.c tests/uv/uvreal.h \
+		tests/collector/lint_checks.h tests/collector/run.c tests/collector/run.h \
 		$(TEST_SUPPORT_OBJS) $(B)/libahprof.a
 	$(call msg,TEST-CC,$@)
 	@mkdir -p $(@D)
@@ -11,7 +14,7 @@ $(UVREAL_TEST): tests/uv/test_uv_real.c tests/collector/run.c tests/collector/ru
 		-DUVREAL_DIR='"$(abspath tests/uv/real)"' -Itests/collector -Itests/support -Isrc/cli \
 		-Ibpf $< tests/collector/run.c -o $@ $(TEST_SUPPORT_OBJS) $(B)/libahprof.a \
 		$(CRITERION_LIBS) -ljson-c -lz
-CHECK_BINS += $(UVREAL_TEST)
+CHECK_BINS += $(UVREAL_TEST) $(UVLINTS_TEST)
 
 # One test at a time: each attaches BPF programs to a real program.
 .PHONY: test-uvreal
@@ -25,3 +28,10 @@ EXTRA_TESTS += test-uvreal
 bench: bench-uv-kresd
 bench-uv-kresd: $(B)/ahprof $(B)/libah-uv.so | bench-deps
 	$(Q)bench/uv_kresd.sh $(B)
+
+# The warnings (docs/lints.md) on the same real programs: none on their clean paths, and
+# long-callback with its blocking reason on a uvloop callback that sleeps (test_uv_lints.c).
+.PHONY: test-uvlints
+test-uvlints: $(UVLINTS_TEST) $(B)/ahprof $(B)/libah-uv.so
+	$(Q)echo "== $(UVLINTS_TEST) (real BPF, real programs)"; $(UVLINTS_TEST) --jobs 1 --short-filename
+EXTRA_TESTS += test-uvlints

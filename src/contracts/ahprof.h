@@ -72,9 +72,10 @@ _Static_assert(__builtin_offsetof(struct ahp_event, stack_ref) ==
  * exit and at process exit. libah writes these structures; the BPF programs read them with
  * one bulk copy.
  */
-/* A power of two. One probe hit per buffer: at 256 records even a 1.5 us uprobe costs ~6 ns per
- * event (docs/BENCHMARKS.md, issue 13); the buffer is 8 KiB per traced thread. */
-#define AHP_BATCH_RECORDS 256
+/* A power of two. One probe hit per buffer: at 512 records even a 1.5 us uprobe costs ~3 ns per
+ * event (docs/BENCHMARKS.md, issue 13: 256 measured 1.6-2 ns per event more on the tight loop);
+ * the buffer is 16 KiB per thread, inside libah's thread state (struct ah_thread). */
+#define AHP_BATCH_RECORDS 512
 #define AHP_BATCH_BOUND_NS 1000000ull
 
 /* How a batch's ticks relate to CLOCK_MONOTONIC. */
@@ -151,6 +152,9 @@ struct ahp_type_stats {
     __u64 exclusive_ns; /* callback time minus nested callbacks */
     __u64 max_ns;       /* longest single callback (per CPU) */
     __u64 hist[AHP_HIST_SLOTS];
+    /* Pending time, init to first callback, log2 ns like hist: counted once per resource at
+     * its first before, only when its init was seen (the live table holds it: `top`). */
+    __u64 pending_hist[AHP_HIST_SLOTS];
 };
 
 /* Global counters, one copy per CPU. */
@@ -171,15 +175,18 @@ struct ahp_global_stats {
 };
 
 /* A slot of the live-resource table, indexed by id modulo its size: what top needs for the
- * oldest active age. A direct-mapped array, not a hash: an update costs a few stores instead
- * of an allocation, which the batch path cannot afford per event. */
+ * oldest active age, pending time and time since the last callback. A direct-mapped array,
+ * not a hash: an update costs a few stores instead of an allocation, which the batch path
+ * cannot afford per event. */
 struct ahp_live {
     __u64 id;      /* 0: free */
     __u64 init_ns; /* CLOCK_MONOTONIC */
     __s32 type;    /* AHP_LIVE_DESTROYED: destroyed before its init was seen (the two came
                     * from different threads' batches); free for any other id */
     __u32 tid;
-    __u64 trigger_id; /* for the console's trigger chains (the trigger's own slot, if alive) */
+    __u64 trigger_id;  /* for the console's trigger chains (the trigger's own slot, if alive) */
+    __u64 first_cb_ns; /* its first before; 0: never ran (since its init) */
+    __u64 last_cb_ns;  /* its latest before (the start of its latest callback); 0: never ran */
 };
 
 #define AHP_LIVE_DESTROYED (-1)

@@ -89,6 +89,12 @@ AHP_RULE void ahp_count_callback(struct ahp_type_stats *s, __u64 inclusive, __u6
     s->hist[ahp_hist_slot(inclusive) & (AHP_HIST_SLOTS - 1)]++;
 }
 
+/* A resource's first callback started PENDING ns after its init. */
+AHP_RULE void ahp_count_pending(struct ahp_type_stats *s, __u64 pending)
+{
+    s->pending_hist[ahp_hist_slot(pending) & (AHP_HIST_SLOTS - 1)]++;
+}
+
 /* A completed callback whose start is in a batch that was lost (or handed elsewhere): it
  * ran, for how long is unknown. */
 AHP_RULE void ahp_count_untimed_callback(struct ahp_type_stats *s)

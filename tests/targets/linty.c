@@ -10,9 +10,15 @@
  *   linty long-callback MS    one "SLOW" callback of MS ms between short "FAST" ones
  *   linty self-retrigger N    a "BUSYTIMER" that re-creates itself in its callback N times,
  *                             no pause
- *   linty orphan MS           a "PARENT" creates two "CHILD"s and a "SERVER" in its callback
- *                             and is destroyed; one CHILD finishes, the other stays idle MS
- *                             ms more, the SERVER runs every 100 ms (it lives on: no orphan)
+ *   linty orphan MS [HOLD]    a "PARENT" creates two "CHILD"s and a "SERVER" in its callback
+ *                             and is destroyed (HOLD ms later: default 0); one CHILD
+ *                             finishes, the other stays idle MS ms more, the SERVER runs
+ *                             every 100 ms (it lives on: no orphan)
+ *   linty sleepy MS           one "SLEEPY" callback blocked MS ms in nanosleep between short
+ *                             "FAST" ones
+ *   linty blocker MS          for MS ms, in turn: a "BURNER" callback that spins 20 ms, a
+ *                             "NAPPER" callback that sleeps 20 ms, 10 ms outside callbacks
+ *                             (BURNER ~40% of a CPU, NAPPER ~400 ms blocked per second)
  *   linty lifecycle N         N "SHARED" resources destroyed by another thread while their
  *                             callback runs (and N "SELFKILL" destroyed inside their own
  *                             callback, which libah allows: no warning for those)
@@ -135,6 +141,47 @@ static int mode_long_callback(long ms)
     return 0;
 }
 
+static int mode_sleepy(long ms)
+{
+    int t_sleepy = ah_type("SLEEPY"), t_fast = ah_type("FAST");
+    for (int i = 0; i < 20; i++) {
+        ah_resource_t f = {0};
+        check(ah_init(&f, t_fast, 0), "init FAST");
+        run_once(&f);
+        check(ah_destroy(&f), "destroy FAST");
+        sleep_ms(5);
+        if (i == 10) {
+            ah_resource_t s = {0};
+            check(ah_init(&s, t_sleepy, 0), "init SLEEPY");
+            check(ah_before(&s), "before SLEEPY");
+            sleep_ms(ms);
+            check(ah_after(&s), "after SLEEPY");
+            check(ah_destroy(&s), "destroy SLEEPY");
+        }
+    }
+    return 0;
+}
+
+static int mode_blocker(long ms)
+{
+    int t_burner = ah_type("BURNER"), t_napper = ah_type("NAPPER");
+    for (long waited = 0; waited < ms; waited += 50) {
+        ah_resource_t b = {0}, n = {0};
+        check(ah_init(&b, t_burner, 0), "init BURNER");
+        check(ah_before(&b), "before BURNER");
+        spin_ms(20);
+        check(ah_after(&b), "after BURNER");
+        check(ah_destroy(&b), "destroy BURNER");
+        check(ah_init(&n, t_napper, 0), "init NAPPER");
+        check(ah_before(&n), "before NAPPER");
+        sleep_ms(20);
+        check(ah_after(&n), "after NAPPER");
+        check(ah_destroy(&n), "destroy NAPPER");
+        sleep_ms(10);
+    }
+    return 0;
+}
+
 static int mode_self_retrigger(long n)
 {
     int t = ah_type("BUSYTIMER");
@@ -155,7 +202,7 @@ static int mode_self_retrigger(long n)
     return 0;
 }
 
-static int mode_orphan(long ms)
+static int mode_orphan(long ms, long hold_ms)
 {
     int t_parent = ah_type("PARENT"), t_child = ah_type("CHILD"), t_server = ah_type("SERVER");
     ah_resource_t p = {0}, done = {0}, left = {0}, server = {0};
@@ -165,6 +212,8 @@ static int mode_orphan(long ms)
     check(ah_init(&left, t_child, 0), "init CHILD (left behind)");
     check(ah_init(&server, t_server, 0), "init SERVER");
     check(ah_after(&p), "after PARENT");
+    /* A parent that lives a while (a connection) is one `top` sees alive at a refresh. */
+    sleep_ms(hold_ms);
     run_once(&done);
     check(ah_destroy(&done), "destroy CHILD (finished)");
     check(ah_destroy(&p), "destroy PARENT");
@@ -336,7 +385,11 @@ int main(int argc, char **argv)
     if (strcmp(m, "self-retrigger") == 0)
         return mode_self_retrigger(arg_long(argc, argv, 2, 5000));
     if (strcmp(m, "orphan") == 0)
-        return mode_orphan(arg_long(argc, argv, 2, 1500));
+        return mode_orphan(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 0));
+    if (strcmp(m, "blocker") == 0)
+        return mode_blocker(arg_long(argc, argv, 2, 5000));
+    if (strcmp(m, "sleepy") == 0)
+        return mode_sleepy(arg_long(argc, argv, 2, 300));
     if (strcmp(m, "lifecycle") == 0)
         return mode_lifecycle(arg_long(argc, argv, 2, 5));
     if (strcmp(m, "io-chain") == 0)

@@ -17,6 +17,7 @@
 #include "collect/session.h"
 #include "cmd/top.h"
 #include "cmd/top_console.h"
+#include "cmd/top_lints.h"
 #include "cmd/top_serve.h"
 #include "common/util.h"
 #include "model/lints.h"
@@ -45,6 +46,8 @@ static const char top_usage[] =
     "  -n, --top N         show the N busiest types (default 30)\n"
     "      --allow LINT[:TYPE]   silence a warning (on one type only with :TYPE)\n"
     "      --long-callback T     long-callback threshold (default 100ms)\n"
+    "      --never-ran T         never-ran threshold (default 10s)\n"
+    "      --orphan T            orphan threshold (default 10s)\n"
     "      --leak-slope N        leak-slope: growth of the live count that counts (default 100)\n"
     "      --max-live N    slots of the table of live resources kept for ages\n"
     "                      (default 262144, rounded up to a power of two)\n"
@@ -85,16 +88,25 @@ static const char top_usage[] =
     "  P50us, P99us callback duration percentiles (inclusive, us, from log2 buckets) over\n"
     "               the interval\n"
     "  MAXus        the longest callback since attach (us)\n"
+    "  PEND50, PEND99   pending time percentiles (ms, from log2 buckets) since attach: from\n"
+    "               a resource's init to its first callback, for resources created since\n"
+    "               the attach that have run ('-' when none)\n"
     "  OLDEST       age of the oldest active resource ('>' when it predates the attach:\n"
     "               then it is at least the time since the attach; '-' when none)\n"
     "  ... N more types (-n)   the types beyond --top\n"
     "WARNINGS (docs/lints.md), the lints top can judge live from its aggregates:\n"
     "  long-callback   TYPE: at least N callbacks longer than --long-callback T since attach,\n"
-    "                  and the longest\n"
+    "                  and the longest; with the kernel view, the type's callbacks' blocked\n"
+    "                  time since attach, its share, and what they were blocked in\n"
     "  leak-slope      TYPE: the active count kept growing over the last up to 64 intervals\n"
     "                  (at least 8): by how much, and the rate per second\n"
-    "  (never-ran, self-retrigger, orphan and lifecycle need each resource's events: record\n"
-    "  and report)\n"
+    "  never-ran       TYPE: N alive with no callback yet, older than --never-ran T, in a type\n"
+    "                  that has run since attach; the oldest\n"
+    "  orphan          TYPE: N alive and idle more than --orphan T after their trigger ended\n"
+    "                  (a trigger one interval saw alive and a later one did not)\n"
+    "  never-ran and orphan judge only resources created since the attach (the live table\n"
+    "  holds no other) and orphan only triggers that outlived an interval; self-retrigger\n"
+    "  and lifecycle need each resource's events: record and report (docs/lints.md)\n"
     "  outside callbacks CPU% X   untagged CPU% Y   (kernel view) samples of libah threads\n"
     "               outside any callback, and of threads libah does not know or whose state\n"
     "               could not be read (read errors, malformed: counted in --json)\n"
@@ -106,8 +118,10 @@ static const char top_usage[] =
     "destroyed, resolved, callbacks, callback_ns, exclusive_ns (totals since attach),\n"
     "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
     "(over the interval), max_us, oldest_active_s and oldest_before_attach; and warnings, each\n"
-    "with lint, type, type_id, count and example (long-callback: max_ns; leak-slope: grown,\n"
-    "rate_per_s, window_ns).\n"
+    "with lint, type, type_id, count and example (long-callback: max_ns, and with the kernel\n"
+    "view blocked_ns, blocked_pct, blocked_reason, blocked_reasons; leak-slope: grown,\n"
+    "rate_per_s, window_ns; never-ran: id, age_ns, trigger_id; orphan: id, trigger_id,\n"
+    "orphaned_ns).\n"
     "With --serve, /metrics has, labelled pid and comm (and type): ahprof_target_running\n"
     "(gauge, 0 once the target exited: its series then keep their last values),\n"
     "ahprof_events_total, ahprof_lost_events_total, ahprof_unmatched_after_total,\n"
@@ -117,7 +131,8 @@ static const char top_usage[] =
     "the histogram ahprof_callback_duration_seconds (log2 buckets, callbacks whose start\n"
     "and end were seen). Counters count since ahprof attached: a restarted target is a new\n"
     "pid, hence new series, and no series ever goes down.\n"
-    "(over the interval), max_us, oldest_active_s and oldest_before_attach; with the kernel\n"
+    "(over the interval), max_us, oldest_active_s, oldest_before_attach, pending_count,\n"
+    "pending_p50_ns and pending_p99_ns (since attach, from log2 buckets); with the kernel\n"
     "view also cpu_samples, blocked_ns, blocked_count, preempted_ns (totals since attach),\n"
     "runq_p50_ns, runq_p99_ns (since attach, log2 bucket bounds), cpu_pct and blocked_pct\n"
     "(over the interval), and at the top level \"kernel\": hz, samples, outside_cpu_pct,\n"
@@ -170,6 +185,15 @@ static double hist_estimate(const __u64 *hist, double p)
     return ldexp(1.0, AHP_HIST_SLOTS);
 }
 
+/* Resources whose pending time was measured (each counted once, at its first callback). */
+static uint64_t pending_count(const struct ahp_type_stats *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        n += s->pending_hist[i];
+    return n;
+}
+
 static int compare_rows(const void *a, const void *b)
 {
     const struct type_row *x = a, *y = b;
@@ -197,32 +221,6 @@ struct top_state {
     struct ahp_live_lints *live;
 };
 
-static void json_live_warnings(struct ahp_json *w, const struct ahp_live_warning *lw, uint32_t n,
-                               const char (*names)[AHP_NAME_SIZE])
-{
-    ahp_json_key(w, "warnings");
-    ahp_json_array_begin(w);
-    for (uint32_t i = 0; i < n; i++) {
-        ahp_json_object_begin(w);
-        ahp_json_field_str(w, "lint", ahp_lint_name(lw[i].lint));
-        ahp_json_field_strn(w, "type", names[lw[i].type], AHP_NAME_SIZE);
-        ahp_json_field_i64(w, "type_id", lw[i].type);
-        ahp_json_field_u64(w, "count", lw[i].count);
-        ahp_json_key(w, "example");
-        ahp_json_object_begin(w);
-        if (lw[i].lint == AHP_LINT_LONG_CALLBACK) {
-            ahp_json_field_u64(w, "max_ns", lw[i].max_ns);
-        } else {
-            ahp_json_field_i64(w, "grown", lw[i].grown);
-            ahp_json_field_real(w, "rate_per_s", lw[i].rate_per_s, 2);
-            ahp_json_field_u64(w, "window_ns", lw[i].window_ns);
-        }
-        ahp_json_object_end(w);
-        ahp_json_object_end(w);
-    }
-    ahp_json_array_end(w);
-}
-
 static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
                                const char (*names)[AHP_NAME_SIZE])
 {
@@ -230,15 +228,10 @@ static void text_live_warnings(const struct ahp_live_warning *lw, uint32_t n,
         return;
     printf("WARNINGS (docs/lints.md)\n");
     for (uint32_t i = 0; i < n; i++) {
-        char name[AHP_NAME_SIZE * 4 + 1];
+        char name[AHP_NAME_SIZE * 4 + 1], text[512];
         ahp_term_sanitize(name, 25, names[lw[i].type], AHP_NAME_SIZE);
-        if (lw[i].lint == AHP_LINT_LONG_CALLBACK)
-            printf("%-15s %-24s at least %llu callbacks over the threshold, longest %.1f ms\n",
-                   ahp_lint_name(lw[i].lint), name, (unsigned long long)lw[i].count,
-                   (double)lw[i].max_ns / 1e6);
-        else
-            printf("%-15s %-24s active +%lld over %.1f s, %.1f/s\n", ahp_lint_name(lw[i].lint),
-                   name, (long long)lw[i].grown, (double)lw[i].window_ns / 1e9, lw[i].rate_per_s);
+        ahp_top_lint_text(&lw[i], text, sizeof(text));
+        printf("%-15s %-24s %s\n", ahp_lint_name(lw[i].lint), name, text);
     }
 }
 
@@ -289,7 +282,7 @@ static void print_interval(struct top_state *st, bool final)
     ahp_collector_type_stats(c, now);
     ahp_collector_global_stats(c, &g);
     ahp_collector_active(c, now, active);
-    bool ages = c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
+    bool ages = ahp_top_live_scan(st->live, c, t_ns, oldest, tracked, NULL, NULL);
     if (st->kv == NULL || ahp_kernel_stats(st->kv, know) < 0 || ahp_kernel_globals(st->kv, &kg) < 0)
         memset(know, 0, sizeof(know));
 
@@ -332,7 +325,11 @@ static void print_interval(struct top_state *st, bool final)
     }
     qsort(rows, (size_t)nrows, sizeof(rows[0]), compare_rows);
     const struct ahp_live_warning *lw = NULL;
-    uint32_t nlw = st->live ? ahp_live_lints_update(st->live, t_ns, now, active, names, &lw) : 0;
+    static struct ahp_live_blocking block;
+    ahp_top_blocking(st->kv, know, &block);
+    uint32_t nlw =
+        st->live ? ahp_live_lints_update_kernel(st->live, t_ns, now, active, names, &block, &lw)
+                 : 0;
     uint64_t events = g.events - st->prev_global.events;
 
     if (st->json) {
@@ -395,6 +392,11 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_real(w, "max_us", (double)r->now.max_ns / 1e3, 3);
             ahp_json_field_real(w, "oldest_active_s", r->oldest_s < 0 ? 0.0 : r->oldest_s, 3);
             ahp_json_field_bool(w, "oldest_before_attach", r->oldest_before_attach);
+            ahp_json_field_u64(w, "pending_count", pending_count(&r->now));
+            ahp_json_field_u64(w, "pending_p50_ns",
+                               (uint64_t)ahp_top_hist_percentile(r->now.pending_hist, 0.50, 0));
+            ahp_json_field_u64(w, "pending_p99_ns",
+                               (uint64_t)ahp_top_hist_percentile(r->now.pending_hist, 0.99, 0));
             if (st->kv) {
                 ahp_json_field_u64(w, "cpu_samples", r->know.cpu_samples);
                 ahp_json_field_real(w, "cpu_pct", cpu_pct(st, r->kdiff.cpu_samples, secs), 1);
@@ -408,7 +410,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
-        json_live_warnings(w, lw, nlw, names);
+        ahp_top_lints_json(w, lw, nlw, names);
         ahp_json_object_end(w);
     } else {
         if (st->clear)
@@ -445,7 +447,8 @@ static void print_interval(struct top_state *st, bool final)
                "CALLBACKS/s", "CB%");
         if (st->kv)
             printf(" %6s %9s %6s", "CPU%", "BLOCKms", "BLOCK%");
-        printf(" %9s %9s %9s %9s\n", "P50us", "P99us", "MAXus", "OLDEST");
+        printf(" %9s %9s %9s %8s %8s %9s\n", "P50us", "P99us", "MAXus", "PEND50", "PEND99",
+               "OLDEST");
         for (int i = 0; i < nrows && i < st->max_rows; i++) {
             struct type_row *r = &rows[i];
             char name[AHP_NAME_SIZE * 4 + 1], oldest[32] = "-";
@@ -461,10 +464,17 @@ static void print_interval(struct top_state *st, bool final)
             if (st->kv)
                 printf(" %6.1f %9.1f %6.1f", cpu_pct(st, r->kdiff.cpu_samples, secs),
                        (double)r->kdiff.blocked_ns / 1e6, blocked_pct(r));
-            printf(" %9.1f %9.1f %9.1f %9s\n",
+            char pend50[32] = "-", pend99[32] = "-";
+            if (pending_count(&r->now)) {
+                snprintf(pend50, sizeof(pend50), "%.1f",
+                         hist_percentile(r->now.pending_hist, 0.50, 0) / 1e6);
+                snprintf(pend99, sizeof(pend99), "%.1f",
+                         hist_percentile(r->now.pending_hist, 0.99, 0) / 1e6);
+            }
+            printf(" %9.1f %9.1f %9.1f %8s %8s %9s\n",
                    hist_percentile(r->diff.hist, 0.50, r->now.max_ns) / 1e3,
                    hist_percentile(r->diff.hist, 0.99, r->now.max_ns) / 1e3,
-                   (double)r->now.max_ns / 1e3, oldest);
+                   (double)r->now.max_ns / 1e3, pend50, pend99, oldest);
         }
         if (nrows > st->max_rows)
             printf("... %d more types (-n)\n", nrows - st->max_rows);
@@ -648,7 +658,7 @@ int ahprof_cmd_top(int argc, char **argv)
     st.session.uv = uv;
     if (!batch && !noclear && !st.json && serve_addr == NULL && npids <= 1 && ahp_console_wanted())
         return ahp_console_top(&st.session, npids ? pids[0] : 0, cmd, &opts, interval_ns, count,
-                               st.max_rows, &st.lint);
+                               st.max_rows, &st.lint, kernel ? hz : -1);
     /* The first target is st; the other -p, each with its own state, print after it. */
     static struct top_serve serve;
     struct top_state *states[AHP_TOP_MAX_TARGETS] = {&st};

@@ -21,6 +21,8 @@
 
 #include "cmd/top.h"
 #include "cmd/top_console.h"
+#include "cmd/top_lints.h"
+#include "collect/kernel.h"
 #include "common/clock.h"
 #include "common/escape.h"
 #include "common/util.h"
@@ -32,9 +34,14 @@ enum column {
     COL_DESTROYED,
     COL_CALLBACKS,
     COL_SHARE,
+    COL_CPU,
+    COL_BLOCK_MS,
+    COL_BLOCK_PCT,
     COL_P50,
     COL_P99,
     COL_MAX,
+    COL_PEND50,
+    COL_PEND99,
     COL_OLDEST,
     NCOLUMNS
 };
@@ -44,7 +51,8 @@ static const struct {
     int width;
 } columns[NCOLUMNS] = {
     {"TYPE", 24}, {"ACTIVE", 9}, {"CREATED/s", 10}, {"DESTROYED/s", 11}, {"CALLBACKS/s", 11},
-    {"CB%", 6},   {"P50us", 9},  {"P99us", 9},      {"MAXus", 9},        {"OLDEST", 9},
+    {"CB%", 6},   {"CPU%", 6},   {"BLOCKms", 9},    {"BLOCK%", 6},       {"P50us", 9},
+    {"P99us", 9}, {"MAXus", 9},  {"PEND50", 8},     {"PEND99", 8},       {"OLDEST", 9},
 };
 
 struct row {
@@ -53,6 +61,7 @@ struct row {
     double value[NCOLUMNS];           /* what the column shows and sorts by */
     uint64_t exclusive_ns, callbacks; /* the batch output's order, to break ties */
     bool oldest_known, oldest_before_attach;
+    bool kernel; /* the kernel view's columns have figures ("-" otherwise) */
 };
 
 /* One live resource of the type shown in the resource view. */
@@ -80,6 +89,11 @@ enum view { VIEW_TYPES, VIEW_RESOURCES };
 struct console {
     struct ahp_session *s;
     int max_rows;
+    /* the kernel view (NULL: off, or it could not start: kernel_error says why) */
+    struct ahp_kernel_view *kv;
+    uint32_t hz;
+    struct ahp_kernel_stats kprev[AHP_KSLOTS];
+    char kernel_error[160];
     /* the interval just measured */
     struct ahp_type_stats prev[AHP_TYPE_MAX];
     struct ahp_global_stats prev_global, global;
@@ -159,7 +173,7 @@ static void add_warning(struct console *con, const char *name, const char *fmt, 
     va_end(ap);
 }
 
-/* The lints top can judge live (model/lints.h: long-callback, leak-slope), then what the
+/* The lints top can judge live (model/lints.h), then what the
  * collector itself knows is wrong with what it shows, which is never hidden. */
 static void collect_warnings(struct console *con, const struct ahp_live_warning *lw, uint32_t nlw,
                              const char (*names)[AHP_NAME_SIZE])
@@ -167,17 +181,11 @@ static void collect_warnings(struct console *con, const struct ahp_live_warning 
     const struct ahp_global_stats *g = &con->global;
     con->nwarnings = con->warnings_total = 0;
     for (uint32_t i = 0; i < nlw; i++) {
-        char name[AHP_NAME_SIZE * 4 + 1];
+        char name[AHP_NAME_SIZE * 4 + 1], text[512];
         int type = lw[i].type >= 0 && lw[i].type < AHP_TYPE_MAX ? lw[i].type : 0;
         ahp_term_sanitize(name, 41, names[type], AHP_NAME_SIZE);
-        if (lw[i].lint == AHP_LINT_LONG_CALLBACK)
-            add_warning(con, ahp_lint_name(lw[i].lint),
-                        "%s: at least %llu callbacks over the threshold, longest %.1f ms", name,
-                        (unsigned long long)lw[i].count, (double)lw[i].max_ns / 1e6);
-        else
-            add_warning(con, ahp_lint_name(lw[i].lint), "%s: active +%lld over %.1f s, %.1f/s",
-                        name, (long long)lw[i].grown, (double)lw[i].window_ns / 1e9,
-                        lw[i].rate_per_s);
+        ahp_top_lint_text(&lw[i], text, sizeof(text));
+        add_warning(con, ahp_lint_name(lw[i].lint), "%s: %s", name, text);
     }
     if (g->lost_events)
         add_warning(con, "lost-events",
@@ -203,11 +211,21 @@ static void collect_warnings(struct console *con, const struct ahp_live_warning 
         add_warning(con, "deep-nesting",
                     "%llu callbacks nested deeper than %d: their time is not split",
                     (unsigned long long)g->stack_overflow, AHP_STACK_DEPTH);
+    if (con->kernel_error[0])
+        add_warning(con, "no-kernel-view", "%s", con->kernel_error);
 }
+
+/* The resource view's list, filled by the refresh's scan of the live table (below). */
+static void visit_resource(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                           void *arg);
+static void resources_begin(struct console *con);
+static void resources_end(struct console *con);
 
 static void measure(struct console *con)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
+    static struct ahp_kernel_stats know[AHP_KSLOTS];
+    static struct ahp_live_blocking block;
     static char names[AHP_TYPE_MAX][AHP_NAME_SIZE];
     int64_t active[AHP_TYPE_MAX];
     uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
@@ -220,15 +238,26 @@ static void measure(struct console *con)
     ahp_collector_type_stats(c, now);
     ahp_collector_global_stats(c, &con->global);
     ahp_collector_active(c, now, active);
-    bool ages = c->skel && ahp_collector_live_ages(c, oldest, tracked) == 0;
+    /* One scan of the live table: ages, the live lints, and the resource view's list. */
+    bool listing = con->view == VIEW_RESOURCES;
+    if (listing)
+        resources_begin(con);
+    bool ages = ahp_top_live_scan(con->lints, c, t_ns, oldest, tracked,
+                                  listing ? visit_resource : NULL, con);
+    if (listing)
+        resources_end(con);
+    bool kernel = con->kv != NULL && ahp_kernel_stats(con->kv, know) == 0;
+    if (!kernel)
+        memset(know, 0, sizeof(know));
 
     uint64_t total_exclusive = 0;
     for (int i = 0; i < AHP_TYPE_MAX; i++)
         total_exclusive += now[i].exclusive_ns - con->prev[i].exclusive_ns;
     con->nrows = 0;
     for (int i = 0; i < AHP_TYPE_MAX; i++) {
+        /* A callback that runs since before the attach shows in samples only. */
         if (!(now[i].created || now[i].destroyed || now[i].callbacks || active[i] ||
-              now[i].resolved))
+              now[i].resolved || know[i].cpu_samples || know[i].blocked_count))
             continue;
         struct row *r = &con->rows[con->nrows++];
         const struct ahp_type_stats *p = &con->prev[i];
@@ -249,9 +278,29 @@ static void measure(struct console *con)
         r->value[COL_CALLBACKS] = (double)d.callbacks / secs;
         r->value[COL_SHARE] =
             total_exclusive ? 100.0 * (double)d.exclusive_ns / (double)total_exclusive : 0.0;
+        r->kernel = kernel;
+        if (kernel) {
+            uint64_t samples = know[i].cpu_samples - con->kprev[i].cpu_samples;
+            uint64_t blocked = know[i].blocked_ns - con->kprev[i].blocked_ns;
+            uint64_t cb_ns = now[i].callback_ns - p->callback_ns;
+            r->value[COL_CPU] = con->hz ? 100.0 * (double)samples / (double)con->hz / secs : 0.0;
+            r->value[COL_BLOCK_MS] = (double)blocked / 1e6;
+            /* As top's BLOCK%: a callback's off-CPU time is part of its duration. */
+            r->value[COL_BLOCK_PCT] = cb_ns ? 100.0 * (double)blocked / (double)cb_ns : 0.0;
+        } else {
+            r->value[COL_CPU] = r->value[COL_BLOCK_MS] = r->value[COL_BLOCK_PCT] = -1;
+        }
         r->value[COL_P50] = ahp_top_hist_percentile(d.hist, 0.50, now[i].max_ns) / 1e3;
         r->value[COL_P99] = ahp_top_hist_percentile(d.hist, 0.99, now[i].max_ns) / 1e3;
         r->value[COL_MAX] = (double)now[i].max_ns / 1e3;
+        /* As top's: init to first callback, ms, since attach; -1 ("-") when none ran. */
+        uint64_t pending = 0;
+        for (int k = 0; k < AHP_HIST_SLOTS; k++)
+            pending += now[i].pending_hist[k];
+        r->value[COL_PEND50] =
+            pending ? ahp_top_hist_percentile(now[i].pending_hist, 0.50, 0) / 1e6 : -1;
+        r->value[COL_PEND99] =
+            pending ? ahp_top_hist_percentile(now[i].pending_hist, 0.99, 0) / 1e6 : -1;
         r->value[COL_OLDEST] = -1;
         if (ages && active[i] > 0) {
             if ((int64_t)tracked[i] < active[i]) {
@@ -264,8 +313,11 @@ static void measure(struct console *con)
         }
     }
     const struct ahp_live_warning *lw = NULL;
+    ahp_top_blocking(kernel ? con->kv : NULL, know, &block);
     uint32_t nlw =
-        con->lints ? ahp_live_lints_update(con->lints, t_ns, now, active, names, &lw) : 0;
+        con->lints ? ahp_live_lints_update_kernel(con->lints, t_ns, now, active, names, &block, &lw)
+                   : 0;
+    memcpy(con->kprev, know, sizeof(know));
     con->events_per_s = (double)(con->global.events - con->prev_global.events) / secs;
     memcpy(con->prev, now, sizeof(now));
     con->prev_global = con->global;
@@ -285,33 +337,49 @@ static int compare_resources(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The scan's visitor: the resources of the selected type, the oldest RESOURCES_MAX. */
+static void visit_resource(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                           void *arg)
+{
+    struct console *con = arg;
+    if (type != con->selected_type)
+        return;
+    con->res_tracked++;
+    struct resource r = {id, slot->init_ns, slot->trigger_id, slot->tid};
+    if (con->nres < RESOURCES_MAX) {
+        con->res[con->nres++] = r;
+    } else {
+        /* Keep the oldest: replace the youngest listed when this one is older. */
+        int youngest = 0;
+        for (int k = 1; k < con->nres; k++)
+            if (con->res[k].init_ns > con->res[youngest].init_ns)
+                youngest = k;
+        if (r.init_ns < con->res[youngest].init_ns)
+            con->res[youngest] = r;
+    }
+}
+
+static void resources_begin(struct console *con)
+{
+    con->nres = 0;
+    con->res_tracked = 0;
+}
+
+static void resources_end(struct console *con)
+{
+    qsort(con->res, (size_t)con->nres, sizeof(con->res[0]), compare_resources);
+}
+
+/* At a key, between refreshes (which list them in their own scan of the table). */
 static void list_resources(struct console *con)
 {
     struct ahp_collector *c = &con->s->collector;
-    con->nres = 0;
-    con->res_tracked = 0;
-    if (c->live_table == NULL)
-        return;
-    for (size_t i = 0; i < c->live_slots; i++) {
-        const volatile struct ahp_live *slot = &c->live_table[i];
-        uint64_t id = slot->id;
-        if (id == 0 || slot->type != con->selected_type)
-            continue;
-        con->res_tracked++;
-        struct resource r = {id, slot->init_ns, slot->trigger_id, slot->tid};
-        if (con->nres < RESOURCES_MAX) {
-            con->res[con->nres++] = r;
-        } else {
-            /* Keep the oldest: replace the youngest listed when this one is older. */
-            int youngest = 0;
-            for (int k = 1; k < con->nres; k++)
-                if (con->res[k].init_ns > con->res[youngest].init_ns)
-                    youngest = k;
-            if (r.init_ns < con->res[youngest].init_ns)
-                con->res[youngest] = r;
-        }
-    }
-    qsort(con->res, (size_t)con->nres, sizeof(con->res[0]), compare_resources);
+    uint64_t oldest[AHP_TYPE_MAX], tracked[AHP_TYPE_MAX];
+    resources_begin(con);
+    if (c->live_table != NULL)
+        ahp_live_lints_scan(NULL, c->live_table, c->live_slots, ahp_now_ns(), oldest, tracked,
+                            visit_resource, con);
+    resources_end(con);
 }
 
 /* "TYPE#ID < TYPE#ID < (root)": the triggers that are alive and tracked, the first one that
@@ -415,6 +483,21 @@ static void format_cell(const struct row *r, int col, char *buf, size_t size)
         break;
     case COL_SHARE:
         snprintf(buf, size, "%6.1f", v);
+        break;
+    case COL_PEND50:
+    case COL_PEND99:
+        if (v >= 0)
+            snprintf(buf, size, "%*.1f", columns[col].width, v);
+        else
+            snprintf(buf, size, "%*s", columns[col].width, "-");
+        break;
+    case COL_CPU:
+    case COL_BLOCK_MS:
+    case COL_BLOCK_PCT:
+        if (r->kernel)
+            snprintf(buf, size, "%*.1f", columns[col].width, v);
+        else
+            snprintf(buf, size, "%*s", columns[col].width, "-");
         break;
     case COL_OLDEST:
         if (!r->oldest_known) {
@@ -787,7 +870,7 @@ static void describe_exit(struct console *con)
 
 int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
                     const struct ahp_collector_opts *opts, uint64_t interval_ns, long count,
-                    int max_rows, const struct ahp_lint_opts *lint)
+                    int max_rows, const struct ahp_lint_opts *lint, long hz)
 {
     static struct console con;
     memset(&con, 0, sizeof(con));
@@ -804,6 +887,19 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
         return code;
     }
     con.prev_ns = s->collector.attach_ns;
+    if (hz >= 0) {
+        /* Without the kernel view the console still works: its columns say "-" and the
+         * warnings pane says why. */
+        struct ahp_kernel_opts kopts = {.hz = (uint32_t)hz};
+        const char *what = "?";
+        int rc = ahp_kernel_start(&con.kv, &s->target, &kopts, NULL, NULL, &what);
+        if (rc < 0) {
+            con.kv = NULL;
+            snprintf(con.kernel_error, sizeof(con.kernel_error),
+                     "no CPU%%/BLOCK columns: cannot %s: %s", what, strerror(-rc));
+        }
+        con.hz = (uint32_t)hz;
+    }
     if (ahp_live_lints_new(&con.lints, lint) < 0)
         con.lints = NULL; /* no memory for the lints: the rest still works */
     if (initscr() == NULL) {
@@ -847,10 +943,10 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
             int rc = ahp_session_wait(s, wait_ms);
             if (rc < 0)
                 break;
+            if (con.kv) /* learns the target's new threads, every 100 ms at most */
+                ahp_kernel_poll(con.kv, 0);
             if (rc == 1 || ahp_now_ns() >= next) {
                 measure(&con);
-                if (con.view == VIEW_RESOURCES)
-                    list_resources(&con);
                 next += interval_ns;
                 if (next < ahp_now_ns())
                     next = ahp_now_ns() + interval_ns;
@@ -872,6 +968,8 @@ int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
             draw(&con);
     }
     endwin();
+    if (con.kv)
+        ahp_kernel_stop(con.kv);
     ahp_session_close(s); /* stops a launched program before its output pipe closes */
     if (con.out_fd >= 0)
         close(con.out_fd);

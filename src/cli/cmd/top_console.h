@@ -18,11 +18,12 @@ bool ahp_console_wanted(void);
 
 /* Open S (as ahp_session_open, with PID or CMD and OPTS), then run the console until `q`, a
  * signal or COUNT intervals (< 0: no limit) of INTERVAL_NS; MAX_ROWS types at most in the
- * table; the live lints with LINT (thresholds, --allow) in the warnings pane. A launched
+ * table; the live lints with LINT (thresholds, --allow) in the warnings pane; the kernel
+ * view's CPU%, BLOCKms and BLOCK% columns sampled at HZ (< 0: no kernel view). A launched
  * program's output goes to a pane of the console instead of the terminal. Closes S. Returns
  * an exit code. */
 int ahp_console_top(struct ahp_session *s, pid_t pid, char **cmd,
                     const struct ahp_collector_opts *opts, uint64_t interval_ns, long count,
-                    int max_rows, const struct ahp_lint_opts *lint);
+                    int max_rows, const struct ahp_lint_opts *lint, long hz);
 
 #endif

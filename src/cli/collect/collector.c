@@ -429,8 +429,10 @@ int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[
             o->exclusive_ns += s->exclusive_ns;
             if (s->max_ns > o->max_ns)
                 o->max_ns = s->max_ns;
-            for (int i = 0; i < AHP_HIST_SLOTS; i++)
+            for (int i = 0; i < AHP_HIST_SLOTS; i++) {
                 o->hist[i] += s->hist[i];
+                o->pending_hist[i] += s->pending_hist[i];
+            }
         }
         /* record on the batch path: what was decoded in userspace (the BPF side counted only
          * the batches the ring buffer had no room for). */

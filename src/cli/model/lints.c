@@ -635,12 +635,36 @@ bool ahp_lints_lifecycle_suppressed(const struct ahp_lints *l)
  * Live, from the aggregates (top)
  */
 
+/* What a scan found of one type for never-ran or orphan: how many, and the example. */
+struct live_found {
+    uint64_t count, id, age_ns, trigger_id;
+};
+
+/* A trigger of a resource in the live table, for orphan: whether a scan saw it alive, and
+ * when the first scan found it gone after that. */
+enum { TRIG_UNSEEN, TRIG_ALIVE, TRIG_GONE };
+struct live_trigger {
+    uint64_t alive_ns; /* the last scan that saw it alive */
+    uint64_t gone_ns;  /* the first scan that found it gone after that */
+    uint32_t scan;     /* the last scan in which a live resource named it */
+    uint32_t state;
+};
+
+/* Triggers followed at once (each a few dozen bytes); beyond, new ones are not judged. */
+#define LIVE_TRIGGERS_MAX 65536
+
 struct ahp_live_lints {
     struct ahp_lint_opts o;
     int64_t active[AHP_LIVE_WINDOW][AHP_TYPE_MAX]; /* a ring */
     uint64_t ts[AHP_LIVE_WINDOW];
     uint32_t next, n;
-    struct ahp_live_warning out[2 * AHP_TYPE_MAX];
+    struct ahp_live_warning out[4 * AHP_TYPE_MAX];
+    /* from the last scan of the live table */
+    bool scanned;
+    uint32_t scan;
+    struct live_found never_ran[AHP_TYPE_MAX], orphan[AHP_TYPE_MAX];
+    struct ahp_hmap triggers; /* trigger id -> struct live_trigger */
+    uint64_t *stale;          /* scratch: triggers no live resource names any more */
 };
 
 int ahp_live_lints_new(struct ahp_live_lints **lp, const struct ahp_lint_opts *o)
@@ -652,19 +676,167 @@ int ahp_live_lints_new(struct ahp_live_lints **lp, const struct ahp_lint_opts *o
         l->o = *o;
     else
         ahp_lint_opts_default(&l->o);
+    ahp_hmap_init(&l->triggers, sizeof(struct live_trigger), LIVE_TRIGGERS_MAX);
     *lp = l;
     return 0;
 }
 
 void ahp_live_lints_free(struct ahp_live_lints *l)
 {
+    if (l == NULL)
+        return;
+    ahp_hmap_free(&l->triggers);
+    free(l->stale);
     free(l);
+}
+
+/* Whether the resource ID is in the live table now (it was created since the attach and is
+ * not destroyed). */
+static bool live_in_table(const volatile struct ahp_live *table, size_t slots, uint64_t id)
+{
+    const volatile struct ahp_live *slot = &table[id & (slots - 1)];
+    return slot->id == id && slot->type >= 0;
+}
+
+static void found(struct live_found *f, uint64_t id, uint64_t age_ns, uint64_t trigger_id)
+{
+    if (f->count++ == 0 || age_ns > f->age_ns) {
+        f->id = id;
+        f->age_ns = age_ns;
+        f->trigger_id = trigger_id;
+    }
+}
+
+/* Orphan: R (id ID, trigger TRIG, latest callback LAST_CB_NS) is alive; is its trigger known
+ * to be gone, for how long, with no callback of R since? A trigger is known gone only when a
+ * scan saw it alive and a later one did not: one created and destroyed between two scans (or
+ * before the attach) is never judged, which can miss orphans but never invent one. */
+static void follow_trigger(struct ahp_live_lints *l, const volatile struct ahp_live *table,
+                           size_t slots, uint64_t t_ns, uint64_t id, int32_t type, uint64_t trig,
+                           uint64_t last_cb_ns)
+{
+    if (trig <= AH_ID_ROOT)
+        return;
+    void *v;
+    if (ahp_hmap_put(&l->triggers, trig, &v) < 0)
+        return; /* LIVE_TRIGGERS_MAX followed already */
+    struct live_trigger *tr = v;
+    if (tr->scan != l->scan) {
+        tr->scan = l->scan;
+        if (live_in_table(table, slots, trig)) {
+            tr->state = TRIG_ALIVE;
+            tr->alive_ns = t_ns;
+        } else if (tr->state == TRIG_ALIVE) {
+            tr->state = TRIG_GONE;
+            tr->gone_ns = t_ns;
+        }
+    }
+    if (tr->state != TRIG_GONE || t_ns - tr->gone_ns <= l->o.orphan_ns)
+        return;
+    /* Died between alive_ns and gone_ns: a callback after alive_ns may have come after it. */
+    if (last_cb_ns >= tr->alive_ns)
+        return;
+    found(&l->orphan[type], id, t_ns - tr->gone_ns, trig);
+}
+
+void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
+                         size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
+                         uint64_t tracked[AHP_TYPE_MAX], ahp_live_visit_fn visit, void *ctx)
+{
+    memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
+    for (int i = 0; i < AHP_TYPE_MAX; i++)
+        oldest[i] = UINT64_MAX;
+    bool usable = table != NULL && slots > 0 && (slots & (slots - 1)) == 0;
+    if (l != NULL) {
+        memset(l->never_ran, 0, sizeof(l->never_ran));
+        memset(l->orphan, 0, sizeof(l->orphan));
+        l->scan++;
+        l->scanned = usable;
+    }
+    if (!usable)
+        return;
+    /* Slots change under the scan (BPF writes them); a torn slot can at worst misplace one
+     * age by a moment or judge one resource on a stale field once. */
+    for (size_t i = 0; i < slots; i++) {
+        const volatile struct ahp_live *slot = &table[i];
+        uint64_t id = slot->id, init_ns = slot->init_ns;
+        int32_t type = slot->type;
+        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
+            continue;
+        tracked[type]++;
+        if (init_ns < oldest[type])
+            oldest[type] = init_ns;
+        if (visit != NULL)
+            visit(slot, id, type, ctx);
+        if (l == NULL)
+            continue;
+        uint64_t trig = slot->trigger_id, first_cb = slot->first_cb_ns;
+        uint64_t age = t_ns > init_ns ? t_ns - init_ns : 0;
+        if (first_cb == 0 && age > l->o.never_ran_ns)
+            found(&l->never_ran[type], id, age, trig);
+        follow_trigger(l, table, slots, t_ns, id, type, trig, slot->last_cb_ns);
+    }
+    if (l == NULL)
+        return;
+    /* Forget the triggers no live resource names any more: the map holds at most one entry
+     * per live resource. */
+    size_t n = ahp_hmap_count(&l->triggers), nstale = 0, pos = 0;
+    if (l->stale == NULL && (l->stale = malloc(LIVE_TRIGGERS_MAX * sizeof(*l->stale))) == NULL)
+        return;
+    uint64_t key;
+    const struct live_trigger *tr;
+    while (nstale < n && (tr = ahp_hmap_next(&l->triggers, &pos, &key)) != NULL)
+        if (tr->scan != l->scan)
+            l->stale[nstale++] = key;
+    for (size_t i = 0; i < nstale; i++)
+        ahp_hmap_del(&l->triggers, l->stale[i]);
+}
+
+/* The type's blocking, from the kernel view, into long-callback's warning W. */
+static void add_blocking(struct ahp_live_warning *w, const struct ahp_live_blocking *b,
+                         const struct ahp_type_stats *s)
+{
+    if (b == NULL || !b->on)
+        return;
+    int t = w->type;
+    w->kernel = true;
+    w->blocked_ns = b->blocked_ns[t];
+    w->callback_ns = s->callback_ns;
+    w->nreasons = b->nreasons[t] < AHP_LIVE_REASONS ? b->nreasons[t] : AHP_LIVE_REASONS;
+    for (int k = 0; k < w->nreasons; k++) {
+        w->reason[k] = b->reason[t][k];
+        w->reason_ns[k] = b->reason_ns[t][k];
+    }
+}
+
+/* never-ran or orphan (LINT) of type T into *W from what the scan found: 1 when it fires. */
+static uint32_t live_found_warning(const struct ahp_live_lints *l, struct ahp_live_warning *w,
+                                   int lint, int t, const struct live_found *f, const char *name)
+{
+    if (f->count == 0 || ahp_lint_allowed(&l->o, lint, name))
+        return 0;
+    *w = (struct ahp_live_warning){.lint = lint,
+                                   .type = t,
+                                   .count = f->count,
+                                   .id = f->id,
+                                   .age_ns = f->age_ns,
+                                   .trigger_id = f->trigger_id};
+    return 1;
 }
 
 uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
                                const struct ahp_type_stats *now, const int64_t *active,
                                const char (*names)[AHP_NAME_SIZE],
                                const struct ahp_live_warning **out)
+{
+    return ahp_live_lints_update_kernel(l, t_ns, now, active, names, NULL, out);
+}
+
+uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
+                                      const struct ahp_type_stats *now, const int64_t *active,
+                                      const char (*names)[AHP_NAME_SIZE],
+                                      const struct ahp_live_blocking *block,
+                                      const struct ahp_live_warning **out)
 {
     memcpy(l->active[l->next], active, sizeof(l->active[0]));
     l->ts[l->next] = t_ns;
@@ -687,11 +859,19 @@ uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
             for (int i = 0; i < AHP_HIST_SLOTS; i++)
                 if (i < 64 && (1ull << i) > l->o.long_callback_ns)
                     above += s->hist[i];
-            l->out[n++] = (struct ahp_live_warning){.lint = AHP_LINT_LONG_CALLBACK,
-                                                    .type = t,
-                                                    .count = above > 0 ? above : 1,
-                                                    .max_ns = s->max_ns};
+            struct ahp_live_warning *w = &l->out[n++];
+            *w = (struct ahp_live_warning){.lint = AHP_LINT_LONG_CALLBACK,
+                                           .type = t,
+                                           .count = above > 0 ? above : 1,
+                                           .max_ns = s->max_ns};
+            add_blocking(w, block, s);
         }
+        /* As in report: only in a type some of whose resources did run (one none of which
+         * ever runs may wait by design), and orphans only in a type whose resources end. */
+        if (l->scanned && s->callbacks > 0)
+            n += live_found_warning(l, &l->out[n], AHP_LINT_NEVER_RAN, t, &l->never_ran[t], name);
+        if (l->scanned && s->destroyed > 0)
+            n += live_found_warning(l, &l->out[n], AHP_LINT_ORPHAN, t, &l->orphan[t], name);
         int64_t series[AHP_LIVE_WINDOW];
         for (uint32_t i = 0; i < l->n; i++)
             series[i] = l->active[(first + i) % AHP_LIVE_WINDOW][t];

@@ -126,32 +126,74 @@ const struct ahp_warning *ahp_lints_warnings(const struct ahp_lints *l, uint32_t
 bool ahp_lints_lifecycle_suppressed(const struct ahp_lints *l);
 void ahp_lints_free(struct ahp_lints *l);
 
-/* The lints `top` can run live, from the in-kernel aggregates (no per-resource events):
- * long-callback from the duration histograms and the maximum (a lower bound: callbacks in a
- * log2 bucket that straddles T are not counted, unless one of them is the maximum), and
- * leak-slope from the active counts of the last AHP_LIVE_WINDOW updates. */
+/* The lints `top` can run live, from the in-kernel aggregates and the live table (no
+ * per-resource events): long-callback from the duration histograms and the maximum (a lower
+ * bound: callbacks in a log2 bucket that straddles T are not counted, unless one of them is
+ * the maximum), with the type's blocking from the kernel view when it is there; leak-slope
+ * from the active counts of the last AHP_LIVE_WINDOW updates; never-ran and orphan from one
+ * scan of the live table per update (resources created since the attach only: the table
+ * holds no other). self-retrigger stays report-only (docs/lints.md says why). */
 #define AHP_LIVE_WINDOW 64
+#define AHP_LIVE_REASONS 2
 
 struct ahp_live_warning {
     int lint;
     int type;
-    uint64_t count;    /* long-callback: at least this many since attach; leak-slope: 1 */
+    uint64_t count;    /* long-callback: at least this many since attach; leak-slope: 1;
+                        * never-ran, orphan: resources of the type in that state now */
     uint64_t max_ns;   /* long-callback: the longest since attach */
     double rate_per_s; /* leak-slope */
     int64_t grown;     /* leak-slope: growth of the floor over the window */
     uint64_t window_ns;
+    /* long-callback, with the kernel view: the type's callbacks' time blocked (off-CPU, not
+     * runnable) since attach, their whole time, and the largest reasons (kernel view reason
+     * numbers, most blocked first; nreasons 0 when the view saw none). */
+    bool kernel;
+    uint64_t blocked_ns, callback_ns;
+    int nreasons;
+    int reason[AHP_LIVE_REASONS];
+    uint64_t reason_ns[AHP_LIVE_REASONS];
+    /* never-ran, orphan: the example (the oldest): its id, age (never-ran) or time since its
+     * trigger was seen gone (orphan), and its trigger */
+    uint64_t id, age_ns, trigger_id;
+};
+
+/* What the kernel view says of each type, for long-callback (lints stay kernel-agnostic). */
+struct ahp_live_blocking {
+    bool on; /* the kernel view runs: the figures below are meaningful */
+    uint64_t blocked_ns[AHP_TYPE_MAX];
+    int nreasons[AHP_TYPE_MAX];
+    int reason[AHP_TYPE_MAX][AHP_LIVE_REASONS];
+    uint64_t reason_ns[AHP_TYPE_MAX][AHP_LIVE_REASONS];
 };
 
 struct ahp_live_lints;
 int ahp_live_lints_new(struct ahp_live_lints **l, const struct ahp_lint_opts *o);
 void ahp_live_lints_free(struct ahp_live_lints *l);
+/* Called by the scan for every live slot (id, type in range; the slot may change under it). */
+typedef void (*ahp_live_visit_fn)(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
+                                  void *ctx);
+/* The one scan of the live table (SLOTS slots, shared with BPF) of an update at T_NS: fills
+ * OLDEST and TRACKED as ahp_collector_live_ages does, hands each live slot to VISIT (when not
+ * NULL: the console's resource view), and keeps what never-ran and orphan need (L may be
+ * NULL: the rest only). So top reads the table once per refresh. */
+void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
+                         size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
+                         uint64_t tracked[AHP_TYPE_MAX], ahp_live_visit_fn visit, void *ctx);
 /* One update at T_NS with the cumulative per-type stats NOW, the active counts ACTIVE and
- * the raw type names NAMES (for --allow; "" when unknown). Returns the warnings in *OUT
- * (valid until the next update). */
+ * the raw type names NAMES (for --allow; "" when unknown). never-ran and orphan come from the
+ * last ahp_live_lints_scan (none without one). Returns the warnings in *OUT (valid until the
+ * next update). */
 uint32_t ahp_live_lints_update(struct ahp_live_lints *l, uint64_t t_ns,
                                const struct ahp_type_stats *now, const int64_t *active,
                                const char (*names)[AHP_NAME_SIZE],
                                const struct ahp_live_warning **out);
+/* The same with the kernel view's blocking BLOCK (NULL: none) joined to long-callback. */
+uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
+                                      const struct ahp_type_stats *now, const int64_t *active,
+                                      const char (*names)[AHP_NAME_SIZE],
+                                      const struct ahp_live_blocking *block,
+                                      const struct ahp_live_warning **out);
 
 /* leak-slope over N samples of a live count (VALUES at times TS_NS, oldest first): true when
  * the floor of each quarter of the window is above the previous one's and the floor grew by
