@@ -680,12 +680,12 @@ int ahprof_cmd_top(int argc, char **argv)
         code = ahp_session_open(&states[i]->session, npids ? pids[i] : 0, cmd, &opts, NULL, NULL);
         if (code == 0) {
             states[i]->prev_ns = states[i]->session.collector.attach_ns;
-            top_serve_add(&serve, &states[i]->session);
             /* No memory for warnings: the table still works without them. */
             if (ahp_live_lints_new(&states[i]->live, &states[i]->lint) < 0)
                 states[i]->live = NULL;
             if (kernel)
                 start_kernel_view(states[i], hz);
+            top_serve_add(&serve, &states[i]->session, states[i]->kv);
         }
     }
     if (code == 0) {

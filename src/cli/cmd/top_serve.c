@@ -26,7 +26,8 @@ static bool name_taken(const struct ahp_prom_target *t, int n, const char *name)
 }
 
 /* What one target's counters are now, for a scrape. */
-static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
+static void scrape_target(struct ahp_session *s, struct ahp_kernel_view *kv,
+                          struct ahp_prom_target *t)
 {
     static struct ahp_type_stats now[AHP_TYPE_MAX];
     static struct ahp_kernel_stats know[AHP_KSLOTS];
@@ -41,9 +42,6 @@ static void scrape_target(struct ahp_session *s, struct ahp_prom_target *t)
     if (ahp_collector_type_stats(c, now) < 0 || ahp_collector_global_stats(c, &g) < 0)
         return; /* out of memory: the target's line says it runs, with no figures */
     ahp_collector_active(c, now, active);
-    /* The kernel view top started for this target, if it has one (--no-kernel, or it could not
-     * start: no figures rather than zeros). */
-    struct ahp_kernel_view *kv = ahp_kernel_view_of(&s->target);
     if (kv && ahp_kernel_stats(kv, know) == 0) {
         t->kernel = true;
         t->hz = ahp_kernel_hz(kv);
@@ -86,7 +84,7 @@ static int handle(void *ctx, const char *path, FILE *out, const char **content_t
     if (strcmp(path, "/metrics") != 0)
         return 404;
     for (int i = 0; i < sv->nsessions; i++)
-        scrape_target(sv->sessions[i], &sv->scrape[i]);
+        scrape_target(sv->sessions[i], sv->kernel[i], &sv->scrape[i]);
     *content_type = AHP_PROM_CONTENT_TYPE;
     return ahp_prom_write(out, sv->scrape, sv->nsessions) < 0 ? 500 : 200;
 }
@@ -114,10 +112,12 @@ int top_serve_open(struct top_serve *sv, const char *addr, bool json)
     return 0;
 }
 
-void top_serve_add(struct top_serve *sv, struct ahp_session *s)
+void top_serve_add(struct top_serve *sv, struct ahp_session *s, struct ahp_kernel_view *kv)
 {
-    if (sv->nsessions < AHP_TOP_MAX_TARGETS)
+    if (sv->nsessions < AHP_TOP_MAX_TARGETS) {
+        sv->kernel[sv->nsessions] = kv;
         sv->sessions[sv->nsessions++] = s;
+    }
 }
 
 void top_serve_started(const struct top_serve *sv)

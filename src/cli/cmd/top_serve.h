@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "collect/kernel.h"
 #include "collect/session.h"
 #include "common/httpd.h"
 #include "export/prometheus.h"
@@ -17,6 +18,7 @@
 
 struct top_serve {
     struct ahp_session *sessions[AHP_TOP_MAX_TARGETS];
+    struct ahp_kernel_view *kernel[AHP_TOP_MAX_TARGETS]; /* per session; NULL: none */
     int nsessions;
     bool serving;
     struct ahp_httpd httpd;
@@ -28,8 +30,10 @@ struct top_serve {
  * printed). */
 int top_serve_open(struct top_serve *sv, const char *addr, bool json);
 
-/* Wait on S too (an opened session; at most AHP_TOP_MAX_TARGETS). */
-void top_serve_add(struct top_serve *sv, struct ahp_session *s);
+/* Wait on S too (an opened session; at most AHP_TOP_MAX_TARGETS), and serve its figures and
+ * those of KV, the kernel view started for it (NULL: --no-kernel, or it could not start: no
+ * figures rather than zeros). */
+void top_serve_add(struct top_serve *sv, struct ahp_session *s, struct ahp_kernel_view *kv);
 
 /* Every target is attached: say where /metrics is served (stderr). */
 void top_serve_started(const struct top_serve *sv);

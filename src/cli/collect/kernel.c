@@ -186,17 +186,6 @@ static int open_sampling(struct ahp_kernel_view *kv, uint32_t hz)
     return opened ? 0 : err ? err : -ENODEV;
 }
 
-/* The views started and not stopped, for ahp_kernel_view_of. */
-static struct ahp_kernel_view *views[AHP_KERNEL_VIEWS_MAX];
-
-struct ahp_kernel_view *ahp_kernel_view_of(const struct ahp_target *t)
-{
-    for (int i = 0; i < AHP_KERNEL_VIEWS_MAX; i++)
-        if (views[i] && views[i]->target == t)
-            return views[i];
-    return NULL;
-}
-
 uint32_t ahp_kernel_hz(const struct ahp_kernel_view *kv)
 {
     return kv->hz;
@@ -281,12 +270,6 @@ int ahp_kernel_start(struct ahp_kernel_view **out, struct ahp_target *t,
     kv->sym = ahp_symbolizer_new(t->pid);
     if (kv->sym)
         ahp_symbolizer_refresh(kv->sym);
-    for (int i = 0; i < AHP_KERNEL_VIEWS_MAX; i++) {
-        if (views[i] == NULL) {
-            views[i] = kv;
-            break;
-        }
-    }
     *what = NULL;
     *out = kv;
     return 0;
@@ -771,9 +754,6 @@ void ahp_kernel_stop(struct ahp_kernel_view *kv)
 {
     if (kv == NULL)
         return;
-    for (int i = 0; i < AHP_KERNEL_VIEWS_MAX; i++)
-        if (views[i] == kv)
-            views[i] = NULL;
     for (int cpu = 0; kv->perf_links && cpu < kv->ncpus; cpu++)
         bpf_link__destroy(kv->perf_links[cpu]);
     for (int cpu = 0; kv->perf_fds && cpu < kv->ncpus; cpu++)

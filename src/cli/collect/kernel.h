@@ -105,12 +105,6 @@ int ahp_kernel_stack_names(struct ahp_kernel_view *kv, uint32_t user_ref, uint32
 int ahp_kernel_prog_runtime(struct ahp_kernel_view *kv, const char *prog, uint64_t *run_ns,
                             uint64_t *runs);
 
-/* The view started for T (the same struct ahp_target) and not stopped yet, or NULL: how a
- * part of a command that did not start it finds it (`top --serve` for /metrics). At most
- * AHP_KERNEL_VIEWS_MAX views are found so. */
-#define AHP_KERNEL_VIEWS_MAX 64
-struct ahp_kernel_view *ahp_kernel_view_of(const struct ahp_target *t);
-
 /* Samples per second per CPU (0: no sampling): a CPU sample stands for 1/hz s of CPU. */
 uint32_t ahp_kernel_hz(const struct ahp_kernel_view *kv);
 
