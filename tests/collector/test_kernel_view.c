@@ -215,8 +215,9 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* One worker, 10 tasks of 20 ms queued at once: pending p50 ~100 ms, p99 ~180 ms. Computed
- * here from the libah events of a recording (`ahprof record`, then the file's reader): the
- * model has no pending time yet (docs/kernel-view.md). */
+ * here from the libah events of a recording (`ahprof record`, then the file's reader), as the
+ * truth that report's and top's pending figures are checked against (test_record_cpu,
+ * test_pending). */
 Test(kernel_view, pending_of_a_queued_pool, .init = make_data_path, .fini = remove_data)
 {
     struct proc target, rec;

@@ -491,28 +491,6 @@ void ahp_collector_active(struct ahp_collector *c, const struct ahp_type_stats *
     }
 }
 
-int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE_MAX],
-                            uint64_t tracked[AHP_TYPE_MAX])
-{
-    memset(tracked, 0, sizeof(*tracked) * AHP_TYPE_MAX);
-    for (int i = 0; i < AHP_TYPE_MAX; i++)
-        oldest_ns[i] = UINT64_MAX;
-    if (c->live_table == NULL)
-        return -ENODATA;
-    /* Slots change under the scan; a torn slot can at worst misplace one age by a moment. */
-    for (size_t i = 0; i < c->live_slots; i++) {
-        const volatile struct ahp_live *slot = &c->live_table[i];
-        uint64_t id = slot->id, init_ns = slot->init_ns;
-        int32_t type = slot->type;
-        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
-            continue;
-        tracked[type]++;
-        if (init_ns < oldest_ns[type])
-            oldest_ns[type] = init_ns;
-    }
-    return 0;
-}
-
 const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
                                     char buf[AHP_NAME_SIZE])
 {

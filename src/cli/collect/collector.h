@@ -108,10 +108,6 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
 void ahp_collector_active(struct ahp_collector *c, const struct ahp_type_stats *stats,
                           int64_t active[AHP_TYPE_MAX]);
 
-/* Oldest tracked init time and count of tracked live resources per type (live map). */
-int ahp_collector_live_ages(struct ahp_collector *c, uint64_t oldest_ns[AHP_TYPE_MAX],
-                            uint64_t tracked[AHP_TYPE_MAX]);
-
 /* A type's name: from the BPF side (first init seen), else from the target's registry.
  * Untrusted bytes; always NUL-terminated; "type#N" when unknown. */
 const char *ahp_collector_type_name(struct ahp_collector *c, struct ahp_target *t, int type,
