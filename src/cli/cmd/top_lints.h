@@ -15,9 +15,9 @@
 #include "common/json_writer.h"
 #include "model/lints.h"
 
-/* The live table's ages (oldest init per type, resources tracked per type), read in the same scan as the live
- * lints' never-ran and orphan (L may be NULL: ages only) and as VISIT's (may be NULL; see
- * ahp_live_lints_scan). False when there is no table. */
+/* The live table's ages (oldest init per type, resources tracked per type), read in the same scan
+ * as the live lints' never-ran and orphan (L may be NULL: ages only) and as VISIT's (may be NULL;
+ * see ahp_live_lints_scan). False when there is no table. */
 bool ahp_top_live_scan(struct ahp_live_lints *l, struct ahp_collector *c, uint64_t t_ns,
                        uint64_t oldest[AHP_TYPE_MAX], uint64_t tracked[AHP_TYPE_MAX],
                        ahp_live_visit_fn visit, void *ctx);

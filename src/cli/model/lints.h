@@ -174,8 +174,8 @@ void ahp_live_lints_free(struct ahp_live_lints *l);
 typedef void (*ahp_live_visit_fn)(const volatile struct ahp_live *slot, uint64_t id, int32_t type,
                                   void *ctx);
 /* The one scan of the live table (SLOTS slots, shared with BPF) of an update at T_NS: fills
- * OLDEST (oldest init per type) and TRACKED (live slots per type), hands each live slot to VISIT (when not
- * NULL: the console's resource view), and keeps what never-ran and orphan need (L may be
+ * OLDEST (oldest init per type) and TRACKED (live slots per type), hands each live slot to VISIT
+ * (when not NULL: the console's resource view), and keeps what never-ran and orphan need (L may be
  * NULL: the rest only). So top reads the table once per refresh. */
 void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_live *table,
                          size_t slots, uint64_t t_ns, uint64_t oldest[AHP_TYPE_MAX],
