@@ -119,6 +119,9 @@ static const char record_usage[] =
 /* How often buffered events go to the file while recording: what a kill -9 of ahprof can
  * lose, with the reorder window (AHP_REORDER_NS) and what the ring buffer holds. */
 #define RECORD_FLUSH_NS 500000000ull
+/* The kernel view's aggregates (KSTATS, a few KiB) are written this often while they change:
+ * what a SIGKILL costs is the run-queue figures of the last 2 s. */
+#define RECORD_KSTATS_NS 2000000000ull
 /* How long ahprof may take to detach and read the ring buffer once told to stop; what is
  * still unread then is counted as lost. */
 #define RECORD_FINISH_NS 300000000ull
@@ -243,6 +246,38 @@ static void write_kinfo(struct record_state *st, bool force)
     st->kinfo.lost_records = g.lost_records;
     st->kinfo.stack_errors = g.stack_errors;
     ahp_writer_kinfo(st->writer, &st->kinfo);
+}
+
+/* The kernel view's per-slot aggregates (run-queue delay, blocked and preempted sums), when
+ * they changed since the last ones written (and at the end: FORCE). Each KSTATS chunk
+ * supersedes the ones before it: a recording cut short keeps the last one complete. */
+static void write_kstats(struct record_state *st, bool force)
+{
+    /* static: 80 KiB each, and there is one recording per process */
+    static struct ahp_kernel_stats ks[AHP_KSLOTS];
+    static struct ahp_kstats_slot now[AHP_KSTATS_SLOTS], last[AHP_KSTATS_SLOTS];
+    _Static_assert(AHP_KSLOTS == AHP_KSTATS_SLOTS && AHP_KSLOT_OUTSIDE == AHP_KSTATS_OUTSIDE &&
+                       AHP_KSLOT_UNTAGGED == AHP_KSTATS_UNTAGGED,
+                   "the file's slots are the kernel view's");
+    uint64_t as_of = ahp_now_ns();
+    if (ahp_kernel_stats(st->kv, ks) < 0)
+        return;
+    for (int i = 0; i < AHP_KSLOTS; i++) {
+        const struct ahp_kernel_stats *k = &ks[i];
+        struct ahp_kstats_slot *s = &now[i];
+        *s = (struct ahp_kstats_slot){.runq_count = k->runq_count,
+                                      .runq_wait_ns = k->runq_wait_ns,
+                                      .runq_ns = k->runq_ns,
+                                      .blocked_ns = k->blocked_ns,
+                                      .blocked_count = k->blocked_count,
+                                      .preempted_ns = k->preempted_ns,
+                                      .preempted_count = k->preempted_count};
+        memcpy(s->runq_hist, k->runq_hist, sizeof(s->runq_hist));
+    }
+    if (!force && memcmp(now, last, sizeof(now)) == 0)
+        return;
+    if (ahp_writer_kstats(st->writer, as_of, now) == 0)
+        memcpy(last, now, sizeof(last));
 }
 
 static void write_type(struct record_state *st, int type)
@@ -579,7 +614,7 @@ int ahprof_cmd_record(int argc, char **argv)
         fprintf(stderr, "ahprof: recording pid %d to %s (Ctrl-C to stop)\n", t->pid, safe);
     }
     uint64_t deadline = duration_ns > 0 ? ahp_now_ns() + duration_ns : UINT64_MAX;
-    uint64_t last_lost = 0, last_flush = ahp_now_ns();
+    uint64_t last_lost = 0, last_flush = ahp_now_ns(), last_kstats = last_flush;
     while (!ahp_stop_requested && !st.error) {
         uint64_t now = ahp_now_ns();
         if (now >= deadline)
@@ -596,6 +631,10 @@ int ahprof_cmd_record(int argc, char **argv)
         if (st.kv) {
             ahp_kernel_poll(st.kv, 0);
             write_kinfo(&st, false);
+            if (ahp_now_ns() - last_kstats >= RECORD_KSTATS_NS) {
+                write_kstats(&st, false);
+                last_kstats = ahp_now_ns();
+            }
         }
         struct ahp_global_stats g;
         uint64_t counted_at = ahp_now_ns();
@@ -619,6 +658,7 @@ int ahprof_cmd_record(int argc, char **argv)
     if (st.kv) {
         ahp_kernel_finish(st.kv);
         write_kinfo(&st, true);
+        write_kstats(&st, true);
     }
     record_exec(&st, quiet);
     char ended[64] = "target exited";

@@ -343,11 +343,32 @@ static uint64_t cpu_ns(const struct ahp_model *m, uint64_t samples)
     return hz ? samples * (1000000000ull / hz) : 0;
 }
 
-static void text_kernel_row(FILE *out, const struct ahp_model *m, const char *name,
-                            const struct ahp_kernel_type *k)
+/* The run-queue figures of slot I (AHP_KSTATS_*), when the file has them (a KSTATS chunk):
+ * NULL otherwise, and then nothing is shown rather than zeros. */
+static const struct ahp_kstats_slot *kstats_of(const struct ahp_model *m, int32_t i)
 {
-    fprintf(out, "%-24s %12" PRIu64 " %10.3f %12.3f %10" PRIu64 "\n", name, k->cpu_samples,
+    return m->meta->has_kstats && i >= 0 && i < AHP_KSTATS_SLOTS ? &m->meta->kstats[i] : NULL;
+}
+
+/* Run-queue delay under top's names; absent (not zeros) when the file does not have it. */
+static void json_runq(struct ahp_json *w, const struct ahp_kstats_slot *ks)
+{
+    if (ks == NULL)
+        return;
+    ahp_json_field_u64(w, "runq_count", ks->runq_count);
+    ahp_json_field_u64(w, "runq_p50_ns", ahp_kstats_runq_percentile(ks, 500));
+    ahp_json_field_u64(w, "runq_p99_ns", ahp_kstats_runq_percentile(ks, 990));
+}
+
+static void text_kernel_row(FILE *out, const struct ahp_model *m, const char *name,
+                            const struct ahp_kernel_type *k, const struct ahp_kstats_slot *ks)
+{
+    fprintf(out, "%-24s %12" PRIu64 " %10.3f %12.3f %10" PRIu64, name, k->cpu_samples,
             ms(cpu_ns(m, k->cpu_samples)), ms(k->blocked_ns), k->blocked_count);
+    if (ks != NULL)
+        fprintf(out, " %10" PRIu64 " %10.3f %10.3f", ks->runq_count,
+                ms(ahp_kstats_runq_percentile(ks, 500)), ms(ahp_kstats_runq_percentile(ks, 990)));
+    fputc('\n', out);
 }
 
 /* Without record --cpu nothing is printed: no zeros that look measured. */
@@ -359,20 +380,26 @@ static void text_kernel(FILE *out, const struct opts *o, const struct ahp_model 
     fprintf(out,
             "\nKERNEL (record --cpu at %" PRIu32 " Hz: %" PRIu64 " samples, %" PRIu64
             " off-CPU episodes (preemptions included), %" PRIu64
-            " kernel records lost)\n%-24s %12s %10s %12s %10s\n",
+            " kernel records lost)\n%-24s %12s %10s %12s %10s",
             ki->hz, m->ksamples, m->koffcpu, ki->lost_records, "TYPE", "CPU_SAMPLES", "CPU_MS",
             "BLOCKED_MS", "BLOCKED_N");
+    if (m->meta->has_kstats)
+        fprintf(out, " %10s %10s %10s", "RUNQ_N", "RUNQ50_MS", "RUNQ99_MS");
+    fputc('\n', out);
     for (int32_t c = 0; c < AHP_M_TYPES; c++) {
         const struct ahp_kernel_type *k = &m->ktypes[c];
-        if (k->cpu_samples == 0 && k->blocked_count == 0)
+        const struct ahp_kstats_slot *ks = kstats_of(m, c < AHP_TYPE_MAX ? c : -1);
+        if (k->cpu_samples == 0 && k->blocked_count == 0 && (ks == NULL || ks->runq_count == 0))
             continue;
         char nb[AHP_NAME_SIZE], sb[SAFE_NAME];
         text_kernel_row(out, m, safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE),
-                        k);
+                        k, ks);
     }
-    text_kernel_row(out, m, "(outside callbacks)", &m->koutside);
-    if (m->kuntagged.cpu_samples || m->kuntagged.blocked_count)
-        text_kernel_row(out, m, "(untagged)", &m->kuntagged);
+    text_kernel_row(out, m, "(outside callbacks)", &m->koutside,
+                    kstats_of(m, AHP_KSTATS_OUTSIDE));
+    const struct ahp_kstats_slot *ku = kstats_of(m, AHP_KSTATS_UNTAGGED);
+    if (m->kuntagged.cpu_samples || m->kuntagged.blocked_count || (ku && ku->runq_count))
+        text_kernel_row(out, m, "(untagged)", &m->kuntagged, ku);
 
     fprintf(out, "\nLONGEST-BLOCKING CALLBACKS (%" PRIu64 " callbacks blocked)\n",
             m->blocked_callbacks);
@@ -799,6 +826,7 @@ static void json_types(struct ahp_json *w, const struct ahp_model *m)
             ahp_json_field_real(w, "cpu_ms", ms(cpu_ns(m, k->cpu_samples)), 3);
             ahp_json_field_u64(w, "blocked_ns", k->blocked_ns);
             ahp_json_field_u64(w, "blocked_count", k->blocked_count);
+            json_runq(w, kstats_of(m, c < AHP_TYPE_MAX ? c : -1));
         }
         if (f->has_counters && c < AHP_TYPE_MAX) {
             const struct ahp_type_counters *k = &f->counters[c];
@@ -819,7 +847,7 @@ static void json_types(struct ahp_json *w, const struct ahp_model *m)
 }
 
 static void json_kernel_type(struct ahp_json *w, const struct ahp_model *m, const char *key,
-                             const struct ahp_kernel_type *k)
+                             const struct ahp_kernel_type *k, const struct ahp_kstats_slot *ks)
 {
     ahp_json_key(w, key);
     ahp_json_object_begin(w);
@@ -827,6 +855,7 @@ static void json_kernel_type(struct ahp_json *w, const struct ahp_model *m, cons
     ahp_json_field_real(w, "cpu_ms", ms(cpu_ns(m, k->cpu_samples)), 3);
     ahp_json_field_u64(w, "blocked_ns", k->blocked_ns);
     ahp_json_field_u64(w, "blocked_count", k->blocked_count);
+    json_runq(w, ks);
     ahp_json_object_end(w);
 }
 
@@ -849,8 +878,8 @@ static void json_kernel(struct ahp_json *w, const struct opts *o, const struct a
     ahp_json_field_u64(w, "stack_errors", ki->stack_errors);
     ahp_json_field_u64(w, "stacks_dropped", ki->stacks_dropped);
     ahp_json_field_u64(w, "unjoined_records", m->krecords_unjoined);
-    json_kernel_type(w, m, "outside_callbacks", &m->koutside);
-    json_kernel_type(w, m, "untagged", &m->kuntagged);
+    json_kernel_type(w, m, "outside_callbacks", &m->koutside, kstats_of(m, AHP_KSTATS_OUTSIDE));
+    json_kernel_type(w, m, "untagged", &m->kuntagged, kstats_of(m, AHP_KSTATS_UNTAGGED));
     ahp_json_field_u64(w, "blocked_callbacks", m->blocked_callbacks);
     ahp_json_key(w, "longest_blocking");
     ahp_json_array_begin(w);

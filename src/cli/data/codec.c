@@ -773,3 +773,113 @@ bool ahp_kstack_decode(const uint8_t *p, uint32_t len, uint32_t *id,
     *nkernel = nk;
     return true;
 }
+
+/* A KSTATS entry's slot in the file: the type (>= 0), or AHP_KREC_OUTSIDE / _UNTAGGED. */
+static int32_t kstats_file_slot(uint32_t i)
+{
+    return i == AHP_KSTATS_OUTSIDE    ? AHP_KREC_OUTSIDE
+           : i == AHP_KSTATS_UNTAGGED ? AHP_KREC_UNTAGGED
+                                      : (int32_t)i;
+}
+
+static bool kstats_empty(const struct ahp_kstats_slot *s)
+{
+    static const struct ahp_kstats_slot zero;
+    return memcmp(s, &zero, sizeof(zero)) == 0;
+}
+
+uint32_t ahp_kstats_encode(uint8_t p[AHP_KSTATS_SIZE_MAX], uint64_t as_of_ns,
+                           const struct ahp_kstats_slot *slots)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < AHP_KSTATS_SLOTS; i++) {
+        const struct ahp_kstats_slot *s = &slots[i];
+        if (kstats_empty(s))
+            continue;
+        uint8_t *e = p + AHP_KSTATS_HEADER_SIZE + (size_t)n * AHP_KSTATS_ENTRY_SIZE;
+        ahp_put32(e, (uint32_t)kstats_file_slot(i));
+        ahp_put32(e + 4, 0);
+        const uint64_t fields[7] = {s->runq_count, s->runq_wait_ns,  s->runq_ns,
+                                    s->blocked_ns, s->blocked_count, s->preempted_ns,
+                                    s->preempted_count};
+        for (int f = 0; f < 7; f++)
+            ahp_put64(e + 8 + 8 * f, fields[f]);
+        for (int h = 0; h < AHP_HIST_SLOTS; h++)
+            ahp_put64(e + 64 + 8 * h, s->runq_hist[h]);
+        n++;
+    }
+    ahp_put32(p, n);
+    ahp_put32(p + 4, AHP_KSTATS_ENTRY_SIZE);
+    ahp_put64(p + 8, as_of_ns);
+    return AHP_KSTATS_HEADER_SIZE + n * AHP_KSTATS_ENTRY_SIZE;
+}
+
+/* The index in AHP_KSTATS_SLOTS of a file slot, or -1 when no writer makes it. */
+static int32_t kstats_index(int32_t slot)
+{
+    if (slot == AHP_KREC_OUTSIDE)
+        return AHP_KSTATS_OUTSIDE;
+    if (slot == AHP_KREC_UNTAGGED)
+        return AHP_KSTATS_UNTAGGED;
+    return slot >= 0 && slot < AHP_TYPE_MAX ? slot : -1;
+}
+
+bool ahp_kstats_decode(const uint8_t *p, uint32_t len, uint64_t *as_of_ns,
+                       struct ahp_kstats_slot *out)
+{
+    if (len < AHP_KSTATS_HEADER_SIZE)
+        return false;
+    uint32_t n = ahp_get32(p), es = ahp_get32(p + 4);
+    /* A larger entry is a newer writer's: its extra fields are ignored. */
+    if (es < AHP_KSTATS_ENTRY_SIZE || es > AHP_EVENT_RECORD_MAX || n > AHP_KSTATS_SLOTS ||
+        (uint64_t)n * es != (uint64_t)len - AHP_KSTATS_HEADER_SIZE)
+        return false;
+    /* Checked whole before OUT is touched: a damaged chunk leaves the last good one. */
+    uint8_t seen[AHP_KSTATS_SLOTS] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t idx = kstats_index((int32_t)ahp_get32(p + AHP_KSTATS_HEADER_SIZE + (size_t)i * es));
+        if (idx < 0 || seen[idx])
+            return false;
+        seen[idx] = 1;
+    }
+    memset(out, 0, AHP_KSTATS_SLOTS * sizeof(*out));
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = p + AHP_KSTATS_HEADER_SIZE + (size_t)i * es;
+        struct ahp_kstats_slot *s = &out[kstats_index((int32_t)ahp_get32(e))];
+        s->runq_count = ahp_get64(e + 8);
+        s->runq_wait_ns = ahp_get64(e + 16);
+        s->runq_ns = ahp_get64(e + 24);
+        s->blocked_ns = ahp_get64(e + 32);
+        s->blocked_count = ahp_get64(e + 40);
+        s->preempted_ns = ahp_get64(e + 48);
+        s->preempted_count = ahp_get64(e + 56);
+        for (int h = 0; h < AHP_HIST_SLOTS; h++)
+            s->runq_hist[h] = ahp_get64(e + 64 + 8 * h);
+    }
+    *as_of_ns = ahp_get64(p + 8);
+    return true;
+}
+
+uint64_t ahp_kstats_runq_percentile(const struct ahp_kstats_slot *s, unsigned permille)
+{
+    /* The histogram's own sum, saturated: runq_count may disagree with it (read while the
+     * kernel counted, or a hostile file), and a rank beyond the buckets would mean nothing. */
+    uint64_t total = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        total = s->runq_hist[i] > UINT64_MAX - total ? UINT64_MAX : total + s->runq_hist[i];
+    if (total == 0)
+        return 0;
+    if (permille > 1000)
+        permille = 1000;
+    /* ceil(total * permille / 1000) without overflow */
+    uint64_t want = total / 1000 * permille + ((total % 1000) * permille + 999) / 1000;
+    if (want == 0)
+        want = 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < AHP_HIST_SLOTS; i++) {
+        seen = s->runq_hist[i] > UINT64_MAX - seen ? UINT64_MAX : seen + s->runq_hist[i];
+        if (seen >= want)
+            return (2ull << i) - 1;
+    }
+    return (2ull << (AHP_HIST_SLOTS - 1)) - 1;
+}

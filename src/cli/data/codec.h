@@ -40,6 +40,9 @@
 #define AHP_KRECORDS_HEADER_SIZE 8 /* count and record size */
 #define AHP_KRECORDS_MAX 65536     /* records per chunk; more is corruption */
 #define AHP_KSTACK_SIZE_MAX (12 + AHP_KSTACK_FILE_FRAMES * (2 + AHP_KFRAME_SIZE - 1))
+#define AHP_KSTATS_HEADER_SIZE 16 /* count, entry size, as_of_ns */
+#define AHP_KSTATS_ENTRY_SIZE (8 + 8 * (7 + AHP_HIST_SLOTS))
+#define AHP_KSTATS_SIZE_MAX (AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_SLOTS * AHP_KSTATS_ENTRY_SIZE)
 #define AHP_EVENTS_HEADER_SIZE 8 /* count and record size, before the records */
 
 #define AHP_END_F_CLEAN 1u
@@ -271,6 +274,15 @@ uint32_t ahp_kstack_encode(uint8_t p[AHP_KSTACK_SIZE_MAX], uint32_t id, const ch
 bool ahp_kstack_decode(const uint8_t *p, uint32_t len, uint32_t *id,
                        char frames[AHP_KSTACK_FILE_FRAMES][AHP_KFRAME_SIZE], uint32_t *n,
                        uint32_t *nkernel);
+
+/* A KSTATS payload of the non-empty slots of SLOTS[0..AHP_KSTATS_SLOTS). */
+uint32_t ahp_kstats_encode(uint8_t p[AHP_KSTATS_SIZE_MAX], uint64_t as_of_ns,
+                           const struct ahp_kstats_slot *slots);
+/* False, and OUT untouched, when the payload is malformed: its count and entry size do not
+ * fill it, a slot is out of range or given twice. OUT[0..AHP_KSTATS_SLOTS) is all of it:
+ * the slots the payload does not name are zeros. */
+bool ahp_kstats_decode(const uint8_t *p, uint32_t len, uint64_t *as_of_ns,
+                       struct ahp_kstats_slot *out);
 
 struct ahp_exit_info {
     uint32_t how, code; /* enum ahp_exit_how (other values: unknown) */

@@ -43,9 +43,10 @@ enum ahp_chunk_type {
     AHP_CHUNK_KINFO = 12,    /* 2.1: the kernel view's settings and losses (record --cpu) */
     AHP_CHUNK_KRECORDS = 13, /* 2.1: CPU samples and off-CPU episodes (record --cpu) */
     AHP_CHUNK_KSTACK = 14,   /* 2.1: one symbolized native stack the kernel records name */
+    AHP_CHUNK_KSTATS = 15,   /* 2.1: the kernel view's per-slot aggregates (run-queue delay) */
 };
 #define AHP_CHUNK_FIRST AHP_CHUNK_INFO
-#define AHP_CHUNK_LAST AHP_CHUNK_KSTACK
+#define AHP_CHUNK_LAST AHP_CHUNK_KSTATS
 
 /* One frame of a symbolized user stack; strings are untrusted (they come from the target's
  * symbol tables), bounded and NUL-terminated; empty when unknown. */
@@ -74,6 +75,26 @@ struct ahp_kinfo {
     uint64_t stacks_dropped; /* distinct stacks beyond what the recorder keeps: written as none */
 };
 #define AHP_KINFO_F_OFFCPU_STACKS 1u /* off-CPU episodes carry their stacks (--stacks) */
+
+/* The kernel view's aggregates of one slot since the attach (record --cpu, KSTATS chunk):
+ * counted in the kernel for every switch, so exact whatever the ring buffer lost. Untrusted:
+ * runq_count need not match the histogram's sum. */
+struct ahp_kstats_slot {
+    uint64_t runq_count;                /* run-queue waits: wakeup (or preemption) to running */
+    uint64_t runq_wait_ns;              /* their sum */
+    uint64_t runq_hist[AHP_HIST_SLOTS]; /* log2 ns of each wait: [2^i, 2^(i+1)) */
+    uint64_t runq_ns;                   /* of blocked_ns, the time from wakeup to running */
+    uint64_t blocked_ns, blocked_count; /* off-CPU inside callbacks, not runnable */
+    uint64_t preempted_ns, preempted_count; /* off-CPU inside callbacks, runnable */
+};
+/* Slots of the aggregates: the types, then these two. */
+#define AHP_KSTATS_OUTSIDE AHP_TYPE_MAX        /* a libah thread outside any callback */
+#define AHP_KSTATS_UNTAGGED (AHP_TYPE_MAX + 1) /* a thread whose libah state was unreadable */
+#define AHP_KSTATS_SLOTS (AHP_TYPE_MAX + 2)
+
+/* The P-th permille of a slot's run-queue waits, ns: the upper bound of the log2 bucket that
+ * holds it (so within a factor of 2), from the histogram alone; 0 when it is empty. */
+uint64_t ahp_kstats_runq_percentile(const struct ahp_kstats_slot *s, unsigned permille);
 
 /* A kernel record's slot when it is not a type (>= 0). */
 #define AHP_KREC_OUTSIDE (-1)  /* a libah thread outside any callback */
@@ -181,6 +202,12 @@ int ahp_writer_krecords(struct ahp_writer *w, const struct ahp_krecord *r, size_
 int ahp_writer_kstack(struct ahp_writer *w, uint32_t id, const char *const *frames, uint32_t n,
                       uint32_t nkernel);
 
+/* The kernel view's aggregates since the attach, SLOTS[0..AHP_KSTATS_SLOTS) (empty slots are
+ * not written), read at AS_OF_NS (CLOCK_MONOTONIC). Each chunk supersedes the ones before it:
+ * write it now and then, and at the end. */
+int ahp_writer_kstats(struct ahp_writer *w, uint64_t as_of_ns,
+                      const struct ahp_kstats_slot slots[AHP_KSTATS_SLOTS]);
+
 /* How the target ended (an exit chunk). */
 enum ahp_exit_how {
     AHP_EXIT_HOW_EXITED = 1, /* code: its exit status */
@@ -238,6 +265,10 @@ struct ahp_file_meta {
     struct ahp_kinfo kinfo;
     uint64_t krecords; /* records declared by the KRECORDS chunks */
     uint64_t kstacks;  /* KSTACK chunks */
+    /* The kernel view's aggregates (KSTATS): the last usable chunk; zeros without one. */
+    bool has_kstats;
+    uint64_t kstats_as_of_ns;
+    struct ahp_kstats_slot kstats[AHP_KSTATS_SLOTS];
 
     /* Exit chunk: how the target ended, when the recording saw it end. */
     bool has_exit;

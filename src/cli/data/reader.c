@@ -208,6 +208,12 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         m->has_kernel = true;
         return true;
     }
+    case AHP_CHUNK_KSTATS:
+        /* Cumulative since the attach: the last one written holds the most. */
+        if (!ahp_kstats_decode(p, len, &m->kstats_as_of_ns, m->kstats))
+            return false;
+        m->has_kstats = true;
+        return true;
     default:
         return true;
     }

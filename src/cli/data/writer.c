@@ -271,6 +271,19 @@ int ahp_writer_kinfo(struct ahp_writer *w, const struct ahp_kinfo *k)
     return write_chunk(w, AHP_CHUNK_KINFO, chunk, len);
 }
 
+int ahp_writer_kstats(struct ahp_writer *w, uint64_t as_of_ns,
+                      const struct ahp_kstats_slot slots[AHP_KSTATS_SLOTS])
+{
+    if (w == NULL || slots == NULL)
+        return -EINVAL;
+    int rc = flush_events(w);
+    if (rc < 0)
+        return rc;
+    static _Thread_local uint8_t chunk[AHP_CHUNK_HEADER_SIZE + AHP_KSTATS_SIZE_MAX];
+    uint32_t len = ahp_kstats_encode(chunk + AHP_CHUNK_HEADER_SIZE, as_of_ns, slots);
+    return write_chunk(w, AHP_CHUNK_KSTATS, chunk, len);
+}
+
 int ahp_writer_krecords(struct ahp_writer *w, const struct ahp_krecord *r, size_t n)
 {
     if (w == NULL || (r == NULL && n > 0))
