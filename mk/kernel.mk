@@ -46,3 +46,12 @@ CHECK_BINS += $(B)/targets/kernel_truths $(B)/targets/kernel_hostile $(B)/kview
 .PHONY: bench-kernel
 bench-kernel: $(B)/ahprof $(B)/kview $(B)/examples/ah-server $(B)/examples/ah-load | bench-deps
 	$(Q)bench/kernel_view.sh $(B)
+
+# Run-queue delay with a known truth (tests/targets/runq_truths.c), through record --cpu and
+# report (tests/collector/test_report_runq.c).
+$(B)/targets/runq_truths: tests/targets/runq_truths.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+$(COLLECTOR_DIR)/test_report_runq: $(B)/targets/runq_truths $(B)/ahprof
+CHECK_BINS += $(B)/targets/runq_truths

@@ -395,8 +395,7 @@ static void text_kernel(FILE *out, const struct opts *o, const struct ahp_model 
         text_kernel_row(out, m, safe(sb, sizeof(sb), ahp_model_class_name(m, c, nb), AHP_NAME_SIZE),
                         k, ks);
     }
-    text_kernel_row(out, m, "(outside callbacks)", &m->koutside,
-                    kstats_of(m, AHP_KSTATS_OUTSIDE));
+    text_kernel_row(out, m, "(outside callbacks)", &m->koutside, kstats_of(m, AHP_KSTATS_OUTSIDE));
     const struct ahp_kstats_slot *ku = kstats_of(m, AHP_KSTATS_UNTAGGED);
     if (m->kuntagged.cpu_samples || m->kuntagged.blocked_count || (ku && ku->runq_count))
         text_kernel_row(out, m, "(untagged)", &m->kuntagged, ku);

@@ -799,8 +799,8 @@ uint32_t ahp_kstats_encode(uint8_t p[AHP_KSTATS_SIZE_MAX], uint64_t as_of_ns,
         uint8_t *e = p + AHP_KSTATS_HEADER_SIZE + (size_t)n * AHP_KSTATS_ENTRY_SIZE;
         ahp_put32(e, (uint32_t)kstats_file_slot(i));
         ahp_put32(e + 4, 0);
-        const uint64_t fields[7] = {s->runq_count, s->runq_wait_ns,  s->runq_ns,
-                                    s->blocked_ns, s->blocked_count, s->preempted_ns,
+        const uint64_t fields[7] = {s->runq_count,     s->runq_wait_ns,  s->runq_ns,
+                                    s->blocked_ns,     s->blocked_count, s->preempted_ns,
                                     s->preempted_count};
         for (int f = 0; f < 7; f++)
             ahp_put64(e + 8 + 8 * f, fields[f]);

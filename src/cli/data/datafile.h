@@ -80,11 +80,11 @@ struct ahp_kinfo {
  * counted in the kernel for every switch, so exact whatever the ring buffer lost. Untrusted:
  * runq_count need not match the histogram's sum. */
 struct ahp_kstats_slot {
-    uint64_t runq_count;                /* run-queue waits: wakeup (or preemption) to running */
-    uint64_t runq_wait_ns;              /* their sum */
-    uint64_t runq_hist[AHP_HIST_SLOTS]; /* log2 ns of each wait: [2^i, 2^(i+1)) */
-    uint64_t runq_ns;                   /* of blocked_ns, the time from wakeup to running */
-    uint64_t blocked_ns, blocked_count; /* off-CPU inside callbacks, not runnable */
+    uint64_t runq_count;                    /* run-queue waits: wakeup (or preemption) to running */
+    uint64_t runq_wait_ns;                  /* their sum */
+    uint64_t runq_hist[AHP_HIST_SLOTS];     /* log2 ns of each wait: [2^i, 2^(i+1)) */
+    uint64_t runq_ns;                       /* of blocked_ns, the time from wakeup to running */
+    uint64_t blocked_ns, blocked_count;     /* off-CPU inside callbacks, not runnable */
     uint64_t preempted_ns, preempted_count; /* off-CPU inside callbacks, runnable */
 };
 /* Slots of the aggregates: the types, then these two. */
