@@ -294,3 +294,132 @@ Test(kcodec, model_joins_blocking_to_callbacks)
     ahp_model_free(m);
     ahp_reader_close(r);
 }
+
+/* KSTATS: the kernel view's per-slot aggregates (run-queue delay). */
+static struct ahp_kstats_slot kslot(uint64_t seed)
+{
+    struct ahp_kstats_slot s = {.runq_count = 10 * seed,
+                                .runq_wait_ns = 11 * seed,
+                                .runq_ns = 12 * seed,
+                                .blocked_ns = 13 * seed,
+                                .blocked_count = 14 * seed,
+                                .preempted_ns = 15 * seed,
+                                .preempted_count = 16 * seed};
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        s.runq_hist[i] = seed * 100 + (uint64_t)i;
+    return s;
+}
+
+/* Each KSTATS chunk supersedes the one before it (a slot it does not name is zero); the
+ * types, (outside callbacks) and (untagged) come back in their slots; the layout is the
+ * documented one. */
+Test(kcodec, kstats_round_trip)
+{
+    static struct ahp_kstats_slot slots[AHP_KSTATS_SLOTS];
+    const char *path = test_path("ks.data");
+    struct ahp_file_info fi = {.pid = 3};
+    struct ahp_writer *w;
+    cr_assert_eq(ahp_writer_open(&w, path, &fi), 0);
+    struct ahp_kinfo k = {.hz = 99};
+    cr_assert_eq(ahp_writer_kinfo(w, &k), 0);
+    slots[5] = kslot(1);
+    slots[9] = kslot(9);
+    cr_assert_eq(ahp_writer_kstats(w, 1000, slots), 0);
+    slots[5] = kslot(2);
+    slots[9] = (struct ahp_kstats_slot){0};
+    slots[AHP_TYPE_MAX - 1] = kslot(3);
+    slots[AHP_KSTATS_OUTSIDE] = kslot(4);
+    slots[AHP_KSTATS_UNTAGGED] = kslot(5);
+    cr_assert_eq(ahp_writer_kstats(w, 2000, slots), 0);
+    cr_assert_eq(ahp_writer_close(w, 99, 0), 0);
+
+    struct ahp_reader *r;
+    cr_assert_eq(ahp_reader_open(&r, path), 0);
+    const struct ahp_file_meta *m = ahp_reader_meta(r);
+    cr_expect(m->has_kstats);
+    cr_expect_eq(m->bad_chunks, 0);
+    cr_expect_eq(m->unknown_chunks, 0);
+    cr_expect_eq(m->kstats_as_of_ns, 2000);
+    for (int i = 0; i < AHP_KSTATS_SLOTS; i++)
+        cr_expect_eq(memcmp(&m->kstats[i], &slots[i], sizeof(slots[i])), 0, "slot %d", i);
+    ahp_reader_close(r);
+
+    /* The layout: count, entry size, as_of, then s32 slot (-1 outside, -2 untagged). */
+    static uint8_t p[AHP_KSTATS_SIZE_MAX];
+    uint32_t len = ahp_kstats_encode(p, 7, slots);
+    cr_expect_eq(len, AHP_KSTATS_HEADER_SIZE + 4 * AHP_KSTATS_ENTRY_SIZE);
+    cr_expect_eq(AHP_KSTATS_ENTRY_SIZE, 320);
+    cr_expect_eq(ahp_get32(p), 4);
+    cr_expect_eq(ahp_get32(p + 4), 320);
+    cr_expect_eq(ahp_get64(p + 8), 7);
+    const uint8_t *e = p + AHP_KSTATS_HEADER_SIZE;
+    cr_expect_eq(ahp_get32(e), 5);
+    cr_expect_eq(ahp_get64(e + 8), 20);                /* runq_count */
+    cr_expect_eq(ahp_get64(e + 16), 22);               /* runq_wait_ns */
+    cr_expect_eq(ahp_get64(e + 64 + 8 * 3), 203);      /* runq_hist[3] */
+    cr_expect_eq((int32_t)ahp_get32(e + 2 * 320), -1); /* outside */
+    cr_expect_eq((int32_t)ahp_get32(e + 3 * 320), -2); /* untagged */
+}
+
+/* A damaged or malformed KSTATS is refused whole, leaving what the reader had. */
+Test(kcodec, kstats_hostile_payloads)
+{
+    static struct ahp_kstats_slot slots[AHP_KSTATS_SLOTS], out[AHP_KSTATS_SLOTS];
+    static uint8_t p[AHP_KSTATS_SIZE_MAX + 64];
+    uint64_t as_of = 0;
+    slots[1] = kslot(1);
+    slots[2] = kslot(2);
+    uint32_t len = ahp_kstats_encode(p, 5, slots);
+    cr_assert(ahp_kstats_decode(p, len, &as_of, out));
+    cr_expect_eq(as_of, 5);
+    out[7] = kslot(7);
+    cr_expect_not(ahp_kstats_decode(p, len - 1, &as_of, out), "cut entry");
+    cr_expect_not(ahp_kstats_decode(p, 15, &as_of, out), "cut header");
+    ahp_put32(p, 3);
+    cr_expect_not(ahp_kstats_decode(p, len, &as_of, out), "count beyond the payload");
+    ahp_put32(p, AHP_KSTATS_SLOTS + 1);
+    cr_expect_not(ahp_kstats_decode(p, len, &as_of, out), "more slots than there are");
+    ahp_put32(p, 2);
+    ahp_put32(p + 4, AHP_KSTATS_ENTRY_SIZE - 8);
+    cr_expect_not(ahp_kstats_decode(p, len - 16, &as_of, out), "entries too small");
+    ahp_put32(p + 4, AHP_KSTATS_ENTRY_SIZE);
+    ahp_put32(p + AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_ENTRY_SIZE, 1);
+    cr_expect_not(ahp_kstats_decode(p, len, &as_of, out), "a slot twice");
+    ahp_put32(p + AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_ENTRY_SIZE, AHP_TYPE_MAX);
+    cr_expect_not(ahp_kstats_decode(p, len, &as_of, out), "a type out of range");
+    ahp_put32(p + AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_ENTRY_SIZE, (uint32_t)-3);
+    cr_expect_not(ahp_kstats_decode(p, len, &as_of, out), "a slot no writer makes");
+    cr_expect_eq(out[7].runq_count, 70, "a refused chunk touched what was read before");
+    cr_expect_eq(as_of, 5);
+
+    /* A newer writer's larger entries: read, the extra bytes ignored. */
+    static uint8_t big[AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_ENTRY_SIZE + 8];
+    len = ahp_kstats_encode(p, 6, slots);
+    memcpy(big, p, AHP_KSTATS_HEADER_SIZE + AHP_KSTATS_ENTRY_SIZE);
+    ahp_put32(big, 1);
+    ahp_put32(big + 4, AHP_KSTATS_ENTRY_SIZE + 8);
+    cr_expect(ahp_kstats_decode(big, sizeof(big), &as_of, out));
+    cr_expect_eq(memcmp(&out[1], &slots[1], sizeof(out[1])), 0);
+    cr_expect_eq(out[2].runq_count, 0);
+}
+
+/* Percentiles from the histogram alone (log2 bucket upper bounds), whatever runq_count says;
+ * huge counts saturate instead of wrapping. */
+Test(kcodec, kstats_percentiles)
+{
+    struct ahp_kstats_slot s = {0};
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 500), 0, "no waits, no figure");
+    s.runq_hist[10] = 60; /* [1024, 2048) ns */
+    s.runq_hist[20] = 39;
+    s.runq_hist[25] = 1;
+    s.runq_count = 5; /* disagrees: ignored */
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 500), 2047);
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 600), 2047);
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 610), (2ull << 20) - 1);
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 990), (2ull << 20) - 1);
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 1000), (2ull << 25) - 1);
+    for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        s.runq_hist[i] = UINT64_MAX;
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 500), 1);
+    cr_expect_eq(ahp_kstats_runq_percentile(&s, 5000), 1);
+}

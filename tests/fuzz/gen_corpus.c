@@ -104,6 +104,15 @@ static int seed(const char *dir, const char *name, int variant)
             {.ts_ns = 28, .id = 77, .tid = 4, .slot = 300, .reason = -9, .kind = 7},
         };
         ahp_writer_krecords(w, k, sizeof(k) / sizeof(k[0]));
+        /* The kernel view's aggregates, twice (the second supersedes): a type, (outside
+         * callbacks) and (untagged), with run-queue waits for report's RUNQ figures. */
+        static struct ahp_kstats_slot ks[AHP_KSTATS_SLOTS];
+        ks[0] = (struct ahp_kstats_slot){.runq_count = 3, .runq_hist = {[10] = 2, [20] = 1}};
+        ks[AHP_KSTATS_OUTSIDE] = (struct ahp_kstats_slot){.runq_count = 1, .runq_hist = {[5] = 1}};
+        ahp_writer_kstats(w, 16, ks);
+        ks[0].blocked_ns = 2;
+        ks[AHP_KSTATS_UNTAGGED] = (struct ahp_kstats_slot){.runq_count = 9, .preempted_count = 1};
+        ahp_writer_kstats(w, 17, ks);
         ahp_writer_flush(w);
         ahp_writer_krecords(w, k, 2);
     }
