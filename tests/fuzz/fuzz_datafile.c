@@ -121,6 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t insize)
                                    .krecords = count_krecords,
                                    .kstack = count_kstack};
         ahp_reader_foreach(r, &ops, &sum);
+        /* KSTATS, however hostile its counts: percentiles of every slot. */
+        const struct ahp_file_meta *fm = ahp_reader_meta(r);
+        for (int i = 0; fm->has_kstats && i < AHP_KSTATS_SLOTS; i++)
+            sum += ahp_kstats_runq_percentile(&fm->kstats[i], 500) +
+                   ahp_kstats_runq_percentile(&fm->kstats[i], 990);
         struct ahp_event e;
         while (ahp_reader_next_event(r, &e) == 1)
             sum += e.id;
