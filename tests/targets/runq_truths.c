@@ -4,13 +4,16 @@
  * event (so that the kernel view tags them from the attach), waits for a line on stdin, runs,
  * prints "done" and waits for stdin to close (or 60 s).
  *
- *   runq_truths [SPIN_CB]  two threads pinned to the same CPU (the last online one) each run
- *                          SPIN_CB (default 40) SPIN callbacks that spin 10 ms of thread CPU
- *                          time: they share one CPU, so each one waits in the run queue while
- *                          the other runs (a scheduler slice, every time). Meanwhile a third
- *                          thread, pinned to another CPU when there is one, runs 100 NAP
- *                          callbacks that sleep 2 ms each in nanosleep(): each wakeup waits
- *                          only for a CPU with nothing of ours on it.
+ *   runq_truths [SPIN_CB]  two threads pinned to the same CPU (the last online one), both
+ *                          SCHED_RR at priority 1, each run SPIN_CB (default 40) SPIN callbacks
+ *                          that spin 10 ms of thread CPU time: they share one CPU, so each one
+ *                          waits in the run queue while the other runs its round-robin quantum
+ *                          (sched_rr_timeslice_ms, 100 ms by default), and nothing of normal
+ *                          priority cuts in between (see test_report_runq.c for why). Meanwhile
+ *                          a third thread (normal priority), pinned to another CPU when there
+ *                          is one, runs 100 NAP callbacks that sleep 2 ms each in nanosleep():
+ *                          each wakeup waits only for a CPU with nothing of ours on it.
+ *                          Exits with status 4 when it may not pin or raise a thread.
  */
 #define _GNU_SOURCE
 #include <ah.h>
@@ -58,6 +61,9 @@ static void warm_up(void)
 static void *spinner(void *arg)
 {
     pin((int)(long)arg);
+    struct sched_param sp = {.sched_priority = 1};
+    if (pthread_setschedparam(pthread_self(), SCHED_RR, &sp) != 0)
+        exit(4);
     warm_up();
     sem_post(&warm);
     sem_wait(&go);

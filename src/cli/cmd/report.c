@@ -76,6 +76,9 @@ static const char usage_text[] =
     "  CPU_SAMPLES  CPU samples taken while its callbacks ran; CPU_MS = samples / HZ\n"
     "  BLOCKED_MS BLOCKED_N   time off-CPU inside its callbacks while the thread waited (a\n"
     "               system call, a fault; not preemption), and how many episodes\n"
+    "  RUNQ_N RUNQ50_US RUNQ99_US   (recordings with the kernel view's aggregates, KSTATS)\n"
+    "               run-queue waits of its threads, wakeup (or preemption) to running, and\n"
+    "               their p50 and p99 (upper bounds of log2 buckets, so within 2x; us)\n"
     "  also (outside callbacks) and (untagged) (a thread whose libah state was unreadable),\n"
     "  and the kernel records lost (no room in the kernel view's ring buffer)\n"
     "LONGEST-BLOCKING CALLBACKS (record --cpu): the --top-blocking N (default 10) callbacks\n"
@@ -366,8 +369,9 @@ static void text_kernel_row(FILE *out, const struct ahp_model *m, const char *na
     fprintf(out, "%-24s %12" PRIu64 " %10.3f %12.3f %10" PRIu64, name, k->cpu_samples,
             ms(cpu_ns(m, k->cpu_samples)), ms(k->blocked_ns), k->blocked_count);
     if (ks != NULL)
-        fprintf(out, " %10" PRIu64 " %10.3f %10.3f", ks->runq_count,
-                ms(ahp_kstats_runq_percentile(ks, 500)), ms(ahp_kstats_runq_percentile(ks, 990)));
+        fprintf(out, " %10" PRIu64 " %10.1f %10.1f", ks->runq_count,
+                (double)ahp_kstats_runq_percentile(ks, 500) / 1e3,
+                (double)ahp_kstats_runq_percentile(ks, 990) / 1e3);
     fputc('\n', out);
 }
 
@@ -384,7 +388,7 @@ static void text_kernel(FILE *out, const struct opts *o, const struct ahp_model 
             ki->hz, m->ksamples, m->koffcpu, ki->lost_records, "TYPE", "CPU_SAMPLES", "CPU_MS",
             "BLOCKED_MS", "BLOCKED_N");
     if (m->meta->has_kstats)
-        fprintf(out, " %10s %10s %10s", "RUNQ_N", "RUNQ50_MS", "RUNQ99_MS");
+        fprintf(out, " %10s %10s %10s", "RUNQ_N", "RUNQ50_US", "RUNQ99_US");
     fputc('\n', out);
     for (int32_t c = 0; c < AHP_M_TYPES; c++) {
         const struct ahp_kernel_type *k = &m->ktypes[c];
