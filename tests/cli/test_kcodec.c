@@ -2,12 +2,14 @@
  * and KSTACK through the real writer and reader, their byte layout (docs/file-format.md),
  * hostile payloads, and what the model makes of them. */
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "data/codec.h"
+#include "cmd/report.h"
 #include "data/datafile.h"
 #include "model/model.h"
 
@@ -422,4 +424,94 @@ Test(kcodec, kstats_percentiles)
         s.runq_hist[i] = UINT64_MAX;
     cr_expect_eq(ahp_kstats_runq_percentile(&s, 500), 1);
     cr_expect_eq(ahp_kstats_runq_percentile(&s, 5000), 1);
+}
+
+/* `ahprof report [--json] PATH` in this process: its stdout. */
+static char *report_out(const char *path, bool json)
+{
+    const char *argv[] = {"report", path, json ? "--json" : NULL, NULL};
+    fflush(stdout);
+    FILE *out = tmpfile();
+    int so = dup(1);
+    dup2(fileno(out), 1);
+    int rc = ahprof_cmd_report(json ? 3 : 2, (char **)argv);
+    fflush(stdout);
+    dup2(so, 1);
+    close(so);
+    cr_assert_eq(rc, 0);
+    long n = ftell(out);
+    char *buf = calloc(1, (size_t)n + 1);
+    rewind(out);
+    cr_assert_eq(fread(buf, 1, (size_t)n, out), (size_t)n);
+    fclose(out);
+    return buf;
+}
+
+/* A --cpu file with one SPIN callback; with KSTATS when WITH_KSTATS (else an older ahprof's). */
+static const char *write_runq_file(bool with_kstats)
+{
+    static struct ahp_kstats_slot slots[AHP_KSTATS_SLOTS];
+    const char *path = test_path("rq.data");
+    struct ahp_file_info fi = {.pid = 3};
+    struct ahp_writer *w;
+    cr_assert_eq(ahp_writer_open(&w, path, &fi), 0);
+    struct ahp_kinfo k = {.hz = 99};
+    cr_assert_eq(ahp_writer_kinfo(w, &k), 0);
+    cr_assert_eq(ahp_writer_type(w, 4, "SPIN"), 0);
+    struct ahp_event ev[] = {
+        {.ts_ns = 10, .id = 9, .tid = 1, .pid = 3, .type = 4, .kind = AHP_EV_INIT},
+        {.ts_ns = 11, .id = 9, .tid = 1, .pid = 3, .type = 4, .kind = AHP_EV_BEFORE, .depth = 1},
+        {.ts_ns = 12, .id = 9, .tid = 1, .pid = 3, .type = 4, .kind = AHP_EV_AFTER, .depth = 1},
+    };
+    cr_assert_eq(ahp_writer_events(w, ev, 3), 0);
+    if (with_kstats) {
+        slots[4] = (struct ahp_kstats_slot){.runq_count = 4, .runq_hist = {[20] = 3, [26] = 1}};
+        slots[AHP_KSTATS_OUTSIDE] =
+            (struct ahp_kstats_slot){.runq_count = 1, .runq_hist = {[9] = 1}};
+        cr_assert_eq(ahp_writer_kstats(w, 11, slots), 0);
+    }
+    cr_assert_eq(ahp_writer_close(w, 20, 0), 0);
+    return path;
+}
+
+/* report shows the run-queue figures of a KSTATS chunk under top's names, and none at all
+ * (no zeros) for a --cpu file without one. */
+Test(kcodec, report_runq_only_when_measured)
+{
+    char *json = report_out(write_runq_file(true), true);
+    json_object *doc = json_tokener_parse(json), *types, *kernel, *outside, *v;
+    cr_assert_not_null(doc, "%s", json);
+    cr_assert(json_object_object_get_ex(doc, "types", &types));
+    json_object *spin = NULL;
+    for (size_t i = 0; i < json_object_array_length(types); i++) {
+        json_object *t = json_object_array_get_idx(types, i);
+        if (json_object_object_get_ex(t, "name", &v) &&
+            strcmp(json_object_get_string(v), "SPIN") == 0)
+            spin = t;
+    }
+    cr_assert_not_null(spin);
+    cr_assert(json_object_object_get_ex(spin, "runq_count", &v));
+    cr_expect_eq(json_object_get_int64(v), 4);
+    cr_assert(json_object_object_get_ex(spin, "runq_p50_ns", &v));
+    cr_expect_eq(json_object_get_int64(v), (2ll << 20) - 1);
+    cr_assert(json_object_object_get_ex(spin, "runq_p99_ns", &v));
+    cr_expect_eq(json_object_get_int64(v), (2ll << 26) - 1);
+    cr_assert(json_object_object_get_ex(doc, "kernel", &kernel));
+    cr_assert(json_object_object_get_ex(kernel, "outside_callbacks", &outside));
+    cr_assert(json_object_object_get_ex(outside, "runq_p50_ns", &v));
+    cr_expect_eq(json_object_get_int64(v), 1023);
+    json_object_put(doc);
+    free(json);
+    char *text = report_out(test_path("rq.data"), false);
+    cr_expect_not_null(strstr(text, "RUNQ50_US"), "%s", text);
+    free(text);
+
+    json = report_out(write_runq_file(false), true);
+    cr_expect_null(strstr(json, "runq_"), "run-queue figures without KSTATS: %s", json);
+    cr_expect_not_null(strstr(json, "\"cpu_samples\""), "not a --cpu file: %s", json);
+    free(json);
+    text = report_out(test_path("rq.data"), false);
+    cr_expect_null(strstr(text, "RUNQ"), "%s", text);
+    cr_expect_not_null(strstr(text, "KERNEL"), "%s", text);
+    free(text);
 }
