@@ -374,6 +374,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_u64(w, "created", r->now.created);
             ahp_json_field_u64(w, "destroyed", r->now.destroyed);
             ahp_json_field_u64(w, "resolved", r->now.resolved);
+            ahp_json_field_u64(w, "self_created", r->now.self_created);
             ahp_json_field_u64(w, "callbacks", r->now.callbacks);
             ahp_json_field_u64(w, "callback_ns", r->now.callback_ns);
             ahp_json_field_u64(w, "exclusive_ns", r->now.exclusive_ns);
