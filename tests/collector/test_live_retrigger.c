@@ -4,7 +4,7 @@
  * the same on the batch and the per-event paths), linty's busy chain of 0 ms timers firing it
  * within a few intervals (JSON and text), the paced look-alikes (a timer re-armed every 1 ms,
  * a chain that waits for a worker thread at every link) and the example server's clean routes
- * firing nothing, and --allow silencing it.
+ * firing nothing, --allow silencing it, and the console's warnings pane showing it.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 
 #include "lint_checks.h"
 #include "run.h"
+#include "tmux_console.h"
 
 #define LINTY AHP_BUILD "/targets/linty"
 #define SERVER AHP_BUILD "/examples/ah-server"
@@ -292,4 +293,21 @@ Test(live_retrigger, example_server_clean_routes_fire_nothing)
     cr_expect_gt(events, 10000, "the server was not under load: %lld events", events);
     free(out);
     free(err);
+}
+
+/* The console's warnings pane, under tmux: the busy chain's line appears, with its rate. */
+TestSuite(live_retrigger_console, .init = tmux_setup, .fini = tmux_teardown);
+
+Test(live_retrigger_console, busy_chain_in_the_warnings_pane, .timeout = 60)
+{
+    start_console("top 0.5 -- " LINTY " self-retrigger 1000000000", 160, 30);
+    char *scr = wait_text("self-retrigger   BUSYTIMER: ");
+    int row = row_of(scr, "  self-retrigger   BUSYTIMER: ");
+    cr_assert_geq(row, 0, "%s", scr);
+    cr_expect(strstr(row_text(scr, row), "created inside a callback of their own type in 0.5 s") !=
+                  NULL,
+              "%s", scr);
+    cr_expect_geq(row_of(scr, "WARNINGS (1)"), 0, "%s", scr);
+    free(scr);
+    quit_console();
 }
