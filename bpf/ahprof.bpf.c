@@ -267,6 +267,17 @@ static __always_inline bool learn_type_name(__s32 type, const void *name)
     return true;
 }
 
+/* A resource of TYPE is created on the thread whose execution stack is ST: inside a callback
+ * of its own type (the innermost one), it counts for top's live self-retrigger. A depth of 0
+ * wraps to a large index, and a scope deeper than the stored frames is not counted. */
+static __always_inline void count_self_created(struct ahp_type_stats *s,
+                                               const struct ahp_thread_stack *st, __s32 type)
+{
+    __u32 d = st->depth - 1;
+    if (d < AHP_STACK_DEPTH && st->frames[d & (AHP_STACK_DEPTH - 1)].type == type)
+        s->self_created++;
+}
+
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
@@ -275,8 +286,14 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
     __u64 now = bpf_ktime_get_ns();
     count_event();
     struct ahp_type_stats *s = stats_of(type);
-    if (s)
+    if (s) {
         ahp_count_lifecycle(s, AHP_EV_INIT);
+        /* One task-storage lookup more per init, on the per-event path only. */
+        struct ahp_thread_stack *st =
+            bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(), 0, 0);
+        if (st)
+            count_self_created(s, st, type);
+    }
     learn_type_name(type, name);
     if (track_live)
         live_insert(id, now, type, (__u32)bpf_get_current_pid_tgid(), trigger_id);
@@ -479,8 +496,11 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
     case AHP_EV_INIT:
         w->seq += ahp_seq_step(AHP_EV_INIT);
         s = stats_of(type);
-        if (s)
+        if (s) {
             ahp_count_lifecycle(s, AHP_EV_INIT);
+            if (w->st) /* NULL when counts_only */
+                count_self_created(s, w->st, type);
+        }
         if (w->counts_only || !(track_live || w->calibrating))
             break;
         now = batch_ns(w, r->ticks);

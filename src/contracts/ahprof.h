@@ -155,6 +155,9 @@ struct ahp_type_stats {
     /* Pending time, init to first callback, log2 ns like hist: counted once per resource at
      * its first before, only when its init was seen (the live table holds it: `top`). */
     __u64 pending_hist[AHP_HIST_SLOTS];
+    /* Created while the innermost callback running on its thread was of its own type (`top`'s
+     * live self-retrigger; counted by the BPF programs only, not by `record`'s decoder). */
+    __u64 self_created;
 };
 
 /* Global counters, one copy per CPU. */

@@ -28,6 +28,8 @@
  *   linty spike A B C         A ms of "clean", one "SLOW" callback of B ms, C ms of "clean"
  *   linty clean MS            MS ms of a "TICK" that re-arms itself every 10 ms, "WORK" that
  *                             runs and goes
+ *   linty paced-chain MS      MS ms of a "PACED" timer that re-creates itself in its callback
+ *                             every 1 ms: a long chain with a pause, no self-retrigger
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -293,6 +295,30 @@ static int mode_clean(long ms)
     return 0;
 }
 
+/* A timer re-armed from its own callback every millisecond: the chain `top` counts as created
+ * inside its own type's callback, a thousand links a second, each after a pause. */
+static int mode_paced_chain(long ms)
+{
+    int t = ah_type("PACED");
+    ah_resource_t a = {0}, b = {0};
+    ah_resource_t *cur = &a, *next = &b;
+    check(ah_init(cur, t, 0), "init PACED");
+    uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+    while (now_ns() < end) {
+        sleep_ms(1);
+        check(ah_before(cur), "before PACED");
+        check(ah_init(next, t, 0), "init PACED (re-arm)");
+        check(ah_after(cur), "after PACED");
+        check(ah_destroy(cur), "destroy PACED");
+        ah_resource_t *tmp = cur;
+        cur = next;
+        next = tmp;
+        memset(next, 0, sizeof(*next));
+    }
+    check(ah_destroy(cur), "destroy last PACED");
+    return 0;
+}
+
 /* A chain of "FSREAD" requests, each created in the callback of the one before, each
  * completed by a worker thread (a read of /proc/self/stat, then a byte on a pipe the loop
  * thread waits on in poll): a long, fast chain that waits for outside work at every link,
@@ -397,6 +423,8 @@ int main(int argc, char **argv)
     if (strcmp(m, "spike") == 0)
         return mode_spike(arg_long(argc, argv, 2, 1500), arg_long(argc, argv, 3, 200),
                           arg_long(argc, argv, 4, 1500));
+    if (strcmp(m, "paced-chain") == 0)
+        return mode_paced_chain(arg_long(argc, argv, 2, 1500));
     if (strcmp(m, "clean") == 0)
         return mode_clean(arg_long(argc, argv, 2, 1500));
     fprintf(stderr, "linty: unknown mode %s\n", m);

@@ -49,6 +49,8 @@ static const char top_usage[] =
     "      --never-ran T         never-ran threshold (default 10s)\n"
     "      --orphan T            orphan threshold (default 10s)\n"
     "      --leak-slope N        leak-slope: growth of the live count that counts (default 100)\n"
+    "      --self-retrigger N    self-retrigger: at least N per interval (default 1000)\n"
+    "      --self-retrigger-gap G   self-retrigger: less than G apart on average (default 5us)\n"
     "      --max-live N    slots of the table of live resources kept for ages\n"
     "                      (default 262144, rounded up to a power of two)\n"
     "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
@@ -104,9 +106,16 @@ static const char top_usage[] =
     "                  that has run since attach; the oldest\n"
     "  orphan          TYPE: N alive and idle more than --orphan T after their trigger ended\n"
     "                  (a trigger one interval saw alive and a later one did not)\n"
+    "  self-retrigger  TYPE: over the interval, N resources of the type were created while\n"
+    "                  a callback of the same type was the innermost one running on their\n"
+    "                  thread, N >= --self-retrigger, and the interval / N is below\n"
+    "                  --self-retrigger-gap: a busy loop of 0 ms timers; with N per\n"
+    "                  second. A rate per type, not report's chain: many chains, or one\n"
+    "                  callback creating many of its own type, add up here; judged from\n"
+    "                  the second interval on\n"
     "  never-ran and orphan judge only resources created since the attach (the live table\n"
-    "  holds no other) and orphan only triggers that outlived an interval; self-retrigger\n"
-    "  and lifecycle need each resource's events: record and report (docs/lints.md)\n"
+    "  holds no other) and orphan only triggers that outlived an interval; lifecycle needs\n"
+    "  each resource's events: record and report (docs/lints.md)\n"
     "  outside callbacks CPU% X   untagged CPU% Y   (kernel view) samples of libah threads\n"
     "               outside any callback, and of threads libah does not know or whose state\n"
     "               could not be read (read errors, malformed: counted in --json)\n"
@@ -115,13 +124,14 @@ static const char top_usage[] =
     "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
     "live_untracked (resources created while the table of live resources, --max-live, was\n"
     "full: their ages are unknown), and types, each with name, type_id, active, created,\n"
-    "destroyed, resolved, callbacks, callback_ns, exclusive_ns (totals since attach),\n"
+    "destroyed, resolved, self_created, callbacks, callback_ns, exclusive_ns (totals since\n"
+    "attach; self_created: created inside a callback of their own type),\n"
     "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
     "(over the interval), max_us, oldest_active_s and oldest_before_attach; and warnings, each\n"
     "with lint, type, type_id, count and example (long-callback: max_ns, and with the kernel\n"
     "view blocked_ns, blocked_pct, blocked_reason, blocked_reasons; leak-slope: grown,\n"
     "rate_per_s, window_ns; never-ran: id, age_ns, trigger_id; orphan: id, trigger_id,\n"
-    "orphaned_ns).\n"
+    "orphaned_ns; self-retrigger: rate_per_s, window_ns, gap_ns = window_ns / count).\n"
     "With --serve, /metrics has, labelled pid and comm (and type): ahprof_target_running\n"
     "(gauge, 0 once the target exited: its series then keep their last values),\n"
     "ahprof_events_total, ahprof_lost_events_total, ahprof_unmatched_after_total,\n"
@@ -374,6 +384,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_u64(w, "created", r->now.created);
             ahp_json_field_u64(w, "destroyed", r->now.destroyed);
             ahp_json_field_u64(w, "resolved", r->now.resolved);
+            ahp_json_field_u64(w, "self_created", r->now.self_created);
             ahp_json_field_u64(w, "callbacks", r->now.callbacks);
             ahp_json_field_u64(w, "callback_ns", r->now.callback_ns);
             ahp_json_field_u64(w, "exclusive_ns", r->now.exclusive_ns);

@@ -99,6 +99,13 @@ void ahp_top_lint_text(const struct ahp_live_warning *w, char *buf, size_t size)
                  (unsigned long long)w->count, (double)w->age_ns / 1e9, (unsigned long long)w->id,
                  (unsigned long long)w->trigger_id);
         break;
+    case AHP_LINT_SELF_RETRIGGER:
+        snprintf(buf, size,
+                 "%llu created inside a callback of their own type in %.1f s, %.0f/s "
+                 "(one every %.2f us)",
+                 (unsigned long long)w->count, (double)w->window_ns / 1e9, w->rate_per_s,
+                 w->count ? (double)w->window_ns / (double)w->count / 1e3 : 0.0);
+        break;
     default:
         snprintf(buf, size, "%llu", (unsigned long long)w->count);
         break;
@@ -155,6 +162,11 @@ void ahp_top_lints_json(struct ahp_json *j, const struct ahp_live_warning *lw, u
             ahp_json_field_u64(j, "id", w->id);
             ahp_json_field_u64(j, "trigger_id", w->trigger_id);
             ahp_json_field_u64(j, "orphaned_ns", w->age_ns);
+            break;
+        case AHP_LINT_SELF_RETRIGGER:
+            ahp_json_field_real(j, "rate_per_s", w->rate_per_s, 1);
+            ahp_json_field_u64(j, "window_ns", w->window_ns);
+            ahp_json_field_u64(j, "gap_ns", w->count ? w->window_ns / w->count : 0);
             break;
         default:
             break;

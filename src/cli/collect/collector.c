@@ -424,6 +424,7 @@ int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[
             o->created += s->created;
             o->destroyed += s->destroyed;
             o->resolved += s->resolved;
+            o->self_created += s->self_created;
             o->callbacks += s->callbacks;
             o->callback_ns += s->callback_ns;
             o->exclusive_ns += s->exclusive_ns;

@@ -658,7 +658,11 @@ struct ahp_live_lints {
     int64_t active[AHP_LIVE_WINDOW][AHP_TYPE_MAX]; /* a ring */
     uint64_t ts[AHP_LIVE_WINDOW];
     uint32_t next, n;
-    struct ahp_live_warning out[4 * AHP_TYPE_MAX];
+    struct ahp_live_warning out[5 * AHP_TYPE_MAX];
+    /* self-retrigger: the self_created counts of the previous update, and when it was */
+    uint64_t self_prev[AHP_TYPE_MAX];
+    uint64_t self_prev_ns;
+    bool self_base;
     /* from the last scan of the live table */
     bool scanned;
     uint32_t scan;
@@ -848,10 +852,26 @@ uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
     for (uint32_t i = 0; i < l->n; i++)
         ts[i] = l->ts[(first + i) % AHP_LIVE_WINDOW];
 
+    /* self-retrigger is judged over the time since the previous update: none at the first. */
+    bool self_judged = l->self_base && t_ns > l->self_prev_ns;
+    uint64_t self_window = self_judged ? t_ns - l->self_prev_ns : 0;
     uint32_t n = 0;
     for (int t = 0; t < AHP_TYPE_MAX; t++) {
         const char *name = names[t][0] != '\0' ? names[t] : NULL;
         const struct ahp_type_stats *s = &now[t];
+        uint64_t self = s->self_created >= l->self_prev[t] ? s->self_created - l->self_prev[t] : 0;
+        l->self_prev[t] = s->self_created;
+        /* The mean time per self-creation, window / self, below the gap: window < gap * self
+         * (in floating point: no overflow at any count). */
+        if (self_judged && self > 0 && self >= l->o.retrigger_chain &&
+            (double)self_window < (double)l->o.retrigger_gap_ns * (double)self &&
+            !ahp_lint_allowed(&l->o, AHP_LINT_SELF_RETRIGGER, name))
+            l->out[n++] =
+                (struct ahp_live_warning){.lint = AHP_LINT_SELF_RETRIGGER,
+                                          .type = t,
+                                          .count = self,
+                                          .rate_per_s = (double)self * 1e9 / (double)self_window,
+                                          .window_ns = self_window};
         if (s->max_ns > l->o.long_callback_ns &&
             !ahp_lint_allowed(&l->o, AHP_LINT_LONG_CALLBACK, name)) {
             uint64_t above = 0;
@@ -886,6 +906,8 @@ uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
                                                     .grown = grown,
                                                     .window_ns = ts[l->n - 1] - ts[0]};
     }
+    l->self_prev_ns = t_ns;
+    l->self_base = true;
     *out = l->out;
     return n;
 }

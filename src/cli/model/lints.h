@@ -132,7 +132,10 @@ void ahp_lints_free(struct ahp_lints *l);
  * the maximum), with the type's blocking from the kernel view when it is there; leak-slope
  * from the active counts of the last AHP_LIVE_WINDOW updates; never-ran and orphan from one
  * scan of the live table per update (resources created since the attach only: the table
- * holds no other). self-retrigger stays report-only (docs/lints.md says why). */
+ * holds no other); self-retrigger from the type's count of resources created inside a
+ * callback of their own type (ahp_type_stats.self_created) between two updates: at least
+ * retrigger_chain of them, less than retrigger_gap_ns apart on average (a rate, not report's
+ * chain: docs/lints.md). lifecycle stays report-only. */
 #define AHP_LIVE_WINDOW 64
 #define AHP_LIVE_REASONS 2
 
@@ -140,9 +143,11 @@ struct ahp_live_warning {
     int lint;
     int type;
     uint64_t count;    /* long-callback: at least this many since attach; leak-slope: 1;
-                        * never-ran, orphan: resources of the type in that state now */
+                        * never-ran, orphan: resources of the type in that state now;
+                        * self-retrigger: created inside their own type's callback over
+                        * window_ns (the interval) */
     uint64_t max_ns;   /* long-callback: the longest since attach */
-    double rate_per_s; /* leak-slope */
+    double rate_per_s; /* leak-slope; self-retrigger: count per second */
     int64_t grown;     /* leak-slope: growth of the floor over the window */
     uint64_t window_ns;
     /* long-callback, with the kernel view: the type's callbacks' time blocked (off-CPU, not
