@@ -281,7 +281,8 @@ Test(lints, example_server_clean_routes_fire_nothing)
 Test(lints, example_server_clean_routes_quiet_in_top)
 {
     struct proc server, load;
-    start_server_under_load(&server, &load, "5");
+    /* The load outlasts top's attach (seconds on a busy machine) and its 3 s of intervals. */
+    start_server_under_load(&server, &load, "20");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     /* --long-callback 1s: wall time, see above. never-ran and orphan (judged live from the
@@ -295,15 +296,19 @@ Test(lints, example_server_clean_routes_quiet_in_top)
     cr_assert_eq(code, 0, "ahprof top exited %d: %s", code, err);
     stop_server_and_load(&server, &load);
     int lines = 0;
+    long long events = 0;
     for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         json_object *o = json_tokener_parse(line);
         cr_assert_not_null(o, "%s", line);
         char what[64];
         snprintf(what, sizeof(what), "top interval %d on the example server", ++lines);
         expect_none(o, what);
+        events = get_int(o, "events");
         json_object_put(o);
     }
     cr_expect_eq(lines, 15);
+    /* A server that was idle while top watched would prove nothing. */
+    cr_expect_gt(events, 10000, "top saw %lld events of the loaded server", events);
     free(out);
     free(err);
 }
