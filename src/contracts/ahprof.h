@@ -155,6 +155,10 @@ struct ahp_type_stats {
     /* Pending time, init to first callback, log2 ns like hist: counted once per resource at
      * its first before, only when its init was seen (the live table holds it: `top`). */
     __u64 pending_hist[AHP_HIST_SLOTS];
+    /* Lifecycle anomalies `top` can judge live (docs/lints.md), only of resources whose init
+     * was seen at or after the collector finished attaching (their live slot holds them): */
+    __u64 after_without_before; /* an after with no before open for it on its thread */
+    __u64 double_destroy;       /* a destroy after its (seen) destroy */
 };
 
 /* Global counters, one copy per CPU. */
@@ -190,6 +194,9 @@ struct ahp_live {
 };
 
 #define AHP_LIVE_DESTROYED (-1)
+/* A slot whose resource's init and destroy were both seen keeps its id with this type, so that
+ * a second destroy of it is known (libah never reuses an id); free for any other id. */
+#define AHP_LIVE_TOMBSTONE (-2)
 
 /* Per-thread execution stack kept in BPF. */
 struct ahp_frame {
