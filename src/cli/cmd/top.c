@@ -327,6 +327,8 @@ static void print_interval(struct top_state *st, bool final)
     const struct ahp_live_warning *lw = NULL;
     static struct ahp_live_blocking block;
     ahp_top_blocking(st->kv, know, &block);
+    if (st->live)
+        ahp_live_lints_events_lost(st->live, g.lost_events > 0);
     uint32_t nlw =
         st->live ? ahp_live_lints_update_kernel(st->live, t_ns, now, active, names, &block, &lw)
                  : 0;
@@ -410,6 +412,8 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
+        if (st->live)
+            ahp_json_field_bool(w, "lifecycle_judged", ahp_live_lints_lifecycle_judged(st->live));
         ahp_top_lints_json(w, lw, nlw, names);
         ahp_json_object_end(w);
     } else {
