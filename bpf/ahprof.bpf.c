@@ -208,8 +208,8 @@ static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 t
         slot->id = 0; /* its destroy came first, from another thread's batch */
         return;
     }
-    /* Marks and tombstones (negative types) leave the slot free for another id. */
-    if (slot->id != 0 && slot->type >= 0) {
+    /* Destroy marks and tombstones leave the slot free for another id. */
+    if (slot->id != 0 && !(slot->id & AHP_LIVE_TOMBSTONE) && slot->type != AHP_LIVE_DESTROYED) {
         struct ahp_global_stats *g = globals();
         if (g)
             g->live_untracked++;
@@ -233,7 +233,7 @@ static __always_inline void live_callback(__u64 id, __u64 now)
 {
     __u32 key = (__u32)(id & live_mask);
     struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
-    if (!slot || slot->id != id || slot->type < 0)
+    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED)
         return;
     slot->last_cb_ns = now;
     if (slot->first_cb_ns != 0)
@@ -251,14 +251,17 @@ static __always_inline void live_remove(__u64 id, struct ahp_type_stats *s)
     struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
     if (!slot)
         return;
-    if (slot->id == id) {
-        /* Its init and destroy were seen: a second destroy is the caller's bug. A destroy
-         * after a destroy-before-init mark is not judged (its init may predate the attach). */
-        if (slot->type == AHP_LIVE_TOMBSTONE && s)
+    __u64 held = slot->id;
+    if (held == id) {
+        /* A destroy after a destroy-before-init mark is not judged (its init may predate the
+         * attach): the mark stays. */
+        if (slot->type != AHP_LIVE_DESTROYED)
+            slot->id = id | AHP_LIVE_TOMBSTONE;
+    } else if (held == (id | AHP_LIVE_TOMBSTONE)) {
+        /* Its init and destroy were seen: a second destroy is the caller's bug. */
+        if (s)
             s->double_destroy++;
-        else if (slot->type >= 0)
-            slot->type = AHP_LIVE_TOMBSTONE;
-    } else if (slot->id == 0 || slot->type == AHP_LIVE_TOMBSTONE) {
+    } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE)) {
         /* Either the resource predates the attach or its init is still in another thread's
          * buffer: leave a mark that only that init will match. */
         slot->type = AHP_LIVE_DESTROYED;
@@ -373,7 +376,8 @@ static __always_inline void after_without_before(__u64 id, __s32 type)
     __u32 key = (__u32)(id & live_mask);
     struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
     __u64 from = lifecycle_from_ns;
-    if (!slot || slot->id != id || slot->type < 0 || from == 0 || slot->init_ns < from)
+    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED || from == 0 ||
+        slot->init_ns < from)
         return;
     struct ahp_type_stats *s = stats_of(type);
     if (s)

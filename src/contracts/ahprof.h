@@ -194,9 +194,11 @@ struct ahp_live {
 };
 
 #define AHP_LIVE_DESTROYED (-1)
-/* A slot whose resource's init and destroy were both seen keeps its id with this type, so that
- * a second destroy of it is known (libah never reuses an id); free for any other id. */
-#define AHP_LIVE_TOMBSTONE (-2)
+/* A slot whose resource's init and destroy were both seen keeps its id with this bit set (ids
+ * stay far below it), so that a second destroy of it is known (libah never reuses an id); free
+ * for any other id. A bit of the id rather than a type: the hot paths decide on the id they
+ * load anyway. */
+#define AHP_LIVE_TOMBSTONE (1ull << 63)
 
 /* Per-thread execution stack kept in BPF. */
 struct ahp_frame {

@@ -762,7 +762,7 @@ void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_liv
         const volatile struct ahp_live *slot = &table[i];
         uint64_t id = slot->id, init_ns = slot->init_ns;
         int32_t type = slot->type;
-        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
+        if (id == 0 || (id & AHP_LIVE_TOMBSTONE) || type < 0 || type >= AHP_TYPE_MAX)
             continue;
         tracked[type]++;
         if (init_ns < oldest[type])
