@@ -170,6 +170,7 @@ static void attach_mid_run(const char *path_flag)
     proc_wait(&target, 10000);
     json_object *last = all[n - 1], *v;
     cr_expect_gt(get_int(last, "events"), 10000, "the target was not busy");
+    cr_expect_gt(get_int(last, "unmatched_after"), 0, "the attach landed outside callbacks");
     cr_expect(json_object_object_get_ex(last, "lifecycle_judged", &v) && json_object_get_boolean(v),
               "not judged (lost %lld): the test proves nothing", get_int(last, "lost_events"));
     expect_no_lifecycle(all, n, path_flag ? path_flag : "batch");
