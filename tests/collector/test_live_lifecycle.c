@@ -229,3 +229,22 @@ Test(live_lifecycle, example_server_clean_routes_fire_nothing)
     expect_no_lifecycle(all, n, "example server");
     put_all(all, n);
 }
+
+/* The text output's warnings, as the console's pane words them (ahp_top_lint_text). */
+Test(live_lifecycle, text_names_the_kinds)
+{
+    char *argv[] = {AHPROF, "top", "-C", "0.2", "--", LCBAD, "anomalies", "5", NULL};
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
+    const char *at = strstr(out, "\nlifecycle ");
+    cr_assert_not_null(at, "no lifecycle warning: %s", out);
+    const char *eol = strchr(at + 1, '\n');
+    cr_assert_not_null(eol);
+    char line[512];
+    snprintf(line, sizeof(line), "%.*s", (int)(eol - at - 1), at + 1);
+    cr_expect_not_null(strstr(line, "TWICE"), "%s", line);
+    cr_expect_not_null(strstr(line, "5 since attach: 5 double-destroy"), "%s", line);
+    free(out);
+    free(err);
+}
