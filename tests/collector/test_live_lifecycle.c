@@ -13,6 +13,7 @@
 
 #include "lint_checks.h"
 #include "run.h"
+#include "tmux_console.h"
 
 #define LCBAD AHP_BUILD "/targets/lcbad"
 #define SERVER AHP_BUILD "/examples/ah-server"
@@ -247,4 +248,21 @@ Test(live_lifecycle, text_names_the_kinds)
     cr_expect_not_null(strstr(line, "5 since attach: 5 double-destroy"), "%s", line);
     free(out);
     free(err);
+}
+
+TestSuite(live_lifecycle_console, .init = tmux_setup, .fini = tmux_teardown);
+
+/* The interactive console's warnings pane, through the same live-warning path. */
+Test(live_lifecycle_console, warnings_pane_shows_it, .timeout = 60)
+{
+    start_console("top 0.3 -- " LCBAD " anomalies 5", 160, 40);
+    char *scr = wait_text("target exited with status 0; q quits");
+    cr_expect(strstr(scr, "WARNINGS (1)") != NULL, "%s", scr);
+    int row = row_of(scr, "  lifecycle");
+    cr_assert_geq(row, 0, "no lifecycle row:\n%s", scr);
+    const char *text = row_text(scr, row);
+    cr_expect(strstr(text, "TWICE") && strstr(text, "5 since attach: 5 double-destroy"), "%s\n%s",
+              text, scr);
+    free(scr);
+    quit_console();
 }
