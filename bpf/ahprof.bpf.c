@@ -253,12 +253,12 @@ static __always_inline void live_remove(__u64 id, struct ahp_type_stats *s)
         return;
     __u64 held = slot->id;
     if (held == id) {
-        /* A destroy after a destroy-before-init mark is not judged (its init may predate the
-         * attach): the mark stays. */
-        if (slot->type != AHP_LIVE_DESTROYED)
-            slot->id = id | AHP_LIVE_TOMBSTONE;
+        /* Its init (or a destroy-before-init mark: as before, a late init then finds the slot
+         * free) and now its destroy were seen. */
+        slot->id = id | AHP_LIVE_TOMBSTONE;
     } else if (held == (id | AHP_LIVE_TOMBSTONE)) {
-        /* Its init and destroy were seen: a second destroy is the caller's bug. */
+        /* A destroy after one seen after its init (or after two seen: a mark, then its
+         * tombstone): the caller's bug. */
         if (s)
             s->double_destroy++;
     } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE)) {
