@@ -38,6 +38,9 @@ const volatile __u64 live_mask = (1 << 18) - 1; /* slots of the live table - 1 *
  * record_events) so that the collector can tell which of them its attach snapshot already
  * counted. U64_MAX while it reads the snapshot, the time it finished after. */
 __u64 calib_end_ns = 0;
+/* Set by the collector once every probe is attached: lifecycle anomalies are judged only for
+ * resources created since (0: not yet). */
+__u64 lifecycle_from_ns = 0;
 
 /* The target ran exec(): its new program has its own type table (and, for another program,
  * its own probes), so nothing after it is counted or read (docs/probes.md, "exec"). 0 until
@@ -205,7 +208,8 @@ static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 t
         slot->id = 0; /* its destroy came first, from another thread's batch */
         return;
     }
-    if (slot->id != 0 && slot->type != AHP_LIVE_DESTROYED) {
+    /* Destroy marks and tombstones leave the slot free for another id. */
+    if (slot->id != 0 && !(slot->id & AHP_LIVE_TOMBSTONE) && slot->type != AHP_LIVE_DESTROYED) {
         struct ahp_global_stats *g = globals();
         if (g)
             g->live_untracked++;
@@ -240,15 +244,24 @@ static __always_inline void live_callback(__u64 id, __u64 now)
         ahp_count_pending(s, now > slot->init_ns ? now - slot->init_ns : 0);
 }
 
-static __always_inline void live_remove(__u64 id)
+/* ID of type TYPE is destroyed (S: TYPE's stats, may be NULL). */
+static __always_inline void live_remove(__u64 id, struct ahp_type_stats *s)
 {
     __u32 key = (__u32)(id & live_mask);
     struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
     if (!slot)
         return;
-    if (slot->id == id) {
-        slot->id = 0;
-    } else if (slot->id == 0) {
+    __u64 held = slot->id;
+    if (held == id) {
+        /* Its init (or a destroy-before-init mark: as before, a late init then finds the slot
+         * free) and now its destroy were seen. */
+        slot->id = id | AHP_LIVE_TOMBSTONE;
+    } else if (held == (id | AHP_LIVE_TOMBSTONE)) {
+        /* A destroy after one seen after its init (or after two seen: a mark, then its
+         * tombstone): the caller's bug. */
+        if (s)
+            s->double_destroy++;
+    } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE)) {
         /* Either the resource predates the attach or its init is still in another thread's
          * buffer: leave a mark that only that init will match. */
         slot->type = AHP_LIVE_DESTROYED;
@@ -324,7 +337,7 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
     if (s)
         ahp_count_lifecycle(s, AHP_EV_DESTROY);
     if (track_live)
-        live_remove(id);
+        live_remove(id, s);
     if (record_events || now < calib_end_ns)
         emit(AHP_EV_DESTROY, now, id, 0, seq, type, 0);
     return 0;
@@ -366,29 +379,45 @@ static __always_inline __u32 scope_open(struct ahp_thread_stack *st, __u64 id, _
     return st->depth;
 }
 
+/* An after of ID (type TYPE) found no before open for it on its thread. Judged only for a
+ * resource whose init the live table holds and was seen after the attach was complete: an
+ * after of one created before (or while the probes were being attached) is an attach, not a
+ * bug. Off the hot path: unmatched afters are rare. */
+static __always_inline void after_without_before(__u64 id, __s32 type)
+{
+    struct ahp_global_stats *g = globals();
+    if (g)
+        g->unmatched_after++;
+    if (!track_live)
+        return;
+    __u32 key = (__u32)(id & live_mask);
+    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
+    __u64 from = lifecycle_from_ns;
+    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED || from == 0 ||
+        slot->init_ns < from)
+        return;
+    struct ahp_type_stats *s = stats_of(type);
+    if (s)
+        s->after_without_before++;
+}
+
 /* The scope ID closes at END: account its time to TYPE. Returns its exclusive ns; *DEPTH is
  * the depth it had (0 when its start was never seen). */
 static __always_inline __u64 scope_close(struct ahp_thread_stack *st, __u64 id, __s32 type,
                                          __u64 end, bool tsc, __u32 *depth_out)
 {
-    struct ahp_global_stats *g;
     __u64 elapsed;
     *depth_out = 0;
     if (!st) {
         /* Attached while this callback was running: its start was never seen. */
-        g = globals();
-        if (g)
-            g->unmatched_after++;
+        after_without_before(id, type);
         return 0;
     }
     enum ahp_scope_end how = ahp_scope_close(st->frames, &st->depth, id, end, &elapsed);
     if (how != AHP_SCOPE_NONE_OPEN)
         *depth_out = st->depth + 1;
-    if (how == AHP_SCOPE_NONE_OPEN || how == AHP_SCOPE_OTHER_ID) {
-        g = globals();
-        if (g)
-            g->unmatched_after++;
-    }
+    if (how == AHP_SCOPE_NONE_OPEN || how == AHP_SCOPE_OTHER_ID)
+        after_without_before(id, type);
     if (how != AHP_SCOPE_CLOSED)
         return 0;
     __u64 inclusive = ticks_to_ns(elapsed, tsc);
@@ -517,7 +546,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         if (w->counts_only)
             break;
         if (track_live)
-            live_remove(r->id);
+            live_remove(r->id, s);
         if (!w->calibrating)
             break;
         now = batch_ns(w, r->ticks);

@@ -17,6 +17,11 @@ $(B)/targets/linty: tests/targets/linty.c $(B)/libah.so
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
 
+$(B)/targets/lcbad: tests/targets/lcbad.c $(B)/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libah.a -lpthread
+
 $(B)/targets/forker: tests/targets/forker.c $(B)/libah.so
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
@@ -36,7 +41,8 @@ $(COLLECTOR_DIR)/%: tests/collector/%.c tests/collector/run.c tests/collector/ru
 		$(B)/libahprof.a $(CRITERION_LIBS) -ljson-c -lz
 
 COLLECTOR_DEPS := $(B)/ahprof $(B)/targets/workload $(B)/targets/workload-static \
-	$(B)/targets/forker $(B)/targets/forker-static $(B)/targets/linty $(COLLECTOR_TESTS)
+	$(B)/targets/forker $(B)/targets/forker-static $(B)/targets/linty $(B)/targets/lcbad \
+	$(COLLECTOR_TESTS)
 # test_record_rate and test_record_size: the loads of the benchmarks and the example server.
 COLLECTOR_DEPS += $(B)/bench/paced $(B)/bench/bench_lifecycle_static $(B)/examples/ah-server \
 	$(B)/examples/ah-load

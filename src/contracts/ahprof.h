@@ -158,6 +158,10 @@ struct ahp_type_stats {
     /* Created while the innermost callback running on its thread was of its own type (`top`'s
      * live self-retrigger; counted by the BPF programs only, not by `record`'s decoder). */
     __u64 self_created;
+    /* Lifecycle anomalies `top` can judge live (docs/lints.md), only of resources whose init
+     * was seen at or after the collector finished attaching (their live slot holds them): */
+    __u64 after_without_before; /* an after with no before open for it on its thread */
+    __u64 double_destroy;       /* a destroy after its (seen) destroy */
 };
 
 /* Global counters, one copy per CPU. */
@@ -193,6 +197,11 @@ struct ahp_live {
 };
 
 #define AHP_LIVE_DESTROYED (-1)
+/* A slot whose resource's init and destroy were both seen keeps its id with this bit set (ids
+ * stay far below it), so that a second destroy of it is known (libah never reuses an id); free
+ * for any other id. A bit of the id rather than a type: the hot paths decide on the id they
+ * load anyway. */
+#define AHP_LIVE_TOMBSTONE (1ull << 63)
 
 /* Per-thread execution stack kept in BPF. */
 struct ahp_frame {

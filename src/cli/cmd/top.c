@@ -113,9 +113,13 @@ static const char top_usage[] =
     "                  second. A rate per type, not report's chain: many chains, or one\n"
     "                  callback creating many of its own type, add up here; judged from\n"
     "                  the second interval on\n"
-    "  never-ran and orphan judge only resources created since the attach (the live table\n"
-    "  holds no other) and orphan only triggers that outlived an interval; lifecycle needs\n"
-    "  each resource's events: record and report (docs/lints.md)\n"
+    "  lifecycle       TYPE: N since attach: A after-without-before, D double-destroy (an\n"
+    "                  after with no before on its thread; a second destroy of one whose\n"
+    "                  init and destroy were seen); not judged while events are lost\n"
+    "  never-ran, orphan and lifecycle judge only resources created since the attach (the\n"
+    "  live table holds no other) and orphan only triggers that outlived an interval;\n"
+    "  lifecycle's destroy while the callback runs on another thread needs each\n"
+    "  resource's events in order: record and report (docs/lints.md)\n"
     "  outside callbacks CPU% X   untagged CPU% Y   (kernel view) samples of libah threads\n"
     "               outside any callback, and of threads libah does not know or whose state\n"
     "               could not be read (read errors, malformed: counted in --json)\n"
@@ -131,7 +135,9 @@ static const char top_usage[] =
     "with lint, type, type_id, count and example (long-callback: max_ns, and with the kernel\n"
     "view blocked_ns, blocked_pct, blocked_reason, blocked_reasons; leak-slope: grown,\n"
     "rate_per_s, window_ns; never-ran: id, age_ns, trigger_id; orphan: id, trigger_id,\n"
-    "orphaned_ns; self-retrigger: rate_per_s, window_ns, gap_ns = window_ns / count).\n"
+    "orphaned_ns; self-retrigger: rate_per_s, window_ns, gap_ns = window_ns / count;\n"
+    "lifecycle: kinds, counts per anomaly as report's, next to count, and an empty\n"
+    "example), after lifecycle_judged (false while events are lost).\n"
     "With --serve, /metrics has, labelled pid and comm (and type): ahprof_target_running\n"
     "(gauge, 0 once the target exited: its series then keep their last values),\n"
     "ahprof_events_total, ahprof_lost_events_total, ahprof_unmatched_after_total,\n"
@@ -337,6 +343,8 @@ static void print_interval(struct top_state *st, bool final)
     const struct ahp_live_warning *lw = NULL;
     static struct ahp_live_blocking block;
     ahp_top_blocking(st->kv, know, &block);
+    if (st->live)
+        ahp_live_lints_events_lost(st->live, g.lost_events > 0);
     uint32_t nlw =
         st->live ? ahp_live_lints_update_kernel(st->live, t_ns, now, active, names, &block, &lw)
                  : 0;
@@ -421,6 +429,8 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_object_end(w);
         }
         ahp_json_array_end(w);
+        if (st->live)
+            ahp_json_field_bool(w, "lifecycle_judged", ahp_live_lints_lifecycle_judged(st->live));
         ahp_top_lints_json(w, lw, nlw, names);
         ahp_json_object_end(w);
     } else {

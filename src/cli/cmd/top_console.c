@@ -314,6 +314,8 @@ static void measure(struct console *con)
     }
     const struct ahp_live_warning *lw = NULL;
     ahp_top_blocking(kernel ? con->kv : NULL, know, &block);
+    if (con->lints)
+        ahp_live_lints_events_lost(con->lints, con->global.lost_events > 0);
     uint32_t nlw =
         con->lints ? ahp_live_lints_update_kernel(con->lints, t_ns, now, active, names, &block, &lw)
                    : 0;

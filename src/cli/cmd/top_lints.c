@@ -67,6 +67,20 @@ static double blocked_share(const struct ahp_live_warning *w)
     return w->callback_ns ? 100.0 * (double)w->blocked_ns / (double)w->callback_ns : 0.0;
 }
 
+/* "N anomalies: A after-without-before, D double-destroy" (the kinds counted, in order). */
+static void lifecycle_text(const struct ahp_live_warning *w, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%llu since attach:", (unsigned long long)w->count);
+    const char *sep = " ";
+    for (int k = 0; k < AHP_LC_KINDS && n < size; k++) {
+        if (w->kinds[k] == 0)
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%llu %s", sep, (unsigned long long)w->kinds[k],
+                              ahp_lifecycle_kind_name(k));
+        sep = ", ";
+    }
+}
+
 void ahp_top_lint_text(const struct ahp_live_warning *w, char *buf, size_t size)
 {
     char rb[32];
@@ -106,10 +120,23 @@ void ahp_top_lint_text(const struct ahp_live_warning *w, char *buf, size_t size)
                  (unsigned long long)w->count, (double)w->window_ns / 1e9, w->rate_per_s,
                  w->count ? (double)w->window_ns / (double)w->count / 1e3 : 0.0);
         break;
+    case AHP_LINT_LIFECYCLE:
+        lifecycle_text(w, buf, size);
+        break;
     default:
         snprintf(buf, size, "%llu", (unsigned long long)w->count);
         break;
     }
+}
+
+/* "kinds": {...} as report's (docs/lints.md): every kind, 0 for those not counted. */
+static void lifecycle_kinds_json(struct ahp_json *j, const struct ahp_live_warning *w)
+{
+    ahp_json_key(j, "kinds");
+    ahp_json_object_begin(j);
+    for (int k = 0; k < AHP_LC_KINDS; k++)
+        ahp_json_field_u64(j, ahp_lifecycle_kind_name(k), w->kinds[k]);
+    ahp_json_object_end(j);
 }
 
 void ahp_top_lints_json(struct ahp_json *j, const struct ahp_live_warning *lw, uint32_t n,
@@ -125,6 +152,8 @@ void ahp_top_lints_json(struct ahp_json *j, const struct ahp_live_warning *lw, u
         ahp_json_field_strn(j, "type", names[w->type], AHP_NAME_SIZE);
         ahp_json_field_i64(j, "type_id", w->type);
         ahp_json_field_u64(j, "count", w->count);
+        if (w->lint == AHP_LINT_LIFECYCLE)
+            lifecycle_kinds_json(j, w);
         ahp_json_key(j, "example");
         ahp_json_object_begin(j);
         switch (w->lint) {

@@ -313,6 +313,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     if (!opts->per_event)
         attach_exec_drains(c, t);
     c->attach_ns = ahp_now_ns();
+    /* Every probe is in place: what is created from now on is seen whole. */
+    __atomic_store_n(&c->skel->bss->lifecycle_from_ns, c->attach_ns, __ATOMIC_RELEASE);
     c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
     if (c->rb == NULL) {
         *what = "open the ring buffer";
@@ -434,6 +436,8 @@ int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[
                 o->hist[i] += s->hist[i];
                 o->pending_hist[i] += s->pending_hist[i];
             }
+            o->after_without_before += s->after_without_before;
+            o->double_destroy += s->double_destroy;
         }
         /* record on the batch path: what was decoded in userspace (the BPF side counted only
          * the batches the ring buffer had no room for). */

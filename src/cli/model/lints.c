@@ -658,7 +658,7 @@ struct ahp_live_lints {
     int64_t active[AHP_LIVE_WINDOW][AHP_TYPE_MAX]; /* a ring */
     uint64_t ts[AHP_LIVE_WINDOW];
     uint32_t next, n;
-    struct ahp_live_warning out[5 * AHP_TYPE_MAX];
+    struct ahp_live_warning out[AHP_LINTS * AHP_TYPE_MAX]; /* at most one per lint and type */
     /* self-retrigger: the self_created counts of the previous update, and when it was */
     uint64_t self_prev[AHP_TYPE_MAX];
     uint64_t self_prev_ns;
@@ -669,6 +669,7 @@ struct ahp_live_lints {
     struct live_found never_ran[AHP_TYPE_MAX], orphan[AHP_TYPE_MAX];
     struct ahp_hmap triggers; /* trigger id -> struct live_trigger */
     uint64_t *stale;          /* scratch: triggers no live resource names any more */
+    bool events_lost;         /* lifecycle is not judged */
 };
 
 int ahp_live_lints_new(struct ahp_live_lints **lp, const struct ahp_lint_opts *o)
@@ -765,7 +766,7 @@ void ahp_live_lints_scan(struct ahp_live_lints *l, const volatile struct ahp_liv
         const volatile struct ahp_live *slot = &table[i];
         uint64_t id = slot->id, init_ns = slot->init_ns;
         int32_t type = slot->type;
-        if (id == 0 || type < 0 || type >= AHP_TYPE_MAX)
+        if (id == 0 || (id & AHP_LIVE_TOMBSTONE) || type < 0 || type >= AHP_TYPE_MAX)
             continue;
         tracked[type]++;
         if (init_ns < oldest[type])
@@ -825,6 +826,29 @@ static uint32_t live_found_warning(const struct ahp_live_lints *l, struct ahp_li
                                    .id = f->id,
                                    .age_ns = f->age_ns,
                                    .trigger_id = f->trigger_id};
+    return 1;
+}
+
+void ahp_live_lints_events_lost(struct ahp_live_lints *l, bool lost)
+{
+    l->events_lost = lost;
+}
+
+bool ahp_live_lints_lifecycle_judged(const struct ahp_live_lints *l)
+{
+    return !l->events_lost;
+}
+
+/* lifecycle of type T (stats S) into *W from the in-kernel counters: 1 when it fires. */
+static uint32_t live_lifecycle_warning(const struct ahp_live_lints *l, struct ahp_live_warning *w,
+                                       int t, const struct ahp_type_stats *s, const char *name)
+{
+    uint64_t count = s->after_without_before + s->double_destroy;
+    if (count == 0 || l->events_lost || ahp_lint_allowed(&l->o, AHP_LINT_LIFECYCLE, name))
+        return 0;
+    *w = (struct ahp_live_warning){.lint = AHP_LINT_LIFECYCLE, .type = t, .count = count};
+    w->kinds[AHP_LC_AFTER_WITHOUT_BEFORE] = s->after_without_before;
+    w->kinds[AHP_LC_DOUBLE_DESTROY] = s->double_destroy;
     return 1;
 }
 
@@ -892,6 +916,7 @@ uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
             n += live_found_warning(l, &l->out[n], AHP_LINT_NEVER_RAN, t, &l->never_ran[t], name);
         if (l->scanned && s->destroyed > 0)
             n += live_found_warning(l, &l->out[n], AHP_LINT_ORPHAN, t, &l->orphan[t], name);
+        n += live_lifecycle_warning(l, &l->out[n], t, s, name);
         int64_t series[AHP_LIVE_WINDOW];
         for (uint32_t i = 0; i < l->n; i++)
             series[i] = l->active[(first + i) % AHP_LIVE_WINDOW][t];

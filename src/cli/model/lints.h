@@ -135,7 +135,9 @@ void ahp_lints_free(struct ahp_lints *l);
  * holds no other); self-retrigger from the type's count of resources created inside a
  * callback of their own type (ahp_type_stats.self_created) between two updates: at least
  * retrigger_chain of them, less than retrigger_gap_ns apart on average (a rate, not report's
- * chain: docs/lints.md). lifecycle stays report-only. */
+ * chain: docs/lints.md); lifecycle's after-without-before and double destroy from the
+ * in-kernel per-type counters (resources created since the attach only), not while events
+ * are lost. */
 #define AHP_LIVE_WINDOW 64
 #define AHP_LIVE_REASONS 2
 
@@ -161,6 +163,9 @@ struct ahp_live_warning {
     /* never-ran, orphan: the example (the oldest): its id, age (never-ran) or time since its
      * trigger was seen gone (orphan), and its trigger */
     uint64_t id, age_ns, trigger_id;
+    /* lifecycle: the anomalies since attach, per kind (destroy-while-running stays 0: the
+     * in-kernel side does not judge it, docs/lints.md says why) */
+    uint64_t kinds[AHP_LC_KINDS];
 };
 
 /* What the kernel view says of each type, for long-callback (lints stay kernel-agnostic). */
@@ -199,6 +204,12 @@ uint32_t ahp_live_lints_update_kernel(struct ahp_live_lints *l, uint64_t t_ns,
                                       const char (*names)[AHP_NAME_SIZE],
                                       const struct ahp_live_blocking *block,
                                       const struct ahp_live_warning **out);
+
+/* Whether events were lost since attach (the global lost_events): lifecycle anomalies are
+ * then not judged live, as in report (a lost before or init would make one up). Call before
+ * each update; while it says lost, the update gives no lifecycle warning. */
+void ahp_live_lints_events_lost(struct ahp_live_lints *l, bool lost);
+bool ahp_live_lints_lifecycle_judged(const struct ahp_live_lints *l);
 
 /* leak-slope over N samples of a live count (VALUES at times TS_NS, oldest first): true when
  * the floor of each quarter of the window is above the previous one's and the floor grew by
