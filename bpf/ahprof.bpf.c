@@ -580,11 +580,8 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 
 /* Records per bpf_loop step. Each step is a function call and return, ~10 ns with this
  * kernel's return-thunk mitigations (measured): one per record would double the cost. A plain
- * bounded loop does not verify (the verifier walks every iteration's paths). The verifier's
- * time grows with the chunk, paid at every `top` start (four programs walk batches): `top`
- * spent 0.27 / 0.69 / 1.46 / 3.07 s of system time loading with chunks of 1 / 2 / 4 / 8, and
- * 4 costs 0.8 ns per event more than 8 on the tight loop (docs/BENCHMARKS.md). */
-#define AHP_WALK_CHUNK 4
+ * bounded loop does not verify (the verifier walks every iteration's paths). */
+#define AHP_WALK_CHUNK 8
 
 static long walk_chunk(__u32 step, void *data)
 {
