@@ -102,3 +102,27 @@ json_object *top_until_exit(char *const argv[])
               "the last interval is not marked final");
     return last;
 }
+
+json_object **top_json_lines(char *const argv[], int *n)
+{
+    char *out = NULL, *err = NULL;
+    int code = run_capture(argv, &out, &err, 60000);
+    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
+    static json_object *all[256];
+    *n = 0;
+    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
+        all[*n] = json_tokener_parse(line);
+        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
+        (*n)++;
+    }
+    cr_assert_gt(*n, 0, "no interval: %s", err);
+    free(out);
+    free(err);
+    return all;
+}
+
+void json_put_all(json_object **all, int n)
+{
+    for (int i = 0; i < n; i++)
+        json_object_put(all[i]);
+}

@@ -34,6 +34,12 @@ json_object *report_json(void);
  * to be marked final. */
 json_object *top_until_exit(char *const argv[]);
 
+/* Run `ahprof top --json ...` (ARGV) to its end: its intervals, one JSON object per line
+ * (asserted: exit 0, at least one, all JSON; at most 256, in a static array reused by the next
+ * call). json_put_all frees them. */
+json_object **top_json_lines(char *const argv[], int *n);
+void json_put_all(json_object **all, int n);
+
 /* Find the object of array KEY (e.g. "types") whose "name" is NAME. */
 json_object *find_named(json_object *root, const char *key, const char *name);
 long long get_int(json_object *obj, const char *key);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "data/datafile.h"
+#include "pendings.h"
 #include "run.h"
 
 #define KVIEW AHP_BUILD "/kview"
@@ -180,44 +181,11 @@ Test(kernel_view, waiting_outside_callbacks_is_not_blocking)
     json_object_put(k);
 }
 
-/* Pending time (init to first before) of the WORK items of one pool: the q-quantile of the
- * sorted pendings is pending[floor(q * n)] (for 10 items: p50 the 6th, p99 the 10th). */
-struct pendings {
-    int32_t work_type;
-    uint64_t init_ns[16], first_ns[16], ids[16];
-    int n;
-};
-
-static int collect_pendings(void *arg, const struct ahp_event *ev, size_t n)
-{
-    struct pendings *p = arg;
-    for (size_t i = 0; i < n; i++) {
-        if (ev[i].type != p->work_type)
-            continue;
-        int k = 0;
-        while (k < p->n && p->ids[k] != ev[i].id)
-            k++;
-        if (k == p->n && ev[i].kind == AHP_EV_INIT && p->n < 16) {
-            p->ids[p->n] = ev[i].id;
-            p->init_ns[p->n] = ev[i].ts_ns;
-            p->first_ns[p->n++] = 0;
-        } else if (k < p->n && ev[i].kind == AHP_EV_BEFORE && p->first_ns[k] == 0) {
-            p->first_ns[k] = ev[i].ts_ns;
-        }
-    }
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One worker, 10 tasks of 20 ms queued at once: pending p50 ~100 ms, p99 ~180 ms. Computed
- * here from the libah events of a recording (`ahprof record`, then the file's reader), as the
- * truth that report's and top's pending figures are checked against (test_record_cpu,
- * test_pending). */
+/* The q-quantile of the sorted pendings (pendings.h) is pending[floor(q * n)] (for 10 items:
+ * p50 the 6th, p99 the 10th). One worker, 10 tasks of 20 ms queued at once: pending p50 ~100 ms,
+ * p99 ~180 ms. Computed here from the libah events of a recording (`ahprof record`, then the file's
+ * reader), as the truth that report's and top's pending figures are checked against
+ * (test_record_cpu, test_pending). */
 Test(kernel_view, pending_of_a_queued_pool, .init = make_data_path, .fini = remove_data)
 {
     struct proc target, rec;

@@ -23,29 +23,6 @@ TestSuite(live_lifecycle, .timeout = 90);
 
 /* Every line of `ahprof top --json ARGV...` parsed, in *N (at most 256); OUT kept for
  * messages. */
-static json_object **top_lines(char *const argv[], int *n)
-{
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
-    static json_object *all[256];
-    *n = 0;
-    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
-        all[*n] = json_tokener_parse(line);
-        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
-        (*n)++;
-    }
-    cr_assert_gt(*n, 0, "no interval: %s", err);
-    free(out);
-    free(err);
-    return all;
-}
-
-static void put_all(json_object **all, int n)
-{
-    for (int i = 0; i < n; i++)
-        json_object_put(all[i]);
-}
 
 /* The final interval of `top --json 0.2 EXTRA... -- lcbad anomalies 5`. */
 static json_object *top_anomalies(const char *extra1, const char *extra2)
@@ -62,9 +39,9 @@ static json_object *top_anomalies(const char *extra1, const char *extra2)
     argv[k++] = "5";
     argv[k] = NULL;
     int n;
-    json_object **all = top_lines(argv, &n), *v;
+    json_object **all = top_json_lines(argv, &n), *v;
     cr_assert(json_object_object_get_ex(all[n - 1], "final", &v) && json_object_get_boolean(v));
-    put_all(all, n - 1);
+    json_put_all(all, n - 1);
     json_object *last = all[n - 1];
     cr_assert(json_object_object_get_ex(last, "lifecycle_judged", &v) && json_object_get_boolean(v),
               "lifecycle not judged (events lost: %lld)", get_int(last, "lost_events"));
@@ -166,7 +143,7 @@ static void attach_mid_run(const char *path_flag)
     argv[k++] = "6";
     argv[k] = NULL;
     int n;
-    json_object **all = top_lines(argv, &n);
+    json_object **all = top_json_lines(argv, &n);
     kill(target.pid, SIGTERM);
     proc_wait(&target, 10000);
     json_object *last = all[n - 1], *v;
@@ -175,7 +152,7 @@ static void attach_mid_run(const char *path_flag)
     cr_expect(json_object_object_get_ex(last, "lifecycle_judged", &v) && json_object_get_boolean(v),
               "not judged (lost %lld): the test proves nothing", get_int(last, "lost_events"));
     expect_no_lifecycle(all, n, path_flag ? path_flag : "batch");
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 Test(live_lifecycle, mid_run_attach_into_callbacks_fires_nothing)
@@ -219,7 +196,7 @@ Test(live_lifecycle, example_server_clean_routes_fire_nothing)
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     char *targv[] = {AHPROF, "top", "--json", "--no-kernel", "-p", pid, "0.2", "10", NULL};
     int n;
-    json_object **all = top_lines(targv, &n);
+    json_object **all = top_json_lines(targv, &n);
     char *lout = NULL;
     cr_expect_eq(proc_capture(&load, &lout, NULL, 30000), 0, "ah-load: %s", lout);
     free(lout);
@@ -228,7 +205,7 @@ Test(live_lifecycle, example_server_clean_routes_fire_nothing)
     cr_expect_gt(get_int(all[n - 1], "events"), 10000, "the server was not under load: %lld events",
                  get_int(all[n - 1], "events"));
     expect_no_lifecycle(all, n, "example server");
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* The text output's warnings, as the console's pane words them (ahp_top_lint_text). */

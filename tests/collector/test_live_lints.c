@@ -28,26 +28,7 @@ static json_object **top_intervals(const char *const extra[], const char *const 
     for (int i = 0; cmd[i]; i++)
         argv[k++] = (char *)cmd[i];
     argv[k] = NULL;
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
-    static json_object *all[256];
-    *n = 0;
-    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
-        all[*n] = json_tokener_parse(line);
-        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
-        (*n)++;
-    }
-    cr_assert_gt(*n, 0, "no interval: %s", err);
-    free(out);
-    free(err);
-    return all;
-}
-
-static void put_all(json_object **all, int n)
-{
-    for (int i = 0; i < n; i++)
-        json_object_put(all[i]);
+    return top_json_lines(argv, n);
 }
 
 /* The final interval of the same, marked final. */
@@ -57,7 +38,7 @@ static json_object *top_linty(const char *const extra[], const char *const cmd[]
     json_object **all = top_intervals(extra, cmd, &n), *v;
     cr_assert(json_object_object_get_ex(all[n - 1], "final", &v) && json_object_get_boolean(v),
               "the last interval is not marked final");
-    put_all(all, n - 1);
+    json_put_all(all, n - 1);
     return all[n - 1];
 }
 
@@ -130,7 +111,7 @@ Test(live_lints, never_ran_fires_live_within_t_and_a_refresh)
     cr_expect_geq(get_int(ex, "age_ns"), 500000000LL);
     cr_expect_eq(get_int(ex, "trigger_id"), 1, "created at the top level");
     cr_expect_gt(get_int(ex, "id"), 1);
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* A PARENT that lives 400 ms creates two CHILDs and a SERVER in its callback; one CHILD
@@ -153,7 +134,7 @@ Test(live_lints, orphan_fires_live_on_a_child_left_behind_not_on_a_server)
     json_object *ex = expect_only(all[n - 1], "orphan", "CHILD", 1);
     cr_expect_geq(get_int(ex, "orphaned_ns"), 500000000LL);
     cr_expect_gt(get_int(ex, "trigger_id"), 1, "its trigger is the PARENT");
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* The look-alikes, with thresholds short enough to misjudge them: a timer re-armed every
@@ -172,7 +153,7 @@ Test(live_lints, clean_look_alikes_fire_nothing_live)
         snprintf(what, sizeof(what), "linty clean, interval %d", i);
         expect_none(all[i], what);
     }
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* linty orphan's left-behind CHILD is both never-ran and orphan at 300 ms: --allow silences
@@ -185,14 +166,14 @@ Test(live_lints, allow_silences_live_never_ran_and_orphan)
     int n;
     json_object **all = top_intervals(extra, cmd, &n);
     expect_none(all[n - 1], "--allow never-ran:CHILD --allow orphan");
-    put_all(all, n);
+    json_put_all(all, n);
     /* Without them, both fire on that CHILD (what the --allow above silenced). */
     const char *loud[] = {"--never-ran", "300ms", "--orphan", "300ms", NULL};
     all = top_intervals(loud, cmd, &n);
     char text[256];
     describe(warnings_of(all[n - 1]), text, sizeof(text));
     cr_expect_str_eq(text, "never-ran:CHILD orphan:CHILD");
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* The text output says it too. */

@@ -39,26 +39,7 @@ static json_object **top_intervals(const char *interval, const char *count,
     for (int i = 0; cmd[i]; i++)
         argv[k++] = (char *)cmd[i];
     argv[k] = NULL;
-    char *out = NULL, *err = NULL;
-    int code = run_capture(argv, &out, &err, 60000);
-    cr_assert_eq(code, 0, "top exited %d: %s", code, err);
-    static json_object *all[256];
-    *n = 0;
-    for (char *line = strtok(out, "\n"); line && *n < 256; line = strtok(NULL, "\n")) {
-        all[*n] = json_tokener_parse(line);
-        cr_assert_not_null(all[*n], "not JSON: %.200s", line);
-        (*n)++;
-    }
-    cr_assert_gt(*n, 0, "no interval: %s", err);
-    free(out);
-    free(err);
-    return all;
-}
-
-static void put_all(json_object **all, int n)
-{
-    for (int i = 0; i < n; i++)
-        json_object_put(all[i]);
+    return top_json_lines(argv, n);
 }
 
 /* The self-retrigger warning on TYPE in interval O, or NULL. */
@@ -129,7 +110,7 @@ Test(live_retrigger, busy_chain_fires_live_within_a_few_intervals)
     cr_expect_gt(created, 100000);
     cr_expect(self > created - 2048 && self < created + 2048, "self_created %lld of %lld created",
               self, created);
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* The text output and its line. */
@@ -163,7 +144,7 @@ Test(live_retrigger, self_created_exact_on_batch_and_per_event)
         cr_expect_eq(get_int(t, "created"), 5001);
         cr_expect_eq(get_int(t, "self_created"), 5000, "%s: self_created %lld",
                      per_event ? "per-event" : "batch", get_int(t, "self_created"));
-        put_all(all, n);
+        json_put_all(all, n);
     }
 }
 
@@ -182,7 +163,7 @@ Test(live_retrigger, paced_chain_fires_nothing)
         expect_none(all[i], what);
     }
     cr_expect_geq(self_created(all[n - 1], "PACED"), 500, "the chain was not counted");
-    put_all(all, n);
+    json_put_all(all, n);
 
     const char *loose[] = {"--self-retrigger", "50", "--self-retrigger-gap", "20ms", NULL};
     all = top_intervals("0.2", NULL, loose, cmd, &n);
@@ -190,7 +171,7 @@ Test(live_retrigger, paced_chain_fires_nothing)
     for (int i = 0; i < n; i++)
         fired += retrigger_of(all[i], "PACED") != NULL;
     cr_expect_geq(fired, n / 2, "a gap of 20 ms fired in only %d of %d intervals", fired, n);
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* A chain that waits for a worker thread at every link (a sequential file read): tens of us
@@ -206,7 +187,7 @@ Test(live_retrigger, io_chain_fires_nothing)
         expect_none(all[i], what);
     }
     cr_expect_geq(self_created(all[n - 1], "FSREAD"), 19999, "the chain was not counted");
-    put_all(all, n);
+    json_put_all(all, n);
 }
 
 /* --allow self-retrigger, and --allow self-retrigger:BUSYTIMER, silence it; an --allow on
@@ -231,7 +212,7 @@ Test(live_retrigger, allow_silences_it)
             cr_expect_geq(fired, 2, "--allow self-retrigger:OTHER: fired in %d intervals", fired);
         /* The count goes on: only the warning is silenced. */
         cr_expect_gt(self_created(all[n - 1], "BUSYTIMER"), 100000);
-        put_all(all, n);
+        json_put_all(all, n);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "data/datafile.h"
+#include "pendings.h"
 #include "run.h"
 
 #define TRUTHS AHP_BUILD "/targets/kernel_truths"
@@ -189,42 +190,10 @@ Test(record_cpu, blocking_callbacks)
     free(err);
 }
 
-/* Pending (init to first callback) of the WORK items of one pool: the exact values from the
- * file's events, and the report's nearest-rank percentiles (log-linear buckets, within 3%). */
-struct pendings {
-    int32_t work_type;
-    uint64_t init_ns[16], first_ns[16], ids[16];
-    int n;
-};
-
-static int collect_pendings(void *arg, const struct ahp_event *ev, size_t n)
-{
-    struct pendings *p = arg;
-    for (size_t i = 0; i < n; i++) {
-        if (ev[i].type != p->work_type)
-            continue;
-        int k = 0;
-        while (k < p->n && p->ids[k] != ev[i].id)
-            k++;
-        if (k == p->n && ev[i].kind == AHP_EV_INIT && p->n < 16) {
-            p->ids[p->n] = ev[i].id;
-            p->init_ns[p->n] = ev[i].ts_ns;
-            p->first_ns[p->n++] = 0;
-        } else if (k < p->n && ev[i].kind == AHP_EV_BEFORE && p->first_ns[k] == 0) {
-            p->first_ns[k] = ev[i].ts_ns;
-        }
-    }
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One worker, 10 tasks of 20 ms queued at once: pendings 0, 20, ... 180 ms. Nearest rank of
- * 10 values: p50 is the 5th (~80 ms), p99 the 10th (~180 ms). */
+/* The exact pendings from the file's events (pendings.h), and the report's nearest-rank
+ * percentiles (log-linear buckets, within 3%). One worker, 10 tasks of 20 ms queued at once:
+ * pendings 0, 20, ... 180 ms. Nearest rank of 10 values: p50 is the 5th (~80 ms), p99 the 10th
+ * (~180 ms). */
 Test(record_cpu, pending_of_a_queued_pool)
 {
     record_mode("pool", NULL, NULL);
