@@ -486,7 +486,6 @@ struct batch_walk {
     __u32 tid;
     bool tsc;
     bool counts_only; /* a batch the ring buffer had no room for: keep the counters exact */
-    bool calibrating; /* calib_end_ns set: some records may have to be streamed */
 };
 
 static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
@@ -497,7 +496,10 @@ static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
     return h->anchor_ns + ticks_to_ns(ticks - h->anchor_ticks, w->tsc);
 }
 
-static __always_inline void walk_record(__u32 i, struct batch_walk *w)
+/* CALIBRATING (calib_end_ns set: some records may have to be streamed) is a constant at each
+ * call: the walk that streams is a separate copy, verified once, so that its paths do not
+ * multiply the hot walk's (they doubled top's load time). */
+static __always_inline void walk_record(__u32 i, struct batch_walk *w, const bool calibrating)
 {
     struct ahp_batch_record *r = &w->b->rec[i & (AHP_BATCH_RECORDS - 1)];
     __s32 type = r->type;
@@ -530,7 +532,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             if (w->st) /* NULL when counts_only */
                 count_self_created(s, w->st, type);
         }
-        if (w->counts_only || !(track_live || w->calibrating))
+        if (w->counts_only || !(track_live || calibrating))
             break;
         now = batch_ns(w, r->ticks);
         if (track_live)
@@ -547,7 +549,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
             break;
         if (track_live)
             live_remove(r->id, s);
-        if (!w->calibrating)
+        if (!calibrating)
             break;
         now = batch_ns(w, r->ticks);
         if (now < calib_end_ns)
@@ -580,7 +582,9 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 
 /* Records per bpf_loop step. Each step is a function call and return, ~10 ns with this
  * kernel's return-thunk mitigations (measured): one per record would double the cost. A plain
- * bounded loop does not verify (the verifier walks every iteration's paths). */
+ * bounded loop does not verify (the verifier walks every iteration's paths). The verifier's
+ * work grows with the step too (every record's paths, in every program that walks): only the
+ * hot walk, at a flush and at a switch-out, takes several records per step. */
 #define AHP_WALK_CHUNK 8
 
 static long walk_chunk(__u32 step, void *data)
@@ -591,8 +595,28 @@ static long walk_chunk(__u32 step, void *data)
         __u32 i = step * AHP_WALK_CHUNK + j;
         if (i >= w->n)
             return 1;
-        walk_record(i, w);
+        walk_record(i, w, false);
     }
+    return 0;
+}
+
+/* One record per step: the walks that are rare (a thread's exit, an exec) or brief (the
+ * calibration after an attach) and verify fast that way. */
+static long walk_one(__u32 i, void *data)
+{
+    struct batch_walk *w = data;
+    if (i >= w->n)
+        return 1;
+    walk_record(i, w, false);
+    return 0;
+}
+
+static long walk_one_calibrating(__u32 i, void *data)
+{
+    struct batch_walk *w = data;
+    if (i >= w->n)
+        return 1;
+    walk_record(i, w, true);
     return 0;
 }
 
@@ -628,7 +652,24 @@ static __always_inline void learn_type_names(const struct ahp_batch_header *h)
     types_known = nw.first_failed < count ? nw.first_failed : count;
 }
 
-static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n, bool counts_only)
+/* Records before calib_end_ns are streamed for the collector's attach snapshot (and the end
+ * stays set once the snapshot is read). A thread's records are in time order, so a batch whose
+ * first new record is later than the end holds none: the slow calibrating walk is for the
+ * batches that may. The margin covers clocks of two CPUs a little apart. */
+#define AHP_CALIB_MARGIN_NS 1000000ull
+
+static __always_inline bool may_predate_calibration(const struct batch_walk *w)
+{
+    __u64 end = calib_end_ns;
+    if (end == 0)
+        return false;
+    __u64 first_ns = batch_ns(w, w->b->rec[w->first & (AHP_BATCH_RECORDS - 1)].ticks);
+    return first_ns <= AHP_CALIB_MARGIN_NS || first_ns - AHP_CALIB_MARGIN_NS < end;
+}
+
+/* RARE: from a program that seldom runs (a constant at each call). */
+static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n, bool counts_only,
+                                       const bool rare)
 {
     struct batch_walk w = {
         .b = b,
@@ -638,10 +679,14 @@ static __always_inline void walk_batch(struct ahp_batch *b, __u32 first, __u32 n
         .tid = (__u32)bpf_get_current_pid_tgid(),
         .tsc = b->hdr.clock == AHP_CLOCK_TSC,
         .counts_only = counts_only,
-        .calibrating = calib_end_ns != 0,
     };
     w.n = n;
-    bpf_loop((n + AHP_WALK_CHUNK - 1) / AHP_WALK_CHUNK, walk_chunk, &w, 0);
+    if (may_predate_calibration(&w))
+        bpf_loop(n, walk_one_calibrating, &w, 0);
+    else if (rare)
+        bpf_loop(n, walk_one, &w, 0);
+    else
+        bpf_loop((n + AHP_WALK_CHUNK - 1) / AHP_WALK_CHUNK, walk_chunk, &w, 0);
 }
 
 /* Records [*FIRST, *N) of the batch are new: the part of its generation not handed over
@@ -692,7 +737,8 @@ static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_ba
  * a 256-record buffer). `record` streams them as one ring-buffer message cut after the last
  * record; `top` (or `record` when the ring buffer is full) walks them in a bounded loop.
  * FLUSHED: the thread is done with this batch. */
-static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed)
+static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed,
+                                       const bool rare)
 {
     struct ahp_global_stats *g = globals();
     __u32 zero = 0;
@@ -728,7 +774,7 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
             return;
         g->lost_events += n - first; /* no room in the ring buffer: keep the counters exact */
     }
-    walk_batch(b, first, n, record_events);
+    walk_batch(b, first, n, record_events, rare);
 }
 
 SEC("usdt")
@@ -762,7 +808,7 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
     /* A switch-out while this runs must leave the buffer alone (see drain_on_switch). */
     *(volatile __u32 *)&bt->busy = 1;
     barrier();
-    take_batch(bt, addr, true);
+    take_batch(bt, addr, true, false);
     barrier();
     *(volatile __u32 *)&bt->busy = 0;
     return 0;
@@ -770,7 +816,7 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
 
 /* Hand over the records of TASK (the current thread) that were not handed over yet, unless
  * its ah:batch program is running (FLUSHED: the thread is done with them). */
-static __always_inline void drain_pending(struct task_struct *task, bool flushed)
+static __always_inline void drain_pending(struct task_struct *task, bool flushed, const bool rare)
 {
     /* During exec the address names the new program's memory, after it a stale one. */
     if (stop_counting() || BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
@@ -787,7 +833,7 @@ static __always_inline void drain_pending(struct task_struct *task, bool flushed
             &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
         head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
         return;
-    take_batch(bt, (const void *)bt->addr, flushed);
+    take_batch(bt, (const void *)bt->addr, flushed, rare);
 }
 
 /* A thread of the target is switched out (it blocks, or is preempted): hand over what its
@@ -799,7 +845,7 @@ int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct tas
 {
     if (prev->tgid != target_tgid)
         return 0;
-    drain_pending(prev, false);
+    drain_pending(prev, false, false);
     return 0;
 }
 
@@ -818,7 +864,7 @@ int BPF_PROG(drain_on_exit, struct task_struct *p, bool group_dead)
 {
     if (p->tgid != target_tgid)
         return 0;
-    drain_pending(p, true);
+    drain_pending(p, true, true);
     if (group_dead) {
         target_exit_status = (__u32)p->exit_code;
         barrier();
@@ -836,7 +882,7 @@ char target_exec_path[256];
 SEC("uprobe")
 int BPF_KPROBE(drain_before_exec)
 {
-    drain_pending(bpf_get_current_task_btf(), false);
+    drain_pending(bpf_get_current_task_btf(), false, true);
     return 0;
 }
 

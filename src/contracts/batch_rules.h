@@ -51,31 +51,33 @@ AHP_RULE void ahp_count_lifecycle(struct ahp_type_stats *s, __u8 kind)
 /* The histogram bucket of a duration: floor(log2(V)), 0 for 0 and 1, the last for the rest. */
 AHP_RULE __u32 ahp_hist_slot(__u64 v)
 {
-    __u32 slot = 0;
-    /* Unrolled binary search: the verifier sees a bounded, branch-only computation. */
-    if (v >= (1ull << 32)) {
-        v >>= 32;
-        slot += 32;
-    }
-    if (v >= (1ull << 16)) {
-        v >>= 16;
-        slot += 16;
-    }
-    if (v >= (1ull << 8)) {
-        v >>= 8;
-        slot += 8;
-    }
-    if (v >= (1ull << 4)) {
-        v >>= 4;
-        slot += 4;
-    }
-    if (v >= (1ull << 2)) {
-        v >>= 2;
-        slot += 2;
-    }
-    if (v >= 2)
-        slot += 1;
-    return slot < AHP_HIST_SLOTS ? slot : AHP_HIST_SLOTS - 1;
+    /* Without a branch: each step's shift is 0 or its width, from whether V has a bit at or
+     * above it ((x | -x) >> 63 is 1 for any x other than 0). Branches here gave the verifier
+     * one state per outcome, 64 per histogram update: it spent most of top's load time on
+     * them (docs/BENCHMARKS.md, issue 13). */
+    __u64 slot = 0, step, high;
+    high = v >> 32;
+    step = ((high | -high) >> 63) << 5;
+    v >>= step;
+    slot |= step;
+    high = v >> 16;
+    step = ((high | -high) >> 63) << 4;
+    v >>= step;
+    slot |= step;
+    high = v >> 8;
+    step = ((high | -high) >> 63) << 3;
+    v >>= step;
+    slot |= step;
+    high = v >> 4;
+    step = ((high | -high) >> 63) << 2;
+    v >>= step;
+    slot |= step;
+    high = v >> 2;
+    step = ((high | -high) >> 63) << 1;
+    v >>= step;
+    slot |= step;
+    slot |= (v >> 1) & 1;
+    return slot < AHP_HIST_SLOTS ? (__u32)slot : AHP_HIST_SLOTS - 1;
 }
 
 /* A completed callback of INCLUSIVE ns, EXCLUSIVE of them outside nested callbacks. */
