@@ -114,18 +114,20 @@ struct ahp_batch {
     struct ahp_batch_record rec[AHP_BATCH_RECORDS];
 };
 
-/* A batch as `ahprof record` streams it through the ring buffer, one message per batch, cut
- * after its last record in use (ahp_ring_batch_bytes): a switch-out that finds a few records
- * costs a few records of ring buffer, not a whole buffer. Its size (more than a struct
- * ahp_event) tells it from a per-event record. */
+/* A batch as `ahprof record` streams it through the ring buffer, one message per hand-over:
+ * the records [first, batch.hdr.count) of the thread's batch, those before FIRST streamed
+ * already, in batch.rec[0, count - first) and cut after the last (AHP_RING_BATCH_BYTES): a
+ * switch-out that finds a few new records costs a few records of ring buffer. batch.hdr.seq
+ * is the registry seq before record FIRST (libah's header has the one before record 0). Its
+ * size (more than a struct ahp_event) tells it from a per-event record. */
 struct ahp_ring_batch {
     __u32 pid;
-    __u16 first; /* records before this index were streamed already */
+    __u16 first;
     __u16 flags; /* AHP_RING_FLUSHED */
     struct ahp_batch batch;
 };
 
-/* The bytes of a ring-buffer batch message holding records [0, N). */
+/* The bytes of a ring-buffer batch message holding N records. */
 #define AHP_RING_BATCH_BYTES(n)                                                                    \
     (sizeof(struct ahp_ring_batch) - sizeof(struct ahp_batch_record) * AHP_BATCH_RECORDS +         \
      sizeof(struct ahp_batch_record) * (n))
@@ -140,6 +142,7 @@ struct ahp_batch_thread {
     __u64 gen;      /* generation of the batch read last */
     __u32 consumed; /* records of that generation already handed over */
     __u32 busy;     /* the ah:batch program runs for this thread (it may be preempted) */
+    __u64 seq_next; /* the registry seq after the records handed over (of generation gen) */
 };
 
 /* Per-type counters, one copy per CPU; userspace sums them. */

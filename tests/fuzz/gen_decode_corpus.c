@@ -82,6 +82,13 @@ int main(int argc, char **argv)
     batches[1].first = (uint16_t)batches[0].batch.hdr.count;
     batches[1].flags = AHP_RING_FLUSHED;
     lifecycles(&batches[1], 200, 4, 3001000);
+    /* As the BPF side streams it: only the records from FIRST on, and the seq before it. */
+    for (uint32_t i = 0; i < batches[1].first; i++) {
+        uint8_t kind = batches[1].batch.rec[i].kind;
+        batches[1].batch.hdr.seq += kind == AHP_EV_INIT || kind == AHP_EV_DESTROY ? 2 : 0;
+    }
+    memmove(batches[1].batch.rec, batches[1].batch.rec + batches[1].first,
+            (batches[1].batch.hdr.count - batches[1].first) * sizeof(struct ahp_batch_record));
     header(&batches[2], 101, 0, AHP_CLOCK_TSC, 2000500);
     lifecycles(&batches[2], 300, 10, 3000500);
     header(&batches[3], 100, 6, AHP_CLOCK_TSC, 2100000);

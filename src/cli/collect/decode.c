@@ -168,14 +168,10 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
     th->gen = h->gen;
     th->next = n;
     th->flushed = m->flags & AHP_RING_FLUSHED;
-    for (uint32_t i = 0; i < n; i++) {
+    /* Records before FIRST were streamed before (the thread was switched out): the message
+     * holds the rest from rec[0], and its seq is the one before record FIRST. */
+    for (uint32_t i = 0; i < n - first; i++) {
         const struct ahp_batch_record *r = &m->batch.rec[i];
-        if (i < first) {
-            /* Streamed before, when the thread was switched out. */
-            if (ahp_record_ok(r))
-                seq += ahp_seq_step(r->kind);
-            continue;
-        }
         if (!ahp_record_ok(r)) {
             d->malformed_records++;
             d->malformed_dropped++;
@@ -256,7 +252,7 @@ int ahp_decode_ring_message(struct ahp_decoder *d, const void *data, size_t size
         return 0;
     uint32_t claimed =
         m->batch.hdr.count < AHP_BATCH_RECORDS ? m->batch.hdr.count : AHP_BATCH_RECORDS;
-    if (size < AHP_RING_BATCH_BYTES(claimed)) {
+    if (size < AHP_RING_BATCH_BYTES(claimed > m->first ? claimed - m->first : 0)) {
         d->malformed_batches++;
         d->malformed_dropped += claimed > m->first ? claimed - m->first : 0;
         return 0;
