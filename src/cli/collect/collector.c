@@ -21,6 +21,23 @@
 
 static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
 
+/* Events the BPF side counted lost, or could not read, and the ones the decoder dropped. */
+static uint64_t lost_so_far(struct ahp_collector *c)
+{
+    struct ahp_global_stats g;
+    if (ahp_collector_global_stats(c, &g) < 0)
+        return UINT64_MAX;
+    return g.lost_events + g.batch_errors;
+}
+
+/* Whether some event may have been lost since the snapshot was read. The BPF side counts a
+ * loss before it streams anything later of the same thread: read after that, the count
+ * includes every earlier loss of the thread being classified. */
+static bool lost_since_snapshot(struct ahp_collector *c)
+{
+    return lost_so_far(c) != c->lost_before_snapshot;
+}
+
 static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event *ev)
 {
     for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
@@ -31,10 +48,12 @@ static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event 
             return true;
         /* The first event after the snapshot must follow it directly (seq grows by 2 per
          * init/destroy): a gap is an event that raced the attach and reached neither side
-         * (docs/probes.md, "What is not exact"). Only a stream of every event can tell. */
+         * (docs/probes.md, "What is not exact"). Only a stream of every event can tell, and
+         * only while it lost nothing: the gap of a thread whose first batches found the ring
+         * buffer full holds events the BPF side counted lost already. */
         if (!th->followed && c->skel->rodata->record_events) {
             th->followed = true;
-            if (ev->seq > th->seq + 2)
+            if (ev->seq > th->seq + 2 && !lost_since_snapshot(c))
                 c->attach_missed += (ev->seq - th->seq - 2) / 2;
         }
         return false;
@@ -322,6 +341,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     }
     if (!t->launched) {
         *what = "read libah's registry in the target";
+        /* Before the registry: an event raised after it can only be lost after this. */
+        c->lost_before_snapshot = lost_so_far(c);
         rc = ahp_target_snapshot(t, &c->snapshot);
         /* Events after this instant change the counts after the snapshot was read. */
         __atomic_store_n(&c->skel->bss->calib_end_ns, ahp_now_ns(), __ATOMIC_RELEASE);
