@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,11 @@
 /* pidfd_open() of a thread rather than a process (Linux 6.9). */
 #define AHP_PIDFD_THREAD O_EXCL
 
-static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
+/* In the order they are attached, one at a time (each takes a while on a busy target): the
+ * after before the before, or every callback a thread ran between the two attaches would stay
+ * open on its BPF execution stack, deeper than it stores, and none of its later callbacks
+ * would be counted. An after whose before was not seen only counts as unmatched. */
+static const char *const probe_names[5] = {"init", "after", "before", "destroy", "resolve"};
 
 /* Events the BPF side counted lost, or could not read, and the ones the decoder dropped. */
 static uint64_t lost_so_far(struct ahp_collector *c)
@@ -296,8 +301,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     /* Until the snapshot is read, every init and destroy is also streamed for it. */
     c->skel->bss->calib_end_ns = t->launched ? 0 : UINT64_MAX;
 
-    struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_before,
-                                    c->skel->progs.ah_after, c->skel->progs.ah_destroy,
+    struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_after,
+                                    c->skel->progs.ah_before, c->skel->progs.ah_destroy,
                                     c->skel->progs.ah_resolve};
     for (int i = 0; i < (opts->per_event ? 5 : 1); i++) {
         c->links[i] = opts->per_event ? bpf_program__attach_usdt(progs[i], t->pid, t->lib_path,
@@ -414,6 +419,11 @@ int ahp_collector_finish(struct ahp_collector *c, uint64_t budget_ns)
      * without a producer the ring buffer then empties. The probes are detached afterwards,
      * at close: detaching a uprobe that the target keeps hitting takes a few hundred ms. */
     __atomic_store_n(&c->skel->bss->collector_stopped, 1, __ATOMIC_RELEASE);
+    /* A program that read the flag before it was set may still be running (a vCPU the host
+     * descheduled): its ring-buffer message, its lost count or its counters would come after
+     * the reads below, counted on one side only. Each runs inside an RCU read-side section:
+     * a grace period (a few ms) waits for all of them. */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
     int n = consume(c, deadline);
     if (n >= 0 && c->read_yielded) {
         /* Still decoded, for the per-type counters, which stay exact. */
