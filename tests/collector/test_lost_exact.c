@@ -19,13 +19,13 @@
 TestSuite(lost_exact, .init = make_data_path, .fini = remove_data, .timeout = 60);
 
 /* What the file and the counters may tell apart, per thread of the target (docs/probes.md,
- * "What is not exact"): a callback cut by the attach (its after counted in the file, not in
- * the counters, which count a callback at its after; twice when its before was also in a
- * batch the ring buffer lost before ahprof saw the thread), and one cut by the stop (its
- * before in the file, its after never raised while ahprof counted). */
-#define OVER_PER_THREAD 3
-/* A callback whose before predates the attach and whose after was in a lost batch: counted
- * (untimed) by the BPF side, one event of it in the lost count. */
+ * "What is not exact"); they count a callback at its after. At the attach, an after whose before
+ * came earlier (counted in the file, not in the counters; twice over when its before was in a
+ * batch the ring buffer lost before ahprof saw the thread), and an event that raced the attach
+ * (counted lost, seen nowhere); at the stop, a before whose after came later. */
+#define OVER_PER_THREAD 4
+/* An after in a lost batch whose before came before the attach: counted (untimed) by the BPF
+ * side, one event of it in the lost count. */
 #define UNDER_PER_THREAD 1
 
 /* --per-event attaches one probe after the other, ah:after before ah:before: the afters of the
