@@ -20,11 +20,7 @@
 /* pidfd_open() of a thread rather than a process (Linux 6.9). */
 #define AHP_PIDFD_THREAD O_EXCL
 
-/* In the order they are attached, one at a time (each takes a while on a busy target): the
- * after before the before, or every callback a thread ran between the two attaches would stay
- * open on its BPF execution stack, deeper than it stores, and none of its later callbacks
- * would be counted. An after whose before was not seen only counts as unmatched. */
-static const char *const probe_names[5] = {"init", "after", "before", "destroy", "resolve"};
+static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
 
 /* Events the BPF side counted lost, or could not read, and the ones the decoder dropped. */
 static uint64_t lost_so_far(struct ahp_collector *c)
@@ -300,9 +296,15 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel->bss->execs_expected = t->launched ? 1 : 0;
     /* Until the snapshot is read, every init and destroy is also streamed for it. */
     c->skel->bss->calib_end_ns = t->launched ? 0 : UINT64_MAX;
+    /* Nothing counts until every probe is attached (below): the programs start counting at
+     * one instant, as they stop at one. Attached one at a time, the per-event probes would
+     * count a while with some of them only: a callback whose before is counted and whose
+     * after is not stays open on its thread's BPF stack, and past AHP_STACK_DEPTH of them no
+     * later callback of the thread is counted. What is raised meanwhile is the snapshot's. */
+    c->skel->bss->collector_stopped = 1;
 
-    struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_after,
-                                    c->skel->progs.ah_before, c->skel->progs.ah_destroy,
+    struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_before,
+                                    c->skel->progs.ah_after, c->skel->progs.ah_destroy,
                                     c->skel->progs.ah_resolve};
     for (int i = 0; i < (opts->per_event ? 5 : 1); i++) {
         c->links[i] = opts->per_event ? bpf_program__attach_usdt(progs[i], t->pid, t->lib_path,
@@ -336,6 +338,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     }
     if (!opts->per_event)
         attach_exec_drains(c, t);
+    __atomic_store_n(&c->skel->bss->collector_stopped, 0, __ATOMIC_RELEASE);
     c->attach_ns = ahp_now_ns();
     /* Every probe is in place: what is created from now on is seen whole. */
     __atomic_store_n(&c->skel->bss->lifecycle_from_ns, c->attach_ns, __ATOMIC_RELEASE);
