@@ -108,8 +108,9 @@ Test(lost_exact, many_threads_four_mib_buffer)
     expect_exact("32", "4", false, 2);
 }
 
-/* The default buffer holds more than ahprof reads in its 300 ms at the stop: the rest is read
- * and counted lost there (lost_at_stop), on top of what the ring buffer had no room for. */
+/* The default buffer: what it still holds at the stop is read, and counted lost when ahprof has
+ * no time left to write it (lost_at_stop, 0.2 to 2 million events here), on top of what the
+ * ring buffer had no room for. */
 Test(lost_exact, few_threads_default_buffer)
 {
     expect_exact("4", "128", false, 1);
