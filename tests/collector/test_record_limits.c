@@ -69,10 +69,17 @@ static bool get_bool(json_object *obj, const char *key)
     return json_object_get_boolean(v);
 }
 
-/* Every event the BPF side saw is in the file or counted as lost: the in-kernel counters of
- * TYPE (a type of lifecycles: init, before, after, destroy) against events + lost_events.
- * Lifecycles cut by the attach or the stop count differently on both sides (a callback is
- * counted at its after): a few events apart, where a lost batch would be 64. */
+/* Every event the BPF side saw is in the file or counted as lost, once: the in-kernel counters
+ * of TYPE (a type of lifecycles: init, before, after, destroy) against events + lost_events.
+ * They count a callback at its after, so lifecycles cut by the attach or the stop count
+ * differently on both sides, per thread of the target (docs/probes.md, "What is not exact"):
+ * up to 2 over at the attach (an after whose before came earlier, or was lost before ahprof
+ * saw the thread), 1 over for an event that raced the attach, 1 over at the stop (a before
+ * whose after came later), 1 under at the attach (an after in a lost batch whose before came
+ * earlier). A lost batch counted twice would be hundreds over. */
+#define OVER_PER_THREAD 4
+#define UNDER_PER_THREAD 1
+
 static void expect_everything_accounted(json_object *r, const char *type)
 {
     json_object *t = find_named(r, "types", type), *k;
@@ -81,14 +88,15 @@ static void expect_everything_accounted(json_object *r, const char *type)
               "no in-kernel counters for %s", type);
     long long seen = get_int(k, "created") + get_int(k, "destroyed") + 2 * get_int(k, "callbacks");
     long long kept = get_int(r, "events"), lost = get_int(r, "lost_events");
-    /* Nothing unaccounted (the file plus the lost count reach what the kernel saw). Over a
-     * flood stopped mid-batch the lost count may exceed it by a few batches (1025 events over
-     * 65 M seen once on a fresh machine, with 256-record batches): counted as lost, never
-     * hidden, and bounded here. */
-    cr_expect(kept + lost >= seen - 16 && kept + lost <= seen + 4 * AHP_BATCH_RECORDS + 16,
-              "%s: the kernel saw %lld events, the file has %lld and counts %lld lost", type, seen,
-              kept, lost);
-    cr_log_info("%s: kernel %lld, file %lld, lost %lld", type, seen, kept, lost);
+    long long threads = atoll(FLOOD_THREADS);
+    /* It allowed 4 batches over, and failed under load with 257372 over: events of a thread's
+     * first batches after the attach, counted lost by the BPF side and again as raced. */
+    cr_expect(kept + lost >= seen - UNDER_PER_THREAD * threads &&
+                  kept + lost <= seen + OVER_PER_THREAD * threads,
+              "%s: the kernel saw %lld events, the file has %lld and counts %lld lost (%+lld)",
+              type, seen, kept, lost, kept + lost - seen);
+    cr_log_info("%s: kernel %lld, file %lld, lost %lld (%+lld)", type, seen, kept, lost,
+                kept + lost - seen);
 }
 
 Test(record_limits, duration_is_honoured_on_a_flooding_target)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,23 @@
 
 static const char *const probe_names[5] = {"init", "before", "after", "destroy", "resolve"};
 
+/* Events the BPF side counted lost, or could not read, and the ones the decoder dropped. */
+static uint64_t lost_so_far(struct ahp_collector *c)
+{
+    struct ahp_global_stats g;
+    if (ahp_collector_global_stats(c, &g) < 0)
+        return UINT64_MAX;
+    return g.lost_events + g.batch_errors;
+}
+
+/* Whether some event may have been lost since the snapshot was read. The BPF side counts a
+ * loss before it streams anything later of the same thread: read after that, the count
+ * includes every earlier loss of the thread being classified. */
+static bool lost_since_snapshot(struct ahp_collector *c)
+{
+    return lost_so_far(c) != c->lost_before_snapshot;
+}
+
 static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event *ev)
 {
     for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
@@ -31,10 +49,12 @@ static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event 
             return true;
         /* The first event after the snapshot must follow it directly (seq grows by 2 per
          * init/destroy): a gap is an event that raced the attach and reached neither side
-         * (docs/probes.md, "What is not exact"). Only a stream of every event can tell. */
+         * (docs/probes.md, "What is not exact"). Only a stream of every event can tell, and
+         * only while it lost nothing: the gap of a thread whose first batches found the ring
+         * buffer full holds events the BPF side counted lost already. */
         if (!th->followed && c->skel->rodata->record_events) {
             th->followed = true;
-            if (ev->seq > th->seq + 2)
+            if (ev->seq > th->seq + 2 && !lost_since_snapshot(c))
                 c->attach_missed += (ev->seq - th->seq - 2) / 2;
         }
         return false;
@@ -276,6 +296,12 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->skel->bss->execs_expected = t->launched ? 1 : 0;
     /* Until the snapshot is read, every init and destroy is also streamed for it. */
     c->skel->bss->calib_end_ns = t->launched ? 0 : UINT64_MAX;
+    /* Nothing counts until every probe is attached (below): the programs start counting at
+     * one instant, as they stop at one. Attached one at a time, the per-event probes would
+     * count a while with some of them only: a callback whose before is counted and whose
+     * after is not stays open on its thread's BPF stack, and past AHP_STACK_DEPTH of them no
+     * later callback of the thread is counted. What is raised meanwhile is the snapshot's. */
+    c->skel->bss->collector_stopped = 1;
 
     struct bpf_program *progs[5] = {c->skel->progs.ah_init, c->skel->progs.ah_before,
                                     c->skel->progs.ah_after, c->skel->progs.ah_destroy,
@@ -312,6 +338,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     }
     if (!opts->per_event)
         attach_exec_drains(c, t);
+    __atomic_store_n(&c->skel->bss->collector_stopped, 0, __ATOMIC_RELEASE);
     c->attach_ns = ahp_now_ns();
     /* Every probe is in place: what is created from now on is seen whole. */
     __atomic_store_n(&c->skel->bss->lifecycle_from_ns, c->attach_ns, __ATOMIC_RELEASE);
@@ -322,6 +349,8 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     }
     if (!t->launched) {
         *what = "read libah's registry in the target";
+        /* Before the registry: an event raised after it can only be lost after this. */
+        c->lost_before_snapshot = lost_so_far(c);
         rc = ahp_target_snapshot(t, &c->snapshot);
         /* Events after this instant change the counts after the snapshot was read. */
         __atomic_store_n(&c->skel->bss->calib_end_ns, ahp_now_ns(), __ATOMIC_RELEASE);
@@ -393,6 +422,11 @@ int ahp_collector_finish(struct ahp_collector *c, uint64_t budget_ns)
      * without a producer the ring buffer then empties. The probes are detached afterwards,
      * at close: detaching a uprobe that the target keeps hitting takes a few hundred ms. */
     __atomic_store_n(&c->skel->bss->collector_stopped, 1, __ATOMIC_RELEASE);
+    /* A program that read the flag before it was set may still be running (a vCPU the host
+     * descheduled): its ring-buffer message, its lost count or its counters would come after
+     * the reads below, counted on one side only. Each runs inside an RCU read-side section:
+     * a grace period (a few ms) waits for all of them. */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
     int n = consume(c, deadline);
     if (n >= 0 && c->read_yielded) {
         /* Still decoded, for the per-type counters, which stay exact. */

@@ -60,6 +60,8 @@ struct ahp_collector {
     struct ahp_snapshot snapshot; /* at attach; all zero for a launched target */
     bool have_snapshot;
     int64_t snapshot_adjust[AHP_TYPE_MAX]; /* events counted by BPF and by the snapshot */
+    /* Events lost (BPF side and decoder) when the snapshot was about to be read. */
+    uint64_t lost_before_snapshot;
     uint64_t attach_ns;
     uint64_t attach_missed;    /* record: events that raced the attach and were seen nowhere */
     uint64_t read_deadline_ns; /* the current read of the ring buffer stops then */
