@@ -767,25 +767,17 @@ static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_ba
     return false;
 }
 
-/* Hand over the records of the current thread's batch at ADDR that were not handed over yet.
- * The header is read first: a flush or a switch-out that finds nothing new stops there. Then
- * only the records in use are copied, in one bulk read (a switch-out typically finds a few of
- * a 256-record buffer). `record` streams them as one ring-buffer message cut after the last
- * record; `top` (or `record` when the ring buffer is full) walks them in a bounded loop.
- * FLUSHED: the thread is done with this batch. */
-static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed,
-                                       const bool rare)
+/* Hand over the records of the current thread's batch at ADDR that were not handed over yet,
+ * its header read into M already: a flush or a switch-out that finds nothing new stops there.
+ * Then only the new records are copied, in one bulk read (a switch-out typically finds a few
+ * of a 512-record buffer). `record` streams them as one ring-buffer message; `top` (or
+ * `record` when the ring buffer is full) walks them in a bounded loop. FLUSHED: the thread is
+ * done with this batch. */
+static __always_inline void take_read_batch(struct ahp_batch_thread *bt, struct ahp_ring_batch *m,
+                                            struct ahp_global_stats *g, const void *addr,
+                                            bool flushed, const bool rare)
 {
-    struct ahp_global_stats *g = globals();
-    __u32 zero = 0;
-    struct ahp_ring_batch *m = bpf_map_lookup_elem(&batch_scratch, &zero);
-    if (!g || !m)
-        return;
     struct ahp_batch *b = &m->batch;
-    if (bpf_probe_read_user(&b->hdr, sizeof(b->hdr), addr) != 0) {
-        g->batch_errors++;
-        return;
-    }
     __u32 first, n;
     if (!header_ok(bt, &b->hdr, g) || !new_range(bt, &b->hdr, &first, &n))
         return;
@@ -825,6 +817,30 @@ static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *
         g->lost_events += fresh; /* no room in the ring buffer: keep the counters exact */
     }
     bt->seq_next = walk_batch(b, fresh, record_events, rare);
+}
+
+/* The per-CPU scratch for a batch and the global counters: false when either is missing. */
+static __always_inline bool batch_scratch_of(struct ahp_ring_batch **m, struct ahp_global_stats **g)
+{
+    __u32 zero = 0;
+    *m = bpf_map_lookup_elem(&batch_scratch, &zero);
+    *g = globals();
+    return *m && *g;
+}
+
+/* The batch at ADDR, its header not read yet (see take_read_batch). */
+static __always_inline void take_batch(struct ahp_batch_thread *bt, const void *addr, bool flushed,
+                                       const bool rare)
+{
+    struct ahp_ring_batch *m;
+    struct ahp_global_stats *g;
+    if (!batch_scratch_of(&m, &g))
+        return;
+    if (bpf_probe_read_user(&m->batch.hdr, sizeof(m->batch.hdr), addr) != 0) {
+        g->batch_errors++;
+        return;
+    }
+    take_read_batch(bt, m, g, addr, flushed, rare);
 }
 
 SEC("usdt")
@@ -874,16 +890,18 @@ static __always_inline void drain_pending(struct task_struct *task, bool flushed
     struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
     if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
         return;
-    /* gen and count, adjacent in the header: most switch-outs find nothing new. */
-    struct {
-        __u64 gen;
-        __u32 count;
-    } head;
-    if (bpf_probe_read_user(
-            &head, 12, (const void *)(bt->addr + offsetof(struct ahp_batch_header, gen))) != 0 ||
-        head.count == 0 || (head.gen == bt->gen && head.count <= bt->consumed))
+    /* The header once: most switch-outs find nothing new, and one read of user memory costs
+     * the same for its 12 bytes that tell as for the 56 of the whole header. */
+    struct ahp_ring_batch *m;
+    struct ahp_global_stats *g;
+    if (!batch_scratch_of(&m, &g))
         return;
-    take_batch(bt, (const void *)bt->addr, flushed, rare);
+    const void *addr = (const void *)bt->addr;
+    struct ahp_batch_header *h = &m->batch.hdr;
+    if (bpf_probe_read_user(h, sizeof(*h), addr) != 0 || h->count == 0 ||
+        (h->gen == bt->gen && h->count <= bt->consumed))
+        return;
+    take_read_batch(bt, m, g, addr, flushed, rare);
 }
 
 /* A thread of the target is switched out (it blocks, or is preempted): hand over what its
