@@ -55,32 +55,45 @@ static void classify(struct ahp_collector *c, struct ahp_event *ev)
     }
 }
 
-static int deliver_fn(const struct ahp_event *ev, void *ctx)
+static int deliver_fn(const struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
-    return c->on_event(ev, c->ctx);
+    for (size_t i = 0; i < n; i++) {
+        int rc = c->on_event(&ev[i], c->ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
-static int on_decoded(const struct ahp_event *decoded, void *ctx)
+/* One batch's events at once: one merge push per batch, not per event. */
+static int on_decoded(struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
-    struct ahp_event ev = *decoded;
-    classify(c, &ev);
+    for (size_t i = 0; i < n; i++)
+        classify(c, &ev[i]);
     if (c->on_event == NULL)
         return 0;
     if (c->discard) {
-        c->discarded++;
+        c->discarded += n;
         return 0;
     }
-    int rc = ahp_merge_push(&c->merge, &ev);
-    /* The window is full: the oldest half goes whatever its age (an event older than them
-     * that arrives later counts as late). */
-    while (rc == -ENOBUFS && c->merge.held > 0) {
-        rc = ahp_merge_release_count(&c->merge, c->merge.held / 2 + 1, deliver_fn, c);
-        if (rc == 0)
-            rc = ahp_merge_push(&c->merge, &ev);
+    for (size_t done = 0;;) {
+        long k = ahp_merge_push_run(&c->merge, ev + done, n - done);
+        if (k < 0)
+            return (int)k;
+        done += (size_t)k;
+        if (done == n)
+            return 0;
+        if (c->merge.held == 0)
+            return -ENOBUFS;
+        /* The window is full: the oldest half goes whatever its age (an event older than them
+         * that arrives later counts as late). */
+        int rc =
+            ahp_merge_release_runs(&c->merge, UINT64_MAX, c->merge.held / 2 + 1, deliver_fn, c);
+        if (rc != 0)
+            return rc;
     }
-    return rc;
 }
 
 #define AHP_MERGE_BATCH (1u << 16)
@@ -103,7 +116,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
     struct ahp_collector *c = ctx;
     if (size > sizeof(struct ahp_event)) {
         /* Ring-buffer records are 8-byte aligned: decode in place. */
-        int rc = ahp_decode_ring_message(&c->decoder, data, size, on_decoded, c);
+        int rc = ahp_decode_ring_message_run(&c->decoder, data, size, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
         /* One read may hand over millions of events from a busy target: pass on what is old
@@ -150,7 +163,7 @@ static int release(struct ahp_collector *c, uint64_t horizon)
         return c->deliver_error;
     if (c->merge.held == 0)
         return 0;
-    return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
+    return ahp_merge_release_runs(&c->merge, horizon, SIZE_MAX, deliver_fn, c);
 }
 
 /* Pass on what is older than the reorder window: everything handed over before READ_NS has

@@ -79,32 +79,71 @@ static void block_put(struct ahp_merge *m, struct ahp_merge_block *b)
     m->free_blocks = b;
 }
 
+/* Room at the tail of Q for one event at least: 0, -ENOBUFS or -ENOMEM. */
+static int tail_room(struct ahp_merge *m, struct ahp_merge_queue *q)
+{
+    if (q->tail != NULL && q->tail_n < BLOCK_EVENTS)
+        return 0;
+    /* One block at least, so that an empty window always takes an event. */
+    if (m->free_blocks == NULL && m->max_held && m->blocks > 0 &&
+        (m->blocks + 1) * BLOCK_EVENTS > m->max_held)
+        return -ENOBUFS;
+    struct ahp_merge_block *b = block_get(m);
+    if (b == NULL)
+        return -ENOMEM;
+    if (q->tail == NULL) {
+        q->head = b;
+        q->head_i = 0;
+    } else {
+        q->tail->next = b;
+    }
+    q->tail = b;
+    q->tail_n = 0;
+    return 0;
+}
+
 int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
 {
     struct ahp_merge_queue *q = queue_of(m, ev->tid);
     if (q == NULL)
         return -ENOMEM;
-    if (q->tail == NULL || q->tail_n == BLOCK_EVENTS) {
-        /* One block at least, so that an empty window always takes an event. */
-        if (m->free_blocks == NULL && m->max_held && m->blocks > 0 &&
-            (m->blocks + 1) * BLOCK_EVENTS > m->max_held)
-            return -ENOBUFS;
-        struct ahp_merge_block *b = block_get(m);
-        if (b == NULL)
-            return -ENOMEM;
-        if (q->tail == NULL) {
-            q->head = b;
-            q->head_i = 0;
-        } else {
-            q->tail->next = b;
-        }
-        q->tail = b;
-        q->tail_n = 0;
-    }
+    int rc = tail_room(m, q);
+    if (rc < 0)
+        return rc;
     q->tail->ev[q->tail_n++] = *ev;
     q->count++;
     m->held++;
     return 0;
+}
+
+long ahp_merge_push_run(struct ahp_merge *m, const struct ahp_event *ev, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        /* A run of one thread goes to its queue in block-sized copies. */
+        uint32_t tid = ev[done].tid;
+        size_t same = 1;
+        while (done + same < n && ev[done + same].tid == tid)
+            same++;
+        struct ahp_merge_queue *q = queue_of(m, tid);
+        if (q == NULL)
+            return done > 0 ? (long)done : -ENOMEM;
+        while (same > 0) {
+            int rc = tail_room(m, q);
+            if (rc == -ENOBUFS || (rc < 0 && done > 0))
+                return (long)done;
+            if (rc < 0)
+                return rc;
+            size_t k = BLOCK_EVENTS - q->tail_n < same ? BLOCK_EVENTS - q->tail_n : same;
+            memcpy(&q->tail->ev[q->tail_n], &ev[done], k * sizeof(*ev));
+            q->tail_n += k;
+            q->count += k;
+            m->held += k;
+            done += k;
+            same -= k;
+        }
+    }
+    return (long)done;
 }
 
 static struct ahp_event *queue_head(struct ahp_merge_queue *q)
@@ -112,11 +151,12 @@ static struct ahp_event *queue_head(struct ahp_merge_queue *q)
     return &q->head->ev[q->head_i];
 }
 
-static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q)
+/* Drop the K (>= 1) events at the head of Q, all in its head block. */
+static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q, size_t k)
 {
-    q->head_i++;
-    q->count--;
-    m->held--;
+    q->head_i += k;
+    q->count -= k;
+    m->held -= k;
     if (q->count == 0) {
         block_put(m, q->head);
         q->head = q->tail = NULL;
@@ -129,7 +169,9 @@ static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q)
     }
 }
 
-static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_fn fn, void *ctx)
+/* FN or RUN_FN: events one at a time, or runs of them straight from the blocks. */
+static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_fn fn,
+                   ahp_merge_run_fn run_fn, void *ctx)
 {
     while (count > 0) {
         /* Threads are few next to events: a scan of the queue heads is enough. The oldest
@@ -159,15 +201,42 @@ static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merg
         uint64_t limit = horizon < next_ts ? horizon : next_ts - (next_after ? 0 : 1);
         if (next_ts == 0 && !next_after)
             limit = 0;
+        if (run_fn == NULL) {
+            do {
+                struct ahp_event ev = *queue_head(min);
+                queue_pop(m, min, 1);
+                count--;
+                if (ev.ts_ns < m->last_ts)
+                    m->late++;
+                else
+                    m->last_ts = ev.ts_ns;
+                int rc = fn(&ev, ctx);
+                if (rc != 0)
+                    return rc;
+            } while (count > 0 && min->count > 0 && queue_head(min)->ts_ns <= limit);
+            continue;
+        }
         do {
-            struct ahp_event ev = *queue_head(min);
-            queue_pop(m, min);
-            count--;
-            if (ev.ts_ns < m->last_ts)
-                m->late++;
-            else
-                m->last_ts = ev.ts_ns;
-            int rc = fn(&ev, ctx);
+            /* The same events as one at a time, handed over where they lie: the run ends
+             * with the head block, COUNT, or the first event past LIMIT. */
+            const struct ahp_event *run = queue_head(min);
+            size_t in_block = (min->head == min->tail ? min->tail_n : BLOCK_EVENTS) - min->head_i;
+            size_t most = in_block < count ? in_block : count;
+            size_t k = 0;
+            uint64_t last_ts = m->last_ts;
+            do {
+                uint64_t ts = run[k].ts_ns;
+                if (ts < last_ts)
+                    m->late++;
+                else
+                    last_ts = ts;
+                k++;
+            } while (k < most && run[k].ts_ns <= limit);
+            m->last_ts = last_ts;
+            /* FN reads the block before it can go back to the pool. */
+            int rc = run_fn(run, k, ctx);
+            queue_pop(m, min, k);
+            count -= k;
             if (rc != 0)
                 return rc;
         } while (count > 0 && min->count > 0 && queue_head(min)->ts_ns <= limit);
@@ -177,12 +246,18 @@ static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merg
 
 int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, void *ctx)
 {
-    return release(m, horizon, SIZE_MAX, fn, ctx);
+    return release(m, horizon, SIZE_MAX, fn, NULL, ctx);
 }
 
 int ahp_merge_release_count(struct ahp_merge *m, size_t count, ahp_merge_fn fn, void *ctx)
 {
-    return release(m, UINT64_MAX, count, fn, ctx);
+    return release(m, UINT64_MAX, count, fn, NULL, ctx);
+}
+
+int ahp_merge_release_runs(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_run_fn fn,
+                           void *ctx)
+{
+    return release(m, horizon, count, NULL, fn, ctx);
 }
 
 void ahp_merge_free(struct ahp_merge *m)
