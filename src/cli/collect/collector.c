@@ -58,6 +58,8 @@ static void classify(struct ahp_collector *c, struct ahp_event *ev)
 static int deliver_fn(const struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
+    if (c->on_events != NULL)
+        return c->on_events(ev, n, c->ctx);
     for (size_t i = 0; i < n; i++) {
         int rc = c->on_event(&ev[i], c->ctx);
         if (rc != 0)
@@ -240,6 +242,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->target = t;
     c->names_cache = calloc(1, sizeof(*c->names_cache)); /* NULL: names from BPF only */
     c->on_event = on_event;
+    c->on_events = opts->on_events;
     c->ctx = ctx;
     c->ncpus = libbpf_num_possible_cpus();
     if (c->ncpus <= 0) {
