@@ -169,41 +169,51 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
     th->gen = h->gen;
     th->next = n;
     th->flushed = m->flags & AHP_RING_FLUSHED;
-    for (uint32_t i = 0; i < n; i++) {
+    /* Records streamed before, when the thread was switched out: their seq steps only. */
+    uint32_t i = 0;
+    for (; i < first && i < n; i++) {
+        if (ahp_record_ok(&m->batch.rec[i]))
+            seq += ahp_seq_step(m->batch.rec[i].kind);
+    }
+    /* In locals: the compiler cannot tell the stores into OUT from the thread's state, and
+     * would reload and store it around every event. */
+    uint64_t last_ns = th->last_ns;
+    uint32_t depth = th->depth;
+    const uint32_t tid = h->tid, pid = m->pid;
+    for (; i < n; i++) {
         const struct ahp_batch_record *r = &m->batch.rec[i];
-        if (i < first) {
-            /* Streamed before, when the thread was switched out. */
-            if (ahp_record_ok(r))
-                seq += ahp_seq_step(r->kind);
-            continue;
-        }
+        /* The records were written on the target's CPU a moment ago: ask for them ahead. */
+        __builtin_prefetch(r + 8);
         if (!ahp_record_ok(r)) {
             d->malformed_records++;
             d->malformed_dropped++;
             continue;
         }
         uint64_t ts = to_ns(d, h, r->ticks);
-        if (ts < th->last_ns)
-            ts = th->last_ns; /* conversion noise between two anchors, ns at most */
-        th->last_ns = ts;
+        if (ts < last_ns)
+            ts = last_ns; /* conversion noise between two anchors, ns at most */
+        last_ns = ts;
         /* Field by field where it goes: a structure built on the stack in narrow stores and
          * copied out in wide loads stalls on every event (store forwarding), a third of the
          * reader's time on a tight loop. */
         struct ahp_event *ev = &out[nout++];
+        uint8_t kind = r->kind;
+        int32_t type = r->type;
+        uint64_t id = r->id;
         ev->ts_ns = ts;
-        ev->id = r->id;
+        ev->id = id;
         ev->trigger_id = 0;
         ev->seq = 0;
-        ev->tid = h->tid;
-        ev->type = r->type;
-        ev->kind = r->kind;
+        ev->tid = tid;
+        ev->type = type;
+        ev->kind = kind;
         ev->flags = 0;
         ev->depth = 0;
-        ev->pid = m->pid;
-        struct ahp_type_stats *s = stats_of(d, r->type);
-        seq += ahp_seq_step(r->kind);
+        ev->pid = pid;
+        struct ahp_type_stats *s = stats_of(d, type);
+        seq += ahp_seq_step(kind);
         __u64 elapsed;
-        switch (r->kind) {
+        switch (kind) {
         case AHP_EV_INIT:
             ev->trigger_id = r->arg;
             /* fall through */
@@ -212,15 +222,15 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
             /* fall through */
         case AHP_EV_RESOLVE:
             if (s)
-                ahp_count_lifecycle(s, r->kind);
+                ahp_count_lifecycle(s, kind);
             break;
         case AHP_EV_BEFORE:
-            if (!ahp_scope_open(th->frames, &th->depth, r->id, r->type, ts))
+            if (!ahp_scope_open(th->frames, &depth, id, type, ts))
                 d->stack_overflow++;
-            ev->depth = (uint16_t)th->depth;
+            ev->depth = (uint16_t)depth;
             break;
         case AHP_EV_AFTER:
-            switch (ahp_scope_close(th->frames, &th->depth, r->id, ts, &elapsed)) {
+            switch (ahp_scope_close(th->frames, &depth, id, ts, &elapsed)) {
             case AHP_SCOPE_NONE_OPEN:
                 if (th->after_gap) {
                     if (s) /* opened in a lost batch: count, untimed */
@@ -233,11 +243,11 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
                 d->unmatched_after++;
                 /* fall through */
             case AHP_SCOPE_TOO_DEEP:
-                ev->depth = (uint16_t)(th->depth + 1);
+                ev->depth = (uint16_t)(depth + 1);
                 break;
             case AHP_SCOPE_CLOSED:
-                ev->depth = (uint16_t)(th->depth + 1);
-                ev->exclusive_ns = ahp_scope_time(th->frames, th->depth, elapsed);
+                ev->depth = (uint16_t)(depth + 1);
+                ev->exclusive_ns = ahp_scope_time(th->frames, depth, elapsed);
                 if (s)
                     ahp_count_callback(s, elapsed, ev->exclusive_ns);
                 break;
@@ -245,6 +255,8 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
             break;
         }
     }
+    th->last_ns = last_ns;
+    th->depth = depth;
     return nout;
 }
 

@@ -20,6 +20,10 @@ struct ahp_merge_queue {
     struct ahp_merge_block *head, *tail;
     size_t head_i, tail_n; /* next event to pop in HEAD; events in TAIL */
     size_t count;
+    /* The events held are in timestamp order (the decoder's are), the last pushed at
+     * LAST_PUSH_TS: a run is then released by its ends, without reading every event. */
+    bool sorted;
+    uint64_t last_push_ts;
 };
 
 static struct ahp_merge_queue *queue_of(struct ahp_merge *m, uint32_t tid)
@@ -102,6 +106,23 @@ static int tail_room(struct ahp_merge *m, struct ahp_merge_queue *q)
     return 0;
 }
 
+/* Keep Q's order flag for EV[0..N) about to be appended. */
+static void note_order(struct ahp_merge_queue *q, const struct ahp_event *ev, size_t n)
+{
+    if (q->count == 0) {
+        q->sorted = true;
+        q->last_push_ts = 0;
+    }
+    uint64_t last = q->last_push_ts;
+    bool sorted = q->sorted;
+    for (size_t i = 0; i < n; i++) {
+        sorted &= ev[i].ts_ns >= last;
+        last = ev[i].ts_ns;
+    }
+    q->sorted = sorted;
+    q->last_push_ts = last;
+}
+
 int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
 {
     struct ahp_merge_queue *q = queue_of(m, ev->tid);
@@ -110,6 +131,7 @@ int ahp_merge_push(struct ahp_merge *m, const struct ahp_event *ev)
     int rc = tail_room(m, q);
     if (rc < 0)
         return rc;
+    note_order(q, ev, 1);
     q->tail->ev[q->tail_n++] = *ev;
     q->count++;
     m->held++;
@@ -135,6 +157,7 @@ long ahp_merge_push_run(struct ahp_merge *m, const struct ahp_event *ev, size_t 
             if (rc < 0)
                 return rc;
             size_t k = BLOCK_EVENTS - q->tail_n < same ? BLOCK_EVENTS - q->tail_n : same;
+            note_order(q, &ev[done], k);
             memcpy(&q->tail->ev[q->tail_n], &ev[done], k * sizeof(*ev));
             q->tail_n += k;
             q->count += k;
@@ -167,6 +190,34 @@ static void queue_pop(struct ahp_merge *m, struct ahp_merge_queue *q, size_t k)
         q->head = next;
         q->head_i = 0;
     }
+}
+
+/* The first index of RUN[0..N), in timestamp order, whose timestamp is above TS (N if none). */
+static size_t first_above(const struct ahp_event *run, size_t n, uint64_t ts)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (run[mid].ts_ns <= ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* How many of RUN[0..MOST), in timestamp order, go now (the first always, then up to LIMIT),
+ * counting the late ones and moving last_ts as one at a time would, from the ends of the run
+ * and a binary search instead of every event. */
+static size_t sorted_run(struct ahp_merge *m, const struct ahp_event *run, size_t most,
+                         uint64_t limit)
+{
+    size_t k = run[most - 1].ts_ns <= limit ? most : 1 + first_above(run + 1, most - 1, limit);
+    if (run[0].ts_ns < m->last_ts) /* the late ones: those older than what went before */
+        m->late += first_above(run, k, m->last_ts - 1);
+    if (run[k - 1].ts_ns >= m->last_ts)
+        m->last_ts = run[k - 1].ts_ns;
+    return k;
 }
 
 /* FN or RUN_FN: events one at a time, or runs of them straight from the blocks. */
@@ -222,17 +273,19 @@ static int release(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merg
             const struct ahp_event *run = queue_head(min);
             size_t in_block = (min->head == min->tail ? min->tail_n : BLOCK_EVENTS) - min->head_i;
             size_t most = in_block < count ? in_block : count;
-            size_t k = 0;
-            uint64_t last_ts = m->last_ts;
-            do {
-                uint64_t ts = run[k].ts_ns;
-                if (ts < last_ts)
-                    m->late++;
-                else
-                    last_ts = ts;
-                k++;
-            } while (k < most && run[k].ts_ns <= limit);
-            m->last_ts = last_ts;
+            size_t k = min->sorted ? sorted_run(m, run, most, limit) : 0;
+            if (k == 0) {
+                uint64_t last_ts = m->last_ts;
+                do {
+                    uint64_t ts = run[k].ts_ns;
+                    if (ts < last_ts)
+                        m->late++;
+                    else
+                        last_ts = ts;
+                    k++;
+                } while (k < most && run[k].ts_ns <= limit);
+                m->last_ts = last_ts;
+            }
             /* FN reads the block before it can go back to the pool. */
             int rc = run_fn(run, k, ctx);
             queue_pop(m, min, k);
