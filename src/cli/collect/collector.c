@@ -55,6 +55,27 @@ static void classify(struct ahp_collector *c, struct ahp_event *ev)
     }
 }
 
+/* Whether classify would flag none of EV[0..N), one thread's events in its order (seq and time
+ * only grow in a decoded batch): its thread is followed past the snapshot already, or is not
+ * in it and the run starts after it. Then a run costs one look-up, not one per event. */
+static bool run_past_snapshot(struct ahp_collector *c, const struct ahp_event *ev, size_t n)
+{
+    if (!c->have_snapshot)
+        return true;
+    for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
+        const struct ahp_snapshot_thread *th = &c->snapshot.threads[i];
+        if (th->tid != (int32_t)ev[0].tid)
+            continue;
+        if (!th->followed)
+            return false;
+        for (size_t k = 0; k < n; k++)
+            if (ev[k].kind == AHP_EV_INIT || ev[k].kind == AHP_EV_DESTROY)
+                return ev[k].seq > th->seq;
+        return true;
+    }
+    return ev[0].ts_ns >= c->snapshot.taken_ns;
+}
+
 static int deliver_fn(const struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
@@ -72,8 +93,9 @@ static int deliver_fn(const struct ahp_event *ev, size_t n, void *ctx)
 static int on_decoded(struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
-    for (size_t i = 0; i < n; i++)
-        classify(c, &ev[i]);
+    if (!run_past_snapshot(c, ev, n))
+        for (size_t i = 0; i < n; i++)
+            classify(c, &ev[i]);
     if (c->on_event == NULL)
         return 0;
     if (c->discard) {
