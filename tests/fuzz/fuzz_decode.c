@@ -10,8 +10,11 @@
  * over as a ring-buffer message of its own size (the last one may be short: a message cut
  * before the records its header claims must be dropped, never read past). Mode bits 0-1 pick the
  * tick rate (ns per tick) the decoder starts with; bit 2 releases merged events with a reorder
- * window as they come, else only at the end. gen_decode_corpus writes seeds in this form.
+ * window as they come, else only at the end; bit 3 takes the run APIs the collector uses
+ * (..._run, ahp_merge_push_run, ahp_merge_release_runs) instead of one event at a time.
+ * gen_decode_corpus writes seeds in this form.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,36 @@ static int on_decoded(const struct ahp_event *ev, void *ctx)
     return ahp_merge_push(ctx, ev);
 }
 
+static int on_merged_run(const struct ahp_event *ev, size_t n, void *ctx)
+{
+    if (n == 0)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].tid != ev[0].tid)
+            abort(); /* a run is one thread's */
+        on_merged(&ev[i], ctx);
+    }
+    return 0;
+}
+
+static int on_decoded_run(struct ahp_event *ev, size_t n, void *ctx)
+{
+    struct ahp_merge *merge = ctx;
+    long k = ahp_merge_push_run(merge, ev, n);
+    /* Unbounded pool: everything is taken. */
+    return k == (long)n ? 0 : k < 0 ? (int)k : -1;
+}
+
+static void release(struct ahp_merge *m, bool runs, uint64_t horizon, size_t count, struct sink *s)
+{
+    if (runs)
+        ahp_merge_release_runs(m, horizon, count, on_merged_run, s);
+    else if (count == SIZE_MAX)
+        ahp_merge_release(m, horizon, on_merged, s);
+    else
+        ahp_merge_release_count(m, count, on_merged, s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const double rates[4] = {1.0, 0.3846, 1e-9, 1e12};
@@ -68,19 +101,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m == NULL)
             break;
         memcpy(m, data + off, n);
-        int rc = ahp_decode_ring_message(d, m, n, on_decoded, &merge);
+        int rc = mode & 8 ? ahp_decode_ring_message_run(d, m, n, on_decoded_run, &merge)
+                          : ahp_decode_ring_message(d, m, n, on_decoded, &merge);
         if (rc == 0 && n >= AHP_RING_BATCH_BYTES(0) && m->batch.hdr.anchor_ns > newest)
             newest = m->batch.hdr.anchor_ns;
         free(m);
         if (rc < 0)
             break;
         if (mode & 4)
-            ahp_merge_release(&merge, newest > 100000000 ? newest - 100000000 : 0, on_merged,
-                              &sink);
+            release(&merge, mode & 8, newest > 100000000 ? newest - 100000000 : 0, SIZE_MAX, &sink);
         if (merge.held > 4096)
-            ahp_merge_release_count(&merge, merge.held / 2, on_merged, &sink);
+            release(&merge, mode & 8, UINT64_MAX, merge.held / 2, &sink);
     }
-    ahp_merge_release(&merge, UINT64_MAX, on_merged, &sink);
+    release(&merge, mode & 8, UINT64_MAX, SIZE_MAX, &sink);
     if (merge.held != 0 || sink.late_seen != merge.late)
         abort();
     ahp_merge_free(&merge);

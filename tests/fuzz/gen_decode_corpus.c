@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     lifecycles(&batches[3], 400, 10, 3002000);
     rc |= write_seed(argv[1], "switch-out-and-flush", 1, 4);
     rc |= write_seed(argv[1], "switch-out-and-flush-windowed", 5, 4);
+    rc |= write_seed(argv[1], "switch-out-and-flush-windowed-runs", 13, 4);
 
     /* A scope opened in one batch and closed in the next, and a lost generation. */
     header(&batches[0], 7, 0, AHP_CLOCK_MONOTONIC, 5000000);
@@ -106,5 +107,6 @@ int main(int argc, char **argv)
     header(&batches[2], 7, 3, AHP_CLOCK_MONOTONIC, 7000000);
     add(&batches[2], AHP_EV_AFTER, 51, 0, 2, 6500000);
     rc |= write_seed(argv[1], "scope-across-batches", 4, 3);
+    rc |= write_seed(argv[1], "scope-across-batches-runs", 12, 3);
     return rc != 0;
 }

@@ -334,21 +334,45 @@ static int on_event(const struct ahp_event *ev, void *ctx)
         write_type(st, ev->type);
     if (ev->kind == AHP_EV_INIT && ev->stack_ref != 0 && st->symbolizer)
         write_stack(st, ev->stack_ref);
-    int rc;
-    if (ev->kind == AHP_EV_AFTER && ev->exclusive_ns != 0) {
-        /* The BPF side's exclusive time of a callback is informational: readers compute their
-         * own from BEFORE and AFTER. Without it an AFTER packs in 3 or 4 bytes, not 6 or 7. */
-        struct ahp_event after = *ev;
-        after.exclusive_ns = 0;
-        rc = ahp_writer_events(st->writer, &after, 1);
-    } else {
-        rc = ahp_writer_events(st->writer, ev, 1);
-    }
+    /* AFTER's exclusive time goes as 0 (ahp_writer_drop_exclusive). */
+    int rc = ahp_writer_events(st->writer, ev, 1);
     if (rc < 0) {
         st->error = rc;
         return rc;
     }
     st->events++;
+    return 0;
+}
+
+/* The batch path's runs of events: one writer call per run, split only where a type is new. */
+static int on_events(const struct ahp_event *ev, size_t n, void *ctx)
+{
+    struct record_state *st = ctx;
+    if (st->writer == NULL || st->symbolizer != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = on_event(&ev[i], st);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (st->error)
+        return 0;
+    size_t from = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && ev[i].type >= 0 && ev[i].type < AHP_TYPE_MAX && st->type_written[ev[i].type])
+            continue;
+        /* The type's chunk goes before its first event. */
+        int rc = ahp_writer_events(st->writer, ev + from, i - from);
+        if (rc < 0) {
+            st->error = rc;
+            return rc;
+        }
+        st->events += i - from;
+        if (i < n)
+            write_type(st, ev[i].type);
+        from = i;
+    }
     return 0;
 }
 
@@ -539,6 +563,7 @@ int ahprof_cmd_record(int argc, char **argv)
         .max_stacks = 16384,
         /* A creation stack is taken in the init probe itself, where the stack is. */
         .per_event = per_event || stacks,
+        .on_events = on_events,
     };
     ahp_install_signal_handlers();
     /* Into a recording or the JSON summary on stdout, a launched program's own output would
@@ -578,6 +603,9 @@ int ahprof_cmd_record(int argc, char **argv)
         free(st.pending);
         return ahp_fail(json, AHP_EXIT_ERROR, "cannot create %s: %s", output, strerror(-rc));
     }
+    /* The BPF side's exclusive time of a callback is informational: readers compute their own
+     * from BEFORE and AFTER. */
+    ahp_writer_drop_exclusive(st.writer);
     if (compress && (rc = ahp_writer_compress(st.writer, 1)) < 0) {
         ahp_writer_close(st.writer, ahp_now_ns(), 0);
         ahp_session_close(&st.session);

@@ -75,32 +75,69 @@ static void classify(struct ahp_collector *c, struct ahp_event *ev)
     }
 }
 
-static int deliver_fn(const struct ahp_event *ev, void *ctx)
+/* Whether classify would flag none of EV[0..N), one thread's events in its order (seq and time
+ * only grow in a decoded batch): its thread is followed past the snapshot already, or is not
+ * in it and the run starts after it. Then a run costs one look-up, not one per event. */
+static bool run_past_snapshot(struct ahp_collector *c, const struct ahp_event *ev, size_t n)
 {
-    struct ahp_collector *c = ctx;
-    return c->on_event(ev, c->ctx);
+    if (!c->have_snapshot)
+        return true;
+    for (uint32_t i = 0; i < c->snapshot.nthreads; i++) {
+        const struct ahp_snapshot_thread *th = &c->snapshot.threads[i];
+        if (th->tid != (int32_t)ev[0].tid)
+            continue;
+        if (!th->followed)
+            return false;
+        for (size_t k = 0; k < n; k++)
+            if (ev[k].kind == AHP_EV_INIT || ev[k].kind == AHP_EV_DESTROY)
+                return ev[k].seq > th->seq;
+        return true;
+    }
+    return ev[0].ts_ns >= c->snapshot.taken_ns;
 }
 
-static int on_decoded(const struct ahp_event *decoded, void *ctx)
+static int deliver_fn(const struct ahp_event *ev, size_t n, void *ctx)
 {
     struct ahp_collector *c = ctx;
-    struct ahp_event ev = *decoded;
-    classify(c, &ev);
+    if (c->on_events != NULL)
+        return c->on_events(ev, n, c->ctx);
+    for (size_t i = 0; i < n; i++) {
+        int rc = c->on_event(&ev[i], c->ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One batch's events at once: one merge push per batch, not per event. */
+static int on_decoded(struct ahp_event *ev, size_t n, void *ctx)
+{
+    struct ahp_collector *c = ctx;
+    if (!run_past_snapshot(c, ev, n))
+        for (size_t i = 0; i < n; i++)
+            classify(c, &ev[i]);
     if (c->on_event == NULL)
         return 0;
     if (c->discard) {
-        c->discarded++;
+        c->discarded += n;
         return 0;
     }
-    int rc = ahp_merge_push(&c->merge, &ev);
-    /* The window is full: the oldest half goes whatever its age (an event older than them
-     * that arrives later counts as late). */
-    while (rc == -ENOBUFS && c->merge.held > 0) {
-        rc = ahp_merge_release_count(&c->merge, c->merge.held / 2 + 1, deliver_fn, c);
-        if (rc == 0)
-            rc = ahp_merge_push(&c->merge, &ev);
+    for (size_t done = 0;;) {
+        long k = ahp_merge_push_run(&c->merge, ev + done, n - done);
+        if (k < 0)
+            return (int)k;
+        done += (size_t)k;
+        if (done == n)
+            return 0;
+        if (c->merge.held == 0)
+            return -ENOBUFS;
+        /* The window is full: the oldest half goes whatever its age (an event older than them
+         * that arrives later counts as late). */
+        int rc =
+            ahp_merge_release_runs(&c->merge, UINT64_MAX, c->merge.held / 2 + 1, deliver_fn, c);
+        if (rc != 0)
+            return rc;
     }
-    return rc;
 }
 
 #define AHP_MERGE_BATCH (1u << 16)
@@ -123,7 +160,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
     struct ahp_collector *c = ctx;
     if (size > sizeof(struct ahp_event)) {
         /* Ring-buffer records are 8-byte aligned: decode in place. */
-        int rc = ahp_decode_ring_message(&c->decoder, data, size, on_decoded, c);
+        int rc = ahp_decode_ring_message_run(&c->decoder, data, size, on_decoded, c);
         if (rc < 0)
             c->deliver_error = rc;
         /* One read may hand over millions of events from a busy target: pass on what is old
@@ -170,7 +207,7 @@ static int release(struct ahp_collector *c, uint64_t horizon)
         return c->deliver_error;
     if (c->merge.held == 0)
         return 0;
-    return ahp_merge_release(&c->merge, horizon, deliver_fn, c);
+    return ahp_merge_release_runs(&c->merge, horizon, SIZE_MAX, deliver_fn, c);
 }
 
 /* Pass on what is older than the reorder window: everything handed over before READ_NS has
@@ -247,6 +284,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->target = t;
     c->names_cache = calloc(1, sizeof(*c->names_cache)); /* NULL: names from BPF only */
     c->on_event = on_event;
+    c->on_events = opts->on_events;
     c->ctx = ctx;
     c->ncpus = libbpf_num_possible_cpus();
     if (c->ncpus <= 0) {

@@ -23,6 +23,9 @@ struct ahp_collector_opts {
     bool capture_stacks;    /* user stack of every init (record --stacks) */
     uint32_t max_stacks;    /* entries of the stack map */
     bool per_event;         /* attach the per-event probes instead of ah:batch */
+    /* The batch path's events in runs of one thread's (N >= 1) instead of one at a time
+     * through on_event; NULL: on_event. */
+    int (*on_events)(const struct ahp_event *ev, size_t n, void *ctx);
 };
 
 /* How long events of the batch path wait to be put in time order (merge.h). */
@@ -56,6 +59,7 @@ struct ahp_collector {
     struct ahp_live *live_table; /* the live map, mapped read-only */
     size_t live_slots;
     ahp_event_fn on_event;
+    int (*on_events)(const struct ahp_event *ev, size_t n, void *ctx); /* opts->on_events */
     void *ctx;
     struct ahp_snapshot snapshot; /* at attach; all zero for a launched target */
     bool have_snapshot;

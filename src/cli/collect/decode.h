@@ -36,6 +36,7 @@ struct ahp_decoder {
     uint64_t malformed_batches, malformed_records;
     uint64_t malformed_dropped;  /* records dropped with them: lost events */
     double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
+    struct ahp_event *out;       /* the events of the batch being handed over */
 };
 
 typedef int (*ahp_decoded_fn)(const struct ahp_event *ev, void *ctx);
@@ -50,6 +51,15 @@ int ahp_decode_batch(struct ahp_decoder *d, const struct ahp_ring_batch *m, ahp_
  * counted as malformed. Returns as ahp_decode_batch. */
 int ahp_decode_ring_message(struct ahp_decoder *d, const void *data, size_t size, ahp_decoded_fn fn,
                             void *ctx);
+
+/* The same, handing FN all the events of the batch at once (N >= 1, one thread's, in its
+ * order): one call per batch instead of one per event. EV is the decoder's until FN returns,
+ * and FN may change it (the collector flags events there). */
+typedef int (*ahp_decoded_run_fn)(struct ahp_event *ev, size_t n, void *ctx);
+int ahp_decode_batch_run(struct ahp_decoder *d, const struct ahp_ring_batch *m,
+                         ahp_decoded_run_fn fn, void *ctx);
+int ahp_decode_ring_message_run(struct ahp_decoder *d, const void *data, size_t size,
+                                ahp_decoded_run_fn fn, void *ctx);
 
 void ahp_decoder_free(struct ahp_decoder *d);
 

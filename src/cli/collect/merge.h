@@ -46,6 +46,17 @@ int ahp_merge_release(struct ahp_merge *m, uint64_t horizon, ahp_merge_fn fn, vo
 /* Pass on the COUNT oldest queued events, whatever their age. */
 int ahp_merge_release_count(struct ahp_merge *m, size_t count, ahp_merge_fn fn, void *ctx);
 
+/* Queue EV[0..N) (each thread's events in its order): the number queued, fewer than N (0
+ * too) when the pool is full (release some events and push the rest), or -ENOMEM. */
+long ahp_merge_push_run(struct ahp_merge *m, const struct ahp_event *ev, size_t n);
+
+/* As ahp_merge_release and ahp_merge_release_count together (SIZE_MAX and UINT64_MAX: no
+ * limit), in the same order, but FN gets runs of consecutive events where they are held,
+ * without a copy: N >= 1, one thread's. FN must not push or release. */
+typedef int (*ahp_merge_run_fn)(const struct ahp_event *ev, size_t n, void *ctx);
+int ahp_merge_release_runs(struct ahp_merge *m, uint64_t horizon, size_t count, ahp_merge_run_fn fn,
+                           void *ctx);
+
 void ahp_merge_free(struct ahp_merge *m);
 
 #endif

@@ -185,12 +185,14 @@ static inline void learn(struct ahp_packer *s, const struct ahp_event *e)
     s->type = e->type;
     s->tid = e->tid;
     /* Move the tid to the front of the recent ones (or push it in, the oldest dropping out). */
-    unsigned j = 0;
-    while (j < AHP_PACKED_RECENT_TIDS - 1 && s->recent[j] != e->tid)
-        j++;
-    for (; j > 0; j--)
-        s->recent[j] = s->recent[j - 1];
-    s->recent[0] = e->tid;
+    if (s->recent[0] != e->tid) {
+        unsigned j = 1;
+        while (j < AHP_PACKED_RECENT_TIDS - 1 && s->recent[j] != e->tid)
+            j++;
+        for (; j > 0; j--)
+            s->recent[j] = s->recent[j - 1];
+        s->recent[0] = e->tid;
+    }
     if (carries_seq(e->kind)) {
         unsigned slot = e->tid % AHP_PACKED_SEQ_SLOTS;
         s->seq[slot].tid = e->tid;
@@ -198,32 +200,33 @@ static inline void learn(struct ahp_packer *s, const struct ahp_event *e)
     }
 }
 
-/* Whether E's slots are what its kind implies, so that the implicit form rebuilds them. */
-static bool predictable(const struct ahp_packer *s, const struct ahp_event *e)
+/* Whether E's slots are what its kind implies, so that the implicit form rebuilds them. SLOT
+ * is E's trigger_id / exclusive_ns as it is to be written. */
+static inline bool predictable(const struct ahp_packer *s, const struct ahp_event *e, uint64_t slot)
 {
     if (e->pid != s->pid)
         return false;
     switch (e->kind) {
     case AHP_EV_INIT:
         return e->seq == predicted_seq(s, e->tid) && e->seq != 0 &&
-               (e->trigger_id <= 1 ||
-                (e->trigger_id <= e->id && e->id - e->trigger_id <= UINT64_MAX - PK_TRIGGER_BIAS));
+               (slot <= 1 || (slot <= e->id && e->id - slot <= UINT64_MAX - PK_TRIGGER_BIAS));
     case AHP_EV_DESTROY:
-        return e->depth == 0 && e->trigger_id == 0 && e->seq == predicted_seq(s, e->tid) &&
-               e->seq != 0;
+        return e->depth == 0 && slot == 0 && e->seq == predicted_seq(s, e->tid) && e->seq != 0;
     case AHP_EV_BEFORE:
-        return e->trigger_id == 0 && e->seq == 0;
     case AHP_EV_AFTER:
-        return e->exclusive_ns == 0 && e->seq == 0;
+        return slot == 0 && e->seq == 0;
     case AHP_EV_RESOLVE:
-        return e->trigger_id == 0 && e->seq == 0 && e->depth == 0;
+        return slot == 0 && e->seq == 0 && e->depth == 0;
     default:
         return false;
     }
 }
 
-size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e)
+/* Inlined in the loop of ahp_packed_events_encode: the writer's per-event cost. */
+static inline __attribute__((always_inline)) size_t
+encode_one(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e, bool drop_exclusive)
 {
+    uint64_t slot = drop_exclusive && e->kind == AHP_EV_AFTER ? 0 : e->trigger_id;
     bool known_kind = e->kind >= AHP_EV_INIT && e->kind <= AHP_EV_RESOLVE;
     uint8_t head = known_kind ? e->kind : 0;
     if (e->id != s->id)
@@ -234,7 +237,7 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
         head |= PK_NEW_TID;
     if (e->flags != 0)
         head |= PK_FLAGS;
-    bool explicit = !known_kind || !predictable(s, e);
+    bool explicit = !known_kind || !predictable(s, e, slot);
     if (explicit)
         head |= PK_EXPLICIT;
     size_t n = 0;
@@ -256,21 +259,39 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
     if (head & PK_FLAGS)
         p[n++] = e->flags;
     if (explicit) {
-        n += put_varint(p + n, e->trigger_id);
+        n += put_varint(p + n, slot);
         n += put_varint(p + n, e->seq);
         n += put_varint(p + n, e->depth);
         n += put_varint(p + n, e->pid);
     } else if (e->kind == AHP_EV_INIT) {
-        n += put_varint(p + n, e->trigger_id <= 1 ? e->trigger_id
-                                                  : e->id - e->trigger_id + PK_TRIGGER_BIAS);
+        n += put_varint(p + n, slot <= 1 ? slot : e->id - slot + PK_TRIGGER_BIAS);
         n += put_varint(p + n, e->stack_ref); /* the creation stack's id + 1, 0 for none */
-    } else if (e->kind == AHP_EV_BEFORE) {
-        n += put_varint(p + n, e->depth);
-    } else if (e->kind == AHP_EV_AFTER) {
+    } else if (e->kind == AHP_EV_BEFORE || e->kind == AHP_EV_AFTER) {
         n += put_varint(p + n, e->depth);
     }
     learn(s, e);
     return n;
+}
+
+size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e)
+{
+    return encode_one(s, p, e, false);
+}
+
+size_t ahp_packed_events_encode(struct ahp_packer *s, uint8_t *p, size_t room,
+                                const struct ahp_event *ev, size_t n, unsigned flags, size_t *len)
+{
+    size_t i = 0, at = 0;
+    /* Two copies of the loop: the flag is tested once, not per event. */
+    if (flags & AHP_PACK_NO_EXCLUSIVE) {
+        for (; i < n && at < room; i++)
+            at += encode_one(s, p + at, &ev[i], true);
+    } else {
+        for (; i < n && at < room; i++)
+            at += encode_one(s, p + at, &ev[i], false);
+    }
+    *len = at;
+    return i;
 }
 
 void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h)

@@ -205,6 +205,16 @@ void ahp_packer_reset(struct ahp_packer *s, uint32_t pid);
  * odd, decodes back to itself. */
 size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ahp_event *e);
 
+/* An AFTER's exclusive_ns (informational, the BPF side's: readers compute their own from
+ * BEFORE and AFTER) is written as 0: 3 or 4 bytes instead of 6 or 7. */
+#define AHP_PACK_NO_EXCLUSIVE 1u
+
+/* Append events of EV[0..N) at P for as long as fewer than ROOM bytes are written (P has room
+ * for ROOM + AHP_PACKED_EVENT_MAX - 1 bytes): the number appended, *LEN their bytes. FLAGS:
+ * AHP_PACK_*. The same bytes as ahp_packed_event_encode one event at a time. */
+size_t ahp_packed_events_encode(struct ahp_packer *s, uint8_t *p, size_t room,
+                                const struct ahp_event *ev, size_t n, unsigned flags, size_t *len);
+
 void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h);
 /* False when the header is malformed (count, codec, lengths against LEN). */
 bool ahp_packed_header_decode(const uint8_t *p, uint32_t len, struct ahp_packed_header *h);

@@ -169,6 +169,11 @@ int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntyp
  * of packed records (about 3.5 to 7 bytes per event). */
 int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n);
 
+/* Write every AFTER event from now on as if its exclusive_ns were 0: the BPF side's figure is
+ * informational (readers compute their own from BEFORE and AFTER), and without it an AFTER
+ * packs in 3 or 4 bytes, not 6 or 7. -EINVAL. */
+int ahp_writer_drop_exclusive(struct ahp_writer *w);
+
 /* Compress the events chunks written from now on with zlib at LEVEL (1..9; 0: off, the
  * default). A chunk zlib does not shrink is written plain. -ENOMEM, -EINVAL. */
 int ahp_writer_compress(struct ahp_writer *w, int level);

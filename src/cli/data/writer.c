@@ -27,8 +27,9 @@
 
 struct ahp_writer {
     int fd;
-    int err;    /* first write error, returned by every later call */
-    int zlevel; /* 0: chunks are written plain; else compress2's level */
+    int err;             /* first write error, returned by every later call */
+    int zlevel;          /* 0: chunks are written plain; else compress2's level */
+    unsigned pack_flags; /* AHP_PACK_* */
     uint64_t events;
     uint32_t nbuf; /* records in the chunk under construction */
     size_t raw;    /* ... and their bytes */
@@ -186,6 +187,14 @@ int ahp_writer_compress(struct ahp_writer *w, int level)
     return 0;
 }
 
+int ahp_writer_drop_exclusive(struct ahp_writer *w)
+{
+    if (w == NULL)
+        return -EINVAL;
+    w->pack_flags |= AHP_PACK_NO_EXCLUSIVE;
+    return 0;
+}
+
 int ahp_writer_type(struct ahp_writer *w, int32_t type, const char *name)
 {
     if (w == NULL || name == NULL || type < 0 || type >= AHP_TYPE_MAX)
@@ -218,13 +227,18 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
     if (w->err != 0)
         return w->err;
     uint8_t *records = w->buf + AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         if (w->nbuf == 0)
             ahp_packer_reset(&w->packer, ev[i].pid);
-        size_t k = ahp_packed_event_encode(&w->packer, records + w->raw, &ev[i]);
-        w->raw += k;
-        w->nbuf++;
-        w->events++;
+        /* As many as the chunk takes in one call: it ends at WRITER_EVENTS events or once its
+         * records reach WRITER_RAW bytes, as when they were appended one by one. */
+        size_t most = n - i < WRITER_EVENTS - w->nbuf ? n - i : WRITER_EVENTS - w->nbuf, bytes;
+        size_t k = ahp_packed_events_encode(&w->packer, records + w->raw, WRITER_RAW - w->raw,
+                                            &ev[i], most, w->pack_flags, &bytes);
+        w->raw += bytes;
+        w->nbuf += (uint32_t)k;
+        w->events += k;
+        i += k;
         if (w->raw >= WRITER_RAW || w->nbuf == WRITER_EVENTS) {
             int rc = flush_events(w);
             if (rc < 0)
