@@ -50,7 +50,12 @@ Test(console, sort_drill_warn_resize_quit, .timeout = 120)
     cr_assert(strstr(scr, "sort: CB% (largest first)"), "%s", scr);
     cr_expect_lt(row_of(scr, "SLOW "), row_of(scr, "FAST "), "default order:\n%s", scr);
     cr_expect(strncmp(row_text(scr, rows_of(scr) - 1), "q quit", 6) == 0, "keys at the bottom");
-    cr_expect(strstr(scr, "WARNINGS (0)") != NULL && strstr(scr, "  none") != NULL,
+    /* No lint yet. Attached in the middle of one of SLOW's 10 ms callbacks (one time in ten),
+     * the console rightly notes that callback's after without its before, and nothing else. */
+    bool attach_note =
+        strstr(scr, "WARNINGS (1)") != NULL &&
+        strstr(scr, "unmatched-after  1 callbacks ended without their start") != NULL;
+    cr_expect((strstr(scr, "WARNINGS (0)") != NULL && strstr(scr, "  none") != NULL) || attach_note,
               "no warning yet:\n%s", scr);
     free(scr);
 
