@@ -252,11 +252,22 @@ test-tsan: $(TSAN_UNIT_BINS)
 	$(Q)set -e; for t in $^; do echo "== $$t (TSan)"; \
 		TSAN_OPTIONS=halt_on_error=1 setarch $$(uname -m) -R $$t $(CRITERION_RUN); done
 
+# make test on 2 cores: the build uses both (unless -j was given), and the families that neither
+# attach BPF programs nor measure time, rates or CPU shares run two at a time, each family's
+# output kept together: they only compete for the CPU. The fuzzers (a fixed time on one core
+# each) come first, two of them side by side, then the third beside the rest. Then the other
+# families run one at a time, alone on the machine, as collector tests must.
+TEST_JOBS ?= 2
+CPU_ONLY_TESTS := test-fuzz test-fuzz-decode test-fuzz-pb test-context-examples test-tsan \
+	test-asan test-datafile test-unit test-common test-limits test-hot-path test-setup
 test: DEPS_FLAGS := --test
 test: deps
 	$(Q)tests/flame/install-test-deps.sh $(B)
-	$(Q)$(MAKE) --no-print-directory check
-	$(Q)$(MAKE) --no-print-directory test-unit test-asan test-tsan $(EXTRA_TESTS)
+	$(Q)$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(TEST_JOBS)) check
+	$(Q)$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target \
+		$(filter test-unit test-asan test-tsan $(EXTRA_TESTS),$(CPU_ONLY_TESTS))
+	$(Q)$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),-j1) \
+		$(filter-out $(CPU_ONLY_TESTS),$(EXTRA_TESTS))
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -50,10 +50,22 @@ COLLECTOR_DEPS += $(B)/bench/paced $(B)/bench/bench_lifecycle_static $(B)/exampl
 COLLECTOR_DEPS += $(B)/tests/uv/uvall $(B)/libah-uv.so
 CHECK_BINS += $(COLLECTOR_DEPS)
 
-# One test at a time: each attaches BPF programs and some count events machine-wide.
+# One test at a time: each attaches BPF programs and some count events machine-wide. Each
+# binary's wall time is printed after it (also when it fails), and all of them, slowest first,
+# at the end: the family must fit in make test's 15 minutes, and CI logs show where time goes.
+COLLECTOR_TIMES := $(COLLECTOR_DIR)/times.txt
 .PHONY: test-collector
 test-collector: $(COLLECTOR_DEPS)
-	$(Q)set -e; for t in $(COLLECTOR_TESTS); do echo "== $$t (real BPF)"; $$t --jobs 1 --short-filename; done
+	$(Q)set -e; : >$(COLLECTOR_TIMES); for t in $(COLLECTOR_TESTS); do \
+		echo "== $$t (real BPF)"; start=$$(date +%s%N); rc=0; \
+		$$t --jobs 1 --short-filename || rc=$$?; \
+		ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+		line=$$(printf '%6d.%d s  %s' $$((ms / 1000)) $$((ms % 1000 / 100)) "$${t##*/}"); \
+		echo "$$line" >>$(COLLECTOR_TIMES); \
+		echo "== $$t (real BPF) $$((ms / 1000)).$$((ms % 1000 / 100)) s$$([ $$rc = 0 ] || echo ", FAILED ($$rc)")"; \
+		[ $$rc = 0 ] || exit $$rc; done; \
+		echo "== test-collector wall time per binary, slowest first:"; sort -rn $(COLLECTOR_TIMES); \
+		awk '{ s += $$1 } END { printf "== test-collector total %.1f s\n", s }' $(COLLECTOR_TIMES)
 EXTRA_TESTS += test-collector
 
 # Requests/s of the example server untraced vs top vs record, ingest rate, report cost.

@@ -3,14 +3,15 @@
 # against tests/flame/perfetto_trace.proto (protobuf-compiler); and the libFuzzer target of
 # the protobuf writer.
 #
-#   make test-export        tests/flame/test_pprof_perfetto.c, then fuzz pb.c for
-#                           EXPORT_FUZZ_TIME seconds (default 20)
+#   make test-export        tests/flame/test_pprof_perfetto.c (test-export-read), then fuzz
+#                           pb.c for EXPORT_FUZZ_TIME seconds (test-fuzz-pb, default 20)
 
 EXPORT_FUZZ_TIME ?= 20
 EXPORT_TEST := $(B)/tests/flame/test_pprof_perfetto
 
 CHECK_BINS += $(EXPORT_TEST) $(B)/fuzz/fuzz_pb
-EXTRA_TESTS += test-export
+# Two entries, so that make test runs the fuzzer with the other CPU-only families (Makefile).
+EXTRA_TESTS += test-export-read test-fuzz-pb
 
 $(EXPORT_TEST): tests/flame/test_pprof_perfetto.c $(TEST_SUPPORT_OBJS)
 	$(call msg,TEST-CC,$@)
@@ -27,13 +28,15 @@ $(B)/fuzz/fuzz_pb: tests/fuzz/fuzz_pb.c src/cli/export/pb.c src/cli/export/pb.h
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$< src/cli/export/pb.c -o $@
 
-.PHONY: test-export test-fuzz-pb
-test-export: $(EXPORT_TEST) $(B)/fuzz/fuzz_pb $(B)/tests/flame/ahprof-flame \
+.PHONY: test-export test-export-read test-fuzz-pb
+test-export: test-export-read
+	$(Q)$(MAKE) --no-print-directory test-fuzz-pb
+
+test-export-read: $(EXPORT_TEST) $(B)/tests/flame/ahprof-flame \
 		$(B)/asan/tests/flame/ahprof-flame $(B)/tests/flame/flame-gen $(B)/ahprof \
 		$(B)/targets/workload
 	$(Q)echo "== $(EXPORT_TEST)"
 	$(Q)$(EXPORT_TEST) --jobs 2 --short-filename
-	$(Q)$(MAKE) --no-print-directory test-fuzz-pb
 
 test-fuzz-pb: $(B)/fuzz/fuzz_pb
 	$(Q)rm -rf $(B)/fuzz/pb-work && mkdir -p $(B)/fuzz/pb-work

@@ -281,8 +281,9 @@ Test(lints, example_server_clean_routes_fire_nothing)
 Test(lints, example_server_clean_routes_quiet_in_top)
 {
     struct proc server, load;
-    /* The load outlasts top's attach (seconds on a busy machine) and its 3 s of intervals. */
-    start_server_under_load(&server, &load, "20");
+    /* The load must outlast top's attach (~1.2 s, seconds on a busy machine) and its 3 s of
+     * intervals: checked below, as the waiting for the load's end costs what is left of it. */
+    start_server_under_load(&server, &load, "10");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     /* --long-callback 1s: wall time, see above. never-ran and orphan (judged live from the
@@ -294,6 +295,14 @@ Test(lints, example_server_clean_routes_quiet_in_top)
     char *out = NULL, *err = NULL;
     int code = run_capture(targv, &out, &err, 60000);
     cr_assert_eq(code, 0, "ahprof top exited %d: %s", code, err);
+    /* Events are counted from the attach on: a load that ended early would leave the last
+     * intervals watching an idle server, which fires nothing and proves nothing. */
+    int load_code = 0;
+    if (proc_exited(&load, &load_code)) {
+        kill(server.pid, SIGTERM);
+        proc_wait(&server, 10000);
+        cr_assert_fail("the load ended (exit %d) before top did", load_code);
+    }
     stop_server_and_load(&server, &load);
     int lines = 0;
     long long events = 0;

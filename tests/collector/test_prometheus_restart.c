@@ -108,7 +108,8 @@ Test(prometheus_restart, a_gone_target_keeps_its_last_values_and_nothing_goes_do
     cr_expect_eq(proc_capture(&top, &out, &err, 20000), 0, "ahprof top: %s", err);
     free(out);
     free(err);
-    sleep(2); /* the scrapes after ahprof ended: down */
+    /* The scrapes after ahprof ended: down (a scrape a second; waited for, not slept). */
+    cr_expect_eq(prom_wait("up{job=\"ahprof\"}", 0, 10000), 0, "ahprof never seen down");
 
     /* A's series stayed at their last values while B went on: exact, and the same as just
      * after A exited. */
@@ -162,7 +163,8 @@ Test(prometheus_restart, a_relaunched_target_is_a_new_pid_and_nothing_goes_down,
         json_object_put(final);
         free(out);
         free(err);
-        sleep(2); /* Prometheus sees ahprof down between the two */
+        /* Prometheus sees ahprof down between the two (waited for, not slept). */
+        cr_assert_eq(prom_wait("up{job=\"ahprof\"}", 0, 10000), 0, "ahprof never seen down");
     }
     cr_assert_neq(pids[0], pids[1]);
     char q[512];
