@@ -196,6 +196,50 @@ Test(lints_file, lifecycle_is_not_judged_when_events_were_lost)
     json_object_put(doc);
 }
 
+/* ALPHA 20 runs on thread 101 while thread 100 destroys it (destroy while running), then
+ * its after: in their order (LATE false), or as record writes an event its thread held past
+ * the reorder window (LATE true): the after, 200 ms older, read after the destroy. */
+static void destroyed_while_running(bool late)
+{
+    memset(&s, 0, sizeof(s));
+    const uint64_t ms = 1000000;
+    add(&s, AHP_EV_INIT, 1 * ms, 20, 1, 0, 100);
+    add(&s, AHP_EV_BEFORE, 2 * ms, 20, 0, 0, 101);
+    if (late) {
+        add(&s, AHP_EV_DESTROY, 300 * ms, 20, 0, 0, 100);
+        add(&s, AHP_EV_AFTER, 100 * ms, 20, 0, 0, 101);
+    } else {
+        add(&s, AHP_EV_DESTROY, 50 * ms, 20, 0, 0, 100);
+        add(&s, AHP_EV_AFTER, 100 * ms, 20, 0, 0, 101);
+    }
+    add(&s, AHP_EV_INIT, 400 * ms, 21, 1, 1, 100);
+}
+
+Test(lints_file, lifecycle_is_not_judged_when_events_were_written_late)
+{
+    destroyed_while_running(false);
+    save(&s, names, 500000000, 0);
+    json_object *doc = report_json();
+    json_object *w = warnings(doc), *j;
+    cr_assert_eq(json_object_array_length(w), 1, "%s", json_object_to_json_string(w));
+    cr_expect_str_eq(str(example(json_object_array_get_idx(w, 0)), "what"),
+                     "destroy-while-running-elsewhere");
+    cr_assert(json_object_object_get_ex(doc, "lifecycle_judged", &j));
+    cr_expect(json_object_get_boolean(j));
+    json_object_put(doc);
+
+    /* The same resource, its after written late: what looks like a destroy while running
+     * may be the order only. */
+    destroyed_while_running(true);
+    save(&s, names, 500000000, 0);
+    doc = report_json();
+    cr_expect_eq(json_object_array_length(warnings(doc)), 0, "%s",
+                 json_object_to_json_string(warnings(doc)));
+    cr_assert(json_object_object_get_ex(doc, "lifecycle_judged", &j));
+    cr_expect(!json_object_get_boolean(j));
+    json_object_put(doc);
+}
+
 /* N ALPHAs created one per ms; from the start of each 1000 ms cycle they are destroyed again
  * (SAWTOOTH) or never (CLIMB). */
 static void grow(bool sawtooth)

@@ -591,8 +591,11 @@ int ahp_lints_finish(struct ahp_lints *l, const struct ahp_model *m)
                 }
         }
     }
-    /* Lost events make lifecycle anomalies of their own: say nothing rather than lie. */
-    l->lifecycle_suppressed = m->meta->lost_events > 0 || m->meta->bad_chunks > 0;
+    /* Lost events make lifecycle anomalies of their own, and so do events written out of
+     * their order (a destroy read before the after that preceded it): say nothing rather
+     * than lie. */
+    l->lifecycle_suppressed =
+        m->meta->lost_events > 0 || m->meta->bad_chunks > 0 || m->late_events > 0;
 
     uint32_t n = 0;
     for (int k = 0; k < AHP_LINTS; k++)

@@ -552,6 +552,8 @@ static int on_events(void *arg, const struct ahp_event *ev, size_t n)
             m->first_ts = e->ts_ns;
         if (e->ts_ns > m->last_ts)
             m->last_ts = e->ts_ns;
+        else if (m->last_ts - e->ts_ns > AHP_M_LATE_NS)
+            m->late_events++;
         m->events++;
         switch (e->kind) {
         case AHP_EV_INIT:

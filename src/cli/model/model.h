@@ -29,6 +29,9 @@
 #define AHP_M_PARENT_ROOT (AHP_M_TYPES)        /* trigger is the bootstrap execution (id 1) */
 #define AHP_M_PARENT_UNKNOWN (AHP_M_TYPES + 1) /* trigger id never seen in an init */
 #define AHP_M_PARENTS (AHP_M_TYPES + 2)
+/* An event older than one read before it by more than this was written late (record merges
+ * threads to the ns, with conversion noise of ns; its reorder window is 100 ms). */
+#define AHP_M_LATE_NS 1000000ull
 
 /* Roots of the trigger tree; they always exist, possibly empty. */
 enum {
@@ -178,6 +181,9 @@ struct ahp_model {
     uint64_t start_ns, end_ns, duration_ns;
     uint64_t first_ts, last_ts; /* of the events; 0 when there are none */
     uint64_t events;
+    /* Events older by more than AHP_M_LATE_NS than one read before them: record wrote them
+     * late (their thread held them past its reorder window), out of their order. */
+    uint64_t late_events;
 
     struct ahp_type_summary types[AHP_M_TYPES];
     /* edges[parent][child]: INIT events of type class CHILD whose trigger has class PARENT
