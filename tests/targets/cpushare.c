@@ -3,7 +3,8 @@
  * whatever else the machine runs: `cpushare N IN_MS OUT_MS` prints "ready", waits for a line,
  * prints "started", then N times runs one SHARE callback that uses IN_MS ms of the thread's
  * CPU time and uses OUT_MS ms outside any callback (CLOCK_THREAD_CPUTIME_ID: time the thread
- * waits for a CPU counts in neither); prints "done" and exits. SHARE's part of the thread's
+ * waits for a CPU counts in neither); prints "done", then "in_wall_ns W" (the wall time spent
+ * inside the callbacks, at least their CPU time) and exits. SHARE's part of the thread's
  * CPU is IN_MS / (IN_MS + OUT_MS). For tests/collector/test_prometheus_kernel.c.
  */
 #define _GNU_SOURCE
@@ -14,6 +15,13 @@
 #include <time.h>
 
 static volatile uint64_t sink;
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -54,16 +62,19 @@ int main(int argc, char **argv)
         return 1;
     printf("started\n");
     fflush(stdout);
+    uint64_t in_wall = 0;
     for (long i = 0; i < n; i++) {
         ah_resource_t r = {0};
         if (ah_init(&r, type, 0) < 0 || ah_before(&r) < 0)
             return 1;
+        uint64_t t0 = wall_ns();
         use_cpu(in_ns);
+        in_wall += wall_ns() - t0;
         if (ah_after(&r) < 0 || ah_destroy(&r) < 0)
             return 1;
         use_cpu(out_ns);
     }
-    printf("done\n");
+    printf("done\nin_wall_ns %llu\n", (unsigned long long)in_wall);
     fflush(stdout);
     return 0;
 }
