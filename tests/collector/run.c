@@ -126,3 +126,49 @@ void json_put_all(json_object **all, int n)
     for (int i = 0; i < n; i++)
         json_object_put(all[i]);
 }
+
+/* The example server, and a load on its clean routes (no /leak) for SECONDS. */
+void start_example_server_under_load(struct proc *server, struct proc *load, const char *seconds)
+{
+    char *sargv[] = {
+        AHP_BUILD "/examples/ah-server", "--port", "0", "--threads", "2", "--duration", "30", NULL};
+    proc_start(server, sargv);
+    char line[256], port[16] = "";
+    for (int i = 0; i < 50 && port[0] == '\0'; i++) {
+        if (!proc_read_line(server, line, sizeof(line), 5000))
+            break;
+        const char *at = strstr(line, "listening on 127.0.0.1:");
+        if (at != NULL)
+            snprintf(port, sizeof(port), "%d", atoi(at + strlen("listening on 127.0.0.1:")));
+    }
+    cr_assert(port[0] != '\0', "the example server did not say where it listens");
+    char *largv[] = {AHP_BUILD "/examples/ah-load",
+                     "--port",
+                     port,
+                     "--connections",
+                     "4",
+                     "--duration",
+                     (char *)seconds,
+                     "--mix",
+                     "fast=80,work=10,sleep=10",
+                     NULL};
+    proc_start(load, largv);
+    usleep(300000);
+}
+
+json_object **top_json_linty(const char *interval, const char *count, const char *const extra[],
+                             const char *const cmd[], int *n)
+{
+    char *argv[40] = {AHPROF, "top", "--json", (char *)interval};
+    int k = 4;
+    if (count)
+        argv[k++] = (char *)count;
+    for (int i = 0; extra && extra[i]; i++)
+        argv[k++] = (char *)extra[i];
+    argv[k++] = "--";
+    argv[k++] = AHP_BUILD "/targets/linty";
+    for (int i = 0; cmd[i]; i++)
+        argv[k++] = (char *)cmd[i];
+    argv[k] = NULL;
+    return top_json_lines(argv, n);
+}

@@ -38,6 +38,15 @@ json_object *top_until_exit(char *const argv[]);
  * (asserted: exit 0, at least one, all JSON; at most 256, in a static array reused by the next
  * call). json_put_all frees them. */
 json_object **top_json_lines(char *const argv[], int *n);
+
+/* `ahprof top --json INTERVAL [COUNT] EXTRA... -- linty CMD...` (tests/targets/linty.c): its
+ * intervals, as top_json_lines. */
+json_object **top_json_linty(const char *interval, const char *count, const char *const extra[],
+                             const char *const cmd[], int *n);
+
+/* The example server (2 threads) and ah-load on its clean routes (no /leak) for SECONDS,
+ * started 0.3 s ago. */
+void start_example_server_under_load(struct proc *server, struct proc *load, const char *seconds);
 void json_put_all(json_object **all, int n);
 
 /* Find the object of array KEY (e.g. "types") whose "name" is NAME. */

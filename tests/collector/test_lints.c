@@ -15,8 +15,6 @@
 #include "run.h"
 
 #define LINTY AHP_BUILD "/targets/linty"
-#define SERVER AHP_BUILD "/examples/ah-server"
-#define LOAD AHP_BUILD "/examples/ah-load"
 #define UVALL AHP_BUILD "/tests/uv/uvall"
 #define LUV_APP AHP_BUILD "/../tests/uv/real/luv_app.lua"
 
@@ -210,34 +208,6 @@ Test(lints, clean_look_alikes_fire_nothing)
     json_object_put(r);
 }
 
-/* The example server, and a load on its clean routes (no /leak) for SECONDS. */
-static void start_server_under_load(struct proc *server, struct proc *load, const char *seconds)
-{
-    char *sargv[] = {SERVER, "--port", "0", "--threads", "2", "--duration", "30", NULL};
-    proc_start(server, sargv);
-    char line[256], port[16] = "";
-    for (int i = 0; i < 50 && port[0] == '\0'; i++) {
-        if (!proc_read_line(server, line, sizeof(line), 5000))
-            break;
-        const char *at = strstr(line, "listening on 127.0.0.1:");
-        if (at != NULL)
-            snprintf(port, sizeof(port), "%d", atoi(at + strlen("listening on 127.0.0.1:")));
-    }
-    cr_assert(port[0] != '\0', "the example server did not say where it listens");
-    char *largv[] = {LOAD,
-                     "--port",
-                     port,
-                     "--connections",
-                     "4",
-                     "--duration",
-                     (char *)seconds,
-                     "--mix",
-                     "fast=80,work=10,sleep=10",
-                     NULL};
-    proc_start(load, largv);
-    usleep(300000);
-}
-
 static void stop_server_and_load(struct proc *server, struct proc *load)
 {
     char *lout = NULL;
@@ -251,7 +221,7 @@ static void stop_server_and_load(struct proc *server, struct proc *load)
 Test(lints, example_server_clean_routes_fire_nothing)
 {
     struct proc server, load;
-    start_server_under_load(&server, &load, "5");
+    start_example_server_under_load(&server, &load, "5");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     char *rargv[] = {AHPROF, "record", "-q", "-p", pid, "--duration", "3", "-o", data_path, NULL};
@@ -283,7 +253,7 @@ Test(lints, example_server_clean_routes_quiet_in_top)
     struct proc server, load;
     /* The load must outlast top's attach (~1.2 s, seconds on a busy machine) and its 3 s of
      * intervals: checked below, as the waiting for the load's end costs what is left of it. */
-    start_server_under_load(&server, &load, "10");
+    start_example_server_under_load(&server, &load, "10");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     /* --long-callback 1s: wall time, see above. never-ran and orphan (judged live from the

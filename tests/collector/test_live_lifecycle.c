@@ -16,8 +16,6 @@
 #include "tmux_console.h"
 
 #define LCBAD AHP_BUILD "/targets/lcbad"
-#define SERVER AHP_BUILD "/examples/ah-server"
-#define LOAD AHP_BUILD "/examples/ah-load"
 
 TestSuite(live_lifecycle, .timeout = 90);
 
@@ -169,29 +167,7 @@ Test(live_lifecycle, mid_run_attach_per_event_fires_nothing)
 Test(live_lifecycle, example_server_clean_routes_fire_nothing)
 {
     struct proc server, load;
-    char *sargv[] = {SERVER, "--port", "0", "--threads", "2", "--duration", "30", NULL};
-    proc_start(&server, sargv);
-    char line[256], port[16] = "";
-    for (int i = 0; i < 50 && port[0] == '\0'; i++) {
-        if (!proc_read_line(&server, line, sizeof(line), 5000))
-            break;
-        const char *at = strstr(line, "listening on 127.0.0.1:");
-        if (at != NULL)
-            snprintf(port, sizeof(port), "%d", atoi(at + strlen("listening on 127.0.0.1:")));
-    }
-    cr_assert(port[0] != '\0', "the example server did not say where it listens");
-    char *largv[] = {LOAD,
-                     "--port",
-                     port,
-                     "--connections",
-                     "4",
-                     "--duration",
-                     "8",
-                     "--mix",
-                     "fast=80,work=10,sleep=10",
-                     NULL};
-    proc_start(&load, largv);
-    usleep(300000);
+    start_example_server_under_load(&server, &load, "8");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     char *targv[] = {AHPROF, "top", "--json", "--no-kernel", "-p", pid, "0.2", "10", NULL};

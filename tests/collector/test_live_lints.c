@@ -17,25 +17,12 @@ TestSuite(live_lints, .timeout = 90);
 
 /* Every interval of `ahprof top --json 0.2 [EXTRA...] -- linty CMD...` to the target's exit,
  * in *N (at most 256). */
-static json_object **top_intervals(const char *const extra[], const char *const cmd[], int *n)
-{
-    char *argv[32] = {AHPROF, "top", "--json", "0.2"};
-    int k = 4;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[k++] = (char *)extra[i];
-    argv[k++] = "--";
-    argv[k++] = LINTY;
-    for (int i = 0; cmd[i]; i++)
-        argv[k++] = (char *)cmd[i];
-    argv[k] = NULL;
-    return top_json_lines(argv, n);
-}
 
 /* The final interval of the same, marked final. */
 static json_object *top_linty(const char *const extra[], const char *const cmd[])
 {
     int n;
-    json_object **all = top_intervals(extra, cmd, &n), *v;
+    json_object **all = top_json_linty("0.2", NULL, extra, cmd, &n), *v;
     cr_assert(json_object_object_get_ex(all[n - 1], "final", &v) && json_object_get_boolean(v),
               "the last interval is not marked final");
     json_put_all(all, n - 1);
@@ -95,7 +82,7 @@ Test(live_lints, never_ran_fires_live_within_t_and_a_refresh)
     const char *extra[] = {"--never-ran", "500ms", NULL};
     const char *cmd[] = {"never-ran", "10", "2000", NULL};
     int n;
-    json_object **all = top_intervals(extra, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, extra, cmd, &n);
     long long t0 = get_int(all[0], "time_ns") - 200000000LL; /* about the attach */
     int fired = -1;
     for (int i = 0; i < n && fired < 0; i++)
@@ -122,7 +109,7 @@ Test(live_lints, orphan_fires_live_on_a_child_left_behind_not_on_a_server)
     const char *extra[] = {"--orphan", "500ms", NULL};
     const char *cmd[] = {"orphan", "1500", "400", NULL};
     int n;
-    json_object **all = top_intervals(extra, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, extra, cmd, &n);
     char all_text[1024];
     for (int i = 0; i < n; i++) {
         json_object *w = warnings_of(all[i]);
@@ -146,7 +133,7 @@ Test(live_lints, clean_look_alikes_fire_nothing_live)
     const char *extra[] = {"--never-ran", "50ms", "--orphan", "50ms", NULL};
     const char *cmd[] = {"clean", "2000", NULL};
     int n;
-    json_object **all = top_intervals(extra, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, extra, cmd, &n);
     cr_expect_geq(n, 5);
     for (int i = 0; i < n; i++) {
         char what[64];
@@ -164,12 +151,12 @@ Test(live_lints, allow_silences_live_never_ran_and_orphan)
                            "never-ran:CHILD", "--allow", "orphan",   NULL};
     const char *cmd[] = {"orphan", "1000", "400", NULL};
     int n;
-    json_object **all = top_intervals(extra, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, extra, cmd, &n);
     expect_none(all[n - 1], "--allow never-ran:CHILD --allow orphan");
     json_put_all(all, n);
     /* Without them, both fire on that CHILD (what the --allow above silenced). */
     const char *loud[] = {"--never-ran", "300ms", "--orphan", "300ms", NULL};
-    all = top_intervals(loud, cmd, &n);
+    all = top_json_linty("0.2", NULL, loud, cmd, &n);
     char text[256];
     describe(warnings_of(all[n - 1]), text, sizeof(text));
     cr_expect_str_eq(text, "never-ran:CHILD orphan:CHILD");

@@ -18,29 +18,11 @@
 #include "tmux_console.h"
 
 #define LINTY AHP_BUILD "/targets/linty"
-#define SERVER AHP_BUILD "/examples/ah-server"
-#define LOAD AHP_BUILD "/examples/ah-load"
 
 TestSuite(live_retrigger, .timeout = 90);
 
 /* Every interval of `ahprof top --json INTERVAL [COUNT] [EXTRA...] -- linty CMD...` (COUNT
  * NULL: to the target's exit), in *N (at most 256). */
-static json_object **top_intervals(const char *interval, const char *count,
-                                   const char *const extra[], const char *const cmd[], int *n)
-{
-    char *argv[40] = {AHPROF, "top", "--json", (char *)interval};
-    int k = 4;
-    if (count)
-        argv[k++] = (char *)count;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[k++] = (char *)extra[i];
-    argv[k++] = "--";
-    argv[k++] = LINTY;
-    for (int i = 0; cmd[i]; i++)
-        argv[k++] = (char *)cmd[i];
-    argv[k] = NULL;
-    return top_json_lines(argv, n);
-}
 
 /* The self-retrigger warning on TYPE in interval O, or NULL. */
 static json_object *retrigger_of(json_object *o, const char *type)
@@ -70,7 +52,7 @@ static const char *const BUSY[] = {"self-retrigger", "1000000000", NULL};
 Test(live_retrigger, busy_chain_fires_live_within_a_few_intervals)
 {
     int n;
-    json_object **all = top_intervals("0.2", "8", NULL, BUSY, &n);
+    json_object **all = top_json_linty("0.2", "8", NULL, BUSY, &n);
     cr_assert_eq(n, 8);
     int fired = -1;
     for (int i = 0; i < n && fired < 0; i++)
@@ -138,7 +120,7 @@ Test(live_retrigger, self_created_exact_on_batch_and_per_event)
         const char *extra[] = {per_event ? "--per-event" : NULL, NULL};
         const char *cmd[] = {"self-retrigger", "5000", NULL};
         int n;
-        json_object **all = top_intervals("10", NULL, extra, cmd, &n);
+        json_object **all = top_json_linty("10", NULL, extra, cmd, &n);
         json_object *t = find_named(all[n - 1], "types", "BUSYTIMER");
         cr_assert_not_null(t, "%s: no BUSYTIMER", per_event ? "per-event" : "batch");
         cr_expect_eq(get_int(t, "created"), 5001);
@@ -155,7 +137,7 @@ Test(live_retrigger, paced_chain_fires_nothing)
 {
     const char *cmd[] = {"paced-chain", "2000", NULL};
     int n;
-    json_object **all = top_intervals("0.2", NULL, NULL, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, NULL, cmd, &n);
     cr_expect_geq(n, 5);
     for (int i = 0; i < n; i++) {
         char what[64];
@@ -166,7 +148,7 @@ Test(live_retrigger, paced_chain_fires_nothing)
     json_put_all(all, n);
 
     const char *loose[] = {"--self-retrigger", "50", "--self-retrigger-gap", "20ms", NULL};
-    all = top_intervals("0.2", NULL, loose, cmd, &n);
+    all = top_json_linty("0.2", NULL, loose, cmd, &n);
     int fired = 0;
     for (int i = 0; i < n; i++)
         fired += retrigger_of(all[i], "PACED") != NULL;
@@ -180,7 +162,7 @@ Test(live_retrigger, io_chain_fires_nothing)
 {
     const char *cmd[] = {"io-chain", "20000", NULL};
     int n;
-    json_object **all = top_intervals("0.2", NULL, NULL, cmd, &n);
+    json_object **all = top_json_linty("0.2", NULL, NULL, cmd, &n);
     for (int i = 0; i < n; i++) {
         char what[64];
         snprintf(what, sizeof(what), "linty io-chain, interval %d", i);
@@ -199,7 +181,7 @@ Test(live_retrigger, allow_silences_it)
                                      {"--allow", "self-retrigger:OTHER", NULL}};
     for (int a = 0; a < 3; a++) {
         int n, fired = 0;
-        json_object **all = top_intervals("0.2", "5", allows[a], BUSY, &n);
+        json_object **all = top_json_linty("0.2", "5", allows[a], BUSY, &n);
         for (int i = 0; i < n; i++) {
             fired += retrigger_of(all[i], "BUSYTIMER") != NULL;
             if (a < 2) {
@@ -223,29 +205,7 @@ Test(live_retrigger, allow_silences_it)
 Test(live_retrigger, example_server_clean_routes_fire_nothing)
 {
     struct proc server, load;
-    char *sargv[] = {SERVER, "--port", "0", "--threads", "2", "--duration", "30", NULL};
-    proc_start(&server, sargv);
-    char line[256], port[16] = "";
-    for (int i = 0; i < 50 && port[0] == '\0'; i++) {
-        if (!proc_read_line(&server, line, sizeof(line), 5000))
-            break;
-        const char *at = strstr(line, "listening on 127.0.0.1:");
-        if (at != NULL)
-            snprintf(port, sizeof(port), "%d", atoi(at + strlen("listening on 127.0.0.1:")));
-    }
-    cr_assert(port[0] != '\0', "the example server did not say where it listens");
-    char *largv[] = {LOAD,
-                     "--port",
-                     port,
-                     "--connections",
-                     "4",
-                     "--duration",
-                     "25",
-                     "--mix",
-                     "fast=80,work=10,sleep=10",
-                     NULL};
-    proc_start(&load, largv);
-    usleep(300000);
+    start_example_server_under_load(&server, &load, "25");
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)server.pid);
     char *targv[] = {AHPROF, "top",         "--json", "--long-callback",
