@@ -597,22 +597,22 @@ static long walk_chunk(__u32 step, void *data)
 
 /* One record per step: the walks that are rare (a thread's exit, an exec) or brief (the
  * calibration after an attach) and verify fast that way. */
-static long walk_one(__u32 i, void *data)
+static __always_inline long walk_one_record(__u32 i, struct batch_walk *w, const bool calibrating)
 {
-    struct batch_walk *w = data;
     if (i >= w->n)
         return 1;
-    walk_record(i, w, false);
+    walk_record(i, w, calibrating);
     return 0;
+}
+
+static long walk_one(__u32 i, void *data)
+{
+    return walk_one_record(i, data, false);
 }
 
 static long walk_one_calibrating(__u32 i, void *data)
 {
-    struct batch_walk *w = data;
-    if (i >= w->n)
-        return 1;
-    walk_record(i, w, true);
-    return 0;
+    return walk_one_record(i, data, true);
 }
 
 /* Type names, read from libah once each: the first batch that says a type exists. */

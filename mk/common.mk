@@ -1,9 +1,11 @@
-# What every layer of ahprof uses (src/cli/common/): the hash map; and the shared event record
-# (src/contracts/ahprof.h: test_event_fields). Unit tests, also under ASan+UBSan; they are
-# built by the tests/cli rules of mk/datafile.mk.
+# What every layer of ahprof uses (src/cli/common/): the hash map; the shared event record
+# (src/contracts/ahprof.h: test_event_fields) and the rules BPF and the decoder share
+# (src/contracts/batch_rules.h: test_batch_rules). Unit tests, also under ASan+UBSan; they
+# are built by the tests/cli rules of mk/datafile.mk.
 #
 #   make test-common
-COMMON_TESTS := $(B)/tests/cli/test_hashmap $(B)/tests/cli/test_event_fields
+COMMON_TESTS := $(B)/tests/cli/test_hashmap $(B)/tests/cli/test_event_fields \
+	$(B)/tests/cli/test_batch_rules
 COMMON_ASAN_TESTS := $(COMMON_TESTS:$(B)/%=$(B)/asan/%)
 CHECK_BINS += $(COMMON_TESTS) $(COMMON_ASAN_TESTS)
 EXTRA_TESTS += test-common

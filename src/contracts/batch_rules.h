@@ -48,34 +48,27 @@ AHP_RULE void ahp_count_lifecycle(struct ahp_type_stats *s, __u8 kind)
         s->resolved++;
 }
 
+/* One step of ahp_hist_slot: when *V has a bit at WIDTH or above, shift it down by WIDTH and
+ * add WIDTH to *SLOT, without a branch ((x | -x) >> 63 is 1 for any x other than 0). */
+AHP_RULE void ahp_log2_step(__u64 *v, __u64 *slot, unsigned width)
+{
+    __u64 high = *v >> width;
+    __u64 step = ((high | -high) >> 63) * width;
+    *v >>= step;
+    *slot |= step;
+}
+
 /* The histogram bucket of a duration: floor(log2(V)), 0 for 0 and 1, the last for the rest. */
 AHP_RULE __u32 ahp_hist_slot(__u64 v)
 {
-    /* Without a branch: each step's shift is 0 or its width, from whether V has a bit at or
-     * above it ((x | -x) >> 63 is 1 for any x other than 0). Branches here gave the verifier
-     * one state per outcome, 64 per histogram update: it spent most of top's load time on
-     * them (docs/BENCHMARKS.md, issue 13). */
-    __u64 slot = 0, step, high;
-    high = v >> 32;
-    step = ((high | -high) >> 63) << 5;
-    v >>= step;
-    slot |= step;
-    high = v >> 16;
-    step = ((high | -high) >> 63) << 4;
-    v >>= step;
-    slot |= step;
-    high = v >> 8;
-    step = ((high | -high) >> 63) << 3;
-    v >>= step;
-    slot |= step;
-    high = v >> 4;
-    step = ((high | -high) >> 63) << 2;
-    v >>= step;
-    slot |= step;
-    high = v >> 2;
-    step = ((high | -high) >> 63) << 1;
-    v >>= step;
-    slot |= step;
+    /* Branches here gave the verifier one state per outcome, 64 per histogram update: it
+     * spent most of top's load time on them (docs/BENCHMARKS.md, issue 13). */
+    __u64 slot = 0;
+    ahp_log2_step(&v, &slot, 32);
+    ahp_log2_step(&v, &slot, 16);
+    ahp_log2_step(&v, &slot, 8);
+    ahp_log2_step(&v, &slot, 4);
+    ahp_log2_step(&v, &slot, 2);
     slot |= (v >> 1) & 1;
     return slot < AHP_HIST_SLOTS ? (__u32)slot : AHP_HIST_SLOTS - 1;
 }
