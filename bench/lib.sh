@@ -10,7 +10,7 @@ TICK=$(getconf CLK_TCK)
 
 # Start the example server (2 threads) on a free port: sets server_pid and port.
 server_start() {
-    "$B/examples/ah-server" --port 0 --threads 2 >"$work/server.out" 2>&1 &
+    ${SERVER_PREFIX:-} "$B/examples/ah-server" --port 0 --threads 2 >"$work/server.out" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
     port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -1)
@@ -23,18 +23,19 @@ server_stop() {
 }
 
 # One measured run of GET /fast while the tracers $* (pids, maybe none) run: prints
-# "req/s server_cpu_us_per_req tracers_cpu_us_per_req".
+# "req/s server_cpu_us_per_req tracers_cpu_us_per_req requests". SERVER_PREFIX and LOAD_PREFIX
+# (e.g. "taskset -c 1") run the server and the load under a command.
 load() {
     local s0 t0=0 t1=0 out req rps s1 p
     s0=$(cpu_ticks "$server_pid")
     for p in "$@"; do t0=$((t0 + $(cpu_ticks "$p"))); done
-    out=$("$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
+    out=$(${LOAD_PREFIX:-} "$B/examples/ah-load" --port "$port" --connections "$CONNS" --duration "$SECS" \
         --mix fast=100)
     s1=$(cpu_ticks "$server_pid")
     for p in "$@"; do t1=$((t1 + $(cpu_ticks "$p"))); done
     req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
     rps=$(echo "$out" | sed -n 's/.*rps=\([0-9.]*\).*/\1/p')
-    echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l)"
+    echo "$rps $(echo "($s1 - $s0) * 1000000 / $TICK / $req" | bc -l) $(echo "($t1 - $t0) * 1000000 / $TICK / $req" | bc -l) $req"
 }
 
 # Wait until FILE has a line matching PATTERN (up to 60 s): a tracer has attached. Starting
