@@ -909,8 +909,8 @@ static __always_inline void drain_pending(struct task_struct *task, bool flushed
  * being switched out, whose memory bpf_probe_read_user reads; the thread cannot write its
  * buffer meanwhile. A thread preempted (or yielding: still TASK_RUNNING) is left alone: it
  * runs again soon and hands its records over itself (a full buffer, the 1 ms bound at its top
- * level). Draining at every preemption cost the example server ~0.4 us each, 0.16 us per
- * request on a loaded machine (docs/BENCHMARKS.md, issue 13). */
+ * level), and a drain costs ~0.6 us before the first record it walks (docs/BENCHMARKS.md,
+ * issue 13). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
              unsigned int prev_state)
