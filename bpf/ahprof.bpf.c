@@ -885,7 +885,7 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
 static __always_inline void drain_pending(struct task_struct *task, bool flushed, const bool rare)
 {
     /* During exec the address names the new program's memory, after it a stale one. */
-    if (stop_counting() || BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
+    if (stop_counting() || BPF_CORE_READ_BITFIELD(task, in_execve))
         return;
     struct ahp_batch_thread *bt = bpf_task_storage_get(&batch_threads, task, 0, 0);
     if (!bt || bt->addr == 0 || *(volatile __u32 *)&bt->busy)
