@@ -11,10 +11,12 @@
 # 10-20% between minutes (bench/server_rounds.sh's sets) drifts much less within a pair.
 #
 # Prints, per tracer: the median CPU us/request of the traced and of the untraced rounds,
-# the median of the pairs' ratios, their spread (min-max of the pairs), and, with
-# BPF_STATS=1, the kernel's own run time of every BPF program per request of the traced
-# server (kernel.bpf_stats_enabled; it adds two clock reads to every program run, so the
-# ratios of a BPF_STATS run are not the ones to quote).
+# the median of the pairs' ratios and their spread (min-max), and the server threads'
+# switch-outs per request (voluntary: it blocked; a tracer pays a hand-over at each), traced
+# and untraced. With BPF_STATS=1 it also prints the kernel's own run time of each of the
+# tracer's BPF programs per request of the traced server (kernel.bpf_stats_enabled; that adds
+# two clock reads to every program run, so the ratios of such a run are not the ones to
+# quote). Also prints "bench name=server_paired ..." lines for bench/summary.sh.
 #
 # Env: B (build dir), SECS (2), CONNS (4), CASES ("top top-nokernel record"), PIN=1 to run
 # both servers on CPU 1 and the load and the tracer on CPU 0.
@@ -44,32 +46,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bpf_ns_total() { # the run time of every loaded BPF program so far, ns
-    bpftool -j prog show | python3 -c 'import json,sys; print(sum(p.get("run_time_ns",0) for p in json.load(sys.stdin)))'
+# Voluntary and involuntary switch-outs of a process's threads so far.
+switches() { awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v + 0, n + 0}' /proc/"$1"/task/*/status 2>/dev/null; }
+
+# The run time and count of every BPF program loaded since LOADED_AFTER (epoch seconds): the
+# tracer's, as "id name run_time_ns run_cnt" lines.
+bpf_snapshot() {
+    bpftool -j prog show | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p.get("loaded_at", 0) >= int(sys.argv[1]):
+        print(p["id"], p.get("name", "?"), p.get("run_time_ns", 0), p.get("run_cnt", 0))' "$1"
 }
 
-# load_on TWIN [TRACER]: one measured load on TWIN: "rps server_us/req tracer_us/req [bpf_ns/req]"
+# load_on TWIN [TRACER]: one measured load on TWIN: "rps server_us/req tracer_us/req requests
+# voluntary/req involuntary/req"; with BPF_STATS, the BPF ns per request of each program go
+# to $work/bpf (name ns_per_req lines).
 load_on() {
     eval "server_pid=\$pid_$1 port=\$port_$1"
-    local b0 line
-    [ "${BPF_STATS:-0}" = 1 ] && b0=$(bpf_ns_total)
+    local line s0 s1
+    [ "${BPF_STATS:-0}" = 1 ] && [ -n "${2:-}" ] && bpf_snapshot "$loaded_after" >"$work/b0"
+    s0=$(switches "$server_pid")
     line=$(LOAD_PREFIX=$pin_load load ${2:-})
-    if [ "${BPF_STATS:-0}" = 1 ]; then
-        local req b1
-        b1=$(bpf_ns_total)
-        req=$(echo "$line" | awk '{print $4}')
-        line="$line $(echo "($b1 - $b0) / $req" | bc -l)"
+    s1=$(switches "$server_pid")
+    local req
+    req=$(echo "$line" | awk '{print $4}')
+    echo "$line $(echo "$s0 $s1" | awk -v r="$req" '{printf "%.4f %.4f", ($3 - $1) / r, ($4 - $2) / r}')"
+    if [ "${BPF_STATS:-0}" = 1 ] && [ -n "${2:-}" ]; then
+        bpf_snapshot "$loaded_after" >"$work/b1"
+        awk -v r="$req" 'NR == FNR {t[$1] = $3; next} ($1 in t) && $3 > t[$1] {ns[$2] += $3 - t[$1]}
+            END {for (n in ns) printf "%s %.2f\n", n, ns[n] / r}' "$work/b0" "$work/b1" >>"$work/bpf"
     fi
-    echo "$line"
 }
 
+med() { sort -n | awk '{a[NR] = $1} END {if (NR) printf "%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
 [ "${BPF_STATS:-0}" = 1 ] && sysctl -q kernel.bpf_stats_enabled=1
-printf "%-13s %9s %9s %8s %15s %9s\n" tracer traced untraced ratio "pairs min-max" "bpf ns/req"
+echo "== example server, GET /fast, $CONNS connections: traced twin against untraced twin, $ROUNDS x 2 pairs of ${SECS} s rounds (medians)${PIN:+, pinned}"
+printf "%-13s %9s %9s %7s %15s %17s\n" tracer "traced" untraced ratio "pairs min-max" "blocks/req t / u"
 for c in $CASES; do
     : >"$work/pairs"
+    : >"$work/bpf"
     for traced in a b; do
         untraced=$([ $traced = a ] && echo b || echo a)
         eval "tpid=\$pid_$traced"
+        loaded_after=$(date +%s)
         case $c in
         top) tracer_start $pin_load "$AHPROF" top -C -p "$tpid" 1 ;;
         top-nokernel) tracer_start $pin_load "$AHPROF" top -C --no-kernel -p "$tpid" 1 ;;
@@ -77,7 +98,7 @@ for c in $CASES; do
         *) echo "unknown case $c" >&2; exit 2 ;;
         esac
         for r in $(seq "$ROUNDS"); do
-            # ABBA order within each pair's neighbours: neither side always goes first.
+            # Alternate which side of a pair goes first.
             if [ $((r % 2)) = 1 ]; then
                 t=$(load_on $traced "$tracer"); u=$(load_on $untraced)
             else
@@ -86,13 +107,24 @@ for c in $CASES; do
             echo "$t | $u" >>"$work/pairs"
         done
         kill -INT "$tracer"; wait "$tracer"
+        rm -f "$work/r.data"
     done
-    tmed=$(cut -d'|' -f1 "$work/pairs" | awk '{print $2}' | median)
-    umed=$(cut -d'|' -f2 "$work/pairs" | awk '{print $2}' | median)
-    ratios=$(awk -F'|' '{split($1,t," "); split($2,u," "); printf "%.4f\n", t[2]/u[2]}' "$work/pairs")
-    rmed=$(echo "$ratios" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
-    rmin=$(echo "$ratios" | sort -n | head -1) rmax=$(echo "$ratios" | sort -n | tail -1)
-    bpf=$(cut -d'|' -f1 "$work/pairs" | awk '{print ($5 == "" ? "-" : $5)}' | { [ "${BPF_STATS:-0}" = 1 ] && median || head -1; })
-    printf "%-13s %9.3f %9.3f %8s %7s-%-7s %9s\n" "$c" "$tmed" "$umed" "$rmed" "$rmin" "$rmax" "$bpf"
+    tmed=$(cut -d'|' -f1 "$work/pairs" | awk '{print $2}' | med)
+    umed=$(cut -d'|' -f2 "$work/pairs" | awk '{print $2}' | med)
+    tblk=$(cut -d'|' -f1 "$work/pairs" | awk '{print $5}' | med)
+    ublk=$(cut -d'|' -f2 "$work/pairs" | awk '{print $5}' | med)
+    awk -F'|' '{split($1, t, " "); split($2, u, " "); printf "%.4f\n", t[2] / u[2]}' "$work/pairs" | sort -n >"$work/ratios"
+    rmed=$(med <"$work/ratios")
+    printf "%-13s %9.3f %9.3f %7.3f %7.3f-%-7.3f %8.3f / %-7.3f\n" "$c" "$tmed" "$umed" "$rmed" \
+        "$(head -1 "$work/ratios")" "$(tail -1 "$work/ratios")" "$tblk" "$ublk"
+    bpf=""
+    if [ -s "$work/bpf" ]; then
+        # Per program, the median over the traced rounds (programs of one name summed per round).
+        bpf=$(awk '{print $1}' "$work/bpf" | sort -u | while read -r name; do
+            printf "%s=%s " "$name" "$(awk -v n="$name" '$1 == n {print $2}' "$work/bpf" | med)"
+        done)
+        echo "              BPF ns per request (traced rounds, median): $bpf"
+    fi
+    echo "bench name=server_paired case=$c traced_us=$tmed untraced_us=$umed ratio=$rmed min=$(head -1 "$work/ratios") max=$(tail -1 "$work/ratios") blocks_traced=$tblk blocks_untraced=$ublk conns=$CONNS pairs=$((2 * ROUNDS))${bpf:+ bpf=$(echo "$bpf" | tr ' =' ',:' | sed 's/,$//')}"
     if [ -n "${KEEP:-}" ]; then cp "$work/pairs" "$KEEP.$c"; fi
 done
