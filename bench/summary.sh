@@ -20,6 +20,13 @@ cat "$@" 2>/dev/null | awk '
         else if (name == "lifecycle" && field("traced") == "0") life[field("linkage")] = field("median_ns")
         else if (name == "paced") { paced_rate[c] = field("rate"); paced_lost[c] = field("lost"); paced_rec[c] = field("recorded") }
         else if (name == "server") { cpu[c] = field("cpu_us_per_req"); rps[c] = field("rps") }
+        else if (name == "server_paired" && field("bpf") == "") {
+            paired[c] = sprintf("%-14s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s", c, field("traced_us"),
+                field("untraced_us"), 100 * (field("ratio") - 1), 100 * (field("min") - 1),
+                100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"))
+            pairs = field("pairs"); conns = field("conns")
+        }
+        else if (name == "server_paired") bpf[c] = field("bpf")
     }
     function row(what, v, ref,    r) {
         if (v == "") return
@@ -52,6 +59,18 @@ cat "$@" 2>/dev/null | awk '
                 if (cpu[c] == "") continue
                 label = c == "top" ? "top (kernel view on, the default)" : c == "top-nokernel" ? "top --no-kernel" : c
                 printf "%-48s %12.2f %+9.1f%%\n", label, cpu[c], 100 * (cpu[c] / cpu["none"] - 1)
+            }
+        }
+        if (length(paired)) {
+            printf "\n== example server, CPU per request: traced twin vs untraced twin (%s alternating pairs, %s connections)\n", pairs, conns
+            printf "%-14s %9s %9s %8s   %-18s %s\n", "tracer", "traced", "untraced", "median", "pairs", "blocks/request traced / untraced"
+            for (i = 1; i <= 3; i++) {
+                c = i == 1 ? "top" : i == 2 ? "top-nokernel" : "record"
+                if (c in paired) print paired[c]
+            }
+            for (i = 1; i <= 3; i++) {
+                c = i == 1 ? "top" : i == 2 ? "top-nokernel" : "record"
+                if (c in bpf) printf "BPF ns per request, %s (bpf_stats run): %s\n", c, bpf[c]
             }
         }
     }'
