@@ -767,8 +767,29 @@ static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_ba
     return false;
 }
 
+/* A flush that finds its generation handed over whole already (switch-outs read its last
+ * records first: a preemption between the thread's last record and its flush, or a flush after
+ * it blocked): no record to send, but the collector must still learn that the generation is
+ * done, or it takes the next one for one after a lost batch (its open scopes dropped, their
+ * afters counted untimed). libah flushes a generation once, so this sends one empty message at
+ * most per generation, and only in that window. */
+static __always_inline void send_flushed_mark(const struct ahp_batch_thread *bt,
+                                              struct ahp_ring_batch *m)
+{
+    struct ahp_batch_header *h = &m->batch.hdr;
+    if (!record_events || h->count == 0 || h->gen != bt->gen || h->count != bt->consumed)
+        return;
+    h->seq = bt->seq_next;
+    m->pid = bpf_get_current_pid_tgid() >> 32;
+    m->first = (__u16)h->count;
+    m->flags = AHP_RING_FLUSHED;
+    /* No room: nothing is lost, the collector treats the next generation as after a gap. */
+    bpf_ringbuf_output(&events, m, AHP_RING_BATCH_BYTES(0), ring_flags());
+}
+
 /* Hand over the records of the current thread's batch at ADDR that were not handed over yet,
- * its header read into M already: a flush or a switch-out that finds nothing new stops there.
+ * its header read into M already: a switch-out that finds nothing new stops there, a flush
+ * only marks the generation done (send_flushed_mark).
  * Then only the new records are copied, in one bulk read (a switch-out typically finds a few
  * of a 512-record buffer). `record` streams them as one ring-buffer message; `top` (or
  * `record` when the ring buffer is full) walks them in a bounded loop. FLUSHED: the thread is
@@ -779,8 +800,13 @@ static __always_inline void take_read_batch(struct ahp_batch_thread *bt, struct 
 {
     struct ahp_batch *b = &m->batch;
     __u32 first, n;
-    if (!header_ok(bt, &b->hdr, g) || !new_range(bt, &b->hdr, &first, &n))
+    if (!header_ok(bt, &b->hdr, g))
         return;
+    if (!new_range(bt, &b->hdr, &first, &n)) {
+        if (flushed)
+            send_flushed_mark(bt, m);
+        return;
+    }
     /* Only the new records are read, into rec[0, fresh): a busy thread is switched out many
      * times per batch, and reading (and walking, and streaming) from record 0 every time
      * made each hand-over cost as much as the whole batch so far (2 us per switch-out of the

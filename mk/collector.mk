@@ -101,3 +101,12 @@ $(B)/targets/cpushare: tests/targets/cpushare.c $(B)/libah.so
 $(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/cpushare
 CHECK_BINS += $(B)/targets/cpushare
 test-collector: $(B)/targets/cpushare
+
+# test_handover: a thread whose flush finds its generation read already (tests/targets/handover.c).
+$(B)/targets/handover: tests/targets/handover.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+$(COLLECTOR_DIR)/test_handover: $(B)/targets/handover
+CHECK_BINS += $(B)/targets/handover
+test-collector: $(B)/targets/handover
