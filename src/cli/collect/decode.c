@@ -12,10 +12,11 @@
 struct ahp_decode_thread {
     uint32_t tid; /* 0: free slot */
     uint32_t depth;
-    uint64_t last_ns; /* timestamps of a thread never go back (see ahp_decode_batch) */
-    uint64_t gen;     /* generation of the last batch seen */
-    uint32_t next;    /* index of the record expected next in it */
-    bool flushed;     /* ... and the thread was done with it */
+    uint64_t last_ns;    /* timestamps of a thread never go back (see ahp_decode_batch) */
+    uint64_t last_ticks; /* of the newest record decoded: one handed over again is not newer */
+    uint64_t gen;        /* generation of the last batch seen */
+    uint32_t next;       /* index of the record expected next in it */
+    bool flushed;        /* ... and the thread was done with it */
     bool seen;
     bool after_gap; /* a batch was lost: scopes opened in it close unseen */
     struct ahp_frame frames[AHP_STACK_DEPTH];
@@ -121,6 +122,26 @@ static struct ahp_type_stats *stats_of(struct ahp_decoder *d, int32_t type)
     return type >= 0 && type < AHP_TYPE_MAX ? &d->stats[type] : NULL;
 }
 
+/* How many of the records at the start of M were decoded already (a hand-over repeated, or one
+ * that starts again from an earlier record of the generation): they must not count twice. The
+ * BPF side hands each record over once, but a count or a resource counted twice is worse than
+ * one left out, and nothing else would notice. UINT32_MAX: the whole message, state included,
+ * says nothing new (a generation older than the last one, an empty message of one done with).
+ * A thread that got the tid of one that exited starts again at generation 0 too: its records
+ * are newer than any decoded, so they are not taken for a repeat. */
+static uint32_t already_decoded(const struct ahp_decode_thread *th, const struct ahp_ring_batch *m,
+                                uint32_t first, uint32_t n)
+{
+    const struct ahp_batch_header *h = &m->batch.hdr;
+    if (!th->seen || (h->gen == th->gen && first >= th->next) || h->gen > th->gen)
+        return 0;
+    if (first < n && m->batch.rec[0].ticks > th->last_ticks)
+        return 0; /* newer records: another thread's under a reused tid, after a gap */
+    if (h->gen < th->gen || n < th->next)
+        return UINT32_MAX;
+    return th->next - first;
+}
+
 /* Decode the records of M into OUT[0..AHP_BATCH_RECORDS): how many, or -ENOMEM. */
 static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, struct ahp_event *out)
 {
@@ -138,6 +159,18 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
     uint32_t n = h->count < AHP_BATCH_RECORDS ? h->count : AHP_BATCH_RECORDS;
     uint32_t first = m->first;
     uint64_t seq = h->seq;
+    uint32_t repeated = already_decoded(th, m, first, n);
+    if (repeated == UINT32_MAX) {
+        d->resent_records += n - first;
+        return 0;
+    }
+    /* From record FIRST + REPEATED on, with the seq it had. */
+    for (uint32_t i = 0; i < repeated; i++)
+        if (ahp_record_ok(&m->batch.rec[i]))
+            seq += ahp_seq_step(m->batch.rec[i].kind);
+    d->resent_records += repeated;
+    first += repeated;
+    const struct ahp_batch_record *rec = m->batch.rec + repeated;
     bool follows = (h->gen == th->gen && first == th->next) ||
                    (h->gen == th->gen + 1 && first == 0 && th->flushed);
     if (th->seen && !follows) {
@@ -168,16 +201,17 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
     th->seen = true;
     th->gen = h->gen;
     th->next = n;
-    th->flushed = m->flags & AHP_RING_FLUSHED;
+    /* A repeat of a generation done with does not reopen it. */
+    th->flushed = (m->flags & AHP_RING_FLUSHED) || (repeated > 0 && follows && th->flushed);
     /* Records before FIRST were streamed before (the thread was switched out): the message
      * holds the rest from rec[0], and its seq is the one before record FIRST. */
     /* In locals: the compiler cannot tell the stores into OUT from the thread's state, and
      * would reload and store it around every event. */
-    uint64_t last_ns = th->last_ns;
+    uint64_t last_ns = th->last_ns, last_ticks = th->last_ticks;
     uint32_t depth = th->depth;
     const uint32_t tid = h->tid, pid = m->pid;
     for (uint32_t i = 0; i < n - first; i++) {
-        const struct ahp_batch_record *r = &m->batch.rec[i];
+        const struct ahp_batch_record *r = &rec[i];
         /* The records were written on the target's CPU a moment ago: ask for them ahead. */
         __builtin_prefetch(r + 8);
         if (!ahp_record_ok(r)) {
@@ -185,6 +219,7 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
             d->malformed_dropped++;
             continue;
         }
+        last_ticks = r->ticks;
         uint64_t ts = to_ns(d, h, r->ticks);
         if (ts < last_ns)
             ts = last_ns; /* conversion noise between two anchors, ns at most */
@@ -252,6 +287,7 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
         }
     }
     th->last_ns = last_ns;
+    th->last_ticks = last_ticks;
     th->depth = depth;
     return nout;
 }
