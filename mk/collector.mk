@@ -110,3 +110,13 @@ $(B)/targets/handover: tests/targets/handover.c $(B)/libah.so
 $(COLLECTOR_DIR)/test_handover: $(B)/targets/handover
 CHECK_BINS += $(B)/targets/handover
 test-collector: $(B)/targets/handover
+
+# test_generations: threads that outlive their libah state, whose memory the next one takes
+# (tests/targets/reuse.c).
+$(B)/targets/reuse: tests/targets/reuse.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+$(COLLECTOR_DIR)/test_generations: $(B)/targets/reuse
+CHECK_BINS += $(B)/targets/reuse
+test-collector: $(B)/targets/reuse

@@ -1,0 +1,57 @@
+/*
+ * test_generations.c - every record of a thread's batch reaches `record` once, whatever else
+ * lives at its address later. libah frees an exiting thread's state (its batch buffer with it)
+ * in a TLS destructor, and the thread still runs and blocks after that; the BPF side knows the
+ * buffer by its address. tests/targets/reuse.c has the next thread's state take that memory
+ * while the old thread is still exiting: its switch-outs and its exit drain read the new
+ * thread's records there, and they went to `record` twice, once as the exiting thread's and
+ * once as their own (20 x 46 INIT records: duplicate_init 920, LONG created 1920 of 1000).
+ * The decoder's own generation rules are in tests/cli/test_decode_generations.c.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "run.h"
+
+#define REUSE AHP_BUILD "/targets/reuse"
+#define ROUNDS 20
+#define INITS 50
+
+TestSuite(generations, .init = make_data_path, .fini = remove_data, .timeout = 60);
+
+static json_object *counters_of(json_object *type)
+{
+    json_object *k;
+    cr_assert(json_object_object_get_ex(type, "counters", &k), "type without counters");
+    return k;
+}
+
+Test(generations, freed_buffer_taken_by_the_next_thread)
+{
+    char rounds[16], inits[16];
+    snprintf(rounds, sizeof(rounds), "%d", ROUNDS);
+    snprintf(inits, sizeof(inits), "%d", INITS);
+    char *argv[] = {AHPROF, "record", "-q", "-o", data_path, "--", REUSE, rounds, inits, NULL};
+    char *err = NULL;
+    int code = run_capture(argv, NULL, &err, 30000);
+    cr_assert_eq(code, 0, "ahprof record exited %d: %s", code, err);
+    free(err);
+    json_object *r = report_json();
+    cr_assert_eq(get_int(r, "lost_events"), 0, "%lld events lost", get_int(r, "lost_events"));
+    json_object *anomalies;
+    cr_assert(json_object_object_get_ex(r, "anomalies", &anomalies));
+    cr_expect_eq(get_int(anomalies, "duplicate_init"), 0, "duplicate_init %lld",
+                 get_int(anomalies, "duplicate_init"));
+    expect_type(r, "LONG", ROUNDS * INITS, ROUNDS * INITS, 0, 0);
+    expect_type(r, "SHORT", ROUNDS + 1, ROUNDS + 1, ROUNDS, 0);
+    json_object *lng = find_named(r, "types", "LONG");
+    cr_assert_not_null(lng);
+    cr_expect_eq(get_int(counters_of(lng), "created"), ROUNDS * INITS, "counters.created %lld",
+                 get_int(counters_of(lng), "created"));
+    /* Each lifecycle: init and destroy; SHORT's also before and after. */
+    long long events = 2 * ROUNDS * INITS + 2 * (ROUNDS + 1) + 2 * ROUNDS;
+    cr_expect_eq(get_int(r, "events"), events, "%lld events, %lld raised", get_int(r, "events"),
+                 events);
+    json_object_put(r);
+}
