@@ -906,6 +906,15 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
     return 0;
 }
 
+/* TASK's tid in its own pid namespace: what libah has from gettid() in a container (the
+ * global one, task->pid, differs there). */
+static __always_inline __u32 ns_tid(struct task_struct *task)
+{
+    struct pid *pid = BPF_CORE_READ(task, thread_pid);
+    unsigned int level = BPF_CORE_READ(pid, level);
+    return BPF_CORE_READ(pid, numbers[level & 31].nr);
+}
+
 /* Hand over the records of TASK (the current thread) that were not handed over yet, unless
  * its ah:batch program is running (FLUSHED: the thread is done with them). */
 static __always_inline void drain_pending(struct task_struct *task, bool flushed, const bool rare)
@@ -927,6 +936,14 @@ static __always_inline void drain_pending(struct task_struct *task, bool flushed
     if (bpf_probe_read_user(h, sizeof(*h), addr) != 0 || h->count == 0 ||
         (h->gen == bt->gen && h->count <= bt->consumed))
         return;
+    /* libah frees a thread's buffer at its exit, and the thread still runs (its last TLS
+     * destructors, then the exit): another thread's buffer may be there now, whose records that
+     * thread hands over itself. Read as this thread's, they reached the collector twice. libah
+     * writes its thread's tid in the header once, when it tells where the buffer is. */
+    if (h->tid != (__u32)task->pid && h->tid != ns_tid(task)) {
+        bt->addr = 0;
+        return;
+    }
     take_read_batch(bt, m, g, addr, flushed, rare);
 }
 
