@@ -892,8 +892,14 @@ int BPF_USDT(ah_batch, void *addr, __u32 count)
         return 0;
     }
     bt->addr = (__u64)addr;
-    if (count == 0)
-        return 0; /* the thread's first batch: now we know where its buffer is */
+    if (count == 0) {
+        /* A new buffer is announced: the thread's first, or a second one when a TLS destructor
+         * raises events after libah freed the first (tests/targets/late.c). Its generations
+         * start again: what was handed over of the old one must not skip the new records. */
+        bt->gen = ~0ull;
+        bt->consumed = 0;
+        return 0;
+    }
     struct ahp_global_stats *g = globals();
     if (g)
         g->batches++;

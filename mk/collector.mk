@@ -120,3 +120,11 @@ $(B)/targets/reuse: tests/targets/reuse.c $(B)/libah.so
 $(COLLECTOR_DIR)/test_generations: $(B)/targets/reuse
 CHECK_BINS += $(B)/targets/reuse
 test-collector: $(B)/targets/reuse
+# ... and threads that raise events after libah let go of them (tests/targets/late.c).
+$(B)/targets/late: tests/targets/late.c $(B)/libah.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
+$(COLLECTOR_DIR)/test_generations: $(B)/targets/late
+CHECK_BINS += $(B)/targets/late
+test-collector: $(B)/targets/late

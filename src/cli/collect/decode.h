@@ -34,7 +34,7 @@ struct ahp_decoder {
     /* Batches come from the target's memory: what libah would never write is dropped and
      * counted (src/contracts/ahprof.h, batch_malformed and records_malformed). */
     uint64_t malformed_batches, malformed_records;
-    uint64_t malformed_dropped;  /* records dropped with them: lost events */
+    uint64_t malformed_dropped; /* records dropped with them: lost events */
     /* Records of a generation decoded already, handed over again: dropped, not counted twice. */
     uint64_t resent_records;
     double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
