@@ -21,10 +21,11 @@ cat "$@" 2>/dev/null | awk '
         else if (name == "paced") { paced_rate[c] = field("rate"); paced_lost[c] = field("lost"); paced_rec[c] = field("recorded") }
         else if (name == "server") { cpu[c] = field("cpu_us_per_req"); rps[c] = field("rps") }
         else if (name == "server_paired" && field("bpf") == "") {
-            paired[c] = sprintf("%-14s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s", c, field("traced_us"),
-                field("untraced_us"), 100 * (field("ratio") - 1), 100 * (field("min") - 1),
-                100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"))
-            pairs = field("pairs"); conns = field("conns")
+            k = c " " field("conns")
+            paired[k] = sprintf("%-14s %5s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s   %s / %s", c, field("conns"),
+                field("traced_us"), field("untraced_us"), 100 * (field("ratio") - 1), 100 * (field("min") - 1),
+                100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"), field("rps_traced"), field("rps_untraced"))
+            pairs = field("pairs"); order[++npaired] = k
         }
         else if (name == "server_paired") bpf[c] = field("bpf")
     }
@@ -62,12 +63,9 @@ cat "$@" 2>/dev/null | awk '
             }
         }
         if (length(paired)) {
-            printf "\n== example server, CPU per request: traced twin vs untraced twin (%s alternating pairs, %s connections)\n", pairs, conns
-            printf "%-14s %9s %9s %8s   %-18s %s\n", "tracer", "traced", "untraced", "median", "pairs", "blocks/request traced / untraced"
-            for (i = 1; i <= 3; i++) {
-                c = i == 1 ? "top" : i == 2 ? "top-nokernel" : "record"
-                if (c in paired) print paired[c]
-            }
+            printf "\n== example server, CPU per request (us): traced twin vs untraced twin, %s alternating pairs each\n", pairs
+            printf "%-14s %5s %9s %9s %8s   %-18s %s\n", "tracer", "conns", "traced", "untraced", "median", "pairs", "blocks/request t / u   req/s t / u"
+            for (i = 1; i <= npaired; i++) print paired[order[i]]
             for (i = 1; i <= 3; i++) {
                 c = i == 1 ? "top" : i == 2 ? "top-nokernel" : "record"
                 if (c in bpf) printf "BPF ns per request, %s (bpf_stats run): %s\n", c, bpf[c]

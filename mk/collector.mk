@@ -77,13 +77,16 @@ bench-collector: $(B)/ahprof $(B)/targets/workload $(B)/examples/ah-server $(B)/
 	$(Q)$(call bench_keep,collector,bench/collector.sh $(B))
 
 # The example server's CPU per request, a traced twin against an untraced one (goal 5 of issue
-# 13): 10 pairs per tracer, then 2 more with the kernel's BPF run-time statistics on.
+# 13), each server on a CPU of its own: 10 pairs per tracer with 4 connections (the server
+# partly idle: it blocks when the load waits) and with 16 (never idle), then 2 more with the
+# kernel's BPF run-time statistics on.
 .PHONY: bench-server
 bench: bench-server
 bench-summary: bench-server
 bench-server: $(B)/ahprof $(B)/examples/ah-server $(B)/examples/ah-load | bench-deps bench-start bench-collector
-	$(Q)$(call bench_keep,server,B=$(B) bench/server_paired.sh 5)
-	$(Q)$(call bench_keep,server-bpf,B=$(B) BPF_STATS=1 bench/server_paired.sh 1)
+	$(Q)$(call bench_keep,server,B=$(B) PIN=1 bench/server_paired.sh 5)
+	$(Q)$(call bench_keep,server16,B=$(B) PIN=1 CONNS=16 bench/server_paired.sh 5)
+	$(Q)$(call bench_keep,server-bpf,B=$(B) PIN=1 BPF_STATS=1 bench/server_paired.sh 1)
 
 # The tests of `top --serve` share Prometheus and HTTP helpers (tests/support/promtest.c).
 PROMTEST_TESTS := $(filter $(COLLECTOR_DIR)/test_prometheus%,$(COLLECTOR_TESTS))
