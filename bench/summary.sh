@@ -22,7 +22,7 @@ cat "$@" 2>/dev/null | awk '
         else if (name == "server") { cpu[c] = field("cpu_us_per_req"); rps[c] = field("rps") }
         else if (name == "server_paired" && field("bpf") == "") {
             k = c " " field("conns")
-            paired[k] = sprintf("%-14s %5s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s   %s / %s", c, field("conns"),
+            paired[k] = sprintf("%-14s %5s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s   %.0f / %.0f", c, field("conns"),
                 field("traced_us"), field("untraced_us"), 100 * (field("ratio") - 1), 100 * (field("min") - 1),
                 100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"), field("rps_traced"), field("rps_untraced"))
             pairs = field("pairs"); order[++npaired] = k
