@@ -953,18 +953,18 @@ static __always_inline void drain_pending(struct task_struct *task, bool flushed
     take_read_batch(bt, m, g, addr, flushed, rare);
 }
 
-/* A thread of the target blocks: hand over what its buffer holds now, so that an idle
- * thread's last events do not wait for its next flush. It runs in the context of the thread
- * being switched out, whose memory bpf_probe_read_user reads; the thread cannot write its
- * buffer meanwhile. A thread preempted (or yielding: still TASK_RUNNING) is left alone: it
- * runs again soon and hands its records over itself (a full buffer, the 1 ms bound at its top
- * level), and a drain costs ~0.6 us before the first record it walks (docs/BENCHMARKS.md,
- * issue 13). */
+/* A thread of the target is switched out (it blocks, or is preempted): hand over what its
+ * buffer holds now, so that an idle thread's last events do not wait for its next flush. It
+ * runs in the context of the thread being switched out, whose memory bpf_probe_read_user
+ * reads; the thread cannot write its buffer meanwhile. A preempted thread is drained too,
+ * although it hands its records over itself once it runs again: on a busy machine it may wait
+ * for a CPU longer than `record`'s reorder window (100 ms), and its records would then be
+ * written late (test_record_order failed that way when preemptions were skipped, to save
+ * ~0.6 us per preemption: a few per thread and time slice, not worth it). */
 SEC("tp_btf/sched_switch")
-int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-             unsigned int prev_state)
+int BPF_PROG(drain_on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-    if (prev->tgid != target_tgid || preempt || prev_state == 0 /* TASK_RUNNING */)
+    if (prev->tgid != target_tgid)
         return 0;
     drain_pending(prev, false, false);
     return 0;

@@ -208,8 +208,9 @@ static void pin(pid_t pid, int cpu)
 }
 
 /* Pin the test (and so the ahprof it starts from now on) to its first CPU and return true
- * when there is another one for the workload: a thread spinning on a CPU of its own keeps
- * to its schedule (its lifecycles end when the test expects them to). */
+ * when there is another one for the workload. A thread spinning on a CPU of its own is
+ * switched out less often, so that the switch-out drain (rule 6) less often hands its
+ * records over in place of the rule under test. */
 static bool keep_to_first_cpu(int *other)
 {
     cpu_set_t set;
@@ -229,8 +230,9 @@ static bool keep_to_first_cpu(int *other)
 /* Rule 2. 12 SPIN lifecycles, one every 127 ms, each callback spinning 2 ms, the thread
  * spinning at top level in between: ~1.5 s without a single syscall and 48 records in all, so
  * neither a full buffer nor blocking hands anything over; the returns to the top level do,
- * each holding records older than 1 ms. A preemption does not drain (rule 6 is for threads
- * that block), so nothing else can stand in for them. */
+ * each holding records older than 1 ms. Only a preemption can stand in for them (rule 6): on
+ * a VM that switches even a lone pinned spinner out ~100 times a second it does, so there
+ * this test catches a broken rule 2 only together with a broken drain. */
 Test(flush, top_level_bound, .timeout = 90)
 {
     enum { N = 12, MS = 2, GAP = 125, PERIOD_MS = MS + GAP };
