@@ -527,6 +527,8 @@ static uint64_t record_in_order(char *const cmd[])
     cr_assert_not_null(summary, "summary: %s", out);
     cr_expect_eq(get_int(summary, "lost_events"), 0);
     cr_expect_eq(get_int(summary, "late_events"), 0);
+    /* Every record handed over once: the decoder dropped no repeat. */
+    cr_expect_eq(get_int(summary, "resent_records"), 0);
     uint64_t events = (uint64_t)get_int(summary, "events");
     json_object_put(summary);
     free(out);

@@ -82,6 +82,7 @@ static const char record_usage[] =
     "      SIGSEGV\")\n"
     "  N events ... are out of time order: they reached ahprof more than the reorder window\n"
     "      after later events of other threads (a busy thread held them: see ah_flush())\n"
+    "  N records were handed over twice and written once (a bug of ahprof's: report it)\n"
     "  N of the lost events were still in the ring buffer when the recording stopped\n"
     "  the target wrote N malformed batches and N malformed records: dropped, counted in L\n"
     "  N batches could not be read from the target's memory: their events are missing\n"
@@ -91,10 +92,11 @@ static const char record_usage[] =
     "      lost: no room in the kernel view's ring buffer, shown by report too\n"
     "With --json the summary is one object on stdout instead: file, pid, events, lost_events,\n"
     "duration_ns (from the start of the recording to its end), late_events (out of time\n"
-    "order), lost_at_stop (still in the ring buffer), malformed_batches, malformed_records,\n"
-    "unreadable_batches, target_end (\"exited with status 0\", or null while it runs), exec\n"
-    "(the PATH it ran, or null), stacks and stack_errors (null without --stacks), cpu_samples,\n"
-    "offcpu_episodes, lost_kernel_records and kernel_stacks (null without --cpu).\n"
+    "order), resent_records (handed over twice, written once), lost_at_stop (still in the\n"
+    "ring buffer), malformed_batches, malformed_records, unreadable_batches, target_end\n"
+    "(\"exited with status 0\", or null while it runs), exec (the PATH it ran, or null), stacks\n"
+    "and stack_errors (null without --stacks), cpu_samples, offcpu_episodes,\n"
+    "lost_kernel_records and kernel_stacks (null without --cpu).\n"
     "\n"
     "Memory: ahprof's peak RSS stays under 2 x --buffer + 48 MiB (304 MiB by default),\n"
     "whatever the event rate: the ring buffer is mapped twice, and at most 512 Ki events\n"
@@ -700,6 +702,7 @@ int ahprof_cmd_record(int argc, char **argv)
     g.lost_events += c->attach_missed + c->discarded;
     write_counters(&st);
     uint64_t late = ahp_collector_late_events(c), c_discarded = c->discarded;
+    uint64_t resent = c->decoder.resent_records;
     bool exited = st.session.target_exited;
     pid = st.session.target.pid;
     uint64_t kstacks_written = ahp_hmap_count(&st.kstacks);
@@ -723,6 +726,7 @@ int ahprof_cmd_record(int argc, char **argv)
         ahp_json_field_u64(w, "lost_events", g.lost_events);
         ahp_json_field_u64(w, "duration_ns", end_ns - info.start_mono_ns);
         ahp_json_field_u64(w, "late_events", late);
+        ahp_json_field_u64(w, "resent_records", resent);
         ahp_json_field_u64(w, "lost_at_stop", c_discarded);
         ahp_json_field_u64(w, "malformed_batches", g.batch_malformed);
         ahp_json_field_u64(w, "malformed_records", g.records_malformed);
@@ -766,6 +770,11 @@ int ahprof_cmd_record(int argc, char **argv)
                     "of other threads and are out of time order (a busy thread held them: "
                     "see ah_flush() in ah.h)\n",
                     (unsigned long long)late, AHP_REORDER_NS / 1000000ull);
+        if (resent)
+            fprintf(stderr,
+                    "ahprof: %llu records were handed over twice and written once (ahprof's "
+                    "hand-over should never do that: please report it)\n",
+                    (unsigned long long)resent);
         if (c_discarded)
             fprintf(stderr,
                     "ahprof: %llu of the lost events were still in the ring buffer when the "
