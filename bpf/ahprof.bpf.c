@@ -767,6 +767,17 @@ static __always_inline bool header_ok(struct ahp_batch_thread *bt, struct ahp_ba
     return false;
 }
 
+/* Stream M, its header filled, as one ring-buffer message: FRESH records from record FIRST of
+ * the batch. 0, or the ring buffer's error (no room). */
+static __always_inline long send_batch(struct ahp_ring_batch *m, __u32 first, __u32 fresh,
+                                       bool flushed)
+{
+    m->pid = bpf_get_current_pid_tgid() >> 32;
+    m->first = (__u16)first;
+    m->flags = flushed ? AHP_RING_FLUSHED : 0;
+    return bpf_ringbuf_output(&events, m, AHP_RING_BATCH_BYTES(fresh), ring_flags());
+}
+
 /* A flush that finds its generation handed over whole already (switch-outs read its last
  * records first: a preemption between the thread's last record and its flush, or a flush after
  * it blocked): no record to send, but the collector must still learn that the generation is
@@ -780,11 +791,8 @@ static __always_inline void send_flushed_mark(const struct ahp_batch_thread *bt,
     if (!record_events || h->count == 0 || h->gen != bt->gen || h->count != bt->consumed)
         return;
     h->seq = bt->seq_next;
-    m->pid = bpf_get_current_pid_tgid() >> 32;
-    m->first = (__u16)h->count;
-    m->flags = AHP_RING_FLUSHED;
     /* No room: nothing is lost, the collector treats the next generation as after a gap. */
-    bpf_ringbuf_output(&events, m, AHP_RING_BATCH_BYTES(0), ring_flags());
+    send_batch(m, h->count, 0, true);
 }
 
 /* Hand over the records of the current thread's batch at ADDR that were not handed over yet,
@@ -831,10 +839,7 @@ static __always_inline void take_read_batch(struct ahp_batch_thread *bt, struct 
     g->events += fresh;
     learn_type_names(&b->hdr);
     if (record_events) {
-        m->pid = bpf_get_current_pid_tgid() >> 32;
-        m->first = (__u16)first;
-        m->flags = flushed ? AHP_RING_FLUSHED : 0;
-        if (bpf_ringbuf_output(&events, m, AHP_RING_BATCH_BYTES(fresh), ring_flags()) == 0) {
+        if (send_batch(m, first, fresh, flushed) == 0) {
             /* A flushed batch is done with: its next records are another generation's. */
             if (!flushed)
                 bt->seq_next = seq_after(b, fresh);

@@ -97,37 +97,18 @@ $(B)/tests/support/promtest.o: tests/support/promtest.c tests/support/promtest.h
 $(PROMTEST_TESTS): $(B)/tests/support/promtest.o
 $(PROMTEST_TESTS): CRITERION_LIBS += $(B)/tests/support/promtest.o
 $(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/kernel_truths
-$(B)/targets/cpushare: tests/targets/cpushare.c $(B)/libah.so
-	$(call msg,CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
 $(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/cpushare
-CHECK_BINS += $(B)/targets/cpushare
-test-collector: $(B)/targets/cpushare
 
-# test_handover: a thread whose flush finds its generation read already (tests/targets/handover.c).
-$(B)/targets/handover: tests/targets/handover.c $(B)/libah.so
+# Small targets of one test each, linked with libah.so: cpushare (test_prometheus_kernel),
+# handover (test_handover: a flush that finds its generation read already), reuse and late
+# (test_generations: threads that outlive their libah state, whose memory the next one takes;
+# threads that raise events after libah let go of them).
+LIBAH_TEST_TARGETS := $(addprefix $(B)/targets/,cpushare handover reuse late)
+$(LIBAH_TEST_TARGETS): $(B)/targets/%: tests/targets/%.c $(B)/libah.so
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B))
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
 $(COLLECTOR_DIR)/test_handover: $(B)/targets/handover
-CHECK_BINS += $(B)/targets/handover
-test-collector: $(B)/targets/handover
-
-# test_generations: threads that outlive their libah state, whose memory the next one takes
-# (tests/targets/reuse.c).
-$(B)/targets/reuse: tests/targets/reuse.c $(B)/libah.so
-	$(call msg,CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
-$(COLLECTOR_DIR)/test_generations: $(B)/targets/reuse
-CHECK_BINS += $(B)/targets/reuse
-test-collector: $(B)/targets/reuse
-# ... and threads that raise events after libah let go of them (tests/targets/late.c).
-$(B)/targets/late: tests/targets/late.c $(B)/libah.so
-	$(call msg,CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
-$(COLLECTOR_DIR)/test_generations: $(B)/targets/late
-CHECK_BINS += $(B)/targets/late
-test-collector: $(B)/targets/late
+$(COLLECTOR_DIR)/test_generations: $(B)/targets/reuse $(B)/targets/late
+CHECK_BINS += $(LIBAH_TEST_TARGETS)
+test-collector: $(LIBAH_TEST_TARGETS)

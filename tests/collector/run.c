@@ -80,6 +80,31 @@ json_object *report_json(void)
     return report_json_at(data_path);
 }
 
+json_object *record_launched_report(const char *option, char *const cmd[])
+{
+    char *argv[32] = {AHPROF, "record", "-q", "-o", data_path};
+    int n = 5;
+    if (option)
+        argv[n++] = (char *)option;
+    argv[n++] = "--";
+    for (int i = 0; cmd[i] && n < 31; i++)
+        argv[n++] = cmd[i];
+    argv[n] = NULL;
+    char *err = NULL;
+    int code = run_capture(argv, NULL, &err, 90000);
+    cr_assert_eq(code, 0, "ahprof record%s%s exited %d: %s", option ? " " : "",
+                 option ? option : "", code, err);
+    free(err);
+    return report_json();
+}
+
+json_object *counters_of(json_object *type)
+{
+    json_object *k;
+    cr_assert(json_object_object_get_ex(type, "counters", &k), "type without counters");
+    return k;
+}
+
 /* Run `ahprof top --json ... -- CMD` to the target's exit; return the final JSON line. */
 json_object *top_until_exit(char *const argv[])
 {

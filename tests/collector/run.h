@@ -30,6 +30,13 @@ void remove_data(void);
 json_object *report_json_at(const char *path);
 json_object *report_json(void);
 
+/* `ahprof record -q [OPTION] -o data_path -- CMD...` (OPTION may be NULL), asserted to exit 0,
+ * then its report (report_json). */
+json_object *record_launched_report(const char *option, char *const cmd[]);
+
+/* A report type's "counters" object (the in-kernel/decoder counts), asserted present. */
+json_object *counters_of(json_object *type);
+
 /* Run `ahprof top --json ... -- CMD` (ARGV) to the target's exit; the final interval, asserted
  * to be marked final. */
 json_object *top_until_exit(char *const argv[]);

@@ -19,20 +19,7 @@ TestSuite(batch_equivalence, .init = make_data_path, .fini = remove_data, .timeo
 /* `ahprof record [--per-event] -- CMD`, then its report. */
 static json_object *record_launched(char *const cmd[], bool per_event)
 {
-    char *argv[32] = {AHPROF, "record", "-q", "-o", data_path};
-    int n = 5;
-    if (per_event)
-        argv[n++] = "--per-event";
-    argv[n++] = "--";
-    for (int i = 0; cmd[i] && n < 31; i++)
-        argv[n++] = cmd[i];
-    argv[n] = NULL;
-    char *err = NULL;
-    int code = run_capture(argv, NULL, &err, 90000);
-    cr_assert_eq(code, 0, "ahprof record%s exited %d: %s", per_event ? " --per-event" : "", code,
-                 err);
-    free(err);
-    return report_json();
+    return record_launched_report(per_event ? "--per-event" : NULL, cmd);
 }
 
 static const char *path_name(bool per_event)
@@ -45,13 +32,6 @@ static json_object *array_of(json_object *root, const char *key)
     json_object *arr;
     cr_assert(json_object_object_get_ex(root, key, &arr), "missing %s", key);
     return arr;
-}
-
-static json_object *counters_of(json_object *type)
-{
-    json_object *k;
-    cr_assert(json_object_object_get_ex(type, "counters", &k), "type without counters");
-    return k;
 }
 
 /* Nothing was lost or unexplained on either path: the comparison is of complete data. */

@@ -18,23 +18,12 @@
 
 TestSuite(handover, .init = make_data_path, .fini = remove_data, .timeout = 60);
 
-static json_object *counters_of(json_object *type)
-{
-    json_object *k;
-    cr_assert(json_object_object_get_ex(type, "counters", &k), "type without counters");
-    return k;
-}
-
 Test(handover, flush_after_switch_out_read_all)
 {
     char n[16];
     snprintf(n, sizeof(n), "%d", SPANS);
-    char *argv[] = {AHPROF, "record", "-q", "-o", data_path, "--", HANDOVER, n, NULL};
-    char *err = NULL;
-    int code = run_capture(argv, NULL, &err, 30000);
-    cr_assert_eq(code, 0, "ahprof record exited %d: %s", code, err);
-    free(err);
-    json_object *r = report_json();
+    char *cmd[] = {HANDOVER, n, NULL};
+    json_object *r = record_launched_report(NULL, cmd);
     cr_assert_eq(get_int(r, "lost_events"), 0, "%lld events lost", get_int(r, "lost_events"));
     json_object *anomalies;
     cr_assert(json_object_object_get_ex(r, "anomalies", &anomalies));
