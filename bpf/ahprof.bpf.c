@@ -3,13 +3,16 @@
  * ahprof.bpf.c - BPF programs on libah's USDT probes (provider "ah").
  *
  * Two ways in. The batch probe ah:batch (the default) hands over up to AHP_BATCH_RECORDS
- * events at once: `top` reads the batch with one bulk copy and aggregates it in a bounded
- * loop; `record` copies it into the ring buffer with one reserve. The per-event probes
- * (ah:init, ah:before, ...; ahprof --per-event) do the same work one event at a time.
+ * events at once: their new records are copied into the ring buffer with one read and one
+ * write, and the collector's decoder aggregates them (src/cli/collect/decode.c); a batch the
+ * ring buffer has no room for is walked here instead, for its counts. The per-event probes
+ * (ah:init, ah:before, ...; ahprof --per-event) aggregate here, one event at a time, and
+ * stream each event for `record`.
  *
  * Aggregates: per-type counters (per-CPU), a per-thread execution stack giving inclusive and
  * exclusive callback time, a log2 histogram of callback durations, and the table of live
- * resources (for ages). Configuration is read-only data set by the collector before loading.
+ * resources (for ages; the collector's decoder writes it too, live_rules.h). Configuration is
+ * read-only data set by the collector before loading.
  * The collector attaches with the target's pid, so the kernel runs these programs for that
  * process only: there is no pid filter here.
  */
@@ -21,10 +24,13 @@
 
 #include "ahprof.h"
 #include "batch_rules.h"
+#include "live_rules.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile bool record_events = false;      /* stream every event to the ring buffer */
+/* The per-event probes stream every event to the ring buffer (`record`); the batch path always
+ * streams. */
+const volatile bool record_events = false;
 const volatile bool track_live = true;          /* keep the live map (ages of active resources) */
 const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader past this much data */
 const volatile bool capture_stacks = false;     /* user stack of every init (record --stacks) */
@@ -34,9 +40,10 @@ const volatile __u64 tick_mult = 1;
 const volatile __u32 tick_shift = 0;
 const volatile __u64 live_mask = (1 << 18) - 1; /* slots of the live table - 1 */
 
-/* Init/destroy events that happened before this time are also streamed (even without
- * record_events) so that the collector can tell which of them its attach snapshot already
- * counted. U64_MAX while it reads the snapshot, the time it finished after. */
+/* The per-event probes also stream the inits and destroys that happened before this time (even
+ * without record_events), so that the collector can tell which of them its attach snapshot
+ * already counted (the batch path streams every record). U64_MAX while it reads the snapshot,
+ * the time it finished after. */
 __u64 calib_end_ns = 0;
 /* Set by the collector once every probe is attached: lifecycle anomalies are judged only for
  * resources created since (0: not yet). */
@@ -197,76 +204,44 @@ static __always_inline void count_event(void)
         g->events++;
 }
 
+/* The live table's slot of ID (live_rules.h). */
+static __always_inline struct ahp_live *live_slot(__u64 id)
+{
+    __u32 key = (__u32)(id & live_mask);
+    return bpf_map_lookup_elem(&live, &key);
+}
+
 static __always_inline void live_insert(__u64 id, __u64 now, __s32 type, __u32 tid,
                                         __u64 trigger_id)
 {
-    __u32 key = (__u32)(id & live_mask);
-    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
-    if (!slot)
-        return;
-    if (slot->id == id && slot->type == AHP_LIVE_DESTROYED) {
-        slot->id = 0; /* its destroy came first, from another thread's batch */
-        return;
-    }
-    /* Destroy marks and tombstones leave the slot free for another id. */
-    if (slot->id != 0 && !(slot->id & AHP_LIVE_TOMBSTONE) && slot->type != AHP_LIVE_DESTROYED) {
+    struct ahp_live *slot = live_slot(id);
+    if (slot && !ahp_live_insert(slot, id, now, type, tid, trigger_id)) {
         struct ahp_global_stats *g = globals();
         if (g)
             g->live_untracked++;
-        return;
     }
-    slot->init_ns = now;
-    slot->type = type;
-    slot->tid = tid;
-    slot->trigger_id = trigger_id;
-    slot->first_cb_ns = 0;
-    slot->last_cb_ns = 0;
-    slot->id = id;
 }
 
-/* A callback of ID starts at NOW: stamp its live slot, if its init was seen; its first start
- * also counts its pending time (init to first callback). Only starts: stamping the ends too
- * cost another 2.5 ns per event on the tight loop (docs/BENCHMARKS.md, issue 13). A callback
- * walked before its init (the init still in another thread's buffer) finds no slot: that
- * resource then shows as never run and its pending time is not counted. */
+/* Only starts are stamped: stamping the ends too cost another 2.5 ns per event on the tight
+ * loop (docs/BENCHMARKS.md, issue 13). */
 static __always_inline void live_callback(__u64 id, __u64 now)
 {
-    __u32 key = (__u32)(id & live_mask);
-    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
-    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED)
-        return;
-    slot->last_cb_ns = now;
-    if (slot->first_cb_ns != 0)
-        return;
-    slot->first_cb_ns = now;
-    struct ahp_type_stats *s = stats_of(slot->type);
-    if (s)
-        ahp_count_pending(s, now > slot->init_ns ? now - slot->init_ns : 0);
+    struct ahp_live *slot = live_slot(id);
+    __s32 type;
+    __u64 pending;
+    if (slot && ahp_live_callback(slot, id, now, &type, &pending)) {
+        struct ahp_type_stats *s = stats_of(type);
+        if (s)
+            ahp_count_pending(s, pending);
+    }
 }
 
 /* ID of type TYPE is destroyed (S: TYPE's stats, may be NULL). */
 static __always_inline void live_remove(__u64 id, struct ahp_type_stats *s)
 {
-    __u32 key = (__u32)(id & live_mask);
-    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
-    if (!slot)
-        return;
-    __u64 held = slot->id;
-    if (held == id) {
-        /* Its init (or a destroy-before-init mark: as before, a late init then finds the slot
-         * free) and now its destroy were seen. */
-        slot->id = id | AHP_LIVE_TOMBSTONE;
-    } else if (held == (id | AHP_LIVE_TOMBSTONE)) {
-        /* A destroy after one seen after its init (or after two seen: a mark, then its
-         * tombstone): the caller's bug. */
-        if (s)
-            s->double_destroy++;
-    } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE)) {
-        /* Either the resource predates the attach or its init is still in another thread's
-         * buffer: leave a mark that only that init will match. */
-        slot->type = AHP_LIVE_DESTROYED;
-        slot->id = id;
-    }
+    struct ahp_live *slot = live_slot(id);
+    if (slot && ahp_live_remove(slot, id) && s)
+        s->double_destroy++;
 }
 
 /* False when the name could not be read now (a page of the target not in memory at a
@@ -280,15 +255,10 @@ static __always_inline bool learn_type_name(__s32 type, const void *name)
     return true;
 }
 
-/* A resource of TYPE is created on the thread whose execution stack is ST: inside a callback
- * of its own type (the innermost one), it counts for top's live self-retrigger. A depth of 0
- * wraps to a large index, and a scope deeper than the stored frames is not counted. */
 static __always_inline void count_self_created(struct ahp_type_stats *s,
                                                const struct ahp_thread_stack *st, __s32 type)
 {
-    __u32 d = st->depth - 1;
-    if (d < AHP_STACK_DEPTH && st->frames[d & (AHP_STACK_DEPTH - 1)].type == type)
-        s->self_created++;
+    ahp_count_self_created(s, st->frames, st->depth, type);
 }
 
 SEC("usdt")
@@ -390,11 +360,8 @@ static __always_inline void after_without_before(__u64 id, __s32 type)
         g->unmatched_after++;
     if (!track_live)
         return;
-    __u32 key = (__u32)(id & live_mask);
-    struct ahp_live *slot = bpf_map_lookup_elem(&live, &key);
-    __u64 from = lifecycle_from_ns;
-    if (!slot || slot->id != id || slot->type == AHP_LIVE_DESTROYED || from == 0 ||
-        slot->init_ns < from)
+    struct ahp_live *slot = live_slot(id);
+    if (!slot || !ahp_live_judged(slot, id, lifecycle_from_ns))
         return;
     struct ahp_type_stats *s = stats_of(type);
     if (s)
@@ -477,16 +444,18 @@ struct {
 
 const volatile __u32 target_tgid = 0; /* the process whose threads are read at switch-out */
 
-/* The new records of a batch, [first, n) of the thread's, are b->rec[0, n - first). */
+/* A batch the ring buffer had no room for is walked instead of streamed: its records are lost
+ * as events, but the per-type counters stay exact and the live table keeps its slots right (a
+ * resource whose destroy was in it would otherwise show alive for ever). Its new records,
+ * [first, n) of the thread's, are b->rec[0, n - first). Callback times are not counted: the
+ * collector's decoder keeps the threads' execution stacks, and a lost batch leaves them torn. */
 struct batch_walk {
     struct ahp_batch *b;
-    struct ahp_thread_stack *st;
     __u64 seq; /* the thread's registry seq after the record being walked */
     __u32 tid;
     __u32 n; /* new records (after tid: in the upper half of their stack slot, the verifier
-              * walks 153k instructions here, 398k with n first; measured) */
+              * walked 153k instructions here, 398k with n first; measured) */
     bool tsc;
-    bool counts_only; /* a batch the ring buffer had no room for: keep the counters exact */
 };
 
 static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
@@ -497,89 +466,54 @@ static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
     return h->anchor_ns + ticks_to_ns(ticks - h->anchor_ticks, w->tsc);
 }
 
-/* CALIBRATING (calib_end_ns set: some records may have to be streamed) is a constant at each
- * call: the walk that streams is a separate copy, verified once, so that its paths do not
- * multiply the hot walk's (they doubled top's load time). */
-static __always_inline void walk_record(__u32 i, struct batch_walk *w, const bool calibrating)
+static __always_inline void walk_record(__u32 i, struct batch_walk *w)
 {
     struct ahp_batch_record *r = &w->b->rec[i & (AHP_BATCH_RECORDS - 1)];
     __s32 type = r->type;
-    struct ahp_type_stats *s;
-    __u32 depth;
-    __u64 now;
 
     if (!ahp_record_ok(r)) {
         struct ahp_global_stats *g = globals();
-        if (g) {
-            g->records_malformed++;
-            if (!w->counts_only) /* else counted lost with its whole batch */
-                g->lost_events++;
-        }
+        if (g)
+            g->records_malformed++; /* counted lost with its whole batch */
         return;
     }
+    w->seq += ahp_seq_step(r->kind);
+    struct ahp_type_stats *s = stats_of(type);
     /* Constant kinds: the shared rules fold to the one counter each case touches. */
     switch (r->kind) {
     case AHP_EV_INIT:
-        w->seq += ahp_seq_step(AHP_EV_INIT);
-        s = stats_of(type);
-        if (s) {
+        if (s)
             ahp_count_lifecycle(s, AHP_EV_INIT);
-            if (w->st) /* NULL when counts_only */
-                count_self_created(s, w->st, type);
-        }
-        if (w->counts_only || !(track_live || calibrating))
-            break;
-        now = batch_ns(w, r->ticks);
         if (track_live)
-            live_insert(r->id, now, type, w->tid, r->arg);
-        if (now < calib_end_ns)
-            emit(AHP_EV_INIT, now, r->id, r->arg, w->seq, type, 0);
+            live_insert(r->id, batch_ns(w, r->ticks), type, w->tid, r->arg);
         break;
     case AHP_EV_DESTROY:
-        w->seq += ahp_seq_step(AHP_EV_DESTROY);
-        s = stats_of(type);
         if (s)
             ahp_count_lifecycle(s, AHP_EV_DESTROY);
-        if (w->counts_only)
-            break;
         if (track_live)
             live_remove(r->id, s);
-        if (!calibrating)
-            break;
-        now = batch_ns(w, r->ticks);
-        if (now < calib_end_ns)
-            emit(AHP_EV_DESTROY, now, r->id, 0, w->seq, type, 0);
         break;
     case AHP_EV_RESOLVE:
-        s = stats_of(type);
         if (s)
             ahp_count_lifecycle(s, AHP_EV_RESOLVE);
         break;
     case AHP_EV_BEFORE:
-        if (w->st)
-            scope_open(w->st, r->id, type, r->ticks);
-        if (track_live && !w->counts_only)
+        if (track_live)
             live_callback(r->id, batch_ns(w, r->ticks));
         break;
     case AHP_EV_AFTER:
-        if (w->counts_only) {
-            /* Its start may be in a batch the collector got: count it, time unknown. */
-            s = stats_of(type);
-            if (s)
-                ahp_count_untimed_callback(s);
-            break;
-        }
-        scope_close(w->st, r->id, type, r->ticks, w->tsc, &depth);
+        /* Its start may be in a batch the collector got: count it, time unknown. */
+        if (s)
+            ahp_count_untimed_callback(s);
         break;
     }
-    return;
 }
 
 /* Records per bpf_loop step. Each step is a function call and return, ~10 ns with this
- * kernel's return-thunk mitigations (measured): one per record would double the cost. A plain
- * bounded loop does not verify (the verifier walks every iteration's paths). The verifier's
- * work grows with the step too (every record's paths, in every program that walks): only the
- * hot walk, at a flush and at a switch-out, takes several records per step. */
+ * kernel's return-thunk mitigations (measured). A plain bounded loop does not verify (the
+ * verifier walks every iteration's paths). The verifier's work grows with the step too (every
+ * record's paths, in every program that walks): only the walks at a flush and at a switch-out
+ * take several records per step. */
 #define AHP_WALK_CHUNK 8
 
 static long walk_chunk(__u32 step, void *data)
@@ -590,29 +524,20 @@ static long walk_chunk(__u32 step, void *data)
         __u32 i = step * AHP_WALK_CHUNK + j;
         if (i >= w->n)
             return 1;
-        walk_record(i, w, false);
+        walk_record(i, w);
     }
     return 0;
 }
 
-/* One record per step: the walks that are rare (a thread's exit, an exec) or brief (the
- * calibration after an attach) and verify fast that way. */
-static __always_inline long walk_one_record(__u32 i, struct batch_walk *w, const bool calibrating)
-{
-    if (i >= w->n)
-        return 1;
-    walk_record(i, w, calibrating);
-    return 0;
-}
-
+/* One record per step: the walks that are rare (a thread's exit, an exec) and verify fast
+ * that way. */
 static long walk_one(__u32 i, void *data)
 {
-    return walk_one_record(i, data, false);
-}
-
-static long walk_one_calibrating(__u32 i, void *data)
-{
-    return walk_one_record(i, data, true);
+    struct batch_walk *w = data;
+    if (i >= w->n)
+        return 1;
+    walk_record(i, w);
+    return 0;
 }
 
 /* Type names, read from libah once each: the first batch that says a type exists. */
@@ -647,38 +572,18 @@ static __always_inline void learn_type_names(const struct ahp_batch_header *h)
     types_known = nw.first_failed < count ? nw.first_failed : count;
 }
 
-/* Records before calib_end_ns are streamed for the collector's attach snapshot (and the end
- * stays set once the snapshot is read). A thread's records are in time order, so a batch whose
- * first new record is later than the end holds none: the slow calibrating walk is for the
- * batches that may. The margin covers clocks of two CPUs a little apart. */
-#define AHP_CALIB_MARGIN_NS 1000000ull
-
-static __always_inline bool may_predate_calibration(const struct batch_walk *w)
-{
-    __u64 end = calib_end_ns;
-    if (end == 0)
-        return false;
-    __u64 first_ns = batch_ns(w, w->b->rec[0].ticks);
-    return first_ns <= AHP_CALIB_MARGIN_NS || first_ns - AHP_CALIB_MARGIN_NS < end;
-}
-
 /* Walks the N new records of B (their registry seq starts at b->hdr.seq). Returns the seq
  * after them. RARE: from a program that seldom runs (a constant at each call). */
-static __always_inline __u64 walk_batch(struct ahp_batch *b, __u32 n, bool counts_only,
-                                        const bool rare)
+static __always_inline __u64 walk_batch(struct ahp_batch *b, __u32 n, const bool rare)
 {
     struct batch_walk w = {
         .b = b,
-        .st = counts_only ? NULL : thread_stack(true),
         .seq = b->hdr.seq,
         .tid = (__u32)bpf_get_current_pid_tgid(),
         .tsc = b->hdr.clock == AHP_CLOCK_TSC,
-        .counts_only = counts_only,
     };
     w.n = n;
-    if (may_predate_calibration(&w))
-        bpf_loop(n, walk_one_calibrating, &w, 0);
-    else if (rare)
+    if (rare)
         bpf_loop(n, walk_one, &w, 0);
     else
         bpf_loop((n + AHP_WALK_CHUNK - 1) / AHP_WALK_CHUNK, walk_chunk, &w, 0);
@@ -788,7 +693,7 @@ static __always_inline void send_flushed_mark(const struct ahp_batch_thread *bt,
                                               struct ahp_ring_batch *m)
 {
     struct ahp_batch_header *h = &m->batch.hdr;
-    if (!record_events || h->count == 0 || h->gen != bt->gen || h->count != bt->consumed)
+    if (h->count == 0 || h->gen != bt->gen || h->count != bt->consumed)
         return;
     h->seq = bt->seq_next;
     /* No room: nothing is lost, the collector treats the next generation as after a gap. */
@@ -799,9 +704,11 @@ static __always_inline void send_flushed_mark(const struct ahp_batch_thread *bt,
  * its header read into M already: a switch-out that finds nothing new stops there, a flush
  * only marks the generation done (send_flushed_mark).
  * Then only the new records are copied, in one bulk read (a switch-out typically finds a few
- * of a 512-record buffer). `record` streams them as one ring-buffer message; `top` (or
- * `record` when the ring buffer is full) walks them in a bounded loop. FLUSHED: the thread is
- * done with this batch. */
+ * of a 512-record buffer), and streamed as one ring-buffer message; when the ring buffer is
+ * full, walked in a bounded loop for their counts. FLUSHED: the thread is done with this
+ * batch. Nothing here walks the records of a batch that streams: `top` walked them here once,
+ * and the walk of a full batch (4.7 us) stalled a server long enough to change its rhythm
+ * (docs/BENCHMARKS.md, issue 13). */
 static __always_inline void take_read_batch(struct ahp_batch_thread *bt, struct ahp_ring_batch *m,
                                             struct ahp_global_stats *g, const void *addr,
                                             bool flushed, const bool rare)
@@ -838,16 +745,14 @@ static __always_inline void take_read_batch(struct ahp_batch_thread *bt, struct 
     mark_taken(bt, &b->hdr, n);
     g->events += fresh;
     learn_type_names(&b->hdr);
-    if (record_events) {
-        if (send_batch(m, first, fresh, flushed) == 0) {
-            /* A flushed batch is done with: its next records are another generation's. */
-            if (!flushed)
-                bt->seq_next = seq_after(b, fresh);
-            return;
-        }
-        g->lost_events += fresh; /* no room in the ring buffer: keep the counters exact */
+    if (send_batch(m, first, fresh, flushed) == 0) {
+        /* A flushed batch is done with: its next records are another generation's. */
+        if (!flushed)
+            bt->seq_next = seq_after(b, fresh);
+        return;
     }
-    bt->seq_next = walk_batch(b, fresh, record_events, rare);
+    g->lost_events += fresh; /* no room in the ring buffer: keep the counters exact */
+    bt->seq_next = walk_batch(b, fresh, rare);
 }
 
 /* The per-CPU scratch for a batch and the global counters: false when either is missing. */

@@ -16,7 +16,7 @@ CHECK_BINS += $(B)/targets/hostile $(B)/asan/ahprof
 test-collector: $(B)/targets/hostile $(B)/asan/ahprof
 
 DECODE_SRCS := src/cli/collect/decode.c src/cli/collect/merge.c
-DECODE_HDRS := src/cli/common/clock.h src/cli/collect/decode.h src/cli/collect/merge.h src/contracts/ahprof.h src/contracts/batch_rules.h
+DECODE_HDRS := src/cli/common/clock.h src/cli/collect/decode.h src/cli/collect/merge.h src/contracts/ahprof.h src/contracts/batch_rules.h src/contracts/live_rules.h
 
 $(B)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(DECODE_SRCS) $(DECODE_HDRS)
 	$(call msg,FUZZ-CC,$@)

@@ -159,7 +159,7 @@ struct ahp_type_stats {
      * its first before, only when its init was seen (the live table holds it: `top`). */
     __u64 pending_hist[AHP_HIST_SLOTS];
     /* Created while the innermost callback running on its thread was of its own type (`top`'s
-     * live self-retrigger; counted by the BPF programs only, not by `record`'s decoder). */
+     * live self-retrigger; not counted for the batches the ring buffer had no room for). */
     __u64 self_created;
     /* Lifecycle anomalies `top` can judge live (docs/lints.md), only of resources whose init
      * was seen at or after the collector finished attaching (their live slot holds them): */
@@ -186,8 +186,8 @@ struct ahp_global_stats {
 
 /* A slot of the live-resource table, indexed by id modulo its size: what top needs for the
  * oldest active age, pending time and time since the last callback. A direct-mapped array,
- * not a hash: an update costs a few stores instead of an allocation, which the batch path
- * cannot afford per event. */
+ * not a hash: an update costs a few stores instead of an allocation, which the event path
+ * cannot afford per event. Its rules: live_rules.h. */
 struct ahp_live {
     __u64 id;      /* 0: free */
     __u64 init_ns; /* CLOCK_MONOTONIC */

@@ -90,6 +90,17 @@ AHP_RULE void ahp_count_pending(struct ahp_type_stats *s, __u64 pending)
     s->pending_hist[ahp_hist_slot(pending) & (AHP_HIST_SLOTS - 1)]++;
 }
 
+/* A resource of TYPE is created while DEPTH scopes are open on its thread (FRAMES): inside a
+ * callback of its own type (the innermost one), it counts for top's live self-retrigger. A
+ * depth of 0 wraps to a large index, and a scope deeper than the stored frames is not counted. */
+AHP_RULE void ahp_count_self_created(struct ahp_type_stats *s, const struct ahp_frame *frames,
+                                     __u32 depth, __s32 type)
+{
+    __u32 d = depth - 1;
+    if (d < AHP_STACK_DEPTH && frames[d & (AHP_STACK_DEPTH - 1)].type == type)
+        s->self_created++;
+}
+
 /* A completed callback whose start is in a batch that was lost (or handed elsewhere): it
  * ran, for how long is unknown. */
 AHP_RULE void ahp_count_untimed_callback(struct ahp_type_stats *s)

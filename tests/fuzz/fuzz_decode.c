@@ -11,7 +11,9 @@
  * before the records its header claims must be dropped, never read past). Mode bits 0-1 pick the
  * tick rate (ns per tick) the decoder starts with; bit 2 releases merged events with a reorder
  * window as they come, else only at the end; bit 3 takes the run APIs the collector uses
- * (..._run, ahp_merge_push_run, ahp_merge_release_runs) instead of one event at a time.
+ * (..._run, ahp_merge_push_run, ahp_merge_release_runs) instead of one event at a time; bit 4
+ * gives the decoder a table of live resources, as `top` does (live_rules.h): every slot must
+ * then hold only an id that maps to it.
  * gen_decode_corpus writes seeds in this form.
  */
 #include <stdbool.h>
@@ -91,6 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (d == NULL)
         return 0;
     d->rate.ns_per_tick = rates[mode & 3];
+    enum { LIVE_SLOTS = 1024 };
+    struct ahp_live *live = mode & 16 ? calloc(LIVE_SLOTS, sizeof(*live)) : NULL;
+    d->live = live;
+    d->live_mask = LIVE_SLOTS - 1;
+    d->lifecycle_from_ns = 1;
     uint64_t newest = 0;
     struct ahp_ring_batch *m = NULL;
     for (size_t off = 0; off < size; off += sizeof(*m)) {
@@ -116,6 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     release(&merge, mode & 8, UINT64_MAX, SIZE_MAX, &sink);
     if (merge.held != 0 || sink.late_seen != merge.late)
         abort();
+    for (size_t i = 0; live != NULL && i < LIVE_SLOTS; i++)
+        if (live[i].id != 0 && ((live[i].id & ~AHP_LIVE_TOMBSTONE) & (LIVE_SLOTS - 1)) != i)
+            abort();
+    free(live);
     ahp_merge_free(&merge);
     ahp_decoder_free(d);
     free(d);

@@ -96,6 +96,7 @@ int main(int argc, char **argv)
     rc |= write_seed(argv[1], "switch-out-and-flush", 1, 4);
     rc |= write_seed(argv[1], "switch-out-and-flush-windowed", 5, 4);
     rc |= write_seed(argv[1], "switch-out-and-flush-windowed-runs", 13, 4);
+    rc |= write_seed(argv[1], "switch-out-and-flush-live", 1 | 16, 4);
 
     /* A scope opened in one batch and closed in the next, and a lost generation. */
     header(&batches[0], 7, 0, AHP_CLOCK_MONOTONIC, 5000000);
@@ -108,5 +109,6 @@ int main(int argc, char **argv)
     add(&batches[2], AHP_EV_AFTER, 51, 0, 2, 6500000);
     rc |= write_seed(argv[1], "scope-across-batches", 4, 3);
     rc |= write_seed(argv[1], "scope-across-batches-runs", 12, 3);
+    rc |= write_seed(argv[1], "scope-across-batches-live", 4 | 16, 3);
     return rc != 0;
 }

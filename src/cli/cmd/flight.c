@@ -418,10 +418,10 @@ int ahprof_cmd_flight(int argc, char **argv)
                 return ahp_fail(json, AHP_EXIT_USAGE, "invalid --duration '%s'", optarg);
             break;
         case 'b':
-            if (ahp_parse_long(optarg, 1, 2048, &buffer_mib) < 0 ||
-                (buffer_mib & (buffer_mib - 1)) != 0)
+            if (ahp_parse_buffer_mib(optarg, &buffer_mib) < 0)
                 return ahp_fail(json, AHP_EXIT_USAGE,
-                                "invalid --buffer '%s': a power of two from 1 to 2048", optarg);
+                                "invalid --buffer '%s': a power of two from 1 to %d", optarg,
+                                AHP_BUFFER_MAX_MIB);
             break;
         case 'q':
             quiet = true;

@@ -116,8 +116,6 @@ static const char record_usage[] =
 #define RECORD_KSTACKS_MAX 65536
 #define RECORD_HZ_MAX 10000
 
-/* The ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
-#define AHP_BUFFER_MAX_MIB 2048
 #define AHP_DURATION_MAX_NS (365ull * 86400 * 1000000000)
 
 /* How often buffered events go to the file while recording: what a kill -9 of ahprof can
@@ -496,8 +494,7 @@ int ahprof_cmd_record(int argc, char **argv)
                                 optarg);
             break;
         case 'b':
-            if (ahp_parse_long(optarg, 1, AHP_BUFFER_MAX_MIB, &buffer_mib) < 0 ||
-                (buffer_mib & (buffer_mib - 1)) != 0)
+            if (ahp_parse_buffer_mib(optarg, &buffer_mib) < 0)
                 return ahp_fail(json, AHP_EXIT_USAGE,
                                 "invalid --buffer '%s': a power of two from 1 to %d", optarg,
                                 AHP_BUFFER_MAX_MIB);

@@ -53,6 +53,10 @@ static const char top_usage[] =
     "      --self-retrigger-gap G   self-retrigger: less than G apart on average (default 5us)\n"
     "      --max-live N    slots of the table of live resources kept for ages\n"
     "                      (default 262144, rounded up to a power of two)\n"
+    "      --buffer MIB    the BPF ring buffer that carries the events to ahprof, in MiB, a\n"
+    "                      power of two up to 2048 (default 64): ahprof aggregates them; what\n"
+    "                      finds it full is counted in lost (the counts stay exact, not the\n"
+    "                      callback times)\n"
     "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
     "                      the batch probe: ~50x the cost per event, for comparison\n"
     "      --serve ADDR:PORT  serve /metrics in the Prometheus text format while top runs\n"
@@ -549,6 +553,7 @@ int ahprof_cmd_top(int argc, char **argv)
                                               {"json", no_argument, NULL, 'j'},
                                               {"top", required_argument, NULL, 'n'},
                                               {"max-live", required_argument, NULL, 'L'},
+                                              {"buffer", required_argument, NULL, 'B'},
                                               {"per-event", no_argument, NULL, 'E'},
                                               {"uv", no_argument, NULL, 'U'},
                                               {"serve", required_argument, NULL, 'S'},
@@ -563,6 +568,7 @@ int ahprof_cmd_top(int argc, char **argv)
     ahp_lint_opts_default(&st.lint);
     st.max_rows = 30;
     long max_live = 1 << 18;
+    long buffer_mib = 64;
     const char *pid_args[AHP_TOP_MAX_TARGETS], *pid_arg = NULL, *serve_addr = NULL;
     int npids = 0;
     bool noclear = false, per_event = false, uv = false, batch = false, kernel = true;
@@ -601,6 +607,12 @@ int ahprof_cmd_top(int argc, char **argv)
             if (ahp_parse_long(optarg, 1024, 1L << 26, &max_live) < 0)
                 return ahp_fail(st.json, AHP_EXIT_USAGE, "invalid --max-live '%s'", optarg);
             break;
+        case 'B':
+            if (ahp_parse_buffer_mib(optarg, &buffer_mib) < 0)
+                return ahp_fail(st.json, AHP_EXIT_USAGE,
+                                "invalid --buffer '%s': a power of two from 1 to %d", optarg,
+                                AHP_BUFFER_MAX_MIB);
+            break;
         case 'E':
             per_event = true;
             break;
@@ -625,7 +637,7 @@ int ahprof_cmd_top(int argc, char **argv)
             break;
         }
         default:
-            return ahp_bad_option(argc, argv, st.json, "pnLSZ", "top");
+            return ahp_bad_option(argc, argv, st.json, "pnLSZB", "top");
         }
     }
     uint64_t interval_ns = 1000000000ull;
@@ -667,9 +679,9 @@ int ahprof_cmd_top(int argc, char **argv)
     struct ahp_collector_opts opts = {
         .record = false,
         .track_live = true,
-        .ringbuf_bytes = 1 << 20,
+        .ringbuf_bytes = (uint32_t)(buffer_mib << 20),
         .max_live = (uint32_t)max_live,
-        .wakeup_bytes = 64 * 1024,
+        .wakeup_bytes = (uint64_t)(buffer_mib << 20) / 8,
         .per_event = per_event,
     };
     ahp_install_signal_handlers();

@@ -52,7 +52,7 @@ static bool counted_in_snapshot(struct ahp_collector *c, const struct ahp_event 
          * (docs/probes.md, "What is not exact"). Only a stream of every event can tell, and
          * only while it lost nothing: the gap of a thread whose first batches found the ring
          * buffer full holds events the BPF side counted lost already. */
-        if (!th->followed && c->skel->rodata->record_events) {
+        if (!th->followed && (c->skel->rodata->record_events || !c->per_event)) {
             th->followed = true;
             if (ev->seq > th->seq + 2 && !lost_since_snapshot(c))
                 c->attach_missed += (ev->seq - th->seq - 2) / 2;
@@ -239,15 +239,22 @@ static void tell_buffers(struct ahp_collector *c)
     }
 }
 
+/* On the batch path the decoder keeps the table, and the BPF side writes it only for the batches
+ * the ring buffer had no room for (src/contracts/live_rules.h): mapped writable for it. */
 static int map_live_table(struct ahp_collector *c)
 {
     struct bpf_map *map = c->skel->maps.live;
     size_t bytes = (size_t)bpf_map__max_entries(map) * sizeof(struct ahp_live);
-    void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+    int prot = c->per_event ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *p = mmap(NULL, bytes, prot, MAP_SHARED, bpf_map__fd(map), 0);
     if (p == MAP_FAILED)
         return -errno;
     c->live_table = p;
     c->live_slots = bpf_map__max_entries(map);
+    if (!c->per_event) {
+        c->decoder.live = p;
+        c->decoder.live_mask = c->live_slots - 1;
+    }
     return 0;
 }
 
@@ -380,6 +387,7 @@ int ahp_collector_start(struct ahp_collector *c, struct ahp_target *t,
     c->attach_ns = ahp_now_ns();
     /* Every probe is in place: what is created from now on is seen whole. */
     __atomic_store_n(&c->skel->bss->lifecycle_from_ns, c->attach_ns, __ATOMIC_RELEASE);
+    c->decoder.lifecycle_from_ns = c->attach_ns;
     c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ring_record, c, NULL);
     if (c->rb == NULL) {
         *what = "open the ring buffer";
@@ -511,19 +519,24 @@ int ahp_collector_type_stats(struct ahp_collector *c, struct ahp_type_stats out[
             o->after_without_before += s->after_without_before;
             o->double_destroy += s->double_destroy;
         }
-        /* record on the batch path: what was decoded in userspace (the BPF side counted only
-         * the batches the ring buffer had no room for). */
+        /* The batch path: what was decoded in userspace (the BPF side counted only the
+         * batches the ring buffer had no room for). */
         const struct ahp_type_stats *d = &c->decoder.stats[key];
         o->created += d->created;
         o->destroyed += d->destroyed;
         o->resolved += d->resolved;
+        o->self_created += d->self_created;
         o->callbacks += d->callbacks;
         o->callback_ns += d->callback_ns;
         o->exclusive_ns += d->exclusive_ns;
         if (d->max_ns > o->max_ns)
             o->max_ns = d->max_ns;
-        for (int i = 0; i < AHP_HIST_SLOTS; i++)
+        for (int i = 0; i < AHP_HIST_SLOTS; i++) {
             o->hist[i] += d->hist[i];
+            o->pending_hist[i] += d->pending_hist[i];
+        }
+        o->after_without_before += d->after_without_before;
+        o->double_destroy += d->double_destroy;
     }
     free(percpu);
     return 0;
@@ -551,6 +564,7 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
     }
     out->stack_overflow += c->decoder.stack_overflow;
     out->unmatched_after += c->decoder.unmatched_after;
+    out->live_untracked += c->decoder.live_untracked;
     out->batch_malformed += c->decoder.malformed_batches;
     out->records_malformed += c->decoder.malformed_records;
     out->lost_events += c->decoder.malformed_dropped;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "batch_rules.h"
+#include "live_rules.h"
 #include "common/clock.h"
 #include "collect/decode.h"
 
@@ -120,6 +121,50 @@ static bool header_ok(const struct ahp_ring_batch *m)
 static struct ahp_type_stats *stats_of(struct ahp_decoder *d, int32_t type)
 {
     return type >= 0 && type < AHP_TYPE_MAX ? &d->stats[type] : NULL;
+}
+
+/* The live table's slot of ID, NULL when the table is not kept. */
+static struct ahp_live *live_slot(const struct ahp_decoder *d, uint64_t id)
+{
+    return d->live ? &d->live[id & d->live_mask] : NULL;
+}
+
+static void live_insert(struct ahp_decoder *d, uint64_t id, uint64_t now, int32_t type,
+                        uint32_t tid, uint64_t trigger_id)
+{
+    struct ahp_live *slot = live_slot(d, id);
+    if (slot && !ahp_live_insert(slot, id, now, type, tid, trigger_id))
+        d->live_untracked++;
+}
+
+static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
+{
+    struct ahp_live *slot = live_slot(d, id);
+    __s32 type;
+    __u64 pending;
+    if (slot && ahp_live_callback(slot, id, now, &type, &pending)) {
+        struct ahp_type_stats *s = stats_of(d, type);
+        if (s)
+            ahp_count_pending(s, pending);
+    }
+}
+
+static void live_remove(struct ahp_decoder *d, uint64_t id, struct ahp_type_stats *s)
+{
+    struct ahp_live *slot = live_slot(d, id);
+    if (slot && ahp_live_remove(slot, id) && s)
+        s->double_destroy++;
+}
+
+/* An after of ID found no before open for it on its thread, though no batch of the thread was
+ * lost: counted for its type when the resource was created once ahprof was attached (an after
+ * of one created before is an attach, not a bug). */
+static void after_without_before(struct ahp_decoder *d, uint64_t id, struct ahp_type_stats *s)
+{
+    d->unmatched_after++;
+    struct ahp_live *slot = live_slot(d, id);
+    if (s && slot && ahp_live_judged(slot, id, d->lifecycle_from_ns))
+        s->after_without_before++;
 }
 
 /* How many of the records at the start of M were decoded already (a hand-over repeated, or one
@@ -247,10 +292,19 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
         switch (kind) {
         case AHP_EV_INIT:
             ev->trigger_id = r->arg;
-            /* fall through */
+            ev->seq = seq;
+            if (s) {
+                ahp_count_lifecycle(s, kind);
+                ahp_count_self_created(s, th->frames, depth, type);
+            }
+            live_insert(d, id, ts, type, tid, r->arg);
+            break;
         case AHP_EV_DESTROY:
             ev->seq = seq;
-            /* fall through */
+            if (s)
+                ahp_count_lifecycle(s, kind);
+            live_remove(d, id, s);
+            break;
         case AHP_EV_RESOLVE:
             if (s)
                 ahp_count_lifecycle(s, kind);
@@ -259,6 +313,7 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
             if (!ahp_scope_open(th->frames, &depth, id, type, ts))
                 d->stack_overflow++;
             ev->depth = (uint16_t)depth;
+            live_callback(d, id, ts);
             break;
         case AHP_EV_AFTER:
             switch (ahp_scope_close(th->frames, &depth, id, ts, &elapsed)) {
@@ -267,11 +322,11 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
                     if (s) /* opened in a lost batch: count, untimed */
                         ahp_count_untimed_callback(s);
                 } else {
-                    d->unmatched_after++; /* attached while it ran */
+                    after_without_before(d, id, s); /* attached while it ran */
                 }
                 break;
             case AHP_SCOPE_OTHER_ID:
-                d->unmatched_after++;
+                after_without_before(d, id, s);
                 /* fall through */
             case AHP_SCOPE_TOO_DEEP:
                 ev->depth = (uint16_t)(depth + 1);

@@ -1,7 +1,8 @@
 /*
  * decode.h - turning the batches of the batch path (struct ahp_ring_batch, src/contracts/ahprof.h)
  * into the events of the per-event path: ns timestamps, registry sequence numbers, nesting depth,
- * exclusive callback time, and the per-type counters the BPF side keeps for `top`.
+ * exclusive callback time; and the aggregates of `top`: per-type counters and histograms, and
+ * the table of live resources.
  */
 #ifndef AHP_DECODE_H
 #define AHP_DECODE_H
@@ -37,6 +38,13 @@ struct ahp_decoder {
     uint64_t malformed_dropped; /* records dropped with them: lost events */
     /* Records of a generation decoded already, handed over again: dropped, not counted twice. */
     uint64_t resent_records;
+    /* `top`'s table of live resources (src/contracts/live_rules.h), LIVE_MASK + 1 slots; NULL:
+     * not kept (record). Events of ids the target chose index it, masked. */
+    struct ahp_live *live;
+    uint64_t live_mask;
+    /* Lifecycle anomalies are judged for resources created from then on (0: not yet). */
+    uint64_t lifecycle_from_ns;
+    uint64_t live_untracked;     /* inits not tracked: their slot held another live resource */
     double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
     struct ahp_event *out;       /* the events of the batch being handed over */
 };

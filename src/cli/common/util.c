@@ -74,6 +74,15 @@ int ahp_parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int ahp_parse_buffer_mib(const char *s, long *mib)
+{
+    long v;
+    if (ahp_parse_long(s, 1, AHP_BUFFER_MAX_MIB, &v) < 0 || (v & (v - 1)) != 0)
+        return -EINVAL;
+    *mib = v;
+    return 0;
+}
+
 /* The number at the start of S, up to *END (a unit may follow). */
 static int parse_finite(const char *s, double *out, char **end)
 {

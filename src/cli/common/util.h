@@ -33,6 +33,12 @@ bool ahp_wants_json(int argc, char **argv, const char *short_flag);
 /* A whole number in [MIN, MAX]. */
 int ahp_parse_long(const char *s, long min, long max, long *out);
 
+/* The BPF ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
+#define AHP_BUFFER_MAX_MIB 2048
+
+/* A --buffer size in MiB: a power of two from 1 to AHP_BUFFER_MAX_MIB, else -EINVAL. */
+int ahp_parse_buffer_mib(const char *s, long *mib);
+
 /* A decimal number (e.g. "0.5", "1e3") in [MIN, MAX]. */
 int ahp_parse_real(const char *s, double min, double max, double *out);
 
