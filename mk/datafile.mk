@@ -12,7 +12,7 @@ DF_HDRS := src/cli/data/datafile.h src/cli/data/codec.h src/cli/model/model.h sr
 	src/cli/common/json_writer.h
 DF_CFLAGS := $(BASE_CFLAGS) -Isrc/cli -Itests/support
 DF_TEST_NAMES := test_datafile test_report test_json_writer test_packed test_lints_file test_kcodec \
-	test_live_scan
+	test_live_scan test_resent_stats
 DF_TESTS := $(DF_TEST_NAMES:%=$(B)/tests/cli/%)
 DF_ASAN_TESTS := $(DF_TEST_NAMES:%=$(B)/asan/tests/cli/%)
 FUZZ_TIME ?= 20

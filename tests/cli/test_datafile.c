@@ -76,7 +76,7 @@ static void write_file(const char *path, uint64_t n, size_t batch, bool close_it
         cr_assert_eq(ahp_writer_close(w, 123456789, 17), 0);
         struct stat st;
         cr_assert_eq(stat(path, &st), 0);
-        cr_assert_eq(truncate(path, st.st_size - (16 + 32)), 0);
+        cr_assert_eq(truncate(path, st.st_size - (16 + 40)), 0);
     }
 }
 
@@ -750,7 +750,7 @@ Test(datafile, layout_is_little_endian_and_documented)
         0x01,                                                 /* flags */
         0x86, 0x0a,                                           /* depth 0x0506 */
     };
-    cr_assert_eq(n, 24 + (16 + 392) + (16 + 16 + sizeof(packed)) + (16 + 32));
+    cr_assert_eq(n, 24 + (16 + 392) + (16 + 16 + sizeof(packed)) + (16 + 40));
     cr_expect_eq(memcmp(buf, "AHPROF\0\n", 8), 0);
     cr_expect_eq(buf[8], 2);
     cr_expect_eq(buf[9], 0);

@@ -227,7 +227,7 @@ static void save(const char *path, const struct rec *rc, const struct stream *s)
     if (rc->truncate) {
         struct stat st;
         cr_assert_eq(stat(path, &st), 0);
-        cr_assert_eq(truncate(path, st.st_size - (16 + 32)), 0);
+        cr_assert_eq(truncate(path, st.st_size - (16 + 40)), 0);
     }
 }
 

@@ -409,8 +409,8 @@ Test(cli, record_explains_its_summary)
     free(help);
 }
 
-/* A file with every part of the text report: lost events with exact counts, an exec, an
- * exit, a callback never closed, an after without its before. */
+/* A file with every part of the text report: lost events with exact counts, resent records,
+ * an exec, an exit, a callback never closed, an after without its before. */
 static void write_everything(const char *path)
 {
     struct ahp_writer *w;
@@ -437,6 +437,7 @@ static void write_everything(const char *path)
     ahp_writer_counters(w, counters);
     ahp_writer_exec(w, 6000, "/bin/other");
     ahp_writer_exit(w, AHP_EXIT_HOW_SIGNAL, 11, false, 7000);
+    ahp_writer_resent(w, 2);
     cr_assert_eq(ahp_writer_close(w, 8000, 7), 0);
 }
 
@@ -459,7 +460,7 @@ Test(cli, report_explains_every_figure)
     char *out = NULL;
     cr_assert_eq(run_capture(argv, &out, NULL, 30000), 0);
     cr_expect(strstr(out, "OPEN CALLBACKS") && strstr(out, "EXACT COUNTS") &&
-                  strstr(out, "exec:") && strstr(out, "anomalies:"),
+                  strstr(out, "exec:") && strstr(out, "anomalies:") && strstr(out, "resent:"),
               "the file lacks a part: %s", out);
     char *save = NULL;
     for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {

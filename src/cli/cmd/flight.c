@@ -349,6 +349,7 @@ static int dump(struct flight *f, const char *path, uint64_t now, uint64_t *even
     uint64_t lost = g.lost_events + c->attach_missed + c->discarded;
     if (lost > 0)
         ahp_writer_lost(w, lost);
+    ahp_writer_resent(w, c->decoder.resent_records);
     int rc2 = ahp_writer_close(w, now, lost);
     *events_out = f->n;
     *start_out = start;

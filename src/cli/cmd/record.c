@@ -82,7 +82,8 @@ static const char record_usage[] =
     "      SIGSEGV\")\n"
     "  N events ... are out of time order: they reached ahprof more than the reorder window\n"
     "      after later events of other threads (a busy thread held them: see ah_flush())\n"
-    "  N records were handed over twice and written once (a bug of ahprof's: report it)\n"
+    "  N records were handed over twice and written once (a bug of ahprof's: report it;\n"
+    "      the file keeps the count: report shows it as resent)\n"
     "  N of the lost events were still in the ring buffer when the recording stopped\n"
     "  the target wrote N malformed batches and N malformed records: dropped, counted in L\n"
     "  N batches could not be read from the target's memory: their events are missing\n"
@@ -708,6 +709,7 @@ int ahprof_cmd_record(int argc, char **argv)
     ahp_session_close(&st.session);
     ahp_symbolizer_free(st.symbolizer);
     uint64_t end_ns = ahp_now_ns();
+    ahp_writer_resent(st.writer, resent); /* the close returns a write error, if any */
     rc = ahp_writer_close(st.writer, end_ns, g.lost_events);
     if (st.error || rc < 0)
         return ahp_fail(json, AHP_EXIT_ERROR, "writing %s failed: %s", output,

@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  lost events: events that never reached the file (no room in the ring buffer, records\n"
     "               the target wrote malformed, unreadable batches): the tables then come\n"
     "               from fewer events, and EXACT COUNTS has the true totals\n"
+    "  resent:      (when not 0) records the collector was handed twice and wrote once\n"
+    "               (a bug of ahprof's hand-over: please report it)\n"
     "  file:        complete, or TRUNCATED (the recording did not end cleanly)\n"
     "  exec:        the target ran exec(PATH) at +S s: the recording stopped there\n"
     "  ended:       how the target ended (exited with status N, killed by SIGNAL) and when\n"
@@ -270,6 +272,11 @@ static void text_header(FILE *out, const struct opts *o, const struct ahp_model 
                                               : " (the ring buffer overflowed: figures below "
                                                 "may be inexact)")
                            : "");
+    if (f->resent_records)
+        fprintf(out,
+                "resent:      %" PRIu64 " records were handed over twice and written once "
+                "(ahprof's hand-over should never do that: please report it)\n",
+                f->resent_records);
     if (f->truncated)
         fprintf(out,
                 "file:        TRUNCATED: the recording did not end cleanly; read up to the last "
@@ -1040,6 +1047,10 @@ static void json_report(FILE *out, const struct opts *o, const struct ahp_model 
     ahp_json_field_u64(w, "duration_ns", m->duration_ns);
     ahp_json_field_u64(w, "events", m->events);
     ahp_json_field_u64(w, "lost_events", f->lost_events);
+    if (f->has_resent_records)
+        ahp_json_field_u64(w, "resent_records", f->resent_records);
+    else
+        ahp_json_field_null(w, "resent_records");
     ahp_json_field_bool(w, "truncated", f->truncated);
     ahp_json_field_bool(w, "clean_end", f->clean_end);
     ahp_json_field_u64(w, "damaged_chunks", f->bad_chunks);

@@ -512,17 +512,21 @@ uint32_t ahp_end_encode(uint8_t p[AHP_END_SIZE], const struct ahp_end_info *e)
     ahp_put64(p + 16, e->events);
     ahp_put32(p + 24, e->flags);
     ahp_put32(p + 28, 0);
+    ahp_put64(p + 32, e->resent_records);
     return AHP_END_SIZE;
 }
 
 bool ahp_end_decode(const uint8_t *p, uint32_t len, struct ahp_end_info *e)
 {
-    if (len < AHP_END_SIZE)
+    if (len < AHP_END_SIZE_MIN)
         return false;
     e->end_mono_ns = ahp_get64(p);
     e->lost = ahp_get64(p + 8);
     e->events = ahp_get64(p + 16);
     e->flags = ahp_get32(p + 24);
+    /* Appended after 2.1 had shipped, without a version bump: older readers stop at 32. */
+    e->has_resent_records = len >= AHP_END_SIZE;
+    e->resent_records = e->has_resent_records ? ahp_get64(p + 32) : 0;
     return true;
 }
 

@@ -26,7 +26,8 @@
 /* Payload sizes of the fixed-size chunks. */
 #define AHP_INFO_SIZE 392
 #define AHP_TYPE_SIZE 72
-#define AHP_END_SIZE 32
+#define AHP_END_SIZE 40
+#define AHP_END_SIZE_MIN 32 /* an older ahprof's END: no resent_records */
 #define AHP_EXIT_SIZE 24
 #define AHP_EXEC_SIZE 264
 #define AHP_LOST_SIZE 16
@@ -250,6 +251,10 @@ bool ahp_lost_decode(const uint8_t *p, uint32_t len, uint64_t *lost_total, uint6
 struct ahp_end_info {
     uint64_t end_mono_ns, lost, events;
     uint32_t flags; /* AHP_END_F_* */
+    /* Records the decoder dropped because they were handed over a second time. An END of
+     * AHP_END_SIZE_MIN bytes does not say: has_resent_records false, resent_records 0. */
+    uint64_t resent_records;
+    bool has_resent_records; /* decoded only */
 };
 uint32_t ahp_end_encode(uint8_t p[AHP_END_SIZE], const struct ahp_end_info *e);
 bool ahp_end_decode(const uint8_t *p, uint32_t len, struct ahp_end_info *e);

@@ -232,6 +232,10 @@ const char *ahp_signal_name(uint32_t sig, char *buf, size_t size);
  * recorded, since the new program's types are not the ones this file names. */
 int ahp_writer_exec(struct ahp_writer *w, uint64_t exec_mono_ns, const char *path);
 
+/* Records the collector's decoder dropped because they were handed over a second time
+ * (struct ahp_decoder.resent_records): written in the end chunk at close; 0 when not called. */
+int ahp_writer_resent(struct ahp_writer *w, uint64_t resent_records);
+
 /* Flush, write the end chunk (clean-close marker), fsync and close. W is freed even when an
  * error is returned. */
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total);
@@ -297,6 +301,10 @@ struct ahp_file_meta {
     bool clean_end; /* end chunk with the clean-close flag */
     uint64_t end_mono_ns;
     uint64_t end_events; /* events the writer says it wrote (end chunk) */
+    /* Records handed over twice and written once (end chunk); has_resent_records false and
+     * resent_records 0 when the file does not say (no end chunk, or an older ahprof's). */
+    bool has_resent_records;
+    uint64_t resent_records;
 
     /* Integrity. A file is "truncated" when it has no end chunk: the recorder stopped
      * before closing it (crash, kill -9, full disk) or the tail is damaged. Everything

@@ -154,6 +154,8 @@ static bool absorb(struct ahp_file_meta *m, uint32_t type, const uint8_t *p, uin
         m->clean_end = (e.flags & AHP_END_F_CLEAN) != 0;
         m->end_mono_ns = e.end_mono_ns;
         m->end_events = e.events;
+        m->has_resent_records = e.has_resent_records;
+        m->resent_records = e.resent_records;
         if (e.lost > m->lost_events) {
             /* Lost at the stop (still unread) or counted only then: any time up to the end. */
             m->lost_events = e.lost;

@@ -34,6 +34,7 @@ struct ahp_writer {
     uint32_t nbuf; /* records in the chunk under construction */
     size_t raw;    /* ... and their bytes */
     struct ahp_packer packer;
+    uint64_t resent_records; /* for the END chunk */
     /* One events chunk under construction: chunk header, packed header, records. */
     uint8_t buf[AHP_CHUNK_HEADER_SIZE + AHP_PACKED_HEADER_SIZE + WRITER_RAW + AHP_PACKED_EVENT_MAX];
     uint8_t *zbuf; /* the compressed chunk (with its headers), when zlevel > 0 */
@@ -389,6 +390,14 @@ int ahp_writer_flush(struct ahp_writer *w)
     return rc;
 }
 
+int ahp_writer_resent(struct ahp_writer *w, uint64_t resent_records)
+{
+    if (w == NULL)
+        return -EINVAL;
+    w->resent_records = resent_records;
+    return w->err;
+}
+
 int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_total)
 {
     if (w == NULL)
@@ -401,7 +410,8 @@ int ahp_writer_close(struct ahp_writer *w, uint64_t end_mono_ns, uint64_t lost_t
         struct ahp_end_info e = {.end_mono_ns = end_mono_ns,
                                  .lost = lost_total,
                                  .events = w->events,
-                                 .flags = AHP_END_F_CLEAN};
+                                 .flags = AHP_END_F_CLEAN,
+                                 .resent_records = w->resent_records};
         uint32_t len = ahp_end_encode(chunk + AHP_CHUNK_HEADER_SIZE, &e);
         rc = write_chunk(w, AHP_CHUNK_END, chunk, len);
     }
