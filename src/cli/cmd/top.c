@@ -54,9 +54,9 @@ static const char top_usage[] =
     "      --max-live N    slots of the table of live resources kept for ages\n"
     "                      (default 262144, rounded up to a power of two)\n"
     "      --buffer MIB    the BPF ring buffer that carries the events to ahprof, in MiB, a\n"
-    "                      power of two up to 2048 (default 64): ahprof aggregates them; what\n"
-    "                      finds it full is counted in lost (the counts stay exact, not the\n"
-    "                      callback times)\n"
+    "                      power of two up to 2048 (default 64, shared by several -p: 8 at\n"
+    "                      least each): ahprof aggregates them; what finds it full is\n"
+    "                      counted in lost (the counts stay exact, not the callback times)\n"
     "      --per-event     trace one probe per event (ah:init, ah:before, ...) instead of\n"
     "                      the batch probe: ~50x the cost per event, for comparison\n"
     "      --serve ADDR:PORT  serve /metrics in the Prometheus text format while top runs\n"
@@ -570,7 +570,7 @@ int ahprof_cmd_top(int argc, char **argv)
     ahp_lint_opts_default(&st.lint);
     st.max_rows = 30;
     long max_live = 1 << 18;
-    long buffer_mib = 64;
+    long buffer_mib = 0; /* 0: the default */
     const char *pid_args[AHP_TOP_MAX_TARGETS], *pid_arg = NULL, *serve_addr = NULL;
     int npids = 0;
     bool noclear = false, per_event = false, uv = false, batch = false, kernel = true;
@@ -678,6 +678,11 @@ int ahprof_cmd_top(int argc, char **argv)
     }
     st.clear = !noclear && !st.json && isatty(STDOUT_FILENO);
 
+    /* 64 MiB keeps up with a target raising 85 M events/s (docs/BENCHMARKS.md); several
+     * targets share that, 8 MiB at least each. */
+    if (buffer_mib == 0)
+        for (buffer_mib = 64; buffer_mib > 8 && buffer_mib * (npids ? npids : 1) > 64;)
+            buffer_mib /= 2;
     struct ahp_collector_opts opts = {
         .record = false,
         .track_live = true,
