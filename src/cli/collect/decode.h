@@ -30,7 +30,8 @@ struct ahp_decoder {
     uint64_t first_anchor_ticks, first_anchor_ns;
     struct ahp_decode_thread *threads; /* open addressing on tid */
     uint32_t nthreads, cap;
-    struct ahp_type_stats stats[AHP_TYPE_MAX]; /* what the BPF side counts for top */
+    struct ahp_type_stats
+        stats[AHP_TYPE_MAX]; /* top's per-type counters, as the BPF side keeps them */
     uint64_t stack_overflow, unmatched_after;
     /* Batches come from the target's memory: what libah would never write is dropped and
      * counted (src/contracts/ahprof.h, batch_malformed and records_malformed). */
