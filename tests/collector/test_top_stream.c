@@ -217,6 +217,7 @@ static long long untracked_of(const char *path_flag)
 
 Test(top_stream, live_untracked_exact_on_both_paths)
 {
-    cr_expect_eq(untracked_of(NULL), 2000 - 1024, "batch path");
-    cr_expect_eq(untracked_of("--per-event"), 2000 - 1024, "per-event path");
+    long long batch = untracked_of(NULL), per_event = untracked_of("--per-event");
+    cr_expect_eq(batch, 2000 - 1024, "batch path: %lld untracked", batch);
+    cr_expect_eq(per_event, 2000 - 1024, "per-event path: %lld untracked", per_event);
 }
