@@ -3,8 +3,9 @@
  * decoder keeps top's aggregates and writes the live table; a batch the ring buffer has no room
  * for is walked by the BPF side instead, for its counts and its live slots. With real BPF and a
  * ring buffer made to overflow on purpose (ahprof stopped while the target works): the counts
- * stay exact, the loss is counted, and a resource whose destroy was in a lost batch does not stay
- * alive in the live table (never-ran would name it). Also: --buffer is parsed like record's, and
+ * stay exact, the loss is counted, a resource whose destroy was in a lost batch does not stay
+ * alive in the live table (never-ran would name it), and one created or run in a lost batch is
+ * in it as such (its age known, its callback seen). Also: --buffer is parsed like record's, and
  * the decoder's live_untracked is exact on the streamed path.
  */
 #define _GNU_SOURCE
@@ -43,6 +44,19 @@ static json_object *next_interval(struct proc *top, int timeout_ms)
     return o;
 }
 
+/* Stop TOP (SIGSTOP), tell its target to go (a line on its stdin, which top does not read and
+ * the target inherits, as in test_pending.c), wait for the target's "done", and let top go on.
+ * Top's ring buffer is then full with the first of the target's batches: the later ones were
+ * walked by the BPF side. */
+static void target_works_while_top_is_stopped(struct proc *top)
+{
+    cr_assert_eq(kill(top->pid, SIGSTOP), 0);
+    cr_assert_eq(write(top->in_fd, "go\n", 3), 3);
+    bool done = proc_wait_stderr(top, "done", 30000); /* the target's stdout: top's stderr */
+    kill(top->pid, SIGCONT);
+    cr_assert(done, "the target did not finish its lifecycles");
+}
+
 #define HELD 100
 #define HELD_S "100"
 /* 4 records of 32 bytes each: 25.6 MB of records, 24 times the 1 MiB ring buffer. */
@@ -50,10 +64,9 @@ static json_object *next_interval(struct proc *top, int timeout_ms)
 #define FILLS_S "200000"
 
 /* `top --buffer 1` over `workload hold-lost`: the K HOLDs are created (and seen alive, never
- * run) while top reads; then top is stopped (SIGSTOP) while the target raises M FILL lifecycles
- * and destroys the K HOLDs after them, so that their destroys are in batches the full ring
- * buffer has no room for; then top goes on. Top does not read its stdin: the target inherits it
- * (as in test_pending.c), which is how the test tells it to go while top is stopped. */
+ * run) while top reads; then top is stopped while the target raises M FILL lifecycles and
+ * destroys the K HOLDs after them, so that their destroys are in batches the full ring buffer
+ * has no room for; then top goes on. */
 Test(top_stream, ring_full_keeps_counts_exact_and_nothing_falsely_alive)
 {
     char *argv[] = {AHPROF,        "top",         "--json", "--buffer", "1",
@@ -77,11 +90,7 @@ Test(top_stream, ring_full_keeps_counts_exact_and_nothing_falsely_alive)
     }
     cr_assert(seen_alive, "never-ran never named the %d live HOLDs", HELD);
 
-    cr_assert_eq(kill(top.pid, SIGSTOP), 0);
-    cr_assert_eq(write(top.in_fd, "go\n", 3), 3);
-    bool done = proc_wait_stderr(&top, "done", 30000);
-    kill(top.pid, SIGCONT);
-    cr_assert(done, "the target did not finish its lifecycles");
+    target_works_while_top_is_stopped(&top);
     cr_assert_eq(write(top.in_fd, "\n", 1), 1); /* the target exits, then top */
 
     json_object *last = NULL;
@@ -122,6 +131,67 @@ Test(top_stream, ring_full_keeps_counts_exact_and_nothing_falsely_alive)
     describe(warnings_of(last), all, sizeof(all));
     cr_expect_eq(json_object_array_length(warnings_of(last)), 0, "warnings [%s]", all);
     json_object_put(last);
+}
+
+#define RAN 30
+#define RAN_S "30"
+
+/* The other way round, `workload create-lost`: top is stopped while the target raises M FILL
+ * lifecycles, then creates K HOLDs and runs J of them, all in batches the full ring buffer has
+ * no room for. Once top goes on, the K are in the live table as created since the attach (not
+ * taken for ones older than the attach), and never-ran names the K - J that never ran: the
+ * counts-only walk applied the inits and the callbacks' starts. The FILLs' ids come before the
+ * HOLDs' and M + K is below the table's 262144 slots: the decoder, catching up on the FILLs,
+ * does not meet the HOLDs' slots. */
+Test(top_stream, ring_full_tracks_what_lost_batches_created_and_ran)
+{
+    char *argv[] = {AHPROF,        "top",   "--json", "--buffer", "1",      "--no-kernel",
+                    "--never-ran", "100ms", "0.2",    "--",       WORKLOAD, "create-lost",
+                    HELD_S,        RAN_S,   FILLS_S,  NULL};
+    struct proc top;
+    proc_start(&top, argv);
+    cr_assert(proc_wait_stderr(&top, "ready", 30000), "the target did not get ready");
+    json_object *o = next_interval(&top, 5000);
+    cr_assert_not_null(o, "no interval before the stop");
+    json_object_put(o);
+    target_works_while_top_is_stopped(&top);
+
+    /* The HOLDs are a little older than 100 ms within a few intervals. */
+    json_object *hold = NULL, *w = NULL;
+    bool judged = false;
+    for (int i = 0; i < 50 && !judged; i++) {
+        o = next_interval(&top, 5000);
+        cr_assert_not_null(o, "top stopped before the HOLDs were judged");
+        hold = find_named(o, "types", "HOLD");
+        cr_assert_not_null(hold, "no HOLD");
+        json_object *oldest;
+        cr_assert(json_object_object_get_ex(hold, "oldest_active_s", &oldest));
+        judged = json_object_get_double(oldest) > 0.15;
+        if (!judged)
+            json_object_put(o);
+    }
+    cr_assert(judged, "the HOLDs never got 150 ms old");
+    cr_log_info("events %lld, lost %lld", get_int(o, "events"), get_int(o, "lost_events"));
+    cr_expect_gt(get_int(o, "lost_events"), 0, "the ring buffer never overflowed: nothing tested");
+    cr_expect_eq(get_int(o, "events"), 4LL * FILLS + 4 + HELD + 2 * RAN, "events");
+    expect_type(o, "HOLD", HELD + 1, 1, RAN + 1, HELD);
+    expect_type(o, "FILL", FILLS, FILLS, FILLS, 0);
+    json_object *before;
+    cr_assert(json_object_object_get_ex(hold, "oldest_before_attach", &before));
+    cr_expect(!json_object_get_boolean(before),
+              "HOLDs created in lost batches taken for ones older than the attach");
+    w = never_ran_of(o, "HOLD");
+    cr_expect_not_null(w, "never-ran does not name the HOLDs created in lost batches");
+    if (w)
+        cr_expect_eq(get_int(w, "count"), HELD - RAN, "never-ran counts %lld HOLDs",
+                     get_int(w, "count"));
+    json_object_put(o);
+
+    cr_assert_eq(write(top.in_fd, "\n", 1), 1); /* the target destroys them and exits */
+    char *rest = proc_read_all(top.out_fd, 20000);
+    free(rest);
+    int code = proc_wait(&top, 10000);
+    cr_assert_eq(code, 0, "top exited %d", code);
 }
 
 static void expect_usage_error(char *const argv[], bool json, const char *want)
