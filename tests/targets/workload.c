@@ -81,6 +81,22 @@
  *                          as BEFORE_EXEC is here), raises M x AFTER_EXEC lifecycles and
  *                          exits 0.
  *
+ * Mode for top's ring-full path (tests/collector/test_top_stream.c):
+ *   workload hold-lost K M one HOLD lifecycle (HOLD is then a type that runs, which top's
+ *                          never-ran lint wants), then K x HOLD created at once, never run, then
+ *                          "ready" on stdout; at a line on stdin: M x FILL lifecycles, then
+ *                          destroys the K HOLDs (after the FILLs: a small ring buffer the reader
+ *                          leaves full loses their destroys with the FILLs' later batches),
+ *                          ah_flush(), "done" on stdout; then waits for a line on stdin (or EOF)
+ *                          and exits. HOLD: K + 1 (1 callback); FILL: M.
+ *   workload create-lost K J M
+ *                          (J <= K) one HOLD lifecycle, then "ready" on stdout; at a line on
+ *                          stdin: M x FILL lifecycles, then K x HOLD created and the first J of
+ *                          them run once (after the FILLs: in the batches a full ring buffer
+ *                          loses), ah_flush(), "done" on stdout; at a line on stdin (or EOF)
+ *                          destroys the K HOLDs and exits. HOLD: K + 1 (J + 1 callbacks; K
+ *                          alive after "done", K - J of them never run); FILL: M.
+ *
  * A leading "-s SECONDS" sleeps first (for launch-mode tests); output goes to stdout.
  */
 #define _GNU_SOURCE
@@ -376,6 +392,50 @@ static int mode_idle(long n)
         lifecycle(t_drain, NULL, NULL);
     printf("done\n");
     read_line(); /* blocks holding the records: no ah_flush() */
+    return 0;
+}
+
+static int mode_hold_lost(long k, long m)
+{
+    int t_hold = ah_type("HOLD"), t_fill = ah_type("FILL");
+    ah_resource_t *held = calloc((size_t)(k ? k : 1), sizeof(*held));
+    lifecycle(t_hold, NULL, NULL);
+    for (long i = 0; i < k; i++)
+        check(ah_init(&held[i], t_hold, 0), "init HOLD");
+    wait_for_line();
+    for (long i = 0; i < m; i++)
+        lifecycle(t_fill, NULL, NULL);
+    for (long i = 0; i < k; i++)
+        check(ah_destroy(&held[i]), "destroy HOLD");
+    ah_flush();
+    printf("done\n");
+    read_line();
+    free(held);
+    return 0;
+}
+
+static int mode_create_lost(long k, long j, long m)
+{
+    if (j > k) {
+        fprintf(stderr, "workload: create-lost J must be <= K\n");
+        return 2;
+    }
+    int t_hold = ah_type("HOLD"), t_fill = ah_type("FILL");
+    ah_resource_t *held = calloc((size_t)(k ? k : 1), sizeof(*held));
+    lifecycle(t_hold, NULL, NULL);
+    wait_for_line();
+    for (long i = 0; i < m; i++)
+        lifecycle(t_fill, NULL, NULL);
+    for (long i = 0; i < k; i++)
+        check(ah_init(&held[i], t_hold, 0), "init HOLD");
+    for (long i = 0; i < j; i++)
+        run_once(&held[i], NULL, NULL);
+    ah_flush();
+    printf("done\n");
+    read_line();
+    for (long i = 0; i < k; i++)
+        check(ah_destroy(&held[i]), "destroy HOLD");
+    free(held);
     return 0;
 }
 
@@ -744,6 +804,11 @@ int main(int argc, char **argv)
         return mode_burn(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2));
     if (strcmp(mode, "hold") == 0)
         return mode_hold(arg_long(argc, argv, i + 1));
+    if (strcmp(mode, "hold-lost") == 0)
+        return mode_hold_lost(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2));
+    if (strcmp(mode, "create-lost") == 0)
+        return mode_create_lost(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2),
+                                arg_long(argc, argv, i + 3));
     if (strcmp(mode, "threads") == 0)
         return mode_threads(arg_long(argc, argv, i + 1), arg_long(argc, argv, i + 2));
     if (strcmp(mode, "flood") == 0)
