@@ -236,11 +236,11 @@ static __always_inline void live_callback(__u64 id, __u64 now)
     }
 }
 
-/* ID of type TYPE is destroyed (S: TYPE's stats, may be NULL). */
-static __always_inline void live_remove(__u64 id, struct ahp_type_stats *s)
+/* ID of type TYPE is destroyed at NOW (S: TYPE's stats, may be NULL). */
+static __always_inline void live_remove(__u64 id, __u64 now, struct ahp_type_stats *s)
 {
     struct ahp_live *slot = live_slot(id);
-    if (slot && ahp_live_remove(slot, id) && s)
+    if (slot && ahp_live_remove(slot, id, now) && s)
         s->double_destroy++;
 }
 
@@ -307,7 +307,7 @@ int BPF_USDT(ah_destroy, __u64 id, int type, __u64 seq)
     if (s)
         ahp_count_lifecycle(s, AHP_EV_DESTROY);
     if (track_live)
-        live_remove(id, s);
+        live_remove(id, now, s);
     if (record_events || now < calib_end_ns)
         emit(AHP_EV_DESTROY, now, id, 0, seq, type, 0);
     return 0;
@@ -491,7 +491,7 @@ static __always_inline void walk_record(__u32 i, struct batch_walk *w)
         if (s)
             ahp_count_lifecycle(s, AHP_EV_DESTROY);
         if (track_live)
-            live_remove(r->id, s);
+            live_remove(r->id, batch_ns(w, r->ticks), s);
         break;
     case AHP_EV_RESOLVE:
         if (s)

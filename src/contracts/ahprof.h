@@ -190,7 +190,7 @@ struct ahp_global_stats {
  * cannot afford per event. Its rules: live_rules.h. */
 struct ahp_live {
     __u64 id;      /* 0: free */
-    __u64 init_ns; /* CLOCK_MONOTONIC */
+    __u64 init_ns; /* CLOCK_MONOTONIC; of a destroy mark (below): when the destroy was seen */
     __s32 type;    /* AHP_LIVE_DESTROYED: destroyed before its init was seen (the two came
                     * from different threads' batches); free for any other id */
     __u32 tid;

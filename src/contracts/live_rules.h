@@ -19,18 +19,33 @@
 
 #include "batch_rules.h"
 
+/* How long a destroy mark (a destroy seen before its init) keeps its slot from other ids. The
+ * init it waits for may be this far behind: in another thread's batch not handed over yet, or in
+ * the ring buffer while the BPF side walks a later batch that found it full. Replaced by the
+ * init of an older id (a ring buffer holds more ids than the table has slots), the mark was
+ * lost and its resource, once its init came, stayed alive for ever (measured: `top --buffer 2`
+ * on a busy chain, OLDEST growing by 1 s a second). A mark whose init never comes (a resource
+ * created before the attach) frees its slot after this long. */
+#define AHP_LIVE_MARK_NS 10000000000ull
+
 /* ID of TYPE is created at NOW on thread TID on behalf of TRIGGER_ID. False when the slot holds
- * another live resource: the new one is not tracked (the caller counts live_untracked). */
+ * another live resource, or a recent destroy mark of another id: the new one is not tracked (the
+ * caller counts live_untracked). */
 AHP_RULE bool ahp_live_insert(struct ahp_live *slot, __u64 id, __u64 now, __s32 type, __u32 tid,
                               __u64 trigger_id)
 {
-    if (slot->id == id && slot->type == AHP_LIVE_DESTROYED) {
-        slot->id = 0; /* its destroy came first, from another thread's batch */
-        return true;
-    }
-    /* Destroy marks and tombstones leave the slot free for another id. */
-    if (slot->id != 0 && !(slot->id & AHP_LIVE_TOMBSTONE) && slot->type != AHP_LIVE_DESTROYED)
+    __u64 held = slot->id;
+    if (slot->type == AHP_LIVE_DESTROYED && held != 0) {
+        if (held == id) {
+            slot->id = 0; /* its destroy came first, from another thread's batch */
+            return true;
+        }
+        if (now < slot->init_ns + AHP_LIVE_MARK_NS)
+            return false;
+    } else if (held != 0 && !(held & AHP_LIVE_TOMBSTONE)) {
         return false;
+    }
+    /* Free, a tombstone, or a mark old enough: the slot is this id's. */
     slot->init_ns = now;
     slot->type = type;
     slot->tid = tid;
@@ -59,9 +74,9 @@ AHP_RULE bool ahp_live_callback(struct ahp_live *slot, __u64 id, __u64 now, __s3
     return true;
 }
 
-/* ID is destroyed. True when it was destroyed before (after its init was seen): the caller's
- * bug, which the caller counts in its type's double_destroy. */
-AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id)
+/* ID is destroyed at NOW. True when it was destroyed before (after its init was seen): the
+ * caller's bug, which the caller counts in its type's double_destroy. */
+AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id, __u64 now)
 {
     __u64 held = slot->id;
     if (held == id) {
@@ -76,8 +91,12 @@ AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id)
         /* Either the resource predates the attach or its init is still in another thread's
          * batch: leave a mark that only that init will match. */
         slot->type = AHP_LIVE_DESTROYED;
+        slot->init_ns = now;
         slot->id = id;
     }
+    /* A mark of another id stays: that id's init would otherwise find the slot free and stay
+     * alive for ever; this one's, if it comes while the mark is there, is not tracked (if it
+     * comes after that id's init freed the slot, it takes it: one slot keeps one mark). */
     return false;
 }
 

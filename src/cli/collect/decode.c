@@ -149,10 +149,10 @@ static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
     }
 }
 
-static void live_remove(struct ahp_decoder *d, uint64_t id, struct ahp_type_stats *s)
+static void live_remove(struct ahp_decoder *d, uint64_t id, uint64_t now, struct ahp_type_stats *s)
 {
     struct ahp_live *slot = live_slot(d, id);
-    if (slot && ahp_live_remove(slot, id) && s)
+    if (slot && ahp_live_remove(slot, id, now) && s)
         s->double_destroy++;
 }
 
@@ -303,7 +303,7 @@ static int decode_into(struct ahp_decoder *d, const struct ahp_ring_batch *m, st
             ev->seq = seq;
             if (s)
                 ahp_count_lifecycle(s, kind);
-            live_remove(d, id, s);
+            live_remove(d, id, ts, s);
             break;
         case AHP_EV_RESOLVE:
             if (s)
