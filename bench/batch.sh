@@ -68,6 +68,10 @@ traced_run() { # CASE WAITFLAG TRACER...
     sed -n 's/^rep .* ns=\([0-9.]*\).*/\1/p' "$tmp/out" >>"$tmp/$name"
     # record says how many events it wrote and lost: on this tight loop it may not keep up.
     sed -n 's/.*recorded \([0-9]*\) events.*(\([0-9]*\) lost).*/\1 \2/p' "$tmp/tracer.out" >>"$tmp/$name.loss"
+    # top (--json) streams its batches too: its last interval says what it saw and lost.
+    grep '"lost_events"' "$tmp/tracer.out" | tail -n 1 |
+        sed -n 's/.*"events": \([0-9]*\),.*"lost_events": \([0-9]*\),.*/\1 \2/p' |
+        awk '{ print $1 - $2, $2 }' >>"$tmp/$name.loss"
 }
 
 bpftrace_run() {
@@ -96,7 +100,7 @@ r=0
 while [ $r -lt "$rounds" ]; do
     "$bin" --raw --reps "$reps" --iters "$iters" lifecycle |
         sed -n 's/^rep .* ns=\([0-9.]*\).*/\1/p' >>"$tmp/untraced"
-    traced_run top-batch --traced-batch "$ahprof" top -C 1
+    traced_run top-batch --traced-batch "$ahprof" top -j 1
     traced_run record-batch --traced-batch "$ahprof" record -o /dev/null
     traced_run top-per-event --traced-events "$ahprof" top -C --per-event 1
     traced_run record-per-event --traced-events "$ahprof" record --per-event -o /dev/null
@@ -112,7 +116,7 @@ for c in untraced top-batch record-batch top-per-event record-per-event bpftrace
     printf '%-34s %14s %8s\n' "$c" "$med" "$n"
     echo "bench name=traced case=$c median_ns_per_event=$med reps=$n" >>"$tmp/lines"
 done
-for c in record-batch record-per-event; do
+for c in top-batch record-batch record-per-event; do
     [ -s "$tmp/$c.loss" ] || continue
     w=$(awk '{ s += $1 } END { print s }' "$tmp/$c.loss")
     l=$(awk '{ s += $2 } END { print s }' "$tmp/$c.loss")
