@@ -6,9 +6,9 @@
  * The BPF walker (bpf/ahprof.bpf.c: the batches the ring buffer had no room for) and the
  * collector's decoder (src/cli/collect/decode.c: the batches streamed, for `top` and `record`)
  * both apply them, and the collector adds their counts together: two copies could drift apart
- * unnoticed. The per-event programs use the same stack and counter rules. Built by clang for BPF and by the C
- * compiler: plain values and pointers only, no BPF helper, no libc; every index into the
- * frames is masked so that the verifier sees it bounded.
+ * unnoticed. The per-event programs use the same stack and counter rules. Built by clang for BPF
+ * and by the C compiler: plain values and pointers only, no BPF helper, no libc; every index into
+ * the frames is masked so that the verifier sees it bounded.
  */
 #ifndef AHP_BATCH_RULES_H
 #define AHP_BATCH_RULES_H
