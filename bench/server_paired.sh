@@ -12,8 +12,9 @@
 #
 # Prints, per tracer: the median CPU us/request of the traced and of the untraced rounds,
 # the median of the pairs' ratios and their spread (min-max), the server threads' switch-outs
-# per request (voluntary: it blocked; a tracer pays a hand-over at each) and the requests per
-# second, traced and untraced. The load is a closed loop (CONNS requests in flight): with few
+# per request (voluntary: it blocked; a tracer pays a hand-over at each), the requests per
+# second, traced and untraced, and ahprof's own CPU per request of the traced server (what
+# moved out of the server when top started aggregating in ahprof). The load is a closed loop (CONNS requests in flight): with few
 # connections the server waits for the load part of the time, and a tracer that delays it
 # changes how often it blocks, which costs CPU of its own (a wakeup across CPUs is an
 # interrupt, and a VM exit); with more connections than it can serve it never blocks. With BPF_STATS=1 it also prints the kernel's own run time of each of the
@@ -86,7 +87,7 @@ med() { sort -n | awk '{a[NR] = $1} END {if (NR) printf "%.3f", NR % 2 ? a[(NR +
 
 [ "${BPF_STATS:-0}" = 1 ] && sysctl -q kernel.bpf_stats_enabled=1
 echo "== example server, GET /fast, $CONNS connections: traced twin against untraced twin, $ROUNDS x 2 pairs of ${SECS} s rounds (medians)${PIN:+, pinned}"
-printf "%-13s %9s %9s %7s %15s %17s %17s\n" tracer "traced" untraced ratio "pairs min-max" "blocks/req t / u" "req/s t / u"
+printf "%-13s %9s %9s %7s %15s %17s %17s %12s\n" tracer "traced" untraced ratio "pairs min-max" "blocks/req t / u" "req/s t / u" "ahprof us/req"
 for c in $CASES; do
     : >"$work/pairs"
     : >"$work/bpf"
@@ -118,10 +119,12 @@ for c in $CASES; do
     ublk=$(cut -d'|' -f2 "$work/pairs" | awk '{print $5}' | med)
     trps=$(cut -d'|' -f1 "$work/pairs" | awk '{print $1}' | med)
     urps=$(cut -d'|' -f2 "$work/pairs" | awk '{print $1}' | med)
+    # ahprof's own CPU per request of the traced server (coarse: clock ticks over a round).
+    ahus=$(cut -d'|' -f1 "$work/pairs" | awk '{print $3}' | med)
     awk -F'|' '{split($1, t, " "); split($2, u, " "); printf "%.4f\n", t[2] / u[2]}' "$work/pairs" | sort -n >"$work/ratios"
     rmed=$(med <"$work/ratios")
-    printf "%-13s %9.3f %9.3f %7.3f %7.3f-%-7.3f %8.3f / %-7.3f %8.0f / %-7.0f\n" "$c" "$tmed" "$umed" "$rmed" \
-        "$(head -1 "$work/ratios")" "$(tail -1 "$work/ratios")" "$tblk" "$ublk" "$trps" "$urps"
+    printf "%-13s %9.3f %9.3f %7.3f %7.3f-%-7.3f %8.3f / %-7.3f %8.0f / %-7.0f %12.3f\n" "$c" "$tmed" "$umed" "$rmed" \
+        "$(head -1 "$work/ratios")" "$(tail -1 "$work/ratios")" "$tblk" "$ublk" "$trps" "$urps" "$ahus"
     bpf=""
     if [ -s "$work/bpf" ]; then
         # Per program, the median over the traced rounds (programs of one name summed per round).
@@ -130,6 +133,6 @@ for c in $CASES; do
         done)
         echo "              BPF ns per request (traced rounds, median): $bpf"
     fi
-    echo "bench name=server_paired case=$c traced_us=$tmed untraced_us=$umed ratio=$rmed min=$(head -1 "$work/ratios") max=$(tail -1 "$work/ratios") blocks_traced=$tblk blocks_untraced=$ublk rps_traced=$trps rps_untraced=$urps conns=$CONNS pairs=$((2 * ROUNDS))${bpf:+ bpf=$(echo "$bpf" | tr ' =' ',:' | sed 's/,$//')}"
+    echo "bench name=server_paired case=$c traced_us=$tmed untraced_us=$umed ratio=$rmed min=$(head -1 "$work/ratios") max=$(tail -1 "$work/ratios") blocks_traced=$tblk blocks_untraced=$ublk rps_traced=$trps rps_untraced=$urps ahprof_us=$ahus conns=$CONNS pairs=$((2 * ROUNDS))${bpf:+ bpf=$(echo "$bpf" | tr ' =' ',:' | sed 's/,$//')}"
     if [ -n "${KEEP:-}" ]; then cp "$work/pairs" "$KEEP.$c"; fi
 done

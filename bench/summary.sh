@@ -22,9 +22,10 @@ cat "$@" 2>/dev/null | awk '
         else if (name == "server") { cpu[c] = field("cpu_us_per_req"); rps[c] = field("rps") }
         else if (name == "server_paired" && field("bpf") == "") {
             k = c " " field("conns")
-            paired[k] = sprintf("%-14s %5s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s   %.0f / %.0f", c, field("conns"),
+            paired[k] = sprintf("%-14s %5s %9s %9s %+7.1f%%   %+.1f%% to %+.1f%%   %s / %s   %.0f / %.0f   %s", c, field("conns"),
                 field("traced_us"), field("untraced_us"), 100 * (field("ratio") - 1), 100 * (field("min") - 1),
-                100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"), field("rps_traced"), field("rps_untraced"))
+                100 * (field("max") - 1), field("blocks_traced"), field("blocks_untraced"), field("rps_traced"), field("rps_untraced"),
+                field("ahprof_us") == "" ? "-" : field("ahprof_us"))
             pairs = field("pairs"); order[++npaired] = k
         }
         else if (name == "server_paired") bpf[c] = field("bpf")
@@ -64,7 +65,7 @@ cat "$@" 2>/dev/null | awk '
         }
         if (length(paired)) {
             printf "\n== example server, CPU per request (us): traced twin vs untraced twin, %s alternating pairs each\n", pairs
-            printf "%-14s %5s %9s %9s %8s   %-18s %s\n", "tracer", "conns", "traced", "untraced", "median", "pairs", "blocks/request t / u   req/s t / u"
+            printf "%-14s %5s %9s %9s %8s   %-18s %s\n", "tracer", "conns", "traced", "untraced", "median", "pairs", "blocks/request t / u   req/s t / u   ahprof us/req"
             for (i = 1; i <= npaired; i++) print paired[order[i]]
             for (i = 1; i <= 3; i++) {
                 c = i == 1 ? "top" : i == 2 ? "top-nokernel" : "record"
