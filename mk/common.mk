@@ -5,7 +5,8 @@
 #
 #   make test-common
 COMMON_TESTS := $(B)/tests/cli/test_hashmap $(B)/tests/cli/test_event_fields \
-	$(B)/tests/cli/test_batch_rules $(B)/tests/cli/test_decode_generations
+	$(B)/tests/cli/test_batch_rules $(B)/tests/cli/test_decode_generations \
+	$(B)/tests/cli/test_decode_live
 COMMON_ASAN_TESTS := $(COMMON_TESTS:$(B)/%=$(B)/asan/%)
 CHECK_BINS += $(COMMON_TESTS) $(COMMON_ASAN_TESTS)
 EXTRA_TESTS += test-common
