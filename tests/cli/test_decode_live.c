@@ -238,12 +238,14 @@ Test(decode_live, destroy_decoded_before_its_init_leaves_the_slot_free)
 #define X 9ull
 #define Y (X + NSLOTS)
 #define MARK_NS (T0 + 1000)
+/* The rule's age, written out: a test in units of AHP_LIVE_MARK_NS would follow it to 0. */
+#define TEN_S 10000000000ull
 
 Test(decode_live, young_mark_keeps_its_slot_from_another_id)
 {
     destroy(B, X, 3, MARK_NS);
     send(B);
-    init(C, Y, 4, MARK_NS + AHP_LIVE_MARK_NS - 1);
+    init(C, Y, 4, MARK_NS + TEN_S - 1);
     send(C);
     cr_assert_eq(slot_of(X)->id, X, "Y took the slot of X's mark: it holds %#llx",
                  (unsigned long long)slot_of(X)->id);
@@ -262,12 +264,12 @@ Test(decode_live, old_mark_gives_its_slot_to_another_id)
 {
     destroy(B, X, 3, MARK_NS);
     send(B);
-    init(C, Y, 4, MARK_NS + AHP_LIVE_MARK_NS);
+    init(C, Y, 4, MARK_NS + TEN_S);
     send(C);
     const struct ahp_live *s = slot_of(X);
     cr_assert_eq(s->id, Y, "Y is tracked: the slot holds %#llx", (unsigned long long)s->id);
     cr_assert_eq(s->type, 4);
-    cr_assert_eq(s->init_ns, MARK_NS + AHP_LIVE_MARK_NS);
+    cr_assert_eq(s->init_ns, MARK_NS + TEN_S);
     cr_assert_eq(s->tid, fx->thr[C].tid);
     cr_assert_eq(fx->dec.live_untracked, 0);
     cr_assert_eq(live_count(), 1);
@@ -378,7 +380,7 @@ static uint32_t lcg(void)
 /* Inits, destroys (some of ids already destroyed), callbacks (some creating a resource of
  * their type, some afters alone) of ids spread over many times the table's size, on three
  * threads whose batches are handed over in an order of their own. A jump of more than
- * AHP_LIVE_MARK_NS now and then lets marks age. */
+ * the mark rule's 10 s now and then lets marks age. */
 struct resource {
     uint64_t id;
     int32_t type;
@@ -400,7 +402,7 @@ static void feed_sequence(struct given *g)
         int t = (int)(lcg() % NTHREADS);
         ts += 1 + lcg() % 2000;
         if (lcg() % 5000 == 0)
-            ts += AHP_LIVE_MARK_NS + AHP_LIVE_MARK_NS / 10;
+            ts += TEN_S + TEN_S / 10;
         if (fx->thr[t].count + 3 > AHP_BATCH_RECORDS)
             send(t);
         if ((r <= 4 || nalive == 0) && nalive < ALIVE_MAX) {
@@ -548,4 +550,24 @@ Test(decode_live, without_a_live_table_the_same_events_and_counters_but_the_tabl
     cr_assert_eq(kept->unmatched_after, none->unmatched_after);
     cr_assert_eq(kept->stack_overflow, none->stack_overflow);
     cr_assert_eq(none->live_untracked, 0);
+}
+
+/* ---- Known gap (disabled: the rules lose it today) ---- */
+
+/* X's destroy, handed over before its init, finds its slot held by another live resource Z: it
+ * leaves no mark. Z's destroy then frees the slot, and X's late init takes it: X stays alive
+ * in the table for ever (the long sequence above ends with a few such ids). */
+Test(decode_live, destroy_while_the_slot_holds_another_live_resource_is_not_lost, .disabled = true)
+{
+    const uint64_t z = 13, x = 13 + NSLOTS;
+    init(A, z, 3, T0 + 100);
+    send(A);
+    destroy(B, x, 3, T0 + 300); /* X's init, on C, is not handed over yet */
+    send(B);
+    destroy(A, z, 3, T0 + 400);
+    send(A);
+    init(C, x, 3, T0 + 200);
+    send(C);
+    cr_assert_eq(live_count(), 0, "the slot holds %#llx, destroyed before",
+                 (unsigned long long)slot_of(z)->id);
 }
