@@ -87,16 +87,21 @@ AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id, __u64 now)
         /* A destroy after one seen after its init (or after two seen: a mark, then its
          * tombstone). */
         return true;
-    } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE)) {
+    } else if (held == 0 || (held & AHP_LIVE_TOMBSTONE) ||
+               (slot->type == AHP_LIVE_DESTROYED && now >= slot->init_ns + AHP_LIVE_MARK_NS)) {
         /* Either the resource predates the attach or its init is still in another thread's
-         * batch: leave a mark that only that init will match. */
+         * batch: leave a mark that only that init will match (in place of a mark old enough
+         * that its own init no longer keeps the slot from other ids either). */
         slot->type = AHP_LIVE_DESTROYED;
         slot->init_ns = now;
         slot->id = id;
     }
-    /* A mark of another id stays: that id's init would otherwise find the slot free and stay
-     * alive for ever; this one's, if it comes while the mark is there, is not tracked (if it
-     * comes after that id's init freed the slot, it takes it: one slot keeps one mark). */
+    /* A recent mark of another id stays: that id's init would otherwise find the slot free and
+     * stay alive for ever; this one's, if it comes while the mark is there, is not tracked (if
+     * it comes after that id's init freed the slot, it takes it: one slot keeps one mark). So
+     * does a live resource of another id: this one's init, if that one is destroyed first,
+     * takes the slot and stays alive (tests/cli/test_decode_live.c shows both; the table has
+     * no room for a second id per slot). */
     return false;
 }
 
