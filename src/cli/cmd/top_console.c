@@ -193,8 +193,8 @@ static void collect_warnings(struct console *con, const struct ahp_live_warning 
                     (unsigned long long)g->lost_events);
     if (g->live_untracked)
         add_warning(con, "live-table-full",
-                    "%llu resources created while the live table was full: no age, not "
-                    "listed (--max-live)",
+                    "%llu resources found their live-table slot taken: no age, not listed "
+                    "(--max-live)",
                     (unsigned long long)g->live_untracked);
     if (g->unmatched_after)
         add_warning(con, "unmatched-after",
