@@ -255,12 +255,6 @@ static __always_inline bool learn_type_name(__s32 type, const void *name)
     return true;
 }
 
-static __always_inline void count_self_created(struct ahp_type_stats *s,
-                                               const struct ahp_thread_stack *st, __s32 type)
-{
-    ahp_count_self_created(s, st->frames, st->depth, type);
-}
-
 SEC("usdt")
 int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 seq)
 {
@@ -275,7 +269,7 @@ int BPF_USDT(ah_init, __u64 id, __u64 trigger_id, int type, void *name, __u64 se
         struct ahp_thread_stack *st =
             bpf_task_storage_get(&thread_stacks, bpf_get_current_task_btf(), 0, 0);
         if (st)
-            count_self_created(s, st, type);
+            ahp_count_self_created(s, st->frames, st->depth, type);
     }
     learn_type_name(type, name);
     if (track_live)
@@ -327,17 +321,7 @@ int BPF_USDT(ah_resolve, __u64 id, int type)
     return 0;
 }
 
-/* TSC ticks to ns without overflowing 64 bits: tick_mult < 2^32 and tick_shift <= 32. */
-static __always_inline __u64 ticks_to_ns(__u64 ticks, bool tsc)
-{
-    if (!tsc)
-        return ticks;
-    return ((ticks >> 32) * tick_mult << (32 - tick_shift)) +
-           (((ticks & 0xffffffffull) * tick_mult) >> tick_shift);
-}
-
-/* A callback scope opens at START (ns or ticks, the same unit as the end passed to
- * scope_close). Returns the new depth. */
+/* A callback scope opens at START (ns). Returns the new depth. */
 static __always_inline __u32 scope_open(struct ahp_thread_stack *st, __u64 id, __s32 type,
                                         __u64 start)
 {
@@ -368,26 +352,26 @@ static __always_inline void after_without_before(__u64 id, __s32 type)
         s->after_without_before++;
 }
 
-/* The scope ID closes at END: account its time to TYPE. Returns its exclusive ns; *DEPTH is
- * the depth it had (0 when its start was never seen). */
+/* The scope ID closes at END (ns): account its time to TYPE. Returns its exclusive ns; *DEPTH
+ * is the depth it had (0 when its start was never seen). The per-event path's only: batches
+ * are timed by the collector's decoder. */
 static __always_inline __u64 scope_close(struct ahp_thread_stack *st, __u64 id, __s32 type,
-                                         __u64 end, bool tsc, __u32 *depth_out)
+                                         __u64 end, __u32 *depth_out)
 {
-    __u64 elapsed;
+    __u64 inclusive;
     *depth_out = 0;
     if (!st) {
         /* Attached while this callback was running: its start was never seen. */
         after_without_before(id, type);
         return 0;
     }
-    enum ahp_scope_end how = ahp_scope_close(st->frames, &st->depth, id, end, &elapsed);
+    enum ahp_scope_end how = ahp_scope_close(st->frames, &st->depth, id, end, &inclusive);
     if (how != AHP_SCOPE_NONE_OPEN)
         *depth_out = st->depth + 1;
     if (how == AHP_SCOPE_NONE_OPEN || how == AHP_SCOPE_OTHER_ID)
         after_without_before(id, type);
     if (how != AHP_SCOPE_CLOSED)
         return 0;
-    __u64 inclusive = ticks_to_ns(elapsed, tsc);
     __u64 exclusive = ahp_scope_time(st->frames, st->depth, inclusive);
     struct ahp_type_stats *s = stats_of(type);
     if (s)
@@ -425,7 +409,7 @@ int BPF_USDT(ah_after, __u64 id, int type)
     __u64 now = bpf_ktime_get_ns();
     count_event();
     __u32 depth;
-    __u64 exclusive = scope_close(thread_stack(false), id, type, now, false, &depth);
+    __u64 exclusive = scope_close(thread_stack(false), id, type, now, &depth);
     if (record_events)
         emit(AHP_EV_AFTER, now, id, exclusive, 0, type, (__u16)depth);
     return 0;
@@ -457,6 +441,15 @@ struct batch_walk {
               * walked 153k instructions here, 398k with n first; measured) */
     bool tsc;
 };
+
+/* TSC ticks to ns without overflowing 64 bits: tick_mult < 2^32 and tick_shift <= 32. */
+static __always_inline __u64 ticks_to_ns(__u64 ticks, bool tsc)
+{
+    if (!tsc)
+        return ticks;
+    return ((ticks >> 32) * tick_mult << (32 - tick_shift)) +
+           (((ticks & 0xffffffffull) * tick_mult) >> tick_shift);
+}
 
 static __always_inline __u64 batch_ns(const struct batch_walk *w, __u64 ticks)
 {
