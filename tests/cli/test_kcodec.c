@@ -13,6 +13,7 @@
 #include "data/datafile.h"
 #include "model/model.h"
 
+#include "report_stdout.h"
 #include "tmpdir.h"
 
 TestSuite(kcodec, .init = test_dir_init, .fini = test_dir_fini);
@@ -426,27 +427,6 @@ Test(kcodec, kstats_percentiles)
     cr_expect_eq(ahp_kstats_runq_percentile(&s, 5000), 1);
 }
 
-/* `ahprof report [--json] PATH` in this process: its stdout. */
-static char *report_out(const char *path, bool json)
-{
-    const char *argv[] = {"report", path, json ? "--json" : NULL, NULL};
-    fflush(stdout);
-    FILE *out = tmpfile();
-    int so = dup(1);
-    dup2(fileno(out), 1);
-    int rc = ahprof_cmd_report(json ? 3 : 2, (char **)argv);
-    fflush(stdout);
-    dup2(so, 1);
-    close(so);
-    cr_assert_eq(rc, 0);
-    long n = ftell(out);
-    char *buf = calloc(1, (size_t)n + 1);
-    rewind(out);
-    cr_assert_eq(fread(buf, 1, (size_t)n, out), (size_t)n);
-    fclose(out);
-    return buf;
-}
-
 /* A --cpu file with one SPIN callback; with KSTATS when WITH_KSTATS (else an older ahprof's). */
 static const char *write_runq_file(bool with_kstats)
 {
@@ -478,7 +458,7 @@ static const char *write_runq_file(bool with_kstats)
  * (no zeros) for a --cpu file without one. */
 Test(kcodec, report_runq_only_when_measured)
 {
-    char *json = report_out(write_runq_file(true), true);
+    char *json = report_stdout(write_runq_file(true), "--json", NULL);
     json_object *doc = json_tokener_parse(json), *types, *kernel, *outside, *v;
     cr_assert_not_null(doc, "%s", json);
     cr_assert(json_object_object_get_ex(doc, "types", &types));
@@ -502,15 +482,15 @@ Test(kcodec, report_runq_only_when_measured)
     cr_expect_eq(json_object_get_int64(v), 1023);
     json_object_put(doc);
     free(json);
-    char *text = report_out(test_path("rq.data"), false);
+    char *text = report_stdout(test_path("rq.data"), NULL);
     cr_expect_not_null(strstr(text, "RUNQ50_US"), "%s", text);
     free(text);
 
-    json = report_out(write_runq_file(false), true);
+    json = report_stdout(write_runq_file(false), "--json", NULL);
     cr_expect_null(strstr(json, "runq_"), "run-queue figures without KSTATS: %s", json);
     cr_expect_not_null(strstr(json, "\"cpu_samples\""), "not a --cpu file: %s", json);
     free(json);
-    text = report_out(test_path("rq.data"), false);
+    text = report_stdout(test_path("rq.data"), NULL);
     cr_expect_null(strstr(text, "RUNQ"), "%s", text);
     cr_expect_not_null(strstr(text, "KERNEL"), "%s", text);
     free(text);

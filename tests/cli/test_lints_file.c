@@ -13,6 +13,7 @@
 
 #include "cmd/report.h"
 #include "data/datafile.h"
+#include "report_stdout.h"
 #include "tmpdir.h"
 
 static char dir[64], path[128];
@@ -64,38 +65,9 @@ static void save(const struct stream *s, const char *const *names, uint64_t end,
     cr_assert_eq(ahp_writer_close(w, end, lost), 0);
 }
 
-/* `ahprof report PATH ARGS...` in this process; its stdout (malloc'ed). */
-static char *run_report(const char *a1, ...)
-{
-    const char *argv[16] = {"report", path};
-    int argc = 2;
-    va_list ap;
-    va_start(ap, a1);
-    for (const char *a = a1; a != NULL && argc < 15; a = va_arg(ap, const char *))
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    fflush(stdout);
-    FILE *out = tmpfile();
-    int so = dup(1);
-    dup2(fileno(out), 1);
-    int rc = ahprof_cmd_report(argc, (char **)argv);
-    fflush(stdout);
-    dup2(so, 1);
-    close(so);
-    long n = ftell(out);
-    char *buf = calloc(1, (size_t)n + 1);
-    rewind(out);
-    if (n > 0)
-        cr_assert_eq(fread(buf, 1, (size_t)n, out), (size_t)n);
-    fclose(out);
-    cr_assert_eq(rc, 0, "report exited %d", rc);
-    return buf;
-}
-
 static json_object *report_json(void)
 {
-    char *out = run_report("--json", NULL);
+    char *out = report_stdout(path, "--json", NULL);
     json_object *doc = json_tokener_parse(out);
     cr_assert_not_null(doc, "invalid JSON: %s", out);
     free(out);
@@ -290,7 +262,7 @@ Test(lints_file, type_names_are_escaped_in_text_warnings)
     add(&s, AHP_EV_BEFORE, 3000, 10, 0, 0, 100);
     add(&s, AHP_EV_AFTER, 3000 + 500000000ull, 10, 0, 0, 100);
     save(&s, hostile, 1000000000ull, 0);
-    char *out = run_report(NULL);
+    char *out = report_stdout(path, NULL);
     cr_assert(strstr(out, "long-callback") != NULL, "%s", out);
     cr_expect(strchr(out, '\x1b') == NULL && strchr(out, '\x07') == NULL,
               "raw control bytes in the text report");

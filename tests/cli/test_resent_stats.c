@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report_stdout.h"
 #include "tmpdir.h"
 #include "data/codec.h"
 #include "data/datafile.h"
@@ -174,31 +175,10 @@ Test(resent_stats, a_newer_end_with_more_fields_still_reads)
     cr_expect(!ahp_end_decode(p, 31, &out), "an END shorter than 32 bytes is damage");
 }
 
-/* `ahprof report PATH [--json]`, in this process: its standard output. */
-static char *report_out(const char *path, bool json)
-{
-    const char *argv[] = {"report", path, json ? "--json" : NULL, NULL};
-    fflush(stdout);
-    FILE *out = tmpfile();
-    int so = dup(1);
-    dup2(fileno(out), 1);
-    int rc = ahprof_cmd_report(json ? 3 : 2, (char **)argv);
-    fflush(stdout);
-    dup2(so, 1);
-    close(so);
-    cr_assert_eq(rc, 0);
-    long n = ftell(out);
-    char *buf = calloc(1, (size_t)n + 1);
-    rewind(out);
-    cr_assert_eq(fread(buf, 1, (size_t)n, out), (size_t)n);
-    fclose(out);
-    return buf;
-}
-
 /* The report's "resent_records": its JSON type, and the number when it is one. */
 static json_type report_resent(const char *path, uint64_t *value)
 {
-    char *text = report_out(path, true);
+    char *text = report_stdout(path, "--json", NULL);
     json_object *doc = json_tokener_parse(text), *v;
     cr_assert_not_null(doc, "%s", text);
     cr_assert(json_object_object_get_ex(doc, "resent_records", &v), "%s", text);
@@ -226,7 +206,7 @@ Test(resent_stats, report_json_shows_it)
 Test(resent_stats, report_text_names_it_next_to_the_lost_events)
 {
     uint64_t resent = 4242;
-    char *text = report_out(write_file("n.data", &resent), false);
+    char *text = report_stdout(write_file("n.data", &resent), NULL);
     const char *lost = strstr(text, "lost events:");
     const char *line = strstr(text, "resent:      4242 records");
     cr_expect_not_null(line, "%s", text);
@@ -236,10 +216,10 @@ Test(resent_stats, report_text_names_it_next_to_the_lost_events)
 
     /* Nothing to say when nothing was resent, or when the file does not say. */
     resent = 0;
-    text = report_out(write_file("zero.data", &resent), false);
+    text = report_stdout(write_file("zero.data", &resent), NULL);
     cr_expect_null(strstr(text, "resent:"), "%s", text);
     free(text);
-    text = report_out(write_old_end_file(), false);
+    text = report_stdout(write_old_end_file(), NULL);
     cr_expect_null(strstr(text, "resent:"), "%s", text);
     free(text);
 }
