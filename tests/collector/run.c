@@ -105,26 +105,58 @@ json_object *counters_of(json_object *type)
     return k;
 }
 
-/* Run `ahprof top --json ... -- CMD` to the target's exit; return the final JSON line. */
-json_object *top_until_exit(char *const argv[])
+json_object *top_final_interval(struct proc *p, int *n)
 {
-    struct proc p;
-    proc_start(&p, argv);
     char line[1 << 16];
     json_object *last = NULL;
-    while (proc_read_line(&p, line, sizeof(line), 60000)) {
+    int count = 0;
+    while (proc_read_line(p, line, sizeof(line), 60000)) {
         json_object *obj = json_tokener_parse(line);
-        cr_assert_not_null(obj, "not JSON: %s", line);
+        cr_assert_not_null(obj, "not JSON: %.200s", line);
         if (last)
             json_object_put(last);
         last = obj;
+        count++;
     }
-    int code = proc_wait(&p, 10000);
+    int code = proc_wait(p, 10000);
     cr_assert_eq(code, 0, "ahprof top exited with %d", code);
     cr_assert_not_null(last, "ahprof top printed nothing");
     json_object *final;
     cr_assert(json_object_object_get_ex(last, "final", &final) && json_object_get_boolean(final),
               "the last interval is not marked final");
+    if (n)
+        *n = count;
+    return last;
+}
+
+json_object *top_until_exit(char *const argv[])
+{
+    struct proc p;
+    proc_start(&p, argv);
+    return top_final_interval(&p, NULL);
+}
+
+json_object *last_json_line(const char *out)
+{
+    json_object *last = NULL;
+    const char *line = out;
+    while (*line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (strncmp(line, "ready", 5) == 0 || strncmp(line, "done", 4) == 0 || len == 0) {
+            line += len + (nl != NULL);
+            continue;
+        }
+        char *copy = strndup(line, len);
+        json_object *obj = json_tokener_parse(copy);
+        cr_assert_not_null(obj, "not JSON: %.300s", copy);
+        free(copy);
+        if (last)
+            json_object_put(last);
+        last = obj;
+        line += len + (nl != NULL);
+    }
+    cr_assert_not_null(last, "ahprof top printed nothing");
     return last;
 }
 

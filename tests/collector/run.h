@@ -41,6 +41,14 @@ json_object *counters_of(json_object *type);
  * to be marked final. */
 json_object *top_until_exit(char *const argv[]);
 
+/* The intervals `ahprof top --json` (started as P) prints until it exits: the last one, asserted
+ * to be marked final with top's exit status 0; *N (when not NULL) how many it read. */
+json_object *top_final_interval(struct proc *p, int *n);
+
+/* The last JSON line of OUT, top's captured --json output (a launched target's own "ready"
+ * and "done" lines, which may share it, skipped; every other line must be JSON). */
+json_object *last_json_line(const char *out);
+
 /* Run `ahprof top --json ...` (ARGV) to its end: its intervals, one JSON object per line
  * (asserted: exit 0, at least one, all JSON; at most 256, in a static array reused by the next
  * call). json_put_all frees them. */

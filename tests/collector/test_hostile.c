@@ -58,32 +58,6 @@ static void expect_clean(json_object *root)
                 CLEAN_THREADS * CLEAN_N, 0);
 }
 
-/* Every line of `top --json` is an object (a launched target's own lines, "ready" and
- * "done", share its stdout); returns the last one. */
-static json_object *last_json_line(const char *out)
-{
-    json_object *last = NULL;
-    const char *line = out;
-    while (*line) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (strncmp(line, "ready", 5) == 0 || strncmp(line, "done", 4) == 0 || len == 0) {
-            line += len + (nl != NULL);
-            continue;
-        }
-        char *copy = strndup(line, len);
-        json_object *obj = json_tokener_parse(copy);
-        cr_assert_not_null(obj, "not JSON: %.300s", copy);
-        free(copy);
-        if (last)
-            json_object_put(last);
-        last = obj;
-        line += len + (nl != NULL);
-    }
-    cr_assert_not_null(last, "ahprof top printed nothing");
-    return last;
-}
-
 #define N_STR(x) #x
 #define STR(x) N_STR(x)
 

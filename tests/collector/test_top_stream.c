@@ -93,20 +93,8 @@ Test(top_stream, ring_full_keeps_counts_exact_and_nothing_falsely_alive)
     target_works_while_top_is_stopped(&top);
     cr_assert_eq(write(top.in_fd, "\n", 1), 1); /* the target exits, then top */
 
-    json_object *last = NULL;
-    int n = 0;
-    while ((o = next_interval(&top, 20000)) != NULL) {
-        if (last)
-            json_object_put(last);
-        last = o;
-        n++;
-    }
-    int code = proc_wait(&top, 10000);
-    cr_assert_eq(code, 0, "top exited %d", code);
-    cr_assert_not_null(last, "top printed nothing after the stop");
-    json_object *v;
-    cr_assert(json_object_object_get_ex(last, "final", &v) && json_object_get_boolean(v),
-              "the last interval is not final");
+    int n;
+    json_object *last = top_final_interval(&top, &n); /* exit 0, the last interval final */
 
     long long records = 4LL * FILLS + 4 + 2LL * HELD, lost = get_int(last, "lost_events");
     cr_log_info("%d intervals after the stop; events %lld, lost %lld", n, get_int(last, "events"),
@@ -270,11 +258,7 @@ static long long untracked_of(const char *path_flag)
     char *out = NULL, *err = NULL;
     int code = proc_capture(&top, &out, &err, 30000); /* EOF on its stdin: the target goes on */
     cr_assert_eq(code, 0, "top exited %d: %s", code, err);
-    char *lastline = out;
-    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
-        lastline = line;
-    json_object *last = json_tokener_parse(lastline), *v;
-    cr_assert_not_null(last, "not JSON: %.200s", lastline);
+    json_object *last = last_json_line(out), *v;
     cr_assert(json_object_object_get_ex(last, "final", &v) && json_object_get_boolean(v));
     expect_type(last, "HOLD", 2001, 2001, 1, 0);
     cr_expect_eq(get_int(last, "lost_events"), 0);
@@ -313,16 +297,8 @@ Test(top_stream, ring_full_on_a_busy_chain_leaves_no_stale_resource)
     cr_assert_eq(kill(top.pid, SIGSTOP), 0);
     usleep(300000);
     kill(top.pid, SIGCONT);
-    json_object *last = NULL;
-    int n = 0;
-    while ((o = next_interval(&top, 20000)) != NULL) {
-        if (last)
-            json_object_put(last);
-        last = o;
-        n++;
-    }
-    int code = proc_wait(&top, 10000);
-    cr_assert_eq(code, 0, "top exited %d", code);
+    int n;
+    json_object *last = top_final_interval(&top, &n); /* exit 0, the last interval final */
     cr_assert_geq(n, 5, "%d intervals after the stop", n);
     cr_expect_gt(get_int(last, "lost_events"), 0, "the ring buffer never overflowed");
     json_object *busy = find_named(last, "types", "BUSYTIMER"), *oldest;
