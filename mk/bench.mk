@@ -71,3 +71,9 @@ ALL_BINS += $(BENCH_DIR)/bench_fork
 bench: bench-fork
 bench-fork: $(BENCH_DIR)/bench_fork $(B)/ahprof | bench-deps
 	$(Q)bench/fork.sh $(B)
+
+# How long `stuck` answers and `record`/`top` take to stop (the tests only bound hangs).
+.PHONY: bench-stop
+bench: bench-stop
+bench-stop: $(B)/ahprof $(B)/targets/stuckers $(B)/targets/workload | bench-deps
+	$(Q)bench/stop_latency.sh $(B)

@@ -1,9 +1,9 @@
 /*
  * test_record_limits.c - `ahprof record` against a target that raises events as fast as it
- * can (and one that barely raises any): --duration and SIGINT/SIGTERM end it within about a
- * second, its memory stays under the bound `record --help` documents, what it could not keep
- * is counted as lost, and the file survives SIGKILL of ahprof and a full disk up to its last
- * complete chunk. Also `top` stops on SIGINT on the same target.
+ * can (and one that barely raises any): --duration and SIGINT/SIGTERM end it (not hang: how
+ * fast is bench/stop_latency.sh's), its memory stays under the bound `record --help` documents,
+ * what it could not keep is counted as lost, and the file survives SIGKILL of ahprof and a full
+ * disk up to its last complete chunk. Also `top` stops on SIGINT on the same target.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -30,6 +30,10 @@ TestSuite(record_limits, .init = make_data_path, .fini = remove_data, .timeout =
 /* Threads of the flooding target: together they hand over events faster than ahprof can
  * write them, so that its ring buffer is never empty. */
 #define FLOOD_THREADS "2"
+
+/* Stopping later than this is a hang (tens of seconds before the bounded reads), whatever the
+ * load of the machine: stopping takes under a second when quiet. */
+#define HANG_MS 15000
 
 static long long now_ms(void)
 {
@@ -113,11 +117,9 @@ Test(record_limits, duration_is_honoured_on_a_flooding_target)
     long long took = now_ms() - recording, total = now_ms() - start;
     stop_target(&t);
     cr_assert_eq(code, 0, "record exited %d", code);
-    /* One second of recording, then at most about one to stop; it was 3 s to 50 s. */
-    /* Before the bounded reads it ran 41 s past a 1 s duration. The bound leaves room for a
-     * loaded 2-core machine (3 s were seen under load); the figure itself is logged. */
-    cr_expect_lt(took, 6000, "record -d 1 ended %lld ms after it started recording", took);
-    cr_expect_lt(total, 10000, "record -d 1 took %lld ms in all", total);
+    /* Before the bounded reads it ran 41 s past a 1 s duration: a hang bound, not a speed
+     * claim (bench/stop_latency.sh measures how long stopping takes). */
+    cr_expect_lt(took, HANG_MS, "record -d 1 ended %lld ms after it started recording", took);
     cr_log_info("record -d 1: %lld ms from the start of the recording, %lld ms in all", took,
                 total);
     json_object *r = report_json_at(data_path);
@@ -142,9 +144,8 @@ static void signal_stops_recording(int sig)
     long long took = now_ms() - start;
     stop_target(&t);
     cr_assert_eq(code, 0, "record exited %d after %s", code, strsignal(sig));
-    /* 0.55-0.8 s on a quiet machine, over 3 s seen under load; without the bounded reads it
-     * ran tens of seconds. */
-    cr_expect_lt(took, 6000, "record took %lld ms to stop after %s", took, strsignal(sig));
+    /* Without the bounded reads it ran tens of seconds (a hang bound, not a speed claim). */
+    cr_expect_lt(took, HANG_MS, "record took %lld ms to stop after %s", took, strsignal(sig));
     cr_log_info("record stopped %lld ms after %s", took, strsignal(sig));
     json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "clean_end"));
@@ -235,7 +236,7 @@ Test(record_limits, full_disk_stops_cleanly_and_leaves_a_readable_prefix)
     cr_assert_neq(code, 99, "cannot mount a tmpfs: %s", err);
     cr_expect_eq(code, 1, "record exited %d on a full disk: %s", code, err);
     cr_expect_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
-    cr_expect_lt(took, 5000, "record took %lld ms to give up", took);
+    cr_expect_lt(took, HANG_MS, "record took %lld ms to give up", took);
     json_object *r = report_json_at(data_path);
     cr_expect(get_bool(r, "truncated"));
     cr_expect_eq(get_int(r, "trailing_bytes"), 0, "the file does not end at a chunk boundary");
@@ -273,5 +274,5 @@ Test(record_limits, top_stops_on_sigint_on_a_flooding_target)
     long long took = now_ms() - start;
     stop_target(&t);
     cr_expect_eq(code, 0, "top exited %d", code);
-    cr_expect_lt(took, 6000, "top took %lld ms to stop after SIGINT", took);
+    cr_expect_lt(took, HANG_MS, "top took %lld ms to stop after SIGINT", took);
 }

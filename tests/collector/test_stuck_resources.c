@@ -270,11 +270,11 @@ Test(stuck_resources, deadlock_lists_the_in_scope_resources_of_both_threads)
     struct facts f;
     char *argv[] = {STUCKERS, "deadlock", NULL};
     start_target(&p, argv, &f);
-    long long took;
-    json_object *root = stuck_json(p.pid, NULL, NULL, &took);
+    json_object *root = stuck_json(p.pid, NULL, NULL, NULL);
     json_object *bare = stuck_json(p.pid, "--no-probes", NULL, NULL);
     stop(&p);
-    cr_expect_lt(took, 1000000000LL, "stuck took %lld ns", took);
+    /* The default window (how long stuck takes is bench/stuck.sh's, not a test's). */
+    cr_expect_eq(get_int(root, "window_ns"), 200000000LL);
     cr_assert(is_null(root, "resources_error"), "%s", get_str(root, "resources_error"));
     expect_deadlocked_resources(root, &f, true);
     cr_expect_eq(json_object_array_length(get(root, "resources")), 3);

@@ -7,7 +7,9 @@
  *                          then 1 x QUICK callback that returns at once.
  *   kernel_truths block    10 x TIMER callbacks, each blocked ~50 ms in read() of an empty
  *                          pipe (in read_here()) until a helper thread, outside any callback,
- *                          writes one byte 50 ms after the callback started.
+ *                          writes one byte 50 ms after the callback started, once the reader
+ *                          sleeps (a reader held off a CPU for those 50 ms would otherwise
+ *                          find the byte there and not block at all).
  *   kernel_truths idle     an event loop: 10 x epoll_wait of 100 ms outside any callback, a
  *                          TICK callback that returns at once after each.
  *   kernel_truths pool     10 x WORK created at once and queued to one worker thread that
@@ -18,6 +20,7 @@
 #include <ah.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +84,34 @@ static void run_burn(void)
 
 static int block_pipe[2];
 static sem_t block_armed;
+static pid_t block_reader;
+
+/* Whether thread TID is asleep ('S' in /proc/self/task/TID/stat). */
+static bool sleeping(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true; /* cannot tell: write, as before */
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the state follows the name */
+    return !paren || paren[1] != ' ' || paren[2] == 'S';
+}
 
 static void *block_writer(void *arg)
 {
     (void)arg;
     for (int i = 0; i < 10; i++) {
         sem_wait(&block_armed);
-        struct timespec ts = {0, 50000000};
+        struct timespec ts = {0, 50000000}, tick = {0, 1000000};
         nanosleep(&ts, NULL);
+        /* The reader is between sem_post and read(), or in read(): wait for it to sleep
+         * there (after sem_post it sleeps nowhere else), 5 s at most. */
+        for (int w = 0; w < 5000 && !sleeping(block_reader); w++)
+            nanosleep(&tick, NULL);
         char c = 'x';
         if (write(block_pipe[1], &c, 1) != 1)
             return NULL;
@@ -109,6 +132,7 @@ static void run_block(void)
     int timer = ah_type("TIMER");
     if (pipe(block_pipe) < 0 || sem_init(&block_armed, 0, 0) < 0)
         exit(2);
+    block_reader = gettid();
     pthread_t writer;
     pthread_create(&writer, NULL, block_writer, NULL);
     warm_up();
