@@ -104,10 +104,15 @@ struct off_state {
     __u16 depth;
 };
 
+/* tid -> its off-CPU state. Not task storage: the kernel refuses task storage to every
+ * program of a CPU while one (a uprobe program, preemptible) holds it there, and the switch
+ * that preempts that program is one of ours: a blocking episode went missing under load. A
+ * preallocated hash locks only its own buckets, and only our switch and wakeup programs
+ * (which do not nest) update it. An exiting thread's entry is deleted at its last switch. */
 struct {
-    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, int);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
     __type(value, struct off_state);
 } off_states SEC(".maps");
 
@@ -115,6 +120,23 @@ static __always_inline struct ahp_kernel_globals *globals(void)
 {
     __u32 zero = 0;
     return bpf_map_lookup_elem(&kglobals, &zero);
+}
+
+/* TID's state, created when CREATE (NULL when the map is full: counted in switches_lost). */
+static __always_inline struct off_state *off_state_of(__u32 tid, bool create)
+{
+    struct off_state *st = bpf_map_lookup_elem(&off_states, &tid);
+    if (st || !create)
+        return st;
+    struct off_state fresh = {};
+    bpf_map_update_elem(&off_states, &tid, &fresh, BPF_NOEXIST);
+    st = bpf_map_lookup_elem(&off_states, &tid);
+    if (!st) {
+        struct ahp_kernel_globals *g = globals();
+        if (g)
+            g->switches_lost++;
+    }
+    return st;
 }
 
 static __always_inline struct ahp_kernel_stats *slot_stats(__s32 slot)
@@ -347,14 +369,22 @@ static __always_inline __u64 leaf_caller(struct task_struct *prev)
     return 0;
 }
 
+#define PF_EXITING 0x00000004
+
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, __u64 now)
 {
-    struct off_state *st =
-        bpf_task_storage_get(&off_states, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    __u32 tid = (__u32)prev->pid;
+    /* A thread's last switch: its memory may be gone already (a read error that is no one's),
+     * and it never comes back to be charged; its tid may come back as another thread. */
+    if (prev->flags & PF_EXITING) {
+        bpf_map_delete_elem(&off_states, &tid);
+        return;
+    }
+    struct off_state *st = off_state_of(tid, true);
     if (!st)
         return;
     struct scope s;
-    read_scope((__u32)prev->pid, &s);
+    read_scope(tid, &s);
     st->off_ns = now;
     st->ready_ns = preempt ? now : 0;
     st->id = s.id;
@@ -390,7 +420,7 @@ static __always_inline void count_runq(__s32 slot, __u64 wait)
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
-    struct off_state *st = bpf_task_storage_get(&off_states, next, 0, 0);
+    struct off_state *st = off_state_of((__u32)next->pid, false);
     if (!st || st->off_ns == 0)
         return;
     __u64 start = st->off_ns, off = now - start;
@@ -457,7 +487,7 @@ static __always_inline void wakeup(struct task_struct *p)
 {
     if (p->tgid != target_tgid || *(volatile __u32 *)&collector_stopped)
         return;
-    struct off_state *st = bpf_task_storage_get(&off_states, p, 0, 0);
+    struct off_state *st = off_state_of((__u32)p->pid, false);
     if (st && st->off_ns && st->ready_ns == 0)
         st->ready_ns = bpf_ktime_get_ns();
 }

@@ -33,7 +33,7 @@ $(B)/kview: tests/collector/kview.c $(B)/libahprof.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CLI_CFLAGS) $(CFLAGS) $< -o $@ $(B)/libahprof.a $(CLI_LIBS)
 
-$(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/targets/kernel_hostile \
+$(COLLECTOR_DIR)/test_kernel_view: $(B)/targets/kernel_truths $(B)/targets/kernel_hostile $(B)/targets/cpushare \
 	$(B)/kview $(B)/ahprof
 # It links the collector core (kernel.h is not only read through kview).
 $(COLLECTOR_DIR)/test_kernel_view: CRITERION_LIBS += $(CLI_LIBS)

@@ -55,6 +55,8 @@ struct ahp_kernel_globals {
     __u64 stacks_dropped;  /* aggregated stacks the stack_counts map had no room for */
     __u64 lost_records;    /* records the ring buffer had no room for */
     __u64 reasons_dropped; /* (type, reason) pairs the reasons map had no room for */
+    __u64 switches_lost;   /* switch-outs of a target thread not followed (no room left for
+                            * its state): that time off the CPU is in no type's figures */
 };
 
 /* Key of the (type, reason) aggregate of blocking inside callbacks. */

@@ -18,6 +18,7 @@
 #define KVIEW AHP_BUILD "/kview"
 #define TRUTHS AHP_BUILD "/targets/kernel_truths"
 #define HOSTILE AHP_BUILD "/targets/kernel_hostile"
+#define CPUSHARE AHP_BUILD "/targets/cpushare"
 
 /* Run kernel_truths MODE under kview (EXTRA: its options) from before the mode starts to after
  * it is done; returns kview's "kernel" object. */
@@ -158,11 +159,48 @@ Test(kernel_view, blocking_in_read_inside_callbacks)
     cr_expect(blocked >= 450000000 && blocked <= 550000000, "TIMER blocked %lld ns", blocked);
     json_object *read = reason_of(timer, "read");
     cr_assert_not_null(read, "no 'read' reason under TIMER");
-    cr_expect_eq(get_int(read, "count"), 10);
+    cr_expect_eq(get_int(read, "count"), 10, "%lld reads (%lld switches lost, %lld read errors)",
+                 get_int(read, "count"), get_int(k, "switches_lost"), get_int(k, "read_errors"));
     cr_expect_geq(get_int(read, "ns"), 450000000);
     long long at_read_here = stack_sum(k, "offcpu", "TIMER", "read_here");
     cr_expect_geq(at_read_here, 450000000, "off-CPU ns at read_here: %lld", at_read_here);
     json_object_put(k);
+}
+
+/* A target that exits while the view watches: its threads' last switch (their memory may be
+ * gone) is no read error, and every switch of theirs was followed. It counted one read error
+ * per exit before. */
+Test(kernel_view, an_exiting_target_is_no_read_error)
+{
+    struct proc target, kv;
+    char pid[32];
+    char *targv[] = {CPUSHARE, "50", "4", "6", NULL};
+    start_ready_target(&target, targv, pid);
+    char *kargv[] = {KVIEW, "-p", pid, NULL};
+    proc_start(&kv, kargv);
+    cr_assert(proc_wait_stderr(&kv, "attached", 15000), "kview did not attach");
+    cr_assert_eq(write(target.in_fd, "go\n", 3), 3);
+    cr_assert_eq(proc_capture(&target, NULL, NULL, 20000), 0, "cpushare did not finish");
+    usleep(200000); /* the exit's switches, seen by the view before it stops */
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(proc_capture(&kv, &out, &err, 30000), 0, "kview: %s", err);
+    json_object *root = json_tokener_parse(out), *k;
+    cr_assert(root && json_object_object_get_ex(root, "kernel", &k), "%.300s", out);
+    cr_expect_gt(get_int(k, "samples"), 20);
+    cr_expect_eq(get_int(k, "read_errors"), 0);
+    cr_expect_eq(get_int(k, "malformed"), 0);
+    cr_expect_eq(get_int(k, "switches_lost"), 0);
+    /* SHARE, cpushare's first type, by its slot: names are read from a target still there. */
+    json_object *types = NULL, *share = NULL;
+    cr_assert(json_object_object_get_ex(k, "types", &types));
+    for (size_t i = 0; i < json_object_array_length(types); i++)
+        if (get_int(json_object_array_get_idx(types, i), "slot") == 0)
+            share = json_object_array_get_idx(types, i);
+    cr_assert_not_null(share, "no samples under SHARE: %.300s", out);
+    cr_expect_gt(get_int(share, "cpu_samples"), 0);
+    json_object_put(root);
+    free(out);
+    free(err);
 }
 
 /* An event loop that waits in epoll_wait outside any callback: no BLOCK is charged to its

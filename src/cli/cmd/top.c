@@ -141,7 +141,8 @@ static const char top_usage[] =
     "view also cpu_samples, blocked_ns, blocked_count, preempted_ns (totals since attach),\n"
     "runq_p50_ns, runq_p99_ns (since attach, log2 bucket bounds), cpu_pct and blocked_pct\n"
     "(over the interval), and at the top level \"kernel\": hz, samples, outside_cpu_pct,\n"
-    "untagged_cpu_pct, read_errors, malformed, stack_errors (docs/kernel-view.md); and\n"
+    "untagged_cpu_pct, read_errors, malformed, stack_errors, switches_lost\n"
+    "(docs/kernel-view.md); and\n"
     "warnings, each with lint, type, type_id, count and example (long-callback: max_ns, and\n"
     "with the kernel view blocked_ns, blocked_pct, blocked_reason, blocked_reasons;\n"
     "leak-slope: grown,\n"
@@ -386,6 +387,7 @@ static void print_interval(struct top_state *st, bool final)
             ahp_json_field_u64(w, "read_errors", kg.read_errors);
             ahp_json_field_u64(w, "malformed", kg.malformed);
             ahp_json_field_u64(w, "stack_errors", kg.stack_errors);
+            ahp_json_field_u64(w, "switches_lost", kg.switches_lost);
             ahp_json_object_end(w);
         }
         ahp_json_key(w, "types");

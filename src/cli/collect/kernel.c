@@ -344,6 +344,7 @@ int ahp_kernel_globals(struct ahp_kernel_view *kv, struct ahp_kernel_globals *ou
         out->stacks_dropped += percpu[cpu].stacks_dropped;
         out->lost_records += percpu[cpu].lost_records;
         out->reasons_dropped += percpu[cpu].reasons_dropped;
+        out->switches_lost += percpu[cpu].switches_lost;
     }
     free(percpu);
     return rc < 0 ? -errno : 0;
@@ -688,6 +689,7 @@ int ahp_kernel_write_json(struct ahp_kernel_view *kv, struct ahp_json *w, uint64
     ahp_json_field_u64(w, "stacks_dropped", g.stacks_dropped);
     ahp_json_field_u64(w, "lost_records", g.lost_records);
     ahp_json_field_u64(w, "reasons_dropped", g.reasons_dropped);
+    ahp_json_field_u64(w, "switches_lost", g.switches_lost);
     ahp_json_key(w, "types");
     ahp_json_array_begin(w);
     for (int slot = 0; slot < AHP_KSLOTS; slot++) {
