@@ -129,12 +129,91 @@ static struct ahp_live *live_slot(const struct ahp_decoder *d, uint64_t id)
     return d->live ? &d->live[id & d->live_mask] : NULL;
 }
 
+/* The ids of a bucket in one cache line: an init looks for its own there. */
+struct ahp_early_destroy_bucket {
+    uint64_t id[AHP_EARLY_DESTROY_WAYS]; /* 0: free */
+    uint64_t ns[AHP_EARLY_DESTROY_WAYS]; /* when its destroy happened */
+};
+_Static_assert(sizeof(struct ahp_early_destroy_bucket) == 128, "two cache lines a bucket");
+
+static uint32_t early_bucket_of(uint64_t id)
+{
+    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> (64 - AHP_EARLY_DESTROY_BUCKET_BITS));
+}
+
+/* Like a destroy mark (AHP_LIVE_MARK_NS), a remembered destroy keeps its place for as long as
+ * its init may lag behind: after that (a resource created before the attach, whose init never
+ * comes, or one whose init was not tracked) the place is any other's. Wrap-safe: times are
+ * the target's to write. */
+static bool early_expired(uint64_t destroyed_ns, uint64_t now)
+{
+    return now > destroyed_ns && now - destroyed_ns >= AHP_LIVE_MARK_NS;
+}
+
+/* ID was destroyed at NOW, before its init was seen, and its slot had no room for a mark. In
+ * a full bucket the oldest destroy makes room: the newest is the likeliest to see its init
+ * come (most lag a batch behind, milliseconds), the oldest to be one whose init never will. */
+static void early_remember(struct ahp_decoder *d, uint64_t id, uint64_t now)
+{
+    if (d->early == NULL) {
+        d->early = aligned_alloc(64, sizeof(*d->early) * AHP_EARLY_DESTROY_BUCKETS);
+        if (d->early == NULL) {
+            d->live_destroys_forgotten++;
+            return;
+        }
+        memset(d->early, 0, sizeof(*d->early) * AHP_EARLY_DESTROY_BUCKETS);
+    }
+    struct ahp_early_destroy_bucket *b = &d->early[early_bucket_of(id)];
+    int way = 0;
+    uint64_t way_ns = UINT64_MAX;
+    for (int i = 0; i < AHP_EARLY_DESTROY_WAYS; i++) {
+        if (b->id[i] == id)
+            return; /* destroyed twice before its init: once is enough */
+        uint64_t ns = b->id[i] == 0 ? 0 : b->ns[i];
+        if (ns < way_ns) {
+            way = i;
+            way_ns = ns;
+        }
+    }
+    if (b->id[way] == 0)
+        d->early_count++;
+    else if (!early_expired(b->ns[way], now))
+        d->live_destroys_forgotten++;
+    b->id[way] = id;
+    b->ns[way] = now;
+}
+
+/* Whether ID's destroy was remembered (it is forgotten now that its init came). Expired
+ * destroys met in its bucket are forgotten too. */
+static bool early_take(struct ahp_decoder *d, uint64_t id, uint64_t now)
+{
+    if (d->early_count == 0)
+        return false;
+    struct ahp_early_destroy_bucket *b = &d->early[early_bucket_of(id)];
+    bool found = false;
+    for (int i = 0; i < AHP_EARLY_DESTROY_WAYS; i++) {
+        if (b->id[i] == 0 || (b->id[i] != id && !early_expired(b->ns[i], now)))
+            continue;
+        found |= b->id[i] == id;
+        b->id[i] = 0;
+        d->early_count--;
+    }
+    return found;
+}
+
 static void live_insert(struct ahp_decoder *d, uint64_t id, uint64_t now, int32_t type,
                         uint32_t tid, uint64_t trigger_id)
 {
     struct ahp_live *slot = live_slot(d, id);
-    if (slot && !ahp_live_insert(slot, id, now, type, tid, trigger_id))
+    if (slot == NULL)
+        return;
+    bool tracked = ahp_live_insert(slot, id, now, type, tid, trigger_id);
+    if (!tracked)
         d->live_untracked++;
+    /* Its destroy came first, when the slot had no room for its mark: both are seen now, the
+     * slot ends as if they had come in order. */
+    if (early_take(d, id, now) && tracked && slot->id == id)
+        slot->id = id | AHP_LIVE_TOMBSTONE;
 }
 
 static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
@@ -152,8 +231,18 @@ static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
 static void live_remove(struct ahp_decoder *d, uint64_t id, uint64_t now, struct ahp_type_stats *s)
 {
     struct ahp_live *slot = live_slot(d, id);
-    if (slot && ahp_live_remove(slot, id, now) && s)
-        s->double_destroy++;
+    if (slot == NULL)
+        return;
+    if (ahp_live_remove(slot, id, now)) {
+        if (s)
+            s->double_destroy++;
+        return;
+    }
+    /* Neither its tombstone nor its mark: the slot is another id's (its init, if still to
+     * come, would find it free once that one leaves). */
+    __u64 held = slot->id;
+    if (held != id && held != (id | AHP_LIVE_TOMBSTONE))
+        early_remember(d, id, now);
 }
 
 /* An after of ID found no before open for it on its thread, though no batch of the thread was
@@ -424,4 +513,7 @@ void ahp_decoder_free(struct ahp_decoder *d)
     d->nthreads = d->cap = 0;
     free(d->out);
     d->out = NULL;
+    free(d->early);
+    d->early = NULL;
+    d->early_count = 0;
 }
