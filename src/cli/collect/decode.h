@@ -32,7 +32,7 @@ struct ahp_decode_thread;
 #define AHP_EARLY_DESTROY_BUCKETS (1u << AHP_EARLY_DESTROY_BUCKET_BITS)
 #define AHP_EARLY_DESTROY_WAYS 8
 #define AHP_EARLY_DESTROYS (AHP_EARLY_DESTROY_BUCKETS * AHP_EARLY_DESTROY_WAYS)
-struct ahp_early_destroy_bucket;
+struct ahp_early_destroys;
 
 struct ahp_decoder {
     struct ahp_tick_rate rate;
@@ -60,8 +60,9 @@ struct ahp_decoder {
     struct ahp_event *out;       /* the events of the batch being handed over */
     /* The destroys decoded before their init (NULL until the first) and how many ids it
      * holds, some maybe expired. */
-    struct ahp_early_destroy_bucket *early;
+    struct ahp_early_destroys *early;
     uint32_t early_count;
+    uint64_t early_newest_ns; /* the newest destroy it ever held */
     /* Early destroys younger than AHP_LIVE_MARK_NS pushed out of a full bucket (or with no
      * memory for any): if their init comes, their resource shows alive. */
     uint64_t live_destroys_forgotten;
