@@ -584,6 +584,23 @@ Test(decode_live, destroy_while_the_slot_holds_another_live_resource_is_not_lost
     cr_assert_eq(fx->dec.stats[3].double_destroy, 1);
 }
 
+/* The two threads' times disagree by some us (each batch's from its own anchor): an init that
+ * comes out a little newer than its destroy is still its. */
+Test(decode_live, early_destroy_meets_an_init_its_clock_puts_a_little_later)
+{
+    const uint64_t z = 15, x = 15 + NSLOTS;
+    init(A, z, 3, T0 + 100);
+    send(A);
+    destroy(B, x, 3, T0 + 300);
+    send(B);
+    destroy(A, z, 3, T0 + 400);
+    send(A);
+    init(C, x, 3, T0 + 300 + 50000); /* 50 us */
+    send(C);
+    cr_assert_eq(live_count(), 0, "the slot holds %#llx, destroyed before",
+                 (unsigned long long)slot_of(x)->id);
+}
+
 /* The same with the slot held by a recent mark of another id W (one slot keeps one mark). */
 Test(decode_live, destroy_while_the_slot_holds_another_id_s_mark_is_not_lost)
 {
