@@ -659,11 +659,14 @@ Test(decode_live, destroys_remembered_for_their_init_are_bounded)
 
     const uint64_t far = 1ull << 40; /* ids of resources created before the attach */
     destroy_many(far, 1, T0 + NSLOTS);
+    const struct ahp_early_destroys *early = fx->dec.early; /* mapped once, not on the heap */
+    cr_assert_not_null(early);
     size_t heap = heap_bytes();
     const uint32_t n = AHP_EARLY_DESTROYS + AHP_EARLY_DESTROYS / 2;
     destroy_many(far + 1, n, T0 + NSLOTS + 1);
     size_t heap_after = heap_bytes();
     cr_assert_eq(heap_after, heap, "the heap went from %zu to %zu bytes", heap, heap_after);
+    cr_assert_eq(fx->dec.early, early);
     cr_log_info("%u early destroys, %llu forgotten, %u remembered", n + 1,
                 (unsigned long long)fx->dec.live_destroys_forgotten, fx->dec.early_count);
     cr_assert_geq(fx->dec.live_destroys_forgotten, n + 1 - AHP_EARLY_DESTROYS);
@@ -683,6 +686,7 @@ Test(decode_live, destroys_remembered_for_their_init_are_bounded)
     heap_after = heap_bytes();
     cr_assert_eq(heap_after, heap, "the heap went from %zu to %zu bytes", heap, heap_after);
     cr_assert_eq(fx->dec.live_destroys_forgotten, forgotten);
+    cr_assert_eq(fx->dec.early, early);
 
     /* The live resources leave; the inits of the newest destroyed come: none stays alive. */
     for (uint64_t i = 0; i < NSLOTS; i++) {

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "batch_rules.h"
@@ -163,12 +164,14 @@ static bool early_expired(uint64_t destroyed_ns, uint64_t now)
 static void early_remember(struct ahp_decoder *d, uint64_t id, uint64_t now)
 {
     if (d->early == NULL) {
-        d->early = aligned_alloc(64, sizeof(*d->early));
-        if (d->early == NULL) {
+        /* Zeroed pages, aligned, and in memory only as buckets are used. */
+        void *p = mmap(NULL, sizeof(*d->early), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (p == MAP_FAILED) {
             d->live_destroys_forgotten++;
             return;
         }
-        memset(d->early, 0, sizeof(*d->early));
+        d->early = p;
     }
     struct ahp_early_destroy_bucket *b = &d->early->bucket[early_bucket_of(id)];
     int way = 0;
@@ -529,7 +532,8 @@ void ahp_decoder_free(struct ahp_decoder *d)
     d->nthreads = d->cap = 0;
     free(d->out);
     d->out = NULL;
-    free(d->early);
+    if (d->early != NULL)
+        munmap(d->early, sizeof(*d->early));
     d->early = NULL;
     d->early_count = 0;
 }

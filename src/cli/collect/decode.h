@@ -27,7 +27,7 @@ struct ahp_decode_thread;
 /* Destroys decoded before their init that their slot of the live table had no room to mark
  * (src/contracts/live_rules.h: it held another live resource or another id's recent mark), so
  * that the init, when it comes, does not leave its resource alive: AHP_EARLY_DESTROY_BUCKETS
- * buckets of AHP_EARLY_DESTROY_WAYS ids, 1 MiB allocated at the first one. */
+ * buckets of AHP_EARLY_DESTROY_WAYS ids, 1 MiB mapped at the first one. */
 #define AHP_EARLY_DESTROY_BUCKET_BITS 13
 #define AHP_EARLY_DESTROY_BUCKETS (1u << AHP_EARLY_DESTROY_BUCKET_BITS)
 #define AHP_EARLY_DESTROY_WAYS 8
