@@ -130,7 +130,7 @@ static struct ahp_live *live_slot(const struct ahp_decoder *d, uint64_t id)
     return d->live ? &d->live[id & d->live_mask] : NULL;
 }
 
-/* The ids of a bucket in one cache line, that an init reads whole. */
+/* The ids of a bucket in one cache line (the set is mapped page-aligned): all an init reads. */
 struct ahp_early_destroy_bucket {
     uint64_t id[AHP_EARLY_DESTROY_WAYS]; /* 0: free */
     uint64_t ns[AHP_EARLY_DESTROY_WAYS]; /* when its destroy happened */
@@ -140,9 +140,9 @@ struct ahp_early_destroys {
 };
 
 /* Eight consecutive ids a bucket: libah hands ids out in blocks of consecutive ones per thread,
- * so the inits that look here walk the buckets in order (a hash spreading them cost a cache
- * miss per init: +20% of top's CPU on a stream of lifecycles). The bits above those are hashed
- * in: ids that share a live slot, the ones remembered here, must not share a bucket too. */
+ * so the inits that look here walk the buckets in order (spread by a hash, they cost a cache
+ * miss each). The bits above those are hashed in: ids that share a live slot, the ones
+ * remembered here, must not share a bucket too. */
 static uint32_t early_bucket_of(uint64_t id)
 {
     uint64_t spread = ((id >> 16) * 0x9e3779b97f4a7c15ull) >> (64 - AHP_EARLY_DESTROY_BUCKET_BITS);
