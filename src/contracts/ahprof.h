@@ -182,6 +182,10 @@ struct ahp_global_stats {
     __u64 batch_malformed;   /* batch headers: version, clock, count > AHP_BATCH_RECORDS,
                               * anchor in the future */
     __u64 records_malformed; /* records: kind or type out of range, id < 2 */
+    /* Destroys decoded before their init that the collector's decoder could not remember
+     * (src/cli/collect/decode.h): their resource, if its init comes, shows alive. Kept by the
+     * decoder alone: 0 here. */
+    __u64 live_destroys_forgotten;
 };
 
 /* A slot of the live-resource table, indexed by id modulo its size: what top needs for the

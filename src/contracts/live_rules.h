@@ -97,11 +97,12 @@ AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id, __u64 now)
         slot->id = id;
     }
     /* A recent mark of another id stays: that id's init would otherwise find the slot free and
-     * stay alive for ever; this one's, if it comes while the mark is there, is not tracked (if
-     * it comes after that id's init freed the slot, it takes it: one slot keeps one mark). So
-     * does a live resource of another id: this one's init, if that one is destroyed first,
-     * takes the slot and stays alive (tests/cli/test_decode_live.c shows both; the table has
-     * no room for a second id per slot). */
+     * stay alive for ever; this one's, if it comes while the mark is there, is not tracked. So
+     * does a live resource of another id. Either may leave before this id's init comes, which
+     * would then take the slot and stay alive (one slot keeps one id): the caller, seeing the
+     * slot still another id's, remembers the destroy elsewhere for the init. The decoder does
+     * (src/cli/collect/decode.c, a bounded set; tests/cli/test_decode_live.c has both cases);
+     * the BPF side, in its rare walks of batches the ring buffer had no room for, does not. */
     return false;
 }
 

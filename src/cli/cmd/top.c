@@ -132,7 +132,9 @@ static const char top_usage[] =
     "lost_events, unmatched_after, malformed_batches, malformed_records (as above),\n"
     "live_untracked (resources whose slot in the table of live resources, --max-live, was\n"
     "taken, by another live one or by a recent destroy still waiting for its init: their\n"
-    "ages are unknown), and types, each with name, type_id, active, created,\n"
+    "ages are unknown), live_destroys_forgotten (destroys seen before their init that the\n"
+    "collector could not remember, as it keeps at most 65536 for 10 s: their resources, if\n"
+    "their init comes, show alive), and types, each with name, type_id, active, created,\n"
     "destroyed, resolved, self_created, callbacks, callback_ns, exclusive_ns (totals since\n"
     "attach; self_created: created inside a callback of their own type),\n"
     "created_per_s, destroyed_per_s, callbacks_per_s, callback_share_pct, p50_us, p99_us\n"
@@ -159,8 +161,9 @@ static const char top_usage[] =
     "the histogram ahprof_callback_duration_seconds (log2 buckets, callbacks whose start\n"
     "and end were seen). Counters count since ahprof attached: a restarted target is a new\n"
     "pid, hence new series, and no series ever goes down.\n"
-    "Memory: the ring buffer (--buffer), mapped twice, and the live table (--max-live x 48\n"
-    "bytes, 12 MiB by default) per target, whatever the event rate.\n"
+    "Memory: the ring buffer (--buffer), mapped twice, the live table (--max-live x 48\n"
+    "bytes, 12 MiB by default) and 1 MiB for destroys seen before their init (once one\n"
+    "is) per target, whatever the event rate.\n"
     "Requires root (see `ahprof --help` for file capabilities).\n";
 
 static double hist_estimate(const __u64 *hist, double p);
@@ -372,6 +375,7 @@ static void print_interval(struct top_state *st, bool final)
         ahp_json_field_u64(w, "lost_events", g.lost_events);
         ahp_json_field_u64(w, "unmatched_after", g.unmatched_after);
         ahp_json_field_u64(w, "live_untracked", g.live_untracked);
+        ahp_json_field_u64(w, "live_destroys_forgotten", g.live_destroys_forgotten);
         ahp_json_field_u64(w, "malformed_batches", g.batch_malformed);
         ahp_json_field_u64(w, "malformed_records", g.records_malformed);
         if (st->kv) {

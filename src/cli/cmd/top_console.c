@@ -196,6 +196,11 @@ static void collect_warnings(struct console *con, const struct ahp_live_warning 
                     "%llu resources found their live-table slot taken: no age, not listed "
                     "(--max-live)",
                     (unsigned long long)g->live_untracked);
+    if (g->live_destroys_forgotten)
+        add_warning(con, "live-table-full",
+                    "%llu destroys seen before their init were forgotten: their resources "
+                    "may show alive (--max-live)",
+                    (unsigned long long)g->live_destroys_forgotten);
     if (g->unmatched_after)
         add_warning(con, "unmatched-after",
                     "%llu callbacks ended without their start (attached mid-callback): "

@@ -565,6 +565,7 @@ int ahp_collector_global_stats(struct ahp_collector *c, struct ahp_global_stats 
     out->stack_overflow += c->decoder.stack_overflow;
     out->unmatched_after += c->decoder.unmatched_after;
     out->live_untracked += c->decoder.live_untracked;
+    out->live_destroys_forgotten += c->decoder.live_destroys_forgotten;
     out->batch_malformed += c->decoder.malformed_batches;
     out->records_malformed += c->decoder.malformed_records;
     out->lost_events += c->decoder.malformed_dropped;

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "batch_rules.h"
@@ -129,12 +130,109 @@ static struct ahp_live *live_slot(const struct ahp_decoder *d, uint64_t id)
     return d->live ? &d->live[id & d->live_mask] : NULL;
 }
 
+/* The ids of a bucket in one cache line (the set is mapped page-aligned): all an init reads. */
+struct ahp_early_destroy_bucket {
+    uint64_t id[AHP_EARLY_DESTROY_WAYS]; /* 0: free */
+    uint64_t ns[AHP_EARLY_DESTROY_WAYS]; /* when its destroy happened */
+};
+struct ahp_early_destroys {
+    struct ahp_early_destroy_bucket bucket[AHP_EARLY_DESTROY_BUCKETS];
+};
+
+/* Eight consecutive ids a bucket: libah hands ids out in blocks of consecutive ones per thread,
+ * so the inits that look here walk the buckets in order (spread by a hash, they cost a cache
+ * miss each). The bits above those are hashed in: ids that share a live slot, the ones
+ * remembered here, must not share a bucket too. */
+static uint32_t early_bucket_of(uint64_t id)
+{
+    uint64_t spread = ((id >> 16) * 0x9e3779b97f4a7c15ull) >> (64 - AHP_EARLY_DESTROY_BUCKET_BITS);
+    return (uint32_t)((id >> 3) + spread) & (AHP_EARLY_DESTROY_BUCKETS - 1);
+}
+
+/* Like a destroy mark (AHP_LIVE_MARK_NS), a remembered destroy keeps its place for as long as
+ * its init may lag behind: after that (a resource created before the attach, whose init never
+ * comes, or one whose init was not tracked) the place is any other's. Wrap-safe: times are
+ * the target's to write. */
+static bool early_expired(uint64_t destroyed_ns, uint64_t now)
+{
+    return now > destroyed_ns && now - destroyed_ns >= AHP_LIVE_MARK_NS;
+}
+
+/* ID was destroyed at NOW, before its init was seen, and its slot had no room for a mark. In
+ * a full bucket the oldest destroy makes room: the newest is the likeliest to see its init
+ * come (most lag a batch behind, milliseconds), the oldest to be one whose init never will. */
+static void early_remember(struct ahp_decoder *d, uint64_t id, uint64_t now)
+{
+    if (d->early == NULL) {
+        /* Zeroed pages, aligned, and in memory only as buckets are used. */
+        void *p = mmap(NULL, sizeof(*d->early), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (p == MAP_FAILED) {
+            d->live_destroys_forgotten++;
+            return;
+        }
+        d->early = p;
+    }
+    struct ahp_early_destroy_bucket *b = &d->early->bucket[early_bucket_of(id)];
+    int way = 0;
+    uint64_t way_ns = UINT64_MAX;
+    for (int i = 0; i < AHP_EARLY_DESTROY_WAYS; i++) {
+        if (b->id[i] == id)
+            return; /* destroyed twice before its init: once is enough */
+        uint64_t ns = b->id[i] == 0 ? 0 : b->ns[i];
+        if (ns < way_ns) {
+            way = i;
+            way_ns = ns;
+        }
+    }
+    if (b->id[way] == 0)
+        d->early_count++;
+    else if (!early_expired(b->ns[way], now))
+        d->live_destroys_forgotten++;
+    b->id[way] = id;
+    b->ns[way] = now;
+    if (now > d->early_newest_ns)
+        d->early_newest_ns = now;
+}
+
+/* An init is older than its destroy, but the times of two threads' batches, each converted
+ * from its own anchor, may disagree by a few us: by this much at most, it is taken. */
+#define AHP_EARLY_CLOCK_SLACK_NS 100000ull
+
+/* Whether ID, created at NOW, had its destroy remembered (it is forgotten now that its init
+ * came). Only an init older than the newest destroy remembered looks: most inits are newer
+ * (the set is looked in around the few that lag a batch behind), and a look reads a cache
+ * line (+10% of the decoder's time per lifecycle when every init looked, measured). Expired
+ * destroys give way in early_remember. */
+static bool early_take(struct ahp_decoder *d, uint64_t id, uint64_t now)
+{
+    if (d->early_count == 0 ||
+        (now > d->early_newest_ns && now - d->early_newest_ns >= AHP_EARLY_CLOCK_SLACK_NS))
+        return false;
+    struct ahp_early_destroy_bucket *b = &d->early->bucket[early_bucket_of(id)];
+    for (int i = 0; i < AHP_EARLY_DESTROY_WAYS; i++) {
+        if (b->id[i] == id) {
+            b->id[i] = 0;
+            d->early_count--;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void live_insert(struct ahp_decoder *d, uint64_t id, uint64_t now, int32_t type,
                         uint32_t tid, uint64_t trigger_id)
 {
     struct ahp_live *slot = live_slot(d, id);
-    if (slot && !ahp_live_insert(slot, id, now, type, tid, trigger_id))
+    if (slot == NULL)
+        return;
+    bool tracked = ahp_live_insert(slot, id, now, type, tid, trigger_id);
+    if (!tracked)
         d->live_untracked++;
+    /* Its destroy came first, when the slot had no room for its mark: both are seen now, the
+     * slot ends as if they had come in order. */
+    if (early_take(d, id, now) && tracked && slot->id == id)
+        slot->id = id | AHP_LIVE_TOMBSTONE;
 }
 
 static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
@@ -152,8 +250,18 @@ static void live_callback(struct ahp_decoder *d, uint64_t id, uint64_t now)
 static void live_remove(struct ahp_decoder *d, uint64_t id, uint64_t now, struct ahp_type_stats *s)
 {
     struct ahp_live *slot = live_slot(d, id);
-    if (slot && ahp_live_remove(slot, id, now) && s)
-        s->double_destroy++;
+    if (slot == NULL)
+        return;
+    if (ahp_live_remove(slot, id, now)) {
+        if (s)
+            s->double_destroy++;
+        return;
+    }
+    /* Neither its tombstone nor its mark: the slot is another id's (its init, if still to
+     * come, would find it free once that one leaves). */
+    __u64 held = slot->id;
+    if (held != id && held != (id | AHP_LIVE_TOMBSTONE))
+        early_remember(d, id, now);
 }
 
 /* An after of ID found no before open for it on its thread, though no batch of the thread was
@@ -424,4 +532,8 @@ void ahp_decoder_free(struct ahp_decoder *d)
     d->nthreads = d->cap = 0;
     free(d->out);
     d->out = NULL;
+    if (d->early != NULL)
+        munmap(d->early, sizeof(*d->early));
+    d->early = NULL;
+    d->early_count = 0;
 }

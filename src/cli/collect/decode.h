@@ -24,6 +24,16 @@ void ahp_tick_rate_measure(struct ahp_tick_rate *rate, uint64_t span_ns);
 
 struct ahp_decode_thread;
 
+/* Destroys decoded before their init that their slot of the live table had no room to mark
+ * (src/contracts/live_rules.h: it held another live resource or another id's recent mark), so
+ * that the init, when it comes, does not leave its resource alive: AHP_EARLY_DESTROY_BUCKETS
+ * buckets of AHP_EARLY_DESTROY_WAYS ids, 1 MiB mapped at the first one. */
+#define AHP_EARLY_DESTROY_BUCKET_BITS 13
+#define AHP_EARLY_DESTROY_BUCKETS (1u << AHP_EARLY_DESTROY_BUCKET_BITS)
+#define AHP_EARLY_DESTROY_WAYS 8
+#define AHP_EARLY_DESTROYS (AHP_EARLY_DESTROY_BUCKETS * AHP_EARLY_DESTROY_WAYS)
+struct ahp_early_destroys;
+
 struct ahp_decoder {
     struct ahp_tick_rate rate;
     /* The first TSC anchor seen: with each later one, a rate measured over the recording. */
@@ -48,6 +58,14 @@ struct ahp_decoder {
     uint64_t live_untracked;     /* inits not tracked: their slot held another live resource */
     double measured_ns_per_tick; /* RATE as measured at start-up, 0 until the first batch */
     struct ahp_event *out;       /* the events of the batch being handed over */
+    /* The destroys decoded before their init (NULL until the first) and how many ids it
+     * holds, some maybe expired. */
+    struct ahp_early_destroys *early;
+    uint32_t early_count;
+    uint64_t early_newest_ns; /* the newest destroy it ever held */
+    /* Early destroys younger than AHP_LIVE_MARK_NS pushed out of a full bucket (or with no
+     * memory for any): if their init comes, their resource shows alive. */
+    uint64_t live_destroys_forgotten;
 };
 
 typedef int (*ahp_decoded_fn)(const struct ahp_event *ev, void *ctx);
