@@ -6,12 +6,17 @@
 # before, after, destroy: 4 events); every figure is ns per event = lifecycle ns / 4, the
 # median over all repetitions of all rounds, the cases taking turns round by round. Then
 # `ahprof record` on a load paced at 5 M events/s for 10 s: events lost, to a file and to
-# /dev/null. Prints a table and "bench ..." lines:
+# /dev/null. The "-trap" cases: the same with libah's probes built to trap (int3) when traced
+# (bench_lifecycle_trap, AH_PROBE_TRAP in src/lib/probes.h), as on a kernel without the
+# nop5 optimisation; uprobe-hit-trap is one such hit, measured the same way.
+# Prints a table and "bench ..." lines:
 #   bench name=traced case=top-batch median_ns_per_event=28.1 reps=33
 set -eu
 
 dir=${1:-build}
 bin=$dir/bench/bench_lifecycle_static
+nop5_bin=$bin
+trap_bin=$dir/bench/bench_lifecycle_trap
 ahprof=$dir/ahprof
 rounds=${ROUNDS:-3} reps=${REPS:-11} iters=${ITERS:-1000000}
 tmp=$(mktemp -d /tmp/ah-batch.XXXXXX)
@@ -74,9 +79,11 @@ traced_run() { # CASE WAITFLAG TRACER...
         awk '{ print $1 - $2, $2 }' >>"$tmp/$name.loss"
 }
 
-bpftrace_run() {
+bpftrace_run() { # SUFFIX CASES...: the figures go to bpftrace$SUFFIX and uprobe-hit$SUFFIX
+    suffix=$1
+    shift
     rm -f "$tmp/out"
-    "$bin" --raw --reps "$reps" --iters "$((iters / 10))" --traced probe lifecycle >"$tmp/out" &
+    "$bin" --raw --reps "$reps" --iters "$((iters / 10))" --traced "$@" >"$tmp/out" &
     bench=$!
     pids="$bench"
     until grep -q '^ready' "$tmp/out" 2>/dev/null; do sleep 0.01; done
@@ -88,12 +95,12 @@ bpftrace_run() {
     wait "$bench"
     wait 2>/dev/null || true
     pids=""
-    grep '^rep name=lifecycle' "$tmp/out" | sed -n 's/.* ns=\([0-9.]*\).*/\1/p' >>"$tmp/bpftrace"
+    grep '^rep name=lifecycle' "$tmp/out" | sed -n 's/.* ns=\([0-9.]*\).*/\1/p' >>"$tmp/bpftrace$suffix"
     # The bare probe (5-byte nop) counted by bpftrace: what one traced probe hit costs on this
     # machine today, the figure that moves 7x between machines. Four per lifecycle, so that the
     # table's "/ 4" gives one hit.
     grep '^rep name=probe' "$tmp/out" | sed -n 's/.* ns=\([0-9.]*\).*/\1/p' |
-        awk '{ printf "%.3f\n", $1 * 4 }' >>"$tmp/uprobe-hit"
+        awk '{ printf "%.3f\n", $1 * 4 }' >>"$tmp/uprobe-hit$suffix"
 }
 
 r=0
@@ -104,19 +111,27 @@ while [ $r -lt "$rounds" ]; do
     traced_run record-batch --traced-batch "$ahprof" record -o /dev/null
     traced_run top-per-event --traced-events "$ahprof" top -C --per-event 1
     traced_run record-per-event --traced-events "$ahprof" record --per-event -o /dev/null
-    command -v bpftrace >/dev/null 2>&1 && bpftrace_run
+    command -v bpftrace >/dev/null 2>&1 && bpftrace_run "" probe lifecycle
+    if [ -x "$trap_bin" ]; then
+        bin=$trap_bin
+        traced_run top-batch-trap --traced-batch "$ahprof" top -j 1
+        traced_run record-batch-trap --traced-batch "$ahprof" record -o /dev/null
+        command -v bpftrace >/dev/null 2>&1 && bpftrace_run -trap probe
+        bin=$nop5_bin
+    fi
     r=$((r + 1))
 done
 
 printf '%-34s %14s %8s\n' "case (lifecycle / 4)" "ns per event" "reps"
-for c in untraced top-batch record-batch top-per-event record-per-event bpftrace uprobe-hit; do
+for c in untraced top-batch record-batch top-per-event record-per-event bpftrace uprobe-hit \
+    top-batch-trap record-batch-trap uprobe-hit-trap; do
     [ -s "$tmp/$c" ] || continue
     n=$(wc -l <"$tmp/$c")
     med=$(sort -n "$tmp/$c" | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f", m / 4}')
     printf '%-34s %14s %8s\n' "$c" "$med" "$n"
     echo "bench name=traced case=$c median_ns_per_event=$med reps=$n" >>"$tmp/lines"
 done
-for c in top-batch record-batch record-per-event; do
+for c in top-batch record-batch record-per-event top-batch-trap record-batch-trap; do
     [ -s "$tmp/$c.loss" ] || continue
     w=$(awk '{ s += $1 } END { print s }' "$tmp/$c.loss")
     l=$(awk '{ s += $2 } END { print s }' "$tmp/$c.loss")

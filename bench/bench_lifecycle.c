@@ -41,7 +41,11 @@
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #undef _SDT_NOP
+#ifndef AH_PROBE_TRAP
 #define _SDT_NOP .nops 5
+#else /* as libah's probes in the trap build (src/lib/probes.h) */
+#define _SDT_NOP nop; .nops 4
+#endif
 __attribute__((section(".probes"))) volatile unsigned short ahbench_hit_semaphore;
 
 #ifdef BENCH_STATIC

@@ -49,6 +49,9 @@ cat "$@" 2>/dev/null | awk '
         row("ahprof record (batch) to /dev/null", traced["record-batch"], ref)
         row("ahprof top --per-event", traced["top-per-event"], ref)
         row("ahprof record --per-event to /dev/null", traced["record-per-event"], ref)
+        row("one traced probe hit, trapping (int3) build", traced["uprobe-hit-trap"], ref)
+        row("ahprof top (batch), trapping build", traced["top-batch-trap"], ref)
+        row("ahprof record (batch) /dev/null, trapping build", traced["record-batch-trap"], ref)
         for (c in written)
             printf "%-48s %d written, %d lost (%.1f%%)\n", c " on the tight loop", written[c], lost[c], written[c] + lost[c] ? 100 * lost[c] / (written[c] + lost[c]) : 0
         for (c in paced_rate)

@@ -29,6 +29,23 @@ $(BENCH_DIR)/bench_lifecycle_shared: bench/bench_lifecycle.c bench/bench_empty.c
 
 BENCH_LIFECYCLE_BINS := $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/bench_lifecycle_shared
 
+# The same, with libah's probes (and ahbench:hit) built to trap when traced (AH_PROBE_TRAP,
+# src/lib/probes.h): the batch path's cost where a uprobe costs what it does without the
+# kernel's nop5 optimisation, measured side by side on this machine (bench/batch.sh).
+TRAP_LIB_OBJS := $(LIB_SRCS:%.c=$(BENCH_DIR)/trap/%.o)
+$(BENCH_DIR)/trap/%.o: %.c
+	$(call msg,CC-TRAP,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) $(CFLAGS) -DAH_PROBE_TRAP -c $< -o $@
+$(BENCH_DIR)/trap/libah.a: $(TRAP_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BENCH_DIR)/bench_lifecycle_trap: bench/bench_lifecycle.c bench/bench_empty.c $(BENCH_DIR)/trap/libah.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -DBENCH_STATIC -DAH_PROBE_TRAP bench/bench_lifecycle.c \
+		bench/bench_empty.c -o $@ $(BENCH_DIR)/trap/libah.a -lpthread
+-include $(TRAP_LIB_OBJS:.o=.d)
+
 .PHONY: bench bench-lifecycle
 bench: bench-lifecycle
 bench-summary: bench-lifecycle
@@ -48,7 +65,8 @@ ALL_BINS += $(BENCH_DIR)/paced
 .PHONY: bench-batch
 bench: bench-batch
 bench-summary: bench-batch
-bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/paced $(B)/ahprof | bench-deps bench-start
+bench-batch: $(BENCH_DIR)/bench_lifecycle_static $(BENCH_DIR)/bench_lifecycle_trap $(BENCH_DIR)/paced \
+		$(B)/ahprof | bench-deps bench-start
 	$(Q)$(call bench_keep,batch,bench/batch.sh $(B))
 
 # What `ahprof record` keeps, loses and writes per event (tight loop, 10 M events/s, example
