@@ -44,7 +44,9 @@
 #ifndef AH_PROBE_TRAP
 #define _SDT_NOP .nops 5
 #else /* as libah's probes in the trap build (src/lib/probes.h) */
+// clang-format off
 #define _SDT_NOP nop; .nops 4
+// clang-format on
 #endif
 __attribute__((section(".probes"))) volatile unsigned short ahbench_hit_semaphore;
 

@@ -23,7 +23,9 @@
 /* Benchmarks only (bench/batch.sh, the "trap" cases): a 1-byte nop at the probe's address,
  * then 4 bytes of nop. The kernel cannot turn that into a jump: every traced hit traps (int3),
  * what a uprobe costs on a kernel without the nop5 optimisation, measured on this one. */
+// clang-format off
 #define _SDT_NOP nop; .nops 4
+// clang-format on
 #define AH_PROBE_NOP5 "\x90\x0f\x1f\x40\x00"
 #endif
 #define AH_PROBE_SITE_SIZE 5
