@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -91,9 +92,28 @@ static void spin_until(atomic_long *flag, long k, const char *what)
     }
 }
 
+/* A and B on CPUs of their own, the Nth and the next of those the process may use (when it
+ * may use two): left to the scheduler on a busy machine, B was woken on A's CPU in every round
+ * of some runs, where it could run only once A was switched out, and its init handed over. */
+static void pin_to_cpu(int nth)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return;
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || seen++ < nth)
+            continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        sched_setaffinity(0, sizeof(one), &one);
+        return;
+    }
+}
+
 static void *thread_a(void *arg)
 {
     (void)arg;
+    pin_to_cpu(0);
     for (long k = 1; k <= rounds; k++) {
         long before = switches();
         check(ah_init(&lates[k], t_late, 0), "init LATE");
@@ -109,6 +129,7 @@ static void *thread_a(void *arg)
 static void *thread_b(void *arg)
 {
     (void)arg;
+    pin_to_cpu(1);
     for (long i = 0; i < slots; i++) {
         ah_resource_t r = {0};
         check(ah_init(&r, t_hold, 0), "init HOLD");
