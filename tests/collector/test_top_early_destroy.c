@@ -73,9 +73,8 @@ static bool done_line(struct proc *top, char *acc, size_t size, size_t *len, lon
         *len += (size_t)n;
     }
     acc[*len] = '\0';
-    for (const char *line = acc; line && *line;
-         line = strchr(line, '\n'), line = line ? line + 1 : NULL)
-        if (strncmp(line, "done ", 5) == 0 && strchr(line, '\n') != NULL)
+    for (const char *line = acc, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+        if (strncmp(line, "done ", 5) == 0)
             return sscanf(line, "done %ld stayed %ld", rounds, stayed) == 2;
     return false;
 }
@@ -105,7 +104,7 @@ Test(top_early_destroy, destroy_before_init_in_a_held_slot_leaves_nothing_alive)
      * more than 100 ms old (never-ran) from the next interval on. */
     long long alive_max = 0;
     char on_late[512] = "";
-    for (int seen = 0; seen < 4;) {
+    for (int seen = 0; seen < 4; seen++) {
         cr_assert(proc_read_line(&top, line, sizeof(line), 10000), "top stopped printing");
         json_object *o = json_tokener_parse(line);
         cr_assert_not_null(o, "not JSON: %.200s", line);
@@ -116,7 +115,6 @@ Test(top_early_destroy, destroy_before_init_in_a_held_slot_leaves_nothing_alive)
         if (warnings_on(o, "LATE", w, sizeof(w)) > 0)
             snprintf(on_late, sizeof(on_late), "%s", w);
         json_object_put(o);
-        seen++;
     }
 
     cr_assert_eq(write(top.in_fd, "\n", 1), 1); /* the target exits, then top */

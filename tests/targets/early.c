@@ -9,7 +9,8 @@
  * batch over, destroys first. Only then does A stop spinning and sleep, handing X's init over
  * after them. So the collector decodes X's destroy while X's slot is another live id's (no
  * room for a destroy mark), then the slot freed, then X's init: unless the decoder remembered
- * the destroy elsewhere, X takes the slot and stays alive for ever.
+ * the destroy elsewhere, X takes the slot and stays alive for ever. A and B are pinned to two
+ * CPUs when the process may use two.
  *
  *   early SLOTS ROUNDS   SLOTS a power of two (1024..4096), 1 <= ROUNDS < SLOTS. Before the
  *                        rounds, the main thread runs one LATE callback (LATE is then a type
@@ -92,9 +93,10 @@ static void spin_until(atomic_long *flag, long k, const char *what)
     }
 }
 
-/* A and B on CPUs of their own, the Nth and the next of those the process may use (when it
- * may use two): left to the scheduler on a busy machine, B was woken on A's CPU in every round
- * of some runs, where it could run only once A was switched out, and its init handed over. */
+/* The calling thread on the Nth CPU the process may use, when it may use two or more: A and B
+ * on CPUs of their own. Left to the scheduler on a busy machine, B was woken on A's CPU in
+ * every round of some runs (0 of 400 destroys first): it could run only once A was switched
+ * out, which handed X's init over. */
 static void pin_to_cpu(int nth)
 {
     cpu_set_t allowed, one;
