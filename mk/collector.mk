@@ -102,13 +102,15 @@ $(COLLECTOR_DIR)/test_prometheus_kernel: $(B)/targets/cpushare
 # Small targets of one test each, linked with libah.so: cpushare (test_prometheus_kernel),
 # handover (test_handover: a flush that finds its generation read already), reuse and late
 # (test_generations: threads that outlive their libah state, whose memory the next one takes;
-# threads that raise events after libah let go of them).
-LIBAH_TEST_TARGETS := $(addprefix $(B)/targets/,cpushare handover reuse late)
+# threads that raise events after libah let go of them), early (test_top_early_destroy: destroys
+# that reach top before their init, in slots other live ids hold).
+LIBAH_TEST_TARGETS := $(addprefix $(B)/targets/,cpushare handover reuse late early)
 $(LIBAH_TEST_TARGETS): $(B)/targets/%: tests/targets/%.c $(B)/libah.so
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@ -L$(B) -lah -Wl,-rpath,$(abspath $(B)) -lpthread
 $(COLLECTOR_DIR)/test_handover: $(B)/targets/handover
 $(COLLECTOR_DIR)/test_generations: $(B)/targets/reuse $(B)/targets/late
+$(COLLECTOR_DIR)/test_top_early_destroy: $(B)/targets/early
 CHECK_BINS += $(LIBAH_TEST_TARGETS)
 test-collector: $(LIBAH_TEST_TARGETS)

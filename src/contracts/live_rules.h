@@ -101,7 +101,8 @@ AHP_RULE bool ahp_live_remove(struct ahp_live *slot, __u64 id, __u64 now)
      * does a live resource of another id. Either may leave before this id's init comes, which
      * would then take the slot and stay alive (one slot keeps one id): the caller, seeing the
      * slot still another id's, remembers the destroy elsewhere for the init. The decoder does
-     * (src/cli/collect/decode.c, a bounded set; tests/cli/test_decode_live.c has both cases);
+     * (src/cli/collect/decode.c, a bounded set; tests/cli/test_decode_live.c has both cases,
+     * tests/collector/test_top_early_destroy.c the live one with real threads and BPF);
      * the BPF side, in its rare walks of batches the ring buffer had no room for, does not. */
     return false;
 }
