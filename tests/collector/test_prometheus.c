@@ -81,8 +81,8 @@ Test(prometheus, scrapes_give_the_workloads_known_numbers, .timeout = 150, .fini
     cr_expect_eq(prom_wait(q, 0, 10000), 0, "%s", q);
 
     /* The rate over a window inside the run (the batch path hands a thread's records over
-     * by 64, 160 ms of it here: a 3 s window is far longer). The workload keeps to its
-     * schedule, catching up when late: 100 callbacks/s. */
+     * when its buffer is full or the thread is switched out: here at each sleep between
+     * callbacks). The workload keeps to its schedule, catching up when late: 100 callbacks/s. */
     double expected_rate = 1000.0 / (SPIN_MS + SPIN_GAP);
     cr_assert_gt(spun - started, 4.5, "the run is shorter than the window");
     snprintf(q, sizeof(q), "rate(ahprof_callbacks_total{pid=\"%s\",type=\"SPIN\"}[3s])", spin_pid);
