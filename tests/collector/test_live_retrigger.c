@@ -248,7 +248,13 @@ Test(live_retrigger_console, busy_chain_in_the_warnings_pane, .timeout = 60)
     cr_expect(strstr(row_text(scr, row), "created inside a callback of their own type in 0.5 s") !=
                   NULL,
               "%s", scr);
-    cr_expect_geq(row_of(scr, "WARNINGS (1)"), 0, "%s", scr);
+    /* No other warning, but those of a reader the chain outruns (43 M events/s, top's ring
+     * buffer full on a slower machine: a fresh Debian 12 chroot lost 334,848 and showed both,
+     * counted as they must be; `--buffer 8` shows them here). */
+    int slow = (row_of(scr, "  lost-events ") >= 0) + (row_of(scr, "  live-table-full ") >= 0);
+    char want[32];
+    snprintf(want, sizeof(want), "WARNINGS (%d)", 1 + slow);
+    cr_expect_geq(row_of(scr, want), 0, "%s", scr);
     free(scr);
     quit_console();
 }
