@@ -285,7 +285,7 @@ static inline bool type_known(const bool *known, int32_t type)
 
 /* The events a busy recorder encodes come from a window of megabytes, out of cache: asked for
  * this many ahead, their loads overlap the encoding of the ones before. */
-#define PK_PREFETCH_AHEAD 8
+#define PK_PREFETCH_AHEAD 32
 
 static inline __attribute__((always_inline)) size_t
 encode_loop(struct ahp_packer *s, uint8_t *p, size_t room, const struct ahp_event *ev, size_t n,
