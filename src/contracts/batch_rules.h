@@ -73,6 +73,18 @@ AHP_RULE __u32 ahp_hist_slot(__u64 v)
     return slot < AHP_HIST_SLOTS ? (__u32)slot : AHP_HIST_SLOTS - 1;
 }
 
+/* The same slot where a bit scan is at hand: the decoder's copy of the five dependent steps
+ * above was a tenth of its time on a tight loop. BPF has no such instruction. */
+AHP_RULE __u32 ahp_hist_slot_fast(__u64 v)
+{
+#if defined(__bpf__)
+    return ahp_hist_slot(v);
+#else
+    __u32 slot = v > 1 ? 63u - (__u32)__builtin_clzll(v) : 0;
+    return slot < AHP_HIST_SLOTS ? slot : AHP_HIST_SLOTS - 1;
+#endif
+}
+
 /* A completed callback of INCLUSIVE ns, EXCLUSIVE of them outside nested callbacks. */
 AHP_RULE void ahp_count_callback(struct ahp_type_stats *s, __u64 inclusive, __u64 exclusive)
 {
@@ -81,13 +93,13 @@ AHP_RULE void ahp_count_callback(struct ahp_type_stats *s, __u64 inclusive, __u6
     s->exclusive_ns += exclusive;
     if (inclusive > s->max_ns)
         s->max_ns = inclusive;
-    s->hist[ahp_hist_slot(inclusive) & (AHP_HIST_SLOTS - 1)]++;
+    s->hist[ahp_hist_slot_fast(inclusive) & (AHP_HIST_SLOTS - 1)]++;
 }
 
 /* A resource's first callback started PENDING ns after its init. */
 AHP_RULE void ahp_count_pending(struct ahp_type_stats *s, __u64 pending)
 {
-    s->pending_hist[ahp_hist_slot(pending) & (AHP_HIST_SLOTS - 1)]++;
+    s->pending_hist[ahp_hist_slot_fast(pending) & (AHP_HIST_SLOTS - 1)]++;
 }
 
 /* A resource of TYPE is created while DEPTH scopes are open on its thread (FRAMES): inside a

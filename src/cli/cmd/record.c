@@ -359,20 +359,25 @@ static int on_events(const struct ahp_event *ev, size_t n, void *ctx)
     }
     if (st->error)
         return 0;
-    size_t from = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && ev[i].type >= 0 && ev[i].type < AHP_TYPE_MAX && st->type_written[ev[i].type])
-            continue;
-        /* The type's chunk goes before its first event. */
-        int rc = ahp_writer_events(st->writer, ev + from, i - from);
-        if (rc < 0) {
-            st->error = rc;
-            return rc;
+    for (size_t i = 0; i < n;) {
+        /* The type's chunk goes before its first event. One whose chunk could not be written
+         * (or outside the table) still goes, alone, its chunk tried again at the next. */
+        long k;
+        int32_t type = ev[i].type;
+        if (type < 0 || type >= AHP_TYPE_MAX || !st->type_written[type])
+            write_type(st, type);
+        if (type < 0 || type >= AHP_TYPE_MAX || !st->type_written[type]) {
+            int rc = ahp_writer_events(st->writer, ev + i, 1);
+            k = rc < 0 ? rc : 1;
+        } else {
+            k = ahp_writer_events_known(st->writer, ev + i, n - i, st->type_written);
         }
-        st->events += i - from;
-        if (i < n)
-            write_type(st, ev[i].type);
-        from = i;
+        if (k < 0) {
+            st->error = (int)k;
+            return st->error;
+        }
+        st->events += (uint64_t)k;
+        i += (size_t)k;
     }
     return 0;
 }

@@ -278,6 +278,15 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
     return encode_one(s, p, e, false);
 }
 
+static inline bool type_known(const bool *known, int32_t type)
+{
+    return type >= 0 && type < AHP_TYPE_MAX && known[type];
+}
+
+/* The events a busy recorder encodes come from a window of megabytes, out of cache: asked for
+ * this many ahead, their loads overlap the encoding of the ones before. */
+#define PK_PREFETCH_AHEAD 32
+
 size_t ahp_packed_events_encode(struct ahp_packer *s, uint8_t *p, size_t room,
                                 const struct ahp_event *ev, size_t n, unsigned flags, size_t *len)
 {
@@ -292,6 +301,35 @@ size_t ahp_packed_events_encode(struct ahp_packer *s, uint8_t *p, size_t room,
     }
     *len = at;
     return i;
+}
+
+static inline __attribute__((always_inline)) size_t
+encode_known(struct ahp_packer *s, uint8_t *p, size_t room, const struct ahp_event *ev, size_t n,
+             bool drop_exclusive, const bool *known, size_t *len)
+{
+    size_t i = 0, at = 0;
+    if (n > 0 && !type_known(known, ev[0].type)) {
+        *len = 0;
+        return 0;
+    }
+    for (; i < n && at < room; i++) {
+        __builtin_prefetch(&ev[i + PK_PREFETCH_AHEAD]);
+        /* The type of the event before was known: only a change is looked up. */
+        if (__builtin_expect(ev[i].type != s->type, 0) && !type_known(known, ev[i].type))
+            break;
+        at += encode_one(s, p + at, &ev[i], drop_exclusive);
+    }
+    *len = at;
+    return i;
+}
+
+size_t ahp_packed_events_encode_known(struct ahp_packer *s, uint8_t *p, size_t room,
+                                      const struct ahp_event *ev, size_t n, unsigned flags,
+                                      const bool known[AHP_TYPE_MAX], size_t *len)
+{
+    if (flags & AHP_PACK_NO_EXCLUSIVE)
+        return encode_known(s, p, room, ev, n, true, known, len);
+    return encode_known(s, p, room, ev, n, false, known, len);
 }
 
 void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h)

@@ -215,6 +215,11 @@ size_t ahp_packed_event_encode(struct ahp_packer *s, uint8_t *p, const struct ah
  * AHP_PACK_*. The same bytes as ahp_packed_event_encode one event at a time. */
 size_t ahp_packed_events_encode(struct ahp_packer *s, uint8_t *p, size_t room,
                                 const struct ahp_event *ev, size_t n, unsigned flags, size_t *len);
+/* The same, stopping before the first event whose type is not KNOWN[type] (a type outside
+ * the table is not known): the caller writes the type's chunk before its first event. */
+size_t ahp_packed_events_encode_known(struct ahp_packer *s, uint8_t *p, size_t room,
+                                      const struct ahp_event *ev, size_t n, unsigned flags,
+                                      const bool known[AHP_TYPE_MAX], size_t *len);
 
 void ahp_packed_header_encode(uint8_t p[AHP_PACKED_HEADER_SIZE], const struct ahp_packed_header *h);
 /* False when the header is malformed (count, codec, lengths against LEN). */

@@ -168,6 +168,11 @@ int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntyp
 /* Append events. Buffered: a packed events chunk is written every 4096 events, or at 64 KiB
  * of packed records (about 3.5 to 7 bytes per event). */
 int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n);
+/* The same for the events before the first whose type is not KNOWN[type] (a type outside the
+ * table is not known): how many were appended, or a negative errno. One pass over the events
+ * for a caller that writes each type's chunk before the type's first event. */
+long ahp_writer_events_known(struct ahp_writer *w, const struct ahp_event *ev, size_t n,
+                             const bool known[AHP_TYPE_MAX]);
 
 /* Write every AFTER event from now on as if its exclusive_ns were 0: the BPF side's figure is
  * informational (readers compute their own from BEFORE and AFTER), and without it an AFTER

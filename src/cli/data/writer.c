@@ -221,7 +221,10 @@ int ahp_writer_snapshot(struct ahp_writer *w, const int64_t *live, uint32_t ntyp
     return write_chunk(w, AHP_CHUNK_SNAPSHOT, chunk, len);
 }
 
-int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n)
+/* EV[0..N), or those before the first whose type is not KNOWN[type] when KNOWN is not NULL:
+ * how many were appended, or a negative errno. */
+static long append_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n,
+                          const bool *known)
 {
     if (w == NULL || (ev == NULL && n > 0))
         return -EINVAL;
@@ -234,8 +237,12 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
         /* As many as the chunk takes in one call: it ends at WRITER_EVENTS events or once its
          * records reach WRITER_RAW bytes, as when they were appended one by one. */
         size_t most = n - i < WRITER_EVENTS - w->nbuf ? n - i : WRITER_EVENTS - w->nbuf, bytes;
-        size_t k = ahp_packed_events_encode(&w->packer, records + w->raw, WRITER_RAW - w->raw,
-                                            &ev[i], most, w->pack_flags, &bytes);
+        size_t room = WRITER_RAW - w->raw;
+        size_t k = known == NULL
+                       ? ahp_packed_events_encode(&w->packer, records + w->raw, room, &ev[i], most,
+                                                  w->pack_flags, &bytes)
+                       : ahp_packed_events_encode_known(&w->packer, records + w->raw, room, &ev[i],
+                                                        most, w->pack_flags, known, &bytes);
         w->raw += bytes;
         w->nbuf += (uint32_t)k;
         w->events += k;
@@ -244,9 +251,23 @@ int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n
             int rc = flush_events(w);
             if (rc < 0)
                 return rc;
+        } else if (k < most) {
+            return (long)i; /* stopped at a type not known */
         }
     }
-    return 0;
+    return (long)n;
+}
+
+int ahp_writer_events(struct ahp_writer *w, const struct ahp_event *ev, size_t n)
+{
+    long rc = append_events(w, ev, n, NULL);
+    return rc < 0 ? (int)rc : 0;
+}
+
+long ahp_writer_events_known(struct ahp_writer *w, const struct ahp_event *ev, size_t n,
+                             const bool known[AHP_TYPE_MAX])
+{
+    return append_events(w, ev, n, known);
 }
 
 int ahp_writer_stack(struct ahp_writer *w, uint32_t stack_id, const struct ahp_stack_frame *frames,
