@@ -214,7 +214,12 @@ Test(kernel_view, waiting_outside_callbacks_is_not_blocking)
     cr_expect_null(reason_of(tick, "epoll_wait"));
     json_object *outside = find_named(k, "types", "(outside callbacks)");
     cr_assert_not_null(outside, "the loop's waits were not seen at all");
-    cr_expect_geq(get_int(outside, "runq_count"), 10);
+    json_object *untagged = find_named(k, "types", "(untagged)");
+    cr_expect_geq(get_int(outside, "runq_count"), 10,
+                  "%lld run-queue waits outside callbacks, %lld untagged (%lld read errors, %lld "
+                  "switches lost)",
+                  get_int(outside, "runq_count"), field_or_zero(untagged, "runq_count"),
+                  get_int(k, "read_errors"), get_int(k, "switches_lost"));
     cr_expect_eq(get_int(outside, "blocked_ns"), 0);
     json_object_put(k);
 }
