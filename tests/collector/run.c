@@ -229,3 +229,19 @@ json_object **top_json_linty(const char *interval, const char *count, const char
     argv[k] = NULL;
     return top_json_lines(argv, n);
 }
+
+/* The whole file at PATH (malloc'ed, one byte more than its *LEN), or the test fails. */
+char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "data/datafile.h"
+#include "run.h"
 
 static uint64_t rng_state;
 
@@ -94,21 +95,6 @@ static void side_open(struct side *s, const char *tag, bool drop_exclusive)
         cr_assert_eq(ahp_writer_drop_exclusive(s->w), 0);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static void fill(struct ahp_event *ev, size_t n)
 {
     uint64_t ts = 1000000, id = 100;
@@ -155,7 +141,7 @@ static void compare(uint64_t seed, bool drop_exclusive)
     cr_assert_eq(ahp_writer_close(a.w, 5000000000ull, 0), 0);
     cr_assert_eq(ahp_writer_close(b.w, 5000000000ull, 0), 0);
     size_t la, lb;
-    char *fa = slurp(a.path, &la), *fb = slurp(b.path, &lb);
+    char *fa = read_file(a.path, &la), *fb = read_file(b.path, &lb);
     cr_assert_gt(la, n, "the file holds the events");
     cr_assert_eq(la, lb, "seed %llu: %zu bytes vs %zu", (unsigned long long)seed, la, lb);
     cr_assert(memcmp(fa, fb, la) == 0, "seed %llu: the files differ", (unsigned long long)seed);

@@ -346,21 +346,6 @@ static void path_free(struct path *p)
     free(p->sink.ev);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The stream through both paths: the same events, order, late count, counters and file. */
 static void expect_equivalent(int nthreads, int nmsg, bool slow, size_t max_held,
                               uint64_t *late_seen)
