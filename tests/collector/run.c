@@ -230,18 +230,23 @@ json_object **top_json_linty(const char *interval, const char *count, const char
     return top_json_lines(argv, n);
 }
 
-/* The whole file at PATH (malloc'ed, one byte more than its *LEN), or the test fails. */
+/* The whole file at PATH, NUL-terminated (malloc'ed; *LEN its size unless LEN is NULL): read
+ * to its end, so that /proc files work too. The test fails if it cannot be opened. */
 char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    cr_assert_not_null(f, "cannot open %s", path);
+    size_t cap = 1 << 16, n = 0;
+    char *text = malloc(cap);
+    size_t got;
+    while ((got = fread(text + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n < 4096)
+            text = realloc(text, cap *= 2);
+    }
     fclose(f);
-    *len = (size_t)n;
-    return buf;
+    text[n] = '\0';
+    if (len)
+        *len = n;
+    return text;
 }

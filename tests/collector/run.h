@@ -72,7 +72,7 @@ long long get_int(json_object *obj, const char *key);
 void expect_type(json_object *root, const char *name, long long created, long long destroyed,
                  long long callbacks, long long active);
 
-/* The whole file at PATH (malloc'ed, one byte more than its *LEN), or the test fails. */
+/* The whole file at PATH, NUL-terminated (malloc'ed; *LEN its size unless LEN is NULL). */
 char *read_file(const char *path, size_t *len);
 
 #endif

@@ -19,25 +19,6 @@
 
 #define NOBODY "--reuid=65534", "--regid=65534", "--clear-groups"
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    size_t cap = 1 << 16, n = 0;
-    char *text = malloc(cap);
-    size_t got;
-    while ((got = fread(text + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n < 4096)
-            text = realloc(text, cap *= 2);
-    }
-    fclose(f);
-    text[n] = '\0';
-    if (len)
-        *len = n;
-    return text;
-}
-
 /* Record `workload tree 5` into data_path. */
 static void record_tree(void)
 {
