@@ -60,7 +60,7 @@ struct {
  * collector from the registry. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
+    __uint(max_entries, AHP_KERNEL_MAX_THREADS);
     __type(key, __u32);
     __type(value, __u64);
 } thread_blocks SEC(".maps");
@@ -104,14 +104,14 @@ struct off_state {
     __u16 depth;
 };
 
-/* tid -> its off-CPU state. Not task storage: the kernel refuses task storage to every
- * program of a CPU while one (a uprobe program, preemptible) holds it there, and the switch
- * that preempts that program is one of ours: a blocking episode went missing under load. A
- * preallocated hash locks only its own buckets, and only our switch and wakeup programs
- * (which do not nest) update it. An exiting thread's entry is deleted at its last switch. */
+/* tid -> its off-CPU state. Not task storage, which the kernel may refuse a program (its
+ * per-CPU busy guard, shared by every task-storage map): a blocking episode went missing under
+ * load with it, a refusal being the likely cause, not a proven one. A preallocated hash locks
+ * only its own buckets, and only our switch and wakeup programs (which do not nest) update
+ * it. An exiting thread's entry is deleted at its last switch. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
+    __uint(max_entries, AHP_KERNEL_MAX_THREADS);
     __type(key, __u32);
     __type(value, struct off_state);
 } off_states SEC(".maps");

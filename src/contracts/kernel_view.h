@@ -20,6 +20,10 @@
                         * could not be read */
 #define AHP_KSLOTS (AHP_TYPE_MAX + 2)
 
+/* Threads of a target the view follows: the size of its tid-keyed maps (thread_blocks,
+ * off_states) and of the collector's list of them. */
+#define AHP_KERNEL_MAX_THREADS 16384
+
 /* Frames of a user or kernel stack kept by the kernel view. */
 #define AHP_KSTACK_FRAMES 64
 

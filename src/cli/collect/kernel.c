@@ -21,7 +21,6 @@
 #include "kernel.skel.h"
 
 /* Threads of a process walked at most (the registry is untrusted: its list may loop). */
-#define AHP_KERNEL_MAX_THREADS 16384
 #define AHP_KERNEL_REFRESH_NS 100000000ull
 
 struct ksym {
